@@ -1,0 +1,3 @@
+from kag.cli import main
+
+raise SystemExit(main())
