@@ -144,7 +144,7 @@ def get_profile(name: str | None = None, device: str | torch.device | None = Non
     """
     name = name or os.environ.get("KAG_PROFILE") or "auto"
     if name == "auto":
-        dev = torch.device(device) if device is not None else default_device()
+        dev = resolve_device(device)
         return PAPER if dev.type == "cuda" else QUICK
     if name not in PROFILES:
         raise ValueError(f"profile={name!r} is unknown: choose one of {', '.join(PROFILE_CHOICES)}")

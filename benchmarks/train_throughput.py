@@ -1,0 +1,85 @@
+"""Batched multi-seed trainer vs the conventional way, in one process.
+
+Conventional: one ``nn.Module`` per seed, trained one after another, fed by a ``DataLoader`` over
+``torchvision.datasets.MNIST`` with per-sample transforms (``RandomAffine`` for the augmented
+regime, then ``ToTensor`` and ``Normalize``). Batched: :func:`kag.train.train_seeds`, all seeds as
+one computation with on-device augmentation. Both run a fixed number of optimiser steps per model
+(a fraction of an epoch) and the times are scaled to seconds per model-epoch.
+
+    python benchmarks/train_throughput.py --width 128 --seeds 5 --regime augmented
+
+The last line printed is ``ratio <conventional / batched>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torchvision import transforms
+
+from kag.data import MEAN, STD, load_mnist
+from kag.model import MLP
+from kag.profiles import TrainConfig
+from kag.train import train_seeds
+
+
+def conventional(width: int, seeds: int, regime: str, steps: int, root: str, batch: int, workers: int) -> float:
+    """Seconds for ``seeds`` models, each trained for ``steps`` batches the usual way."""
+    tf = [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,)), transforms.Lambda(lambda t: t.view(-1))]
+    if regime == "augmented":
+        tf.insert(0, transforms.RandomAffine(degrees=0, translate=(4 / 28, 4 / 28)))
+    dataset = torchvision.datasets.MNIST(root, train=True, download=False, transform=transforms.Compose(tf))
+    dataset = Subset(dataset, range(steps * batch))  # the same number of steps for every seed
+    start = time.perf_counter()
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        model = MLP(width)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=1e-4)
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers)
+        for x, y in loader:
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def batched(width: int, seeds: int, regime: str, steps: int, mnist, batch: int, device: str) -> float:
+    config = dataclasses.replace(TrainConfig(), epochs=1, train_subset=steps * batch, batch_size=batch, checkpoint_every=0)
+    group = train_seeds(width, tuple(range(seeds)), regime, config, mnist, device, evaluate=False)
+    return group.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--regime", choices=("standard", "augmented"), default="augmented")
+    parser.add_argument("--steps", type=int, default=60, help="optimiser steps per model (batch 256)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the conventional way")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    mnist = load_mnist()
+    batch = 256
+    epoch_fraction = args.steps * batch / 60_000
+    print(f"width {args.width}, {args.seeds} seeds, {args.regime}, {args.steps} steps/model "
+          f"({epoch_fraction:.3f} epoch), torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    batched(args.width, 1, args.regime, 2, mnist, batch, args.device)  # warm-up
+    t_batched = batched(args.width, args.seeds, args.regime, args.steps, mnist, batch, args.device)
+    t_conv = conventional(args.width, args.seeds, args.regime, args.steps, str(mnist.root), batch, args.workers)
+    per_batched = t_batched / (args.seeds * epoch_fraction)
+    per_conv = t_conv / (args.seeds * epoch_fraction)
+    print(f"batched      {per_batched:8.2f} s per model-epoch  ({t_batched:.1f} s measured)")
+    print(f"conventional {per_conv:8.2f} s per model-epoch  ({t_conv:.1f} s measured, DataLoader workers={args.workers})")
+    print(f"ratio {per_conv / per_batched:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Get trained models from the store, training (once, under a lock) whatever is missing.
+
+This is the edge where data, devices, caching and training meet; the math stays pure elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from kag.data import MNIST, load_mnist
+from kag.model import check_width
+from kag.profiles import TrainConfig, resolve_device
+from kag.store import Store, make_key, source_digest
+from kag.train import check_regime, train_seeds
+
+TRAINING_SOURCES = ("kag.model", "kag.train", "kag.augment")
+_CKPT = re.compile(r"^ckpt\.(\d+)\.(fc1\.(?:weight|bias))$")
+
+
+@dataclass
+class ModelRecord:
+    """One trained seed: its untrained and final weights, fc1 checkpoints, and manifest."""
+
+    key: str
+    width: int
+    seed: int
+    regime: str
+    init_state: dict[str, torch.Tensor]
+    final_state: dict[str, torch.Tensor]
+    checkpoints: dict[int, dict[str, torch.Tensor]]
+    manifest: dict[str, Any]
+    cached: bool
+
+    @property
+    def test_accuracy(self) -> float:
+        return float(self.manifest["test_accuracy"])
+
+
+def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str) -> str:
+    """Cache key of one trained model: data, width, seed, regime, training config and training code."""
+    return make_key(
+        "model",
+        data=data_sha256,
+        width=width,
+        seed=seed,
+        regime=regime,
+        train=dataclasses.asdict(config),
+        source=source_digest(*TRAINING_SOURCES),
+    )
+
+
+def _pack(init: dict, final: dict, checkpoints: dict[int, dict]) -> dict[str, torch.Tensor]:
+    tensors = {f"init.{k}": v for k, v in init.items()}
+    tensors.update({f"final.{k}": v for k, v in final.items()})
+    for epoch, snap in checkpoints.items():
+        tensors.update({f"ckpt.{epoch}.{k}": v for k, v in snap.items()})
+    return tensors
+
+
+def _unpack(tensors: dict[str, torch.Tensor]) -> tuple[dict, dict, dict[int, dict]]:
+    init = {k[5:]: v for k, v in tensors.items() if k.startswith("init.")}
+    final = {k[6:]: v for k, v in tensors.items() if k.startswith("final.")}
+    checkpoints: dict[int, dict] = {}
+    for k, v in tensors.items():
+        match = _CKPT.match(k)
+        if match:
+            checkpoints.setdefault(int(match.group(1)), {})[match.group(2)] = v
+    return init, final, dict(sorted(checkpoints.items()))
+
+
+def ensure_models(
+    width: int,
+    seeds: tuple[int, ...] | list[int],
+    regime: str,
+    config: TrainConfig,
+    *,
+    device: str | torch.device | None = None,
+    store: Store | None = None,
+    mnist: MNIST | None = None,
+    eval_shift_seed: int = 42,
+) -> list[ModelRecord]:
+    """The trained models of ``seeds`` (one width and regime), training the missing ones together.
+
+    A file lock per (width, regime, config) makes concurrent processes train each model once:
+    the others wait, then read what the first one wrote.
+    """
+    check_width(width)
+    check_regime(regime)
+    store = store or Store()
+    mnist = mnist or load_mnist()
+    keys = {s: model_key(width, s, regime, config, mnist.sha256) for s in seeds}
+    fresh: set[int] = set()
+    missing = [s for s in seeds if not store.has_model(keys[s])]
+    if missing:
+        lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=dataclasses.asdict(config))[:20]
+        with store.lock(lock_name):
+            missing = [s for s in seeds if not store.has_model(keys[s])]
+            if missing:
+                dev = resolve_device(device)
+                group = train_seeds(width, missing, regime, config, mnist, dev, eval_shift_seed=eval_shift_seed)
+                for i, seed in enumerate(group.seeds):
+                    meta = {
+                        "width": width,
+                        "seed": seed,
+                        "regime": regime,
+                        "epochs": config.epochs,
+                        "train_config": dataclasses.asdict(config),
+                        "data_sha256": mnist.sha256,
+                        "test_accuracy": group.test_accuracy[i],
+                        "shifted_test_accuracy": group.shifted_test_accuracy[i],
+                        "final_loss": group.final_loss[i] if group.final_loss else None,
+                        "seconds": group.seconds / len(group.seeds),
+                        "group_seconds": group.seconds,
+                        "group_seeds": list(group.seeds),
+                        "device": group.device,
+                        "torch": torch.__version__,
+                    }
+                    store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
+                fresh = set(missing)
+    records = []
+    for s in seeds:
+        tensors, manifest = store.load_model(keys[s])
+        init, final, checkpoints = _unpack(tensors)
+        records.append(ModelRecord(keys[s], width, s, regime, init, final, checkpoints, manifest, cached=s not in fresh))
+    return records

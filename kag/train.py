@@ -1,0 +1,180 @@
+"""Batched multi-seed trainer: all seeds of one width train as one computation (SPEC §2).
+
+The weights of M seeds are stacked ``[M, ...]`` and run through :func:`kag.model.stacked_forward`;
+the loss is the sum of the per-seed mean cross-entropies, so each seed's gradient is exactly its
+own. AdamW is elementwise, so one AdamW over the stacked tensors *is* M independent AdamWs.
+Each seed keeps its own random streams (init, data order, augmentation), drawn on the CPU so a
+seed means the same thing on every device; only float round-off differs between devices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kag.augment import sample_shifts, shift_images
+from kag.data import MNIST, normalize
+from kag.model import check_width, init_params, stacked_forward, unstack_state
+from kag.profiles import TrainConfig
+from kag.progress import Progress
+
+STREAMS = {"init": 0, "order": 1, "augment": 2, "eval-shift": 3}
+REGIMES = ("standard", "augmented")
+
+
+def stream_generator(seed: int, stream: str) -> torch.Generator:
+    """An independent CPU generator for one (seed, purpose) pair."""
+    state = np.random.SeedSequence([seed, STREAMS[stream]]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def initial_state(width: int, seed: int) -> dict[str, torch.Tensor]:
+    """The untrained network of ``seed`` (what training starts from)."""
+    return unstack_state(init_params(width, [stream_generator(seed, "init")]), 0)
+
+
+def check_regime(regime: str) -> str:
+    if regime not in REGIMES:
+        raise ValueError(f"regime={regime!r} is unknown: choose one of {', '.join(REGIMES)}")
+    return regime
+
+
+@dataclass
+class TrainedGroup:
+    """What training one width's seeds produced; per-seed lists are in ``seeds`` order."""
+
+    width: int
+    regime: str
+    seeds: tuple[int, ...]
+    epochs: int
+    init_states: list[dict[str, torch.Tensor]]
+    final_states: list[dict[str, torch.Tensor]]
+    checkpoints: list[dict[int, dict[str, torch.Tensor]]]  # epoch -> {"fc1.weight", "fc1.bias"}
+    test_accuracy: list[float]
+    shifted_test_accuracy: list[float]
+    seconds: float
+    device: str
+    final_loss: list[float] = field(default_factory=list)
+
+
+def _fc1_snapshot(params: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
+    return {name: params[name][i].detach().to("cpu").clone() for name in ("fc1.weight", "fc1.bias")}
+
+
+@torch.no_grad()
+def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, chunk: int = 2500) -> list[float]:
+    """Test accuracy of each stacked member on ``images: [N, 28, 28]`` uint8 (same device as params)."""
+    m = params["fc1.weight"].shape[0]
+    correct = torch.zeros(m, device=images.device)
+    for start in range(0, images.shape[0], chunk):
+        x = normalize(images[start : start + chunk]).unsqueeze(0).expand(m, -1, -1).contiguous()
+        pred = stacked_forward(params, x).argmax(-1)
+        correct += (pred == labels[start : start + chunk].unsqueeze(0)).sum(1)
+    return (correct / images.shape[0]).tolist()
+
+
+def shifted_test_images(mnist: MNIST, max_shift: int, seed: int) -> torch.Tensor:
+    """The test set with one fixed random shift per image (the option of SPEC §3)."""
+    return shift_images(mnist.test_images, sample_shifts(mnist.test_images.shape[0], max_shift, torch.Generator().manual_seed(seed)))
+
+
+def train_seeds(
+    width: int,
+    seeds: tuple[int, ...] | list[int],
+    regime: str,
+    config: TrainConfig,
+    mnist: MNIST,
+    device: torch.device | str = "cpu",
+    *,
+    eval_shift_seed: int = 42,
+    label: str = "",
+    evaluate: bool = True,
+) -> TrainedGroup:
+    """Train every seed of one (width, regime) together and return inits, finals and checkpoints."""
+    check_width(width)
+    check_regime(regime)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds=() is not allowed: give at least one seed")
+    if config.epochs < 0:
+        raise ValueError(f"epochs={config.epochs} is not allowed: epochs must be >= 0")
+    device = torch.device(device)
+    t0 = time.perf_counter()
+
+    n_train = mnist.train_images.shape[0] if config.train_subset is None else min(config.train_subset, mnist.train_images.shape[0])
+    images = mnist.train_images[:n_train].to(device)
+    labels = mnist.train_labels[:n_train].to(device)
+    augment = regime == "augmented"
+    m = len(seeds)
+
+    params = init_params(width, [stream_generator(s, "init") for s in seeds])
+    params = {k: v.to(device).requires_grad_(True) for k, v in params.items()}
+    init_states = [unstack_state(params, i) for i in range(m)]
+    keep = set(config.checkpoint_epochs()) if regime in config.timeline_regimes else set()
+    checkpoints: list[dict[int, dict[str, torch.Tensor]]] = [{} for _ in seeds]
+    if 0 in keep:
+        for i in range(m):
+            checkpoints[i][0] = _fc1_snapshot(params, i)
+
+    optimizer = torch.optim.AdamW(
+        list(params.values()), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, foreach=True
+    )
+    order_gens = [stream_generator(s, "order") for s in seeds]
+    aug_gens = [stream_generator(s, "augment") for s in seeds]
+    steps_per_epoch = -(-n_train // config.batch_size)
+    progress = Progress(f"train {label or f'width {width} {regime}'} seeds {list(seeds)}", total=config.epochs, unit="epoch")
+    last_loss = torch.zeros(m)
+    for epoch in range(1, config.epochs + 1):
+        order = torch.stack([torch.randperm(n_train, generator=g) for g in order_gens]).to(device)  # [M, N]
+        if augment:
+            shifts = torch.stack([sample_shifts(n_train, config.translate_px, g) for g in aug_gens]).to(device)  # [M, N, 2]
+        epoch_loss = torch.zeros(m, device=device)
+        for step in range(steps_per_epoch):
+            sl = slice(step * config.batch_size, (step + 1) * config.batch_size)
+            idx = order[:, sl]  # [M, b]
+            batch = images[idx]  # [M, b, 28, 28]
+            if augment:
+                batch = shift_images(batch.reshape(-1, 28, 28), shifts[:, sl].reshape(-1, 2)).view(batch.shape)
+            logits = stacked_forward(params, normalize(batch))
+            per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1), reduction="none").view(m, -1).mean(1)
+            optimizer.zero_grad(set_to_none=True)
+            per_seed.sum().backward()
+            optimizer.step()
+            epoch_loss += per_seed.detach()
+        last_loss = (epoch_loss / steps_per_epoch).cpu()
+        if epoch in keep:
+            for i in range(m):
+                checkpoints[i][epoch] = _fc1_snapshot(params, i)
+        progress.update(epoch, f"loss {last_loss.mean():.4f}")
+
+    with torch.no_grad():
+        final = {k: v.detach() for k, v in params.items()}
+        accuracy, shifted_accuracy = [float("nan")] * m, [float("nan")] * m
+        if evaluate:  # clean test accuracy, and on the shifted test set of SPEC §3
+            test_images, test_labels = mnist.test_images.to(device), mnist.test_labels.to(device)
+            accuracy = evaluate_accuracy(final, test_images, test_labels)
+            shifted = shifted_test_images(mnist, config.translate_px, eval_shift_seed).to(device)
+            shifted_accuracy = evaluate_accuracy(final, shifted, test_labels)
+        final_states = [unstack_state(final, i) for i in range(m)]
+    seconds = time.perf_counter() - t0
+    progress.done(
+        "test accuracy " + ", ".join(f"seed {s}: {a:.4f}" for s, a in zip(seeds, accuracy)) + f" ({seconds:.1f} s)"
+    )
+    return TrainedGroup(
+        width=width,
+        regime=regime,
+        seeds=seeds,
+        epochs=config.epochs,
+        init_states=init_states,
+        final_states=final_states,
+        checkpoints=checkpoints,
+        test_accuracy=accuracy,
+        shifted_test_accuracy=shifted_accuracy,
+        seconds=seconds,
+        device=str(device),
+        final_loss=last_loss.tolist(),
+    )

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from kag.profiles import TrainConfig
+from kag.train import initial_state, train_seeds
+
+TINY = TrainConfig(epochs=2, train_subset=1024, checkpoint_every=1, batch_size=128)
+
+
+@pytest.mark.parametrize("regime", ["standard", "augmented"])
+def test_batched_training_equals_training_each_seed_alone(mnist, regime):
+    together = train_seeds(16, (3, 7), regime, TINY, mnist, "cpu")
+    for i, seed in enumerate((3, 7)):
+        alone = train_seeds(16, (seed,), regime, TINY, mnist, "cpu")
+        for name, value in alone.final_states[0].items():
+            torch.testing.assert_close(together.final_states[i][name], value, rtol=1e-4, atol=1e-5)
+        assert together.test_accuracy[i] == pytest.approx(alone.test_accuracy[0], abs=2e-4)
+
+
+def test_seeds_differ_and_untrained_network_is_kept(mnist):
+    group = train_seeds(16, (0, 1), "standard", TINY, mnist, "cpu")
+    assert not torch.equal(group.init_states[0]["fc1.weight"], group.init_states[1]["fc1.weight"])
+    torch.testing.assert_close(group.init_states[0]["fc1.weight"], initial_state(16, 0)["fc1.weight"])
+    assert not torch.allclose(group.final_states[0]["fc1.weight"], group.init_states[0]["fc1.weight"])
+    assert sorted(group.checkpoints[0]) == [0, 1, 2]
+    torch.testing.assert_close(group.checkpoints[0][0]["fc1.weight"], group.init_states[0]["fc1.weight"])
+    torch.testing.assert_close(group.checkpoints[0][2]["fc1.weight"], group.final_states[0]["fc1.weight"])
+    assert set(group.checkpoints[0][1]) == {"fc1.weight", "fc1.bias"}  # only what the timeline needs
+
+
+def test_training_learns(mnist):
+    config = dataclasses.replace(TINY, epochs=3, train_subset=4096)
+    group = train_seeds(32, (0,), "standard", config, mnist, "cpu")
+    assert group.test_accuracy[0] > 0.8
+    assert group.final_loss[0] < 0.5
+
+
+def test_augmented_regime_keeps_no_timeline_by_default(mnist):
+    group = train_seeds(8, (0,), "augmented", dataclasses.replace(TINY, epochs=1), mnist, "cpu")
+    assert group.checkpoints[0] == {}
+
+
+def test_checkpoint_epochs_include_init_and_end():
+    assert TrainConfig(epochs=25, checkpoint_every=10).checkpoint_epochs() == (0, 10, 20, 25)
+    assert TrainConfig(epochs=200).checkpoint_epochs()[:3] == (0, 10, 20)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(width=0), "width=0"),
+    (dict(regime="rotated"), "regime='rotated'"),
+    (dict(seeds=()), "seeds=()"),
+])
+def test_bad_training_arguments_are_one_line_errors(mnist, kwargs, match):
+    args = dict(width=8, seeds=(0,), regime="standard", config=TINY, mnist=mnist)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match.replace("(", "\\(").replace(")", "\\)")):
+        train_seeds(**args)
