@@ -15,7 +15,9 @@ import torch
 from kag.data import MNIST, load_mnist
 from kag.model import check_width
 from kag.profiles import TrainConfig, resolve_device
-from kag.store import Store, make_key, source_digest
+from filelock import Timeout
+
+from kag.store import Busy, Store, make_key, source_digest
 from kag.train import check_regime, train_seeds
 
 TRAINING_SOURCES = ("kag.model", "kag.train", "kag.augment")
@@ -83,11 +85,13 @@ def ensure_models(
     store: Store | None = None,
     mnist: MNIST | None = None,
     eval_shift_seed: int = 42,
+    wait: bool = True,
 ) -> list[ModelRecord]:
     """The trained models of ``seeds`` (one width and regime), training the missing ones together.
 
     A file lock per (width, regime, config) makes concurrent processes train each model once:
-    the others wait, then read what the first one wrote.
+    the others wait, then read what the first one wrote (or, with ``wait=False``, get
+    :class:`kag.store.Busy` at once).
     """
     check_width(width)
     check_regime(regime)
@@ -98,7 +102,11 @@ def ensure_models(
     missing = [s for s in seeds if not store.has_model(keys[s])]
     if missing:
         lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=dataclasses.asdict(config))[:20]
-        with store.lock(lock_name):
+        try:
+            held = store.lock(lock_name).acquire(timeout=-1 if wait else 0)
+        except Timeout:
+            raise Busy(f"another process is training width {width} {regime}") from None
+        with held:
             missing = [s for s in seeds if not store.has_model(keys[s])]
             if missing:
                 dev = resolve_device(device)
@@ -122,6 +130,8 @@ def ensure_models(
                     }
                     store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
                 fresh = set(missing)
+                store.log_event("train", width=width, regime=regime, seeds=list(group.seeds), epochs=config.epochs,
+                                seconds=group.seconds, device=group.device)
     records = []
     for s in seeds:
         tensors, manifest = store.load_model(keys[s])

@@ -70,6 +70,7 @@ class Profile:
     seeds: tuple[int, ...]
     train: TrainConfig
     metrics: MetricConfig
+    spatial_widths: tuple[int, ...] = (512,)  # [assumed] spatial analyses at the largest width (as C8)
     description: str = ""
     reductions: tuple[str, ...] = field(default=())  # what this profile scales down from SPEC, in words
 
@@ -117,6 +118,7 @@ SMOKE = Profile(
     name="smoke",
     widths=(8, 16),
     seeds=(0, 1, 2),
+    spatial_widths=(16,),
     train=TrainConfig(epochs=2, train_subset=2_048, checkpoint_every=1),
     metrics=MetricConfig(
         n_images=8,

@@ -37,6 +37,10 @@ WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
 
 
+class Busy(RuntimeError):
+    """Another process holds the lock for this work (raised only when asked not to wait)."""
+
+
 class CorruptEntryError(RuntimeError):
     """A cache file does not match its recorded digest or cannot be parsed."""
 
@@ -190,6 +194,20 @@ class Store:
         if digest != body.get("payload_sha256"):
             raise CorruptEntryError(f"corrupt cache file {path}: payload digest mismatch; delete it (kag cache rm {key})")
         return body
+
+    # -- event log ----------------------------------------------------------------------------
+    def log_event(self, kind: str, **info: Any) -> None:
+        """Append one line to ``events.jsonl`` (what was trained or computed, when, by which process)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"time": time.time(), "pid": os.getpid(), "kind": kind, **info}, default=str) + "\n"
+        with open(self.root / "events.jsonl", "a") as f:  # one short O_APPEND write: atomic between processes
+            f.write(line)
+
+    def events(self) -> list[dict[str, Any]]:
+        path = self.root / "events.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     # -- housekeeping -------------------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:

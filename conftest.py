@@ -1,0 +1,15 @@
+"""Options shared by the unit tests (``tests/``) and the claims suite (``claims/``)."""
+
+from __future__ import annotations
+
+from kag.profiles import PROFILE_CHOICES
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("kag", "KAG reproduction")
+    group.addoption("--kag-profile", choices=PROFILE_CHOICES, default=None,
+                    help="run size for the claims: auto (paper on CUDA, quick on CPU), paper, quick or smoke "
+                         "(default: $KAG_PROFILE, else auto)")
+    group.addoption("--kag-device", default=None, help="auto, cpu or cuda[:i] (default: $KAG_DEVICE, else auto)")
+    group.addoption("--kag-report-dir", default=None, help="where the report goes (default: reports/<profile>)")
+    group.addoption("--kag-no-report", action="store_true", help="judge the claims but write no report")

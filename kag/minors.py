@@ -1,0 +1,244 @@
+"""k-minors of Jacobians: the index sampler and the batched determinants (SPEC §4, §6).
+
+A k-minor is ``|det J[R, C]|`` for k distinct hidden units R and k distinct pixels C. One index
+sample ``(rows [S, k], cols [S, k])`` serves every image and both the trained network and its
+initialisation, so ratios compare like with like.
+
+Determinants are computed in float64 from gathered entries: closed forms for k = 1, 2, 3 and
+``torch.linalg.det`` beyond. Work is chunked over samples so memory stays bounded whatever S is.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Sequence
+
+import torch
+
+from kag.spatial import N_PIXELS, pixel_coords
+
+# Working set of one gathered block of entries: small on CPU (stays in cache: measured fastest),
+# large on GPUs (few big kernels instead of many launch-bound small ones).
+_MINOR_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 512 * 2**20}
+_KEY_CHUNK_ELEMENTS = 2**22  # random keys per chunk when sampling subsets without replacement
+_SEPARATION_ROUND_ELEMENTS = 2**23  # pairwise-distance entries per rejection round
+_SEPARATION_GIVE_UP = 2**20  # draws without a single acceptance before declaring a request impossible
+_SEPARATION_MAX_DRAWS = 2**27  # hard cap on draws for feasible but vanishingly rare requests
+
+
+# ---------------------------------------------------------------------------------------------
+# validation shared by the measurement modules
+
+
+def chunk_bytes(budgets: dict[str, int], device: torch.device) -> int:
+    """The memory budget of one chunk on ``device`` (its type's entry; CPU's for unknown types)."""
+    return budgets.get(device.type, budgets["cpu"])
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``, else a one-line ValueError."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name}={value!r} is not allowed: expected an integer >= {minimum}") from None
+    if value < minimum:
+        raise ValueError(f"{name}={value} is not allowed: expected an integer >= {minimum}")
+    return value
+
+
+def check_jacobian(J: torch.Tensor, name: str = "J") -> torch.Tensor:
+    """``J`` must be a finite floating tensor ``[B, n, m]``; returns it unchanged."""
+    if not isinstance(J, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor [B, n, 784], got {type(J).__name__}")
+    if J.dim() != 3:
+        raise ValueError(f"{name} has shape {list(J.shape)}: expected a 3-D tensor [B, n, 784]")
+    if not J.dtype.is_floating_point:
+        raise ValueError(f"{name} has dtype {J.dtype}: expected a floating-point tensor")
+    if J.numel() == 0:
+        raise ValueError(f"{name} has shape {list(J.shape)}: it must not be empty")
+    if not torch.isfinite(torch.stack(torch.aminmax(J))).all():  # NaN propagates; 10× cheaper than isfinite(J)
+        raise ValueError(f"{name} contains NaN or Inf: Jacobians must be finite")
+    return J
+
+
+def check_indices(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rows``/``cols`` must be integer ``[S, k]`` of equal shape, within ``0..n_rows-1`` / ``0..n_cols-1``."""
+    out = []
+    for name, idx, size in (("rows", rows, n_rows), ("cols", cols, n_cols)):
+        idx = torch.as_tensor(idx)
+        if idx.dtype.is_floating_point or idx.dtype == torch.bool or idx.is_complex():
+            raise ValueError(f"{name} has dtype {idx.dtype}: expected integer indices")
+        if idx.dim() != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError(f"{name} has shape {list(idx.shape)}: expected [S, k] with S, k >= 1")
+        bad = idx[(idx < 0) | (idx >= size)]
+        if bad.numel():
+            raise ValueError(f"{name} contains {int(bad[0])}: indices must be in 0..{size - 1}")
+        out.append(idx.to(torch.int64))
+    if out[0].shape != out[1].shape:
+        raise ValueError(f"rows has shape {list(out[0].shape)} but cols has {list(out[1].shape)}: they must match")
+    return out[0], out[1]
+
+
+def check_pool(pool: Sequence[int] | torch.Tensor | None) -> torch.Tensor:
+    """A non-empty 1-D set of distinct pixel indices in ``0..783`` (None = all 784), as int64 CPU."""
+    if pool is None:
+        return torch.arange(N_PIXELS)
+    pool = torch.as_tensor(pool).detach().cpu()
+    if pool.numel() == 0:
+        raise ValueError("pool is empty: it must hold at least one pixel index")
+    if pool.dtype.is_floating_point or pool.dtype == torch.bool:
+        raise ValueError(f"pool has dtype {pool.dtype}: expected integer pixel indices 0..{N_PIXELS - 1}")
+    if pool.dim() != 1:
+        raise ValueError(f"pool has shape {list(pool.shape)}: expected a 1-D set of pixel indices")
+    bad = pool[(pool < 0) | (pool >= N_PIXELS)]
+    if bad.numel():
+        raise ValueError(f"pool contains {int(bad[0])}: pixel indices must be in 0..{N_PIXELS - 1}")
+    if pool.unique().numel() != pool.numel():
+        raise ValueError("pool contains duplicate pixel indices: each pixel may appear once")
+    return pool.to(torch.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# index sampling
+
+
+def sample_indices(
+    n_rows: int,
+    k: int,
+    n_samples: int,
+    *,
+    pool: Sequence[int] | torch.Tensor | None = None,
+    min_separation: float = 0.0,
+    seed: int = 42,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw S index sets for k-minors: ``-> (rows [S, k], cols [S, k])``, int64 on the CPU.
+
+    Rows are k distinct hidden units, uniform over ``range(n_rows)``; columns are k distinct
+    pixels, uniform over ``pool`` (default: all 784). With ``min_separation = d > 0`` the k pixels
+    of every sample are pairwise at least d apart on the 28×28 grid (uniform over such sets, by
+    rejection; k = 1 has no pairs, so any d holds). Rows are drawn first, so they do not depend on
+    the pool or the separation. An impossible separation raises ValueError.
+    Deterministic for a given ``seed``; the global RNG is never touched.
+    """
+    n_rows = check_int("n_rows", n_rows, 1)
+    k = check_int("k", k, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
+    pool = check_pool(pool)
+    if k > n_rows:
+        raise ValueError(f"k={k} exceeds the n_rows={n_rows} hidden units")
+    if k > pool.numel():
+        raise ValueError(f"k={k} exceeds the pool of {pool.numel()} pixels")
+    if isinstance(min_separation, bool) or not isinstance(min_separation, numbers.Real) or not (
+        math.isfinite(min_separation) and min_separation >= 0
+    ):
+        raise ValueError(f"min_separation={min_separation!r} is not allowed: expected a finite number >= 0")
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+
+    rows = _random_subsets(n_rows, k, n_samples, generator)
+    if min_separation > 0 and k > 1:
+        local = _separated_subsets(pool, k, n_samples, float(min_separation), generator)
+    else:
+        local = _random_subsets(pool.numel(), k, n_samples, generator)
+    return rows, pool[local]
+
+
+def _random_subsets(n: int, k: int, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """``[S, k]`` rows of k distinct values of ``range(n)``: the top-k of i.i.d. uniform keys."""
+    chunk = max(1, _KEY_CHUNK_ELEMENTS // n)
+    parts = [
+        torch.rand(min(chunk, n_samples - s0), n, generator=generator).topk(k, dim=1).indices
+        for s0 in range(0, n_samples, chunk)
+    ]
+    return torch.cat(parts)
+
+
+def _separated_subsets(
+    pool: torch.Tensor, k: int, n_samples: int, d: float, generator: torch.Generator
+) -> torch.Tensor:
+    """``[S, k]`` positions into ``pool`` whose pixels are pairwise >= d apart, by vectorised rejection.
+
+    Candidates are k independent uniform draws; repeated pixels are at distance 0 < d, so they
+    are rejected along with close pairs, and the accepted sets are uniform over valid k-sets.
+    """
+    xy = pixel_coords()[pool]  # [P, 2] integer grid coordinates: squared distances are exact
+    d2 = d * d
+    largest = math.sqrt(float(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1).max()))
+    if largest < d:
+        raise ValueError(
+            f"no {k} pixels of the pool are pairwise >= {d} px apart (its largest distance is {largest:.1f} px)"
+        )
+    max_round = max(1024, _SEPARATION_ROUND_ELEMENTS // (k * k))
+    off_diagonal = ~torch.eye(k, dtype=torch.bool)
+    kept, n_kept, n_drawn = [], 0, 0
+    while n_kept < n_samples:
+        rate = n_kept / n_drawn if n_kept else 0.0
+        wanted = 2 * n_samples if n_drawn == 0 else (max_round if rate == 0 else 1.2 * (n_samples - n_kept) / rate)
+        size = int(min(max_round, max(1024, wanted)))
+        cand = torch.randint(0, pool.numel(), (size, k), generator=generator)
+        c = xy[cand]  # [size, k, 2]
+        sq = ((c[:, :, None, :] - c[:, None, :, :]) ** 2).sum(-1)  # [size, k, k]
+        ok = ((sq >= d2) | ~off_diagonal).all(dim=2).all(dim=1)
+        kept.append(cand[ok])
+        n_kept += int(ok.sum())
+        n_drawn += size
+        if n_kept == 0 and n_drawn >= _SEPARATION_GIVE_UP:
+            raise ValueError(
+                f"no {k} pixels of the pool are pairwise >= {d} px apart (0 of {n_drawn} random draws were)"
+            )
+        if n_kept < n_samples and n_drawn >= _SEPARATION_MAX_DRAWS:
+            raise ValueError(
+                f"min_separation={d} is too rare for k={k} in this pool: only {n_kept} of {n_drawn} random draws "
+                f"qualified, {n_samples} needed; lower n_samples or min_separation"
+            )
+    return torch.cat(kept)[:n_samples]
+
+
+# ---------------------------------------------------------------------------------------------
+# minors
+
+
+def minors(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Absolute k-minors ``|det J[b, rows[s], cols[s]]|``: ``J [B, n, m], rows/cols [S, k] -> [B, S]`` float64.
+
+    Runs on J's device (indices are moved there); determinants accumulate in float64. Chunked
+    over samples (32 MB blocks on CPU, 512 MB on CUDA), so memory beyond J and the output stays
+    small; a J whose last two axes are not contiguous is copied once.
+    """
+    check_jacobian(J)
+    rows, cols = check_indices(rows, cols, J.shape[1], J.shape[2])
+    return minors_unchecked(J, rows.to(J.device), cols.to(J.device))
+
+
+def minors_unchecked(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """:func:`minors` without validation, for callers that already checked (e.g. the rotation ratio)."""
+    B, n, m = J.shape
+    S, k = rows.shape
+    flat_J = J.reshape(B, n * m)
+    flat_idx = rows[:, :, None] * m + cols[:, None, :]  # [S, k, k]: position of entry (i, j) in flat_J
+    per_sample = B * k * k * (8 + J.element_size())
+    chunk = max(1, chunk_bytes(_MINOR_CHUNK_BYTES, J.device) // per_sample)
+    out = torch.empty(B, S, dtype=torch.float64, device=J.device)
+    for s0 in range(0, S, chunk):
+        idx = flat_idx[s0 : s0 + chunk].permute(1, 2, 0).reshape(1, -1)  # entry-major: [1, k*k*s]
+        block = flat_J.gather(1, idx.expand(B, -1))  # gather beats index_select here (measured 1.5×)
+        out[:, s0 : s0 + chunk] = _abs_det(block.to(torch.float64).view(B, k, k, -1))  # [B, k, k, s]
+    return out
+
+
+def _abs_det(a: torch.Tensor) -> torch.Tensor:
+    """``|det|`` of ``a [B, k, k, s]`` (matrix axes first, for contiguous closed forms) ``-> [B, s]``."""
+    k = a.shape[1]
+    if k == 1:
+        return a[:, 0, 0].abs()
+    if k == 2:
+        return (a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]).abs()
+    if k == 3:  # cofactor expansion along the first row, in place to spare temporaries
+        (p, q, r), (s, t, u), (v, w, x) = a[:, 0].unbind(1), a[:, 1].unbind(1), a[:, 2].unbind(1)
+        det = (t * x).sub_(u * w).mul_(p)
+        det.sub_((s * x).sub_(u * v).mul_(q))
+        return det.add_((s * w).sub_(t * v).mul_(r)).abs_()
+    return torch.linalg.det(a.permute(0, 3, 1, 2)).abs()

@@ -1,0 +1,118 @@
+"""All metric tables of a profile, fetched on demand, and a scheduler that computes them in parallel.
+
+:class:`Results` is what the claims and the report read: ``results.tables(512, "augmented")``
+returns one table per seed, computing (and training) what is missing unless ``compute=False``.
+:func:`prepare` walks every group a profile needs, each process starting at a different group and
+skipping groups whose lock another process holds, so that pytest-xdist workers share the work
+instead of waiting on one another.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from kag.analysis import MissingResults, ensure_metrics
+from kag.data import MNIST, load_mnist
+from kag.profiles import Profile, resolve_device
+from kag.progress import Progress
+from kag.store import Busy, Store
+
+REGIMES = ("standard", "augmented")
+
+
+@dataclass(frozen=True)
+class Group:
+    """The metric tables of all seeds of one (width, regime, evaluation images)."""
+
+    width: int
+    regime: str
+    eval_images: str = "clean"
+
+    def __str__(self) -> str:
+        suffix = "" if self.eval_images == "clean" else f" (eval {self.eval_images})"
+        return f"width {self.width} {self.regime}{suffix}"
+
+
+def groups_needed(profile: Profile) -> list[Group]:
+    """Every group the claims of ``profile`` read, most expensive first."""
+    groups = [Group(w, r) for w in sorted(profile.widths, reverse=True) for r in REGIMES]
+    groups += [Group(w, "augmented", "augmented") for w in sorted(profile.spatial_widths, reverse=True)]
+    return groups
+
+
+class Results:
+    """Metric tables of one profile, memoised in-process, read from (or added to) the store."""
+
+    def __init__(self, profile: Profile, *, device: str | torch.device | None = None, store: Store | None = None,
+                 compute: bool = True, mnist: MNIST | None = None) -> None:
+        self.profile = profile
+        self.device = device
+        self.store = store or Store()
+        self.compute = compute
+        self._mnist = mnist
+        self._cache: dict[Group, list[dict]] = {}
+
+    @property
+    def mnist(self) -> MNIST:
+        if self._mnist is None:
+            self._mnist = load_mnist()
+        return self._mnist
+
+    def profile_for(self, eval_images: str) -> Profile:
+        if eval_images == self.profile.metrics.eval_images:
+            return self.profile
+        return self.profile.with_metrics(eval_images=eval_images)
+
+    def tables(self, width: int, regime: str, eval_images: str = "clean", *, wait: bool = True) -> list[dict]:
+        """One metric table per seed (in the profile's seed order)."""
+        group = Group(width, regime, eval_images)
+        if group not in self._cache:
+            self._cache[group] = ensure_metrics(
+                self.profile_for(eval_images), width, regime, self.profile.seeds, device=self.device,
+                store=self.store, mnist=self.mnist, compute=self.compute, wait=wait,
+            )
+        return self._cache[group]
+
+    def available(self, width: int, regime: str, eval_images: str = "clean") -> bool:
+        try:
+            self.tables(width, regime, eval_images)
+            return True
+        except MissingResults:
+            return False
+
+
+def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
+            poll_seconds: float = 2.0) -> dict[str, float]:
+    """Compute ``groups`` (default: every group the profile needs); returns seconds per group.
+
+    Starts at group ``start`` (e.g. the xdist worker index) and skips busy groups, coming back to
+    them later, so N processes work on N different groups at once.
+    """
+    groups = list(groups) if groups is not None else groups_needed(results.profile)
+    if not groups:
+        return {}
+    pending = groups[start % len(groups):] + groups[: start % len(groups)]
+    timings: dict[str, float] = {}
+    progress = Progress(f"prepare profile {results.profile.name}", total=len(groups), unit="groups", every=0)
+    while pending:
+        progressed = False
+        for group in list(pending):
+            t0 = time.perf_counter()
+            try:
+                results.tables(group.width, group.regime, group.eval_images, wait=False)
+            except Busy:
+                continue
+            timings[str(group)] = time.perf_counter() - t0
+            pending.remove(group)
+            progressed = True
+            progress.update(len(groups) - len(pending), str(group))
+        if pending and not progressed:
+            time.sleep(poll_seconds)  # everything left is being computed elsewhere
+    return timings
+
+
+def default_device_name(device: str | torch.device | None) -> str:
+    return str(resolve_device(device))
