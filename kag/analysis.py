@@ -25,7 +25,7 @@ import torch
 
 from kag.data import MNIST, load_mnist, normalize
 from kag.jacobian import first_layer_jacobian, jacobians_from_weights
-from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratio, zero_row_fraction
+from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
 from kag.minors import minors, sample_indices
 from filelock import Timeout
 
@@ -91,17 +91,18 @@ def global_metrics(states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor, 
         z_null = zero_row_fraction(J["null"], J["init"], config.zero_row_percentile)
         zero[layer] = {"trained": z.trained, "init": z.init, "null": z_null.trained, "threshold": z.threshold}
         out[layer] = {}
-        for k in config.ks:
-            rows, cols = sample_indices(n, k, config.n_samples, seed=config.index_seed)
+        samples = {k: sample_indices(n, k, config.n_samples, seed=config.index_seed) for k in config.ks}
+        r_imgs = slice(0, config.n_rotation_images)
+        rr_all = {  # [len(ks), B]: the rotated Jacobians are shared by every k
+            name: rotation_ratios(J[name][r_imgs], [samples[k] for k in config.ks], n_rotations=config.n_rotations,
+                                  seed=config.index_seed)
+            for name in states
+        }
+        for i, k in enumerate(config.ks):
+            rows, cols = samples[k]
             m = {name: minors(J[name], rows, cols) for name in states}
             pr = {name: _mean_pr(m[name]) for name in states}
-            r_imgs = slice(0, config.n_rotation_images)
-            rr = {
-                name: mean_ignoring_undefined(
-                    rotation_ratio(J[name][r_imgs], rows, cols, n_rotations=config.n_rotations, seed=config.index_seed)
-                )[0]
-                for name in states
-            }
+            rr = {name: mean_ignoring_undefined(rr_all[name][i])[0] for name in states}
             out[layer][str(k)] = {
                 "pr_trained": pr["trained"][0],
                 "pr_init": pr["init"][0],

@@ -94,7 +94,7 @@ QUICK = Profile(
     name="quick",
     widths=WIDTHS_PAPER,
     seeds=(0, 1, 2),
-    train=TrainConfig(epochs=4, train_subset=None, checkpoint_every=1),
+    train=TrainConfig(epochs=8, checkpoint_every=1),
     metrics=MetricConfig(
         n_images=128,
         n_spatial_images=16,
@@ -107,7 +107,7 @@ QUICK = Profile(
     description="Every claim exercised on real trained models in minutes on a CPU.",
     reductions=(
         "3 seeds instead of 5",
-        "4 epochs instead of 200 (timeline checkpoints every epoch)",
+        "8 epochs instead of 200 (timeline checkpoints every epoch)",
         "128 images / 2,000 minor samples for global metrics instead of 512 / 10,000",
         "16 images / 1,000 samples / 2 centres for spatial analyses instead of 50 / 10,000 / 4",
         "rotation ratio over 16 images and 20 rotations instead of 512 and 100",

@@ -14,6 +14,7 @@ from kag.metrics import (
     participation_ratio,
     rotation_matrices,
     rotation_ratio,
+    rotation_ratios,
     zero_row_fraction,
 )
 from kag.minors import minors, sample_indices
@@ -231,3 +232,12 @@ def test_zero_rows_reject_mismatched_shapes_and_percentiles():
         zero_row_fraction(J, J, percentile=100)
     with pytest.raises(ValueError, match="J_init contains NaN"):
         zero_row_fraction(J, J * float("nan"))
+
+
+def test_rotation_ratios_of_several_samples_equal_each_alone():
+    g = torch.Generator().manual_seed(3)
+    J = torch.randn(3, 10, 40, generator=g)
+    samples = [sample_indices(10, k, 50, pool=list(range(40)), seed=k) for k in (1, 2, 3)]
+    together = rotation_ratios(J, samples, n_rotations=7, seed=5)
+    for i, (rows, cols) in enumerate(samples):
+        torch.testing.assert_close(together[i], rotation_ratio(J, rows, cols, n_rotations=7, seed=5))

@@ -1,14 +1,125 @@
-"""Render the assembled report data to files (placeholder until templates land)."""
+"""Render the assembled report data to ``out_dir``: results.json, figure PNGs, index.html, README.md.
+
+Every file is written atomically (a temporary file, then ``os.replace``), so a reader never sees a
+half-written report, and PNGs of figures that this render did not draw are removed, so the folder
+always matches its results.json.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import uuid
+import warnings
 from pathlib import Path
+from typing import Any
+
+import matplotlib
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
 from kag.report.assemble import jsonable
+from kag.report.figures import FIGURES
+
+TEMPLATES = Path(__file__).parent / "templates"
+DPI = 90
+# Fonts and sizes for every figure; applied only while the figures are drawn and saved.
+RC = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+      "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "kag"}
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    # A fresh name in the same folder (so os.replace is atomic), opened normally so the umask applies.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    # No Software/date chunks: identical numbers give identical bytes.
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"optimize": True})
+    return buf.getvalue()
+
+
+def render_figures(figures_data: dict, out_dir: Path) -> list[str]:
+    """Draw every registered figure that has data; write ``<stem>.png``; remove the PNGs of the others.
+
+    Returns the stems written. A figure that raises is skipped with a warning: one bad panel must not
+    cost the report of a long run.
+    """
+    written = []
+    with matplotlib.rc_context(RC):
+        for stem, fn in FIGURES.items():
+            try:
+                fig = fn(figures_data or {})
+                payload = _png(fig) if fig is not None else None
+            except Exception as exc:  # noqa: BLE001 - reported, and the rest of the report still renders
+                warnings.warn(f"figure {stem!r} skipped: {exc!r}", RuntimeWarning, stacklevel=2)
+                payload = None
+            path = out_dir / f"{stem}.png"
+            if payload is None:
+                path.unlink(missing_ok=True)
+            else:
+                _write_atomic(path, payload)
+                written.append(stem)
+    return written
+
+
+# -- template helpers -----------------------------------------------------------------------------
+def _seconds(x: Any) -> str:
+    return "n/a" if x is None else f"{float(x):.1f} s"
+
+
+def _num(x: Any, fmt: str = ".4g") -> str:
+    return "n/a" if x is None else format(x, fmt) if isinstance(x, (int, float)) else str(x)
+
+
+def _yesno(x: Any) -> str:
+    return "n/a" if x is None else "yes" if x else "no"
+
+
+def _md(x: Any) -> str:
+    """A value made safe for one GitHub table cell."""
+    return "" if x is None else str(x).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "html.j2"]),
+                      undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(seconds=_seconds, num=_num, yesno=_yesno, md=_md, short=lambda k: str(k or "")[:12])
+    return env
+
+
+def _context(data: dict, figures: list[str]) -> dict[str, Any]:
+    prov = data.get("provenance") or {}
+    return {
+        "title": data.get("title", "Reproduction report"),
+        "profile": data.get("profile") or {},
+        "summary": data.get("summary") or [],
+        "criteria": data.get("criteria") or [],
+        "assumptions": data.get("assumptions") or [],
+        "prov": prov,
+        "timings": prov.get("timings") or {},
+        "cache": prov.get("cache") or {},
+        "figures": set(figures),
+        "status_class": {"reproduced": "ok", "not reproduced": "bad", "not run": "na"},
+    }
 
 
 def render(data: dict, out_dir: Path) -> Path:
+    """Write the report of ``data`` (from :func:`kag.report.assemble.assemble`) into ``out_dir``."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(jsonable(data), indent=1, allow_nan=False))
+    data = jsonable(data)
+    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    figures = render_figures(data.get("figures_data") or {}, out_dir)
+    env, ctx = _environment(), _context(data, figures)
+    _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
+    _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
     return out_dir

@@ -1,0 +1,451 @@
+"""The report's figures, mirroring the paper's: one function ``figures_data -> Figure | None`` per stem.
+
+Every function reads the seed-level numbers of ``data["figures_data"]`` (see
+:func:`kag.report.assemble.figure_data`), draws mean ± 2 std over seeds (the paper's error bars and
+the claims' lower bounds) and returns ``None`` when the numbers it needs are absent, so a run that
+deselected some tests still renders. Figures are built on :class:`matplotlib.figure.Figure`
+directly: no pyplot, no global backend state.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+LAYERS = ("L1", "L2")
+REGIME_STYLE = {"standard": "-", "augmented": "--"}
+LABELS = ("standard", "augmented", "augmented (shifted test images)")
+LABEL_COLOR = {"standard": "tab:blue", "augmented": "tab:orange", "augmented (shifted test images)": "tab:green"}
+K_COLOR = {"1": "tab:blue", "2": "tab:orange", "3": "tab:green", "4": "tab:red"}
+PATCH_ORDER = ("top-left", "top-right", "centre", "bottom-left", "bottom-right")
+
+FigureFn = Callable[[dict], "Figure | None"]  # figures_data -> a figure, or None without its numbers
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def mean_2std(values: Any) -> tuple[float, float] | None:
+    """Seed values (None = NaN) -> (mean, 2 std with ddof 1), or None when no finite value is left."""
+    v = np.array([x for x in (values or []) if x is not None], dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    return float(v.mean()), (float(2 * v.std(ddof=1)) if v.size > 1 else 0.0)
+
+
+def _num_sorted(keys: Any) -> list[str]:
+    def key(s: str) -> tuple[int, float, str]:
+        try:
+            return (0, float(s), s)
+        except ValueError:
+            return (1, 0.0, s)
+    return sorted(keys, key=key)
+
+
+def _k_color(k: str) -> str:
+    return K_COLOR.get(k, "tab:purple")
+
+
+def _figure(ncols: int, nrows: int = 1, width: float = 8.0, height: float = 3.5) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    return fig, axes
+
+
+def _unity(ax) -> None:
+    ax.axhline(1.0, color="0.4", lw=0.8, ls=":", zorder=0)
+
+
+def _width_axis(ax, widths: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths, [str(n) for n in widths])
+    ax.minorticks_off()
+    ax.set_xlabel("width n")
+
+
+def _dodge(widths: list[int], i: int, n_lines: int) -> float:
+    """Multiplicative x offset of line i of n_lines on a log2 width axis, so error bars do not overlap."""
+    octaves = math.log2(max(widths) / min(widths)) if widths and min(widths) > 0 else 1.0
+    return 2 ** (0.12 * max(octaves, 1.0) * (i / max(1, n_lines - 1) - 0.5))
+
+
+def _errorline(ax, xs: list[float], seeds: list[Any], offset: float = 1.0, **kw) -> bool:
+    """Plot mean ± 2 std at each x (x multiplied by ``offset`` so error bars do not overlap)."""
+    pts = [(x * offset, s) for x, vals in zip(xs, seeds) if (s := mean_2std(vals)) is not None]
+    if not pts:
+        return False
+    ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[p[1][1] for p in pts],
+                capsize=2, lw=1.2, ms=3.5, marker="o", elinewidth=0.8, **kw)
+    return True
+
+
+def _legend(fig: Figure, axes: np.ndarray, ncol: int = 6) -> None:
+    handles, labels, seen = [], [], set()
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in seen:
+                seen.add(lab)
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), fontsize=7, frameon=False)
+
+
+def _widths(section: dict) -> list[int]:
+    return sorted({int(n) for per_regime in section.values() for n in (per_regime or {})})
+
+
+def _largest_spatial(fd: dict) -> tuple[str, dict] | None:
+    sp = fd.get("spatial") or {}
+    if not sp:
+        return None
+    n = max(sp, key=int)
+    return n, sp[n] or {}
+
+
+# -- global observables vs width ------------------------------------------------------------------
+def _global_vs_width(fd: dict, series: list[tuple[str, str]], ylabel: str, title: str,
+                     regimes: tuple[str, ...], unity: bool) -> Figure | None:
+    """One panel per layer; a line per (regime, k, observable); series = (key, label suffix), a suffix marks a null."""
+    g = fd.get("global") or {}
+    regimes = tuple(r for r in regimes if g.get(r))
+    if not regimes:
+        return None
+    widths = _widths({r: g[r] for r in regimes})
+    ks = _num_sorted({k for r in regimes for n in g[r].values() for layer in (n or {}).values() for k in (layer or {})})
+    fig, axes = _figure(len(LAYERS))
+    drawn = False
+    n_lines = len(regimes) * len(ks) * len(series)
+    for ax, layer in zip(axes, LAYERS):
+        i = 0
+        for regime in regimes:
+            for k in ks:
+                for key, suffix in series:
+                    seeds = [((g[regime].get(str(n)) or {}).get(layer) or {}).get(k, {}).get(key) for n in widths]
+                    offset = _dodge(widths, i, n_lines)
+                    i += 1
+                    label = f"k={k}" + (f", {regime}" if len(regimes) > 1 else "") + suffix
+                    drawn |= _errorline(ax, widths, seeds, offset, color=_k_color(k),
+                                        ls=":" if suffix else REGIME_STYLE.get(regime, "-"),
+                                        alpha=0.6 if suffix else 1.0, label=label, mfc="white" if suffix else None)
+        if unity:
+            _unity(ax)
+        _width_axis(ax, widths)
+        ax.set_title(f"{layer} ({'first' if layer == 'L1' else 'second'} hidden layer)", fontsize=9)
+        ax.set_ylabel(ylabel)
+    if not drawn:
+        return None
+    fig.suptitle(title, fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def global_pr_ratio(fd: dict) -> Figure | None:
+    """PR ratio vs width per layer and k; standard solid, augmented dashed (C1-PR, C2-C4)."""
+    return _global_vs_width(fd, [("pr_ratio", "")], "PR ratio (trained / init)",
+                            "Participation-ratio ratio vs width (mean ± 2 std over seeds)",
+                            ("standard", "augmented"), unity=True)
+
+
+def global_kl(fd: dict) -> Figure | None:
+    """KL(trained ‖ init) vs width beside the null KL of two independent initialisations (C1-KL)."""
+    return _global_vs_width(fd, [("kl", ""), ("kl_null", " null")], "KL divergence",
+                            "KL(trained ‖ init) vs null KL(init ‖ independent init), standard regime",
+                            ("standard",), unity=False)
+
+
+def global_rr(fd: dict) -> Figure | None:
+    """RR(trained)/RR(init) vs width beside its null (C1-RR)."""
+    return _global_vs_width(fd, [("rr_ratio", ""), ("rr_ratio_null", " null")],
+                            "RR ratio (trained / init)",
+                            "Rotation-ratio ratio vs width, and its null (independent init), standard regime",
+                            ("standard",), unity=True)
+
+
+# -- spatial analyses -----------------------------------------------------------------------------
+def _spatial_panels(fd: dict, analysis: str) -> tuple[str, dict, list[tuple[str, str]]] | None:
+    """(largest spatial width, {label: layer -> k -> cond -> ...}, panels [(layer, k)]) or None."""
+    found = _largest_spatial(fd)
+    if found is None:
+        return None
+    n, per_label = found
+    by_label = {lab: (per_label.get(lab) or {}).get(analysis) or {} for lab in LABELS}
+    by_label = {lab: v for lab, v in by_label.items() if v}
+    if not by_label:
+        return None
+    panels = sorted({(layer, k) for v in by_label.values() for layer, ks in v.items() for k in (ks or {})},
+                    key=lambda p: (p[0], float(p[1])))
+    return n, by_label, panels
+
+
+def _panel_grid(panels: list[tuple[str, str]]) -> tuple[Figure, np.ndarray]:
+    """Rows = layers, columns = k, for the (layer, k) panels of a spatial analysis (row-major order)."""
+    layers = sorted({layer for layer, _ in panels})
+    ks = sorted({k for _, k in panels}, key=float)
+    if len(layers) * len(ks) != len(panels):  # a ragged set: one row
+        return _figure(len(panels), width=max(8.0, 2.4 * len(panels)), height=3.4)
+    return _figure(len(ks), len(layers), width=max(8.0, 3.4 * len(ks)), height=2.4 * len(layers) + 0.9)
+
+
+def _outer_labels(axes: np.ndarray, xlabel: str | None, ylabel: str) -> None:
+    for ax in axes:
+        spec = ax.get_subplotspec()
+        if xlabel and spec.is_last_row():
+            ax.set_xlabel(xlabel)
+        if spec.is_first_col():
+            ax.set_ylabel(ylabel)
+
+
+def _conditions(by_label: dict, layer: str, k: str) -> list[str]:
+    conds = {c for v in by_label.values() for c in ((v.get(layer) or {}).get(k) or {})}
+    ordered = [c for c in PATCH_ORDER if c in conds]
+    return ordered + _num_sorted(conds - set(ordered))
+
+
+def _spatial_lines(fd: dict, analysis: str, xlabel: str, title: str, pool_ticks: bool) -> Figure | None:
+    found = _spatial_panels(fd, analysis)
+    if found is None:
+        return None
+    n, by_label, panels = found
+    fig, axes = _panel_grid(panels)
+    drawn = False
+    for ax, (layer, k) in zip(axes, panels):
+        conds = _conditions(by_label, layer, k)
+        xs = [float(c) for c in conds]
+        for i, (lab, v) in enumerate(by_label.items()):
+            entries = ((v.get(layer) or {}).get(k) or {})
+            seeds = [(entries.get(c) or {}).get("pr_ratio") for c in conds]
+            span = (max(xs) - min(xs)) or 1.0
+            shifted = [x + 0.012 * span * (i - 1) for x in xs]
+            pts = [(x, s) for x, vals in zip(shifted, seeds) if (s := mean_2std(vals)) is not None]
+            if pts:
+                drawn = True
+                ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[p[1][1] for p in pts], capsize=2,
+                            lw=1.2, ms=3.5, marker="o", elinewidth=0.8, color=LABEL_COLOR.get(lab), label=lab)
+        ticks = []
+        for c in conds:
+            pools = [(((v.get(layer) or {}).get(k) or {}).get(c) or {}).get("pool_size") for v in by_label.values()]
+            pools = [p for p in pools if p is not None]
+            ticks.append(f"{c}\n(~{np.mean(pools):.0f})" if pool_ticks and pools else c)
+        ax.set_xticks(xs, ticks, fontsize=7)
+        ax.margins(x=0.08)
+        _unity(ax)
+        ax.set_title(f"{layer}, k={k}", fontsize=9)
+    if not drawn:
+        return None
+    _outer_labels(axes, xlabel, "PR ratio (trained / init)")
+    fig.suptitle(f"{title}, width n={n} (mean ± 2 std over seeds)", fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def spatial_balls(fd: dict) -> Figure | None:
+    """PR ratio vs ball radius (mean pool size under each tick), three model/image conditions (C5)."""
+    return _spatial_lines(fd, "balls", "radius r (mean pool size, pixels)", "PR ratio in Euclidean balls",
+                          pool_ticks=True)
+
+
+def spatial_separation(fd: dict) -> Figure | None:
+    """PR ratio vs minimum pairwise pixel distance d (C7)."""
+    return _spatial_lines(fd, "separation", "minimum pixel distance d", "PR ratio for well-separated pixels",
+                          pool_ticks=False)
+
+
+def _bars(ax, groups: list[str], series: dict[str, list[Any]], colors: dict[str, str]) -> bool:
+    """Grouped bars: series label -> one seed list per group; mean with ± 2 std error bars."""
+    width = 0.8 / max(1, len(series))
+    drawn = False
+    for i, (lab, per_group) in enumerate(series.items()):
+        stats = [mean_2std(s) for s in per_group]
+        xs = [j + (i - (len(series) - 1) / 2) * width for j, s in enumerate(stats) if s is not None]
+        ok = [s for s in stats if s is not None]
+        if ok:
+            drawn = True
+            ax.bar(xs, [s[0] for s in ok], width * 0.92, yerr=[s[1] for s in ok], capsize=2,
+                   color=colors.get(lab), label=lab, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(groups)), groups, fontsize=7)
+    return drawn
+
+
+def spatial_patches(fd: dict) -> Figure | None:
+    """PR ratio per 14x14 patch, grouped bars for the three model/image conditions (C6)."""
+    found = _spatial_panels(fd, "patches")
+    if found is None:
+        return None
+    n, by_label, panels = found
+    fig, axes = _panel_grid(panels)
+    drawn = False
+    for ax, (layer, k) in zip(axes, panels):
+        conds = _conditions(by_label, layer, k)
+        series = {lab: [(((v.get(layer) or {}).get(k) or {}).get(c) or {}).get("pr_ratio") for c in conds]
+                  for lab, v in by_label.items()}
+        drawn |= _bars(ax, [c.replace("-", "\n") for c in conds], series, LABEL_COLOR)
+        _unity(ax)
+        ax.set_title(f"{layer}, k={k}", fontsize=9)
+    if not drawn:
+        return None
+    _outer_labels(axes, None, "PR ratio (trained / init)")
+    fig.suptitle(f"PR ratio per image patch, width n={n} (mean ± 2 std over seeds)", fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def _mean_over_conditions(entries: dict) -> list[float | None]:
+    """Per-seed PR ratio averaged over an analysis's conditions (the C8 reduction's unit)."""
+    per_cond = [np.array([np.nan if x is None else x for x in (e or {}).get("pr_ratio") or []], dtype=float)
+                for e in (entries or {}).values()]
+    per_cond = [a for a in per_cond if a.size]
+    if not per_cond or len({a.size for a in per_cond}) != 1:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a seed without any finite condition: NaN, then None
+        m = np.nanmean(np.stack(per_cond), axis=0)
+    return [float(x) if math.isfinite(x) else None for x in m]
+
+
+def augmentation(fd: dict) -> Figure | None:
+    """Standard vs augmented PR ratios per spatial analysis, averaged over conditions, with the reduction (C8)."""
+    found = _largest_spatial(fd)
+    if found is None:
+        return None
+    n, per_label = found
+    analyses = [a for a in ("balls", "patches", "separation")
+                if any((per_label.get(lab) or {}).get(a) for lab in LABELS)]
+    if not analyses or not per_label.get("standard"):
+        return None
+    fig, axes = _figure(len(analyses), width=max(8.0, 3.0 * len(analyses)), height=3.4)
+    drawn = False
+    for ax, analysis in zip(axes, analyses):
+        by_label = {lab: (per_label.get(lab) or {}).get(analysis) or {} for lab in LABELS if per_label.get(lab)}
+        panels = sorted({(layer, k) for v in by_label.values() for layer, ks in v.items() for k in (ks or {})},
+                        key=lambda p: (p[0], float(p[1])))
+        series = {lab: [_mean_over_conditions((v.get(layer) or {}).get(k)) for layer, k in panels]
+                  for lab, v in by_label.items()}
+        drawn |= _bars(ax, [f"{layer}\nk={k}" for layer, k in panels], series, LABEL_COLOR)
+        std = [mean_2std(s) for s in series.get("standard", [])]
+        aug = [mean_2std(s) for s in series.get("augmented", [])]
+        for j, (s, a) in enumerate(zip(std, aug)):
+            if s and a and s[0]:
+                top = max(s[0] + s[1], a[0] + a[1])
+                ax.annotate(f"{1 - a[0] / s[0]:+.0%}", (j, top), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=6.5, color="0.25")
+        _unity(ax)
+        ax.set_title(f"{analysis} (mean over conditions)", fontsize=9)
+    if not drawn:
+        return None
+    axes[0].set_ylabel("PR ratio (trained / init)")
+    fig.suptitle(f"Augmentation: PR ratios at width n={n}; reduction 1 - aug/std above each group", fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+# -- accuracy, zero rows, timeline ----------------------------------------------------------------
+def accuracy(fd: dict) -> Figure | None:
+    """Test accuracy vs width: standard and augmented models on clean and shifted test images (C9)."""
+    acc = fd.get("accuracy") or {}
+    if not acc:
+        return None
+    widths = _widths(acc)
+    lines = [("standard", "clean", "standard, clean", "tab:blue", "-"),
+             ("standard", "shifted", "standard, shifted", "tab:blue", ":"),
+             ("augmented", "clean", "augmented, clean", "tab:orange", "--"),
+             ("augmented", "shifted", "augmented, shifted", "tab:green", "--")]
+    fig, axes = _figure(1, width=6.0, height=3.5)
+    ax = axes[0]
+    drawn = False
+    for i, (regime, images, label, color, ls) in enumerate(lines):
+        seeds = [((acc.get(regime) or {}).get(str(n)) or {}).get(images) for n in widths]
+        drawn |= _errorline(ax, widths, seeds, _dodge(widths, i, len(lines)), color=color, ls=ls, label=label)
+    if not drawn:
+        return None
+    _width_axis(ax, widths)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Test accuracy vs width (mean ± 2 std over seeds)", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def zero_rows(fd: dict) -> Figure | None:
+    """Zero-row fraction of trained, initial and independent-initial Jacobians vs width, L1 and L2 (C10)."""
+    z = fd.get("zero_rows") or {}
+    regimes = [r for r in ("standard", "augmented") if z.get(r)]
+    if not regimes:
+        return None
+    widths = _widths({r: z[r] for r in regimes})
+    colors = {"trained": "tab:red", "init": "tab:gray", "null": "tab:purple"}
+    fig, axes = _figure(len(LAYERS))
+    drawn = False
+    for ax, layer in zip(axes, LAYERS):
+        i = 0
+        n_lines = 3 * len(regimes)
+        for regime in regimes:
+            for state in ("trained", "init", "null"):
+                seeds = [(((z[regime].get(str(n)) or {}).get(layer)) or {}).get(state) for n in widths]
+                label = f"{state}" + (f", {regime}" if len(regimes) > 1 else "")
+                drawn |= _errorline(ax, widths, seeds, _dodge(widths, i, n_lines), color=colors[state],
+                                    ls=REGIME_STYLE.get(regime, "-"), label=label)
+                i += 1
+        _width_axis(ax, widths)
+        ax.set_title(layer, fontsize=9)
+        ax.set_ylabel("zero-row fraction")
+    if not drawn:
+        return None
+    fig.suptitle("Zero rows: share of Jacobian rows below the init's 1st-percentile norm", fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def timeline(fd: dict) -> Figure | None:
+    """PR ratio (L1) vs training epoch, one line per width, mean ± 2 std band (C11)."""
+    tl = fd.get("timeline") or {}
+    regimes = [r for r in tl if tl[r]]
+    if not regimes:
+        return None
+    fig, axes = _figure(len(regimes), width=8.0 if len(regimes) > 1 else 6.0)
+    drawn = False
+    cmap = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for ax, regime in zip(axes, regimes):
+        for i, n in enumerate(sorted(tl[regime], key=int)):
+            entry = tl[regime][n] or {}
+            epochs = entry.get("epochs") or []
+            per_seed = entry.get("pr_ratio") or []
+            stats = [mean_2std([s[e] if e < len(s) else None for s in per_seed]) for e in range(len(epochs))]
+            pts = [(ep, s) for ep, s in zip(epochs, stats) if s is not None]
+            if not pts:
+                continue
+            drawn = True
+            x = np.array([p[0] for p in pts], dtype=float)
+            m = np.array([p[1][0] for p in pts])
+            e = np.array([p[1][1] for p in pts])
+            color = cmap[i % len(cmap)]
+            ax.plot(x, m, color=color, lw=1.2, marker="o" if len(x) <= 12 else None, ms=3, label=f"n={n}")
+            ax.fill_between(x, m - e, m + e, color=color, alpha=0.15, lw=0)
+        _unity(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("PR ratio (trained / init)")
+        ax.set_title(f"{regime} regime", fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    if not drawn:
+        return None
+    fig.suptitle("PR ratio during training, L1 (mean ± 2 std over seeds)", fontsize=10)
+    return fig
+
+
+FIGURES: dict[str, FigureFn] = {
+    "global_pr_ratio": global_pr_ratio,
+    "global_kl": global_kl,
+    "global_rr": global_rr,
+    "spatial_balls": spatial_balls,
+    "spatial_patches": spatial_patches,
+    "spatial_separation": spatial_separation,
+    "augmentation": augmentation,
+    "accuracy": accuracy,
+    "zero_rows": zero_rows,
+    "timeline": timeline,
+}
+"""Figure stem (the PNG's file name and a criterion's ``figure``) -> function of ``figures_data``."""

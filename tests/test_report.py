@@ -1,0 +1,129 @@
+"""The report renderer on a real ``smoke`` report (tests/data/report_sample.json): files, links, strict JSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from kag.report.figures import FIGURES
+from kag.report.render import render, render_figures
+
+SAMPLE = Path(__file__).parent / "data" / "report_sample.json"
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return json.loads(SAMPLE.read_text())
+
+
+@pytest.fixture(scope="module")
+def report(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(copy.deepcopy(data), tmp_path_factory.mktemp("report"))
+
+
+def _strict_json(text: str):
+    def reject(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=reject)
+
+
+def test_render_writes_every_file_and_every_figure_with_data(report: Path):
+    for name in ("results.json", "index.html", "README.md"):
+        assert (report / name).stat().st_size > 0, name
+    assert sorted(p.stem for p in report.glob("*.png")) == sorted(FIGURES)
+    assert not list(report.glob(".*.tmp")), "temporary files left behind"
+
+
+def test_figures_are_small_pngs(report: Path):
+    for png in report.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png.name
+        assert png.stat().st_size < 100_000, f"{png.name} is {png.stat().st_size} bytes"
+
+
+def test_html_is_self_contained_and_names_every_claim(report: Path, data: dict):
+    html = (report / "index.html").read_text()
+    for c in data["criteria"]:
+        assert f'id="{c["id"]}"' in html, c["id"]
+    assert f"<b>{data['profile']['name']}</b> profile" in html
+    assert "<script" not in html.lower()
+    assert "http://" not in html and "https://" not in html
+    srcs = re.findall(r'<img[^>]*\bsrc="([^"]+)"', html)
+    assert srcs, "no figure in the report"
+    for src in srcs:
+        assert "/" not in src and (report / src).is_file(), src
+
+
+def test_html_escapes_text(data: dict, tmp_path: Path):
+    d = copy.deepcopy(data)
+    d["criteria"][0]["claim"] = "<script>alert(1)</script>"
+    d["figures_data"] = {}
+    html = (render(d, tmp_path) / "index.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_readme_has_summary_table_and_every_claim(report: Path, data: dict):
+    md = (report / "README.md").read_text()
+    assert "| Claim | Statement | Status | Cells as expected | Key number |" in md
+    for c in data["criteria"]:
+        assert f"### {c['id']}" in md, c["id"]
+    assert "![" in md and "](global_pr_ratio.png)" in md
+    n1 = next(line for line in md.splitlines() if line.startswith("| [N1]"))
+    assert "expected verdict is **not supported**" in n1
+    # A `|` inside a value must not split a table row.
+    for line in md.splitlines():
+        if line.startswith("| `"):
+            assert len(re.findall(r"(?<!\\)\|", line)) == 6, line
+
+
+def test_results_json_is_strict_even_with_nan(data: dict, tmp_path: Path):
+    d = copy.deepcopy(data)
+    acc = {"clean": [float("nan"), 0.9], "shifted": [0.5, float("inf")]}
+    d["figures_data"] = {"accuracy": {"standard": {"8": acc}}}
+    render(d, tmp_path)
+    out = _strict_json((tmp_path / "results.json").read_text())
+    assert out["figures_data"]["accuracy"]["standard"]["8"]["clean"] == [None, 0.9]
+    assert [p.name for p in tmp_path.glob("*.png")] == ["accuracy.png"]
+
+
+def test_empty_figures_data_renders_without_figures(data: dict, tmp_path: Path):
+    d = copy.deepcopy(data)
+    d["figures_data"] = {}
+    render(d, tmp_path)
+    assert not list(tmp_path.glob("*.png"))
+    html = (tmp_path / "index.html").read_text()
+    assert "<img" not in html and "No figure" in html
+    assert "](" + "global_pr_ratio.png)" not in (tmp_path / "README.md").read_text()
+
+
+def test_each_figure_skips_missing_or_partial_data(data: dict):
+    fd = data["figures_data"]
+    partial = {"global": {"standard": fd["global"]["standard"]}, "spatial": {}, "timeline": {"standard": {}},
+               "accuracy": {"augmented": {}}, "zero_rows": None}
+    for stem, fn in FIGURES.items():
+        assert fn({}) is None, stem
+        fn(partial)  # draws what is there or returns None; never raises
+
+
+def test_rerender_removes_stale_pngs_but_not_foreign_ones(report: Path, data: dict, tmp_path: Path):
+    out = tmp_path / "r"
+    out.mkdir()
+    for stem in FIGURES:
+        (out / f"{stem}.png").write_bytes(b"stale")
+    (out / "notes.png").write_bytes(b"not ours")
+    d = copy.deepcopy(data)
+    d["figures_data"] = {"accuracy": data["figures_data"]["accuracy"]}
+    render(d, out)
+    assert sorted(p.name for p in out.glob("*.png")) == ["accuracy.png", "notes.png"]
+    assert (out / "accuracy.png").read_bytes() == (report / "accuracy.png").read_bytes()
+
+
+def test_figures_are_deterministic(data: dict, tmp_path: Path):
+    fd = {"zero_rows": data["figures_data"]["zero_rows"]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert render_figures(fd, tmp_path / "a") == render_figures(fd, tmp_path / "b") == ["zero_rows"]
+    assert (tmp_path / "a" / "zero_rows.png").read_bytes() == (tmp_path / "b" / "zero_rows.png").read_bytes()
