@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from claims.criteria import BY_ID, CRITERIA
+from claims.criteria import BY_ID
 from claims.judge import cells, needs
 
 _START = time.time()
@@ -64,20 +64,26 @@ def pytest_generate_tests(metafunc) -> None:
     metafunc.parametrize("cell", params)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before -k deselection reads the keywords
 def pytest_collection_modifyitems(config, items) -> None:
-    profile = _profile(config)
+    for item in items:
+        cell = _cell(item)
+        if cell is not None:
+            item.extra_keyword_matches.update(part.replace("=", ":") for part in cell.id.split("-") if "=" in part)
+
+
+def _cell(item):
+    return getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+
+
+def _groups_to_prepare(items, profile) -> list[tuple[int, str, str]]:
+    """The metric-table groups that the selected, not-skipped tests read."""
     groups: list[tuple[int, str, str]] = []
     for item in items:
-        cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
-        if cell is None:
-            continue
-        for part in cell.id.split("-"):
-            if "=" in part:
-                item.extra_keyword_matches.add(part.replace("=", ":"))
-        if not any(m.name == "skip" for m in item.iter_markers()):
+        cell = _cell(item)
+        if cell is not None and not any(m.name == "skip" for m in item.iter_markers()):
             groups.extend(g for g in needs(cell, profile) if g not in groups)
-    config._kag_groups = groups
+    return groups
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +95,7 @@ def results(request):
     res = Results(_profile(config), device=config.getoption("kag_device"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     start = int(worker[2:]) if worker[2:].isdigit() else 0
-    order = [Group(*g) for g in config._kag_groups]
+    order = [Group(*g) for g in _groups_to_prepare(request.session.items, res.profile)]
     order.sort(key=lambda g: (-g.width, g.eval_images != "clean"))
     prepare(res, groups=order, start=start)
     return res
