@@ -75,6 +75,31 @@ def conventional(model: MLP, x: torch.Tensor, rows: torch.Tensor, cols: torch.Te
     return torch.stack(prs), t_jac, t_det
 
 
+def quick_table_timing() -> None:
+    """Seconds for one full ``quick`` metric table per width, and the whole quick profile's metrics."""
+    from kag.analysis import compute_table  # noqa: PLC0415
+    from kag.data import load_mnist  # noqa: PLC0415
+    from kag.pipeline import ModelRecord  # noqa: PLC0415
+    from kag.profiles import QUICK  # noqa: PLC0415
+    from kag.train import initial_state  # noqa: PLC0415
+
+    mnist, total = load_mnist(), 0.0
+    for width in QUICK.widths:
+        init = initial_state(width, 0)
+        trained = {k: v + 0.01 * torch.randn_like(v) for k, v in init.items()}
+        ckpts = {e: {k: trained[k] for k in ("fc1.weight", "fc1.bias")} for e in QUICK.train.checkpoint_epochs()}
+        record = ModelRecord("0" * 64, width, 0, "standard", init, trained, ckpts, {"test_accuracy": float("nan")}, True)
+        spatial = width in QUICK.spatial_widths
+        table = compute_table(record, QUICK, mnist, torch.device("cpu"), spatial)
+        seconds = table["timings"]["total"]
+        # every seed of both regimes, plus the augmented models measured on shifted images at spatial widths
+        per_profile = seconds * len(QUICK.seeds) * (3 if spatial else 2)
+        total += per_profile
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in table["timings"].items() if k != "total")
+        print(f"quick metric table, width {width}: {seconds:.1f} s per model ({stages})")
+    print(f"quick profile, all metric tables: about {total / 60:.1f} min of compute on this machine")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=256)
@@ -86,6 +111,7 @@ def main() -> None:
     parser.add_argument("--rr-images", type=int, default=16, help="images for the rotation-ratio timing")
     parser.add_argument("--rotations", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3, help="library runs; the best is reported")
+    parser.add_argument("--skip-table", action="store_true", help="skip timing the quick profile's metric table")
     args = parser.parse_args()
 
     model = perturbed_model(args.width)
@@ -120,6 +146,8 @@ def main() -> None:
     print(f"rotation ratio: {t_rr:.2f} s for {nr} images x {args.rotations} rotations "
           f"({per_pair * 1e3:.2f} ms per (image, rotation); {args.images} images would take "
           f"{per_pair * args.images * args.rotations:.0f} s)")
+    if not args.skip_table:
+        quick_table_timing()
     print(f"ratio {t_conv / t_lib:.1f}")
 
 

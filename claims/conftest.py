@@ -43,6 +43,10 @@ def pytest_configure(config) -> None:
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        _profile(config)
+    except ValueError as exc:  # a bad --kag-profile/--kag-device: one line, no traceback
+        raise pytest.UsageError(str(exc)) from None
     config._kag_outcomes = {}
     _CONFIG["config"] = config
 

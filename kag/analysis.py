@@ -75,6 +75,13 @@ def _mean_pr(m: torch.Tensor) -> tuple[float, int]:
     return mean_ignoring_undefined(participation_ratio(m))
 
 
+def _kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> float:
+    """KL of log-minor histograms; NaN (undefined, never a claim's support) when a side has no positive minor."""
+    if not ((m_p > 0).any() and (m_q > 0).any()):
+        return float("nan")
+    return kl_divergence(m_p, m_q, config.kl_bins, config.kl_smoothing)
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
 
@@ -110,8 +117,8 @@ def global_metrics(states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor, 
                 "pr_ratio": _ratio(pr["trained"][0], pr["init"][0]),
                 "pr_ratio_null": _ratio(pr["null"][0], pr["init"][0]),
                 "pr_undefined": {name: pr[name][1] for name in states},
-                "kl": kl_divergence(m["trained"], m["init"], config.kl_bins, config.kl_smoothing),
-                "kl_null": kl_divergence(m["null"], m["init"], config.kl_bins, config.kl_smoothing),
+                "kl": _kl(m["trained"], m["init"], config),
+                "kl_null": _kl(m["null"], m["init"], config),
                 "rr_trained": rr["trained"],
                 "rr_init": rr["init"],
                 "rr_null": rr["null"],

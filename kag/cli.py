@@ -1,7 +1,7 @@
 """The ``kag`` command (also ``python -m kag``): data, train, metrics, cache, report.
 
 Every failure the user can cause ends in one line ``kag: error: ...`` and exit code 2 (bad
-arguments) or 1 (a problem with data or the cache), never a traceback.
+arguments) or 1 (a problem with data or the cache), never a traceback (``KAG_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from typing import Any, Sequence
@@ -25,27 +26,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive_int(name: str):
+def _int_at_least(name: str, minimum: int):
+    """argparse type: an integer >= ``minimum``, with a message naming ``name`` and the bad value."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name}={text!r} is not an integer") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed: it must be >= 1")
-        return value
-
-    return parse
-
-
-def _non_negative_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}={text!r} is not an integer") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed: it must be >= 0")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed: it must be >= {minimum}")
         return value
 
     return parse
@@ -108,7 +98,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     for width in args.width:
         tables.extend(ensure_metrics(profile, width, regime, seeds, device=args.device))
     if args.json:
-        print(json.dumps(tables, indent=1, default=str))
+        from kag.report.assemble import jsonable
+
+        print(json.dumps(jsonable(tables), indent=1, default=str, allow_nan=False))
     else:
         from kag.analysis import summarize_table
 
@@ -171,16 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train (or reuse cached) models")
-    p.add_argument("--width", type=_positive_int("width"), nargs="+", required=True)
-    p.add_argument("--seeds", type=_non_negative_int("seed"), nargs="+", default=None)
-    p.add_argument("--epochs", type=_non_negative_int("epochs"), default=None)
+    p.add_argument("--width", type=_int_at_least("width", 1), nargs="+", required=True)
+    p.add_argument("--seeds", type=_int_at_least("seed", 0), nargs="+", default=None)
+    p.add_argument("--epochs", type=_int_at_least("epochs", 0), default=None)
     p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
     common(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("metrics", help="compute (or reuse cached) metric tables")
-    p.add_argument("--width", type=_positive_int("width"), nargs="+", required=True)
-    p.add_argument("--seeds", type=_non_negative_int("seed"), nargs="+", default=None)
+    p.add_argument("--width", type=_int_at_least("width", 1), nargs="+", required=True)
+    p.add_argument("--seeds", type=_int_at_least("seed", 0), nargs="+", default=None)
     p.add_argument("--augment", action="store_true")
     p.add_argument("--eval-images", choices=("clean", "augmented"), default=None,
                    help="measure on clean or shifted test images (default: the profile's)")
@@ -218,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kag: error: {exc}", file=sys.stderr)
         return 2
     except (CorruptEntryError, KeyError, RuntimeError, OSError) as exc:
+        if os.environ.get("KAG_DEBUG"):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"kag: error: {message}", file=sys.stderr)
         return 1

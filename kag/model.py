@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 INPUT_DIM = 784
 N_CLASSES = 10
@@ -37,9 +38,10 @@ class MLP(nn.Module):
     def __init__(self, width: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.width = check_width(width)
-        self.fc1 = nn.Linear(INPUT_DIM, width)
-        self.fc2 = nn.Linear(width, width)
-        self.fc3 = nn.Linear(width, N_CLASSES)
+        # skip_init: no throw-away default init, so the global RNG is left alone
+        self.fc1 = skip_init(nn.Linear, INPUT_DIM, width)
+        self.fc2 = skip_init(nn.Linear, width, width)
+        self.fc3 = skip_init(nn.Linear, width, N_CLASSES)
         with torch.no_grad():
             for layer in (self.fc1, self.fc2, self.fc3):
                 nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu", generator=generator)
