@@ -140,4 +140,19 @@ def pytest_sessionfinish(session, exitstatus) -> None:
                        device=config.getoption("kag_device"), session_seconds=time.time() - _START)
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
+        tr.ensure_newline()
+        tr.write_line(f"[kag] {_run_summary(time.time() - _START)}")
         tr.write_line(f"[kag] reproduction report ({profile.name} profile): {out}")
+
+
+def _run_summary(seconds: float) -> str:
+    """What this run trained and computed (from the store's event log), and how long it took."""
+    from kag.store import Store
+
+    events = [e for e in Store().events() if e["time"] >= _START]
+    trained = [e for e in events if e["kind"] == "train"]
+    tables = [e for e in events if e["kind"] == "metrics"]
+    return (f"this run: trained {sum(len(e['seeds']) for e in trained)} models in {len(trained)} batched groups "
+            f"({sum(e['seconds'] for e in trained):.0f} s), computed {len(tables)} metric tables "
+            f"({sum(e['seconds'] for e in tables):.0f} s); everything else came from the store; "
+            f"wall time {seconds:.0f} s")
