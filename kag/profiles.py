@@ -140,22 +140,10 @@ PAPER_CPU = Profile(
     widths=PAPER.widths,
     seeds=PAPER.seeds,
     train=PAPER.train,  # identical training: the same models (and cache keys) as `paper`
-    metrics=MetricConfig(
-        n_images=128,
-        n_spatial_images=16,
-        n_samples=2_000,
-        n_spatial_samples=1_000,
-        n_rotations=20,
-        n_rotation_images=16,
-        n_centres=2,
-    ),
+    metrics=QUICK.metrics,  # evaluation sampling of quick: the metric tables fit a CPU run
     description="The paper's training exactly (200 epochs, 5 seeds, 4 widths, 2 regimes) with the evaluation "
                 "sampling scaled down so that the metrics fit a CPU run.",
-    reductions=(
-        "128 images / 2,000 minor samples for global metrics instead of 512 / 10,000",
-        "16 images / 1,000 samples / 2 centres for spatial analyses instead of 50 / 10,000 / 4",
-        "rotation ratio over 16 images and 20 rotations instead of 512 and 100",
-    ),
+    reductions=QUICK.reductions[2:],  # quick's evaluation reductions (its first two are about training)
 )
 
 PROFILES = {p.name: p for p in (PAPER, PAPER_CPU, QUICK, SMOKE)}
