@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from kag.analysis import MissingResults, ensure_metrics
+from kag.analysis import ensure_metrics
 from kag.data import MNIST, load_mnist
-from kag.profiles import Profile, resolve_device
+from kag.profiles import Profile
 from kag.progress import Progress
 from kag.store import Busy, Store
 
@@ -76,13 +76,6 @@ class Results:
             )
         return self._cache[group]
 
-    def available(self, width: int, regime: str, eval_images: str = "clean") -> bool:
-        try:
-            self.tables(width, regime, eval_images)
-            return True
-        except MissingResults:
-            return False
-
 
 def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
             poll_seconds: float = 2.0) -> dict[str, float]:
@@ -113,6 +106,3 @@ def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
             time.sleep(poll_seconds)  # everything left is being computed elsewhere
     return timings
 
-
-def default_device_name(device: str | torch.device | None) -> str:
-    return str(resolve_device(device))
