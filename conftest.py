@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kag.profiles import PROFILE_CHOICES
+from kag.repro.profiles import PROFILE_CHOICES
 
 
 def pytest_addoption(parser) -> None:

@@ -23,9 +23,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from kag.jacobian import hidden_jacobians
+from kag.determinants import minors, sample_indices
+from kag.jacobians import hidden_jacobians
 from kag.metrics import participation_ratio, rotation_ratio
-from kag.minors import minors, sample_indices
 from kag.model import MLP
 
 
@@ -80,7 +80,7 @@ def quick_table_timing() -> None:
     from kag.analysis import compute_table  # noqa: PLC0415
     from kag.data import load_mnist  # noqa: PLC0415
     from kag.pipeline import ModelRecord  # noqa: PLC0415
-    from kag.profiles import QUICK  # noqa: PLC0415
+    from kag.repro.profiles import QUICK  # noqa: PLC0415
     from kag.train import initial_state  # noqa: PLC0415
 
     mnist, total = load_mnist(), 0.0
@@ -90,12 +90,12 @@ def quick_table_timing() -> None:
         ckpts = {e: {k: trained[k] for k in ("fc1.weight", "fc1.bias")} for e in QUICK.train.checkpoint_epochs()}
         record = ModelRecord("0" * 64, width, 0, "standard", init, trained, ckpts, {"test_accuracy": float("nan")}, True)
         spatial = width in QUICK.spatial_widths
-        table = compute_table(record, QUICK, mnist, torch.device("cpu"), spatial)
-        seconds = table["timings"]["total"]
+        _, meta = compute_table(record, QUICK.train, QUICK.metrics, mnist, torch.device("cpu"), spatial)
+        seconds = meta["timings"]["total"]
         # every seed of both regimes, plus the augmented models measured on shifted images at spatial widths
         per_profile = seconds * len(QUICK.seeds) * (3 if spatial else 2)
         total += per_profile
-        stages = ", ".join(f"{k} {v:.1f} s" for k, v in table["timings"].items() if k != "total")
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in meta["timings"].items() if k != "total")
         print(f"quick metric table, width {width}: {seconds:.1f} s per model ({stages})")
     print(f"quick profile, all metric tables: about {total / 60:.1f} min of compute on this machine")
 
@@ -116,7 +116,7 @@ def main() -> None:
 
     model = perturbed_model(args.width)
     x, source = load_images(args.images)
-    rows, cols = sample_indices(args.width, args.k, args.samples, seed=42)
+    rows, cols = sample_indices(args.width, args.k, args.samples, n_cols=784, seed=42)
     print(f"width {args.width}, {args.images} {source}, {args.samples} samples, k={args.k}, "
           f"{torch.get_num_threads()} CPU threads")
 

@@ -25,7 +25,7 @@ from torchvision import transforms
 
 from kag.data import MEAN, STD, load_mnist
 from kag.model import MLP
-from kag.profiles import TrainConfig
+from kag.config import TrainConfig
 from kag.train import train_seeds
 
 

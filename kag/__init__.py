@@ -1,8 +1,43 @@
 """kag: measure Kolmogorov-Arnold geometry (KAG) in neural networks.
 
-Public modules: ``kag.data`` (MNIST), ``kag.model`` (the paper's MLP), ``kag.train`` (batched
-multi-seed trainer), ``kag.jacobian``, ``kag.minors``, ``kag.metrics``, ``kag.spatial`` (the
-measurements), ``kag.store`` (content-addressed cache) and ``kag.profiles`` (run sizes).
+The public API, for any network::
+
+    J = kag.jacobian(model, x)                                   # [B, m, d] input Jacobians
+    rows, cols = kag.sample_indices(m, k=3, n_samples=10_000, n_cols=d)
+    pr = kag.participation_ratio(kag.minors(J, rows, cols))      # [B]
+    table = kag.compare_to_init(model, init, x, layer="fc1")     # PR, KL, RR, zero rows per k
+
+and :class:`ImageGrid` for pixel pools of any image size. The core modules: ``kag.jacobians``,
+``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
+``kag.spatial``, ``kag.compare``; ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
+``kag.analysis`` and ``kag.table`` for the paper's networks and their results. The reproduction of
+arXiv 2511.21626 is a client of this core: ``kag.repro``.
 """
 
+from kag.compare import KAGComparison, compare_to_init
+from kag.determinants import minors, sample_indices
+from kag.jacobians import hidden_jacobians, jacobian
+from kag.metrics import kl_divergence, participation_ratio, rotation_ratio, rotation_ratios, zero_row_fraction
+from kag.model import MLP
+from kag.spatial import ImageGrid
+from kag.table import ResultTable, Row
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "ImageGrid",
+    "KAGComparison",
+    "MLP",
+    "ResultTable",
+    "Row",
+    "compare_to_init",
+    "hidden_jacobians",
+    "jacobian",
+    "kl_divergence",
+    "minors",
+    "participation_ratio",
+    "rotation_ratio",
+    "rotation_ratios",
+    "sample_indices",
+    "zero_row_fraction",
+]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+# Version of the augmentation (shift distribution, fill, rounding): part of every model cache key.
+AUGMENT_VERSION = 1
 SIDE = 28
 
 

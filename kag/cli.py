@@ -1,7 +1,8 @@
 """The ``kag`` command (also ``python -m kag``): data, train, metrics, cache, report.
 
-Every failure the user can cause ends in one line ``kag: error: ...`` and exit code 2 (bad
-arguments) or 1 (a problem with data or the cache), never a traceback (``KAG_DEBUG=1`` shows it).
+Every failure the user can cause ends in one line ``kag: error: ...`` and exit code 2 for bad
+arguments (``ValueError``) or 1 for a problem with data, the cache or the file system
+(:class:`kag.errors.KagError`, ``OSError``), never a traceback (``KAG_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from kag.profiles import PROFILE_CHOICES
+from kag.repro.profiles import PROFILE_CHOICES
 
 
 class UsageError(Exception):
@@ -55,7 +56,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace):
-    from kag.profiles import get_profile
+    from kag.repro.profiles import get_profile
 
     return get_profile(args.profile, device=args.device if args.device not in (None, "auto") else None)
 
@@ -87,24 +88,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from kag.analysis import ensure_metrics
+    from kag.analysis import ensure_metrics, summarize_table
 
     profile = _profile(args)
     regime = "augmented" if args.augment else "standard"
     if args.eval_images:
         profile = profile.with_metrics(eval_images=args.eval_images)
     seeds = tuple(args.seeds) if args.seeds else profile.seeds
-    tables = []
+    entries = []
     for width in args.width:
-        tables.extend(ensure_metrics(profile, width, regime, seeds, device=args.device))
+        entries.extend(ensure_metrics(width, regime, seeds, profile.train, profile.metrics,
+                                      spatial=width in profile.spatial_widths, device=args.device, label=profile.name))
     if args.json:
-        from kag.report.assemble import jsonable
-
-        print(json.dumps(jsonable(tables), indent=1, default=str, allow_nan=False))
+        rows = [{"key": e.key, "meta": e.meta, "table": e.table.to_json()} for e in entries]
+        print(json.dumps(rows, indent=1, default=str, allow_nan=False))
     else:
-        from kag.analysis import summarize_table
-
-        print("\n\n".join(summarize_table(t) for t in tables))
+        print("\n\n".join(summarize_table(e) for e in entries))
     return 0
 
 
@@ -113,10 +112,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
     store = Store()
     if args.action == "ls":
-        rows = store.entries()
+        rows = [{**r, "flags": _staleness(r)} for r in store.entries()]
         text = "\n".join(
             f"{r['kind']:<7} {r['key'][:16]}  " + (r.get("error") or " ".join(
                 f"{k}={r[k]}" for k in ("profile", "width", "seed", "regime", "epochs", "test_accuracy") if r.get(k) is not None))
+            + "".join(f"  [{flag}]" for flag in r["flags"])
             for r in rows) or f"(empty: {store.root})"
         _emit(rows, args.json, text)
     elif args.action == "export":
@@ -139,8 +139,27 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staleness(entry: dict[str, Any]) -> list[str]:
+    """Flags for ``cache ls``: an entry made by other source code (provenance: its key is still valid)
+    or under other algorithm versions (unreachable: no current key points at it)."""
+    from kag.analysis import METRIC_SOURCES, measurement_versions
+    from kag.pipeline import TRAINING_SOURCES, training_versions
+    from kag.store import source_digest
+
+    if "error" in entry:
+        return []
+    sources, versions = ((TRAINING_SOURCES, training_versions()) if entry["kind"] == "model"
+                         else (METRIC_SOURCES, measurement_versions()))
+    flags = []
+    if entry.get("versions") != versions:
+        flags.append("other versions: unreachable, `kag cache rm` it")
+    if entry.get("source_sha256") != source_digest(*sources):
+        flags.append("made by other source code")
+    return flags
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from kag.report import render_from_cache
+    from kag.repro.report import render_from_cache
 
     out = render_from_cache(args.profile, device=args.device, out_dir=args.out)
     print(f"report written to {out}")
@@ -198,18 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kag.store import CorruptEntryError
+    from kag.errors import KagError
 
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, ValueError) as exc:  # bad arguments, found before or during the work
+        if os.environ.get("KAG_DEBUG"):
+            raise
         print(f"kag: error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"kag: error: {exc}", file=sys.stderr)
-        return 2
-    except (CorruptEntryError, KeyError, RuntimeError, OSError) as exc:
+    except (KagError, KeyError, RuntimeError, OSError) as exc:  # corrupt data or cache, busy, file system
         if os.environ.get("KAG_DEBUG"):
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

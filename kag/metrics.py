@@ -15,8 +15,12 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
-from kag.jacobian import full_float32_precision
-from kag.minors import check_indices, check_int, check_jacobian, chunk_bytes, minors_unchecked
+from kag.jacobians import full_float32_precision
+from kag.determinants import check_indices, check_int, check_jacobian, chunk_bytes, minors_unchecked
+
+# Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
+# cache key; bump it when any of them computes something else.
+OBSERVABLES_VERSION = 1
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
 _ROTATION_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}

@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
+# Version of the architecture and its initialisation (Kaiming normal, zero biases, the parameter
+# order): part of every model cache key; bump it when an untrained network changes.
+MODEL_VERSION = 1
 INPUT_DIM = 784
 N_CLASSES = 10
 PARAM_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")

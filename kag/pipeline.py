@@ -11,16 +11,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from kag.data import MNIST, load_mnist
-from kag.model import check_width
-from kag.profiles import TrainConfig, resolve_device
 from filelock import Timeout
 
-from kag.store import Busy, Store, make_key, source_digest
+from kag import augment, data, model, train
+from kag.config import TrainConfig
+from kag.data import MNIST, load_mnist
+from kag.devices import resolve_device
+from kag.errors import Busy
+from kag.model import check_width
+from kag.store import Store, make_key, source_digest
 from kag.train import check_regime, train_seeds
 
-TRAINING_SOURCES = ("kag.model", "kag.train", "kag.augment")
+# The code behind a trained model. Its digest is recorded in each manifest as provenance only (and
+# `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
+# so a comment or a renamed variable never makes a trained model unreachable.
+TRAINING_SOURCES = ("kag.data", "kag.model", "kag.augment", "kag.train", "kag.pipeline")
 _CKPT = re.compile(r"^ckpt\.(\d+)\.(fc1\.(?:weight|bias))$")
 
 
@@ -43,8 +48,15 @@ class ModelRecord:
         return float(self.manifest["test_accuracy"])
 
 
+def training_versions() -> dict[str, int]:
+    """The versions of every algorithm that determines a trained model (read at call time)."""
+    return {"data": data.DATA_VERSION, "model": model.MODEL_VERSION, "augment": augment.AUGMENT_VERSION,
+            "trainer": train.TRAINER_VERSION}
+
+
 def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str) -> str:
-    """Cache key of one trained model: data, width, seed, regime, training config and training code."""
+    """Cache key of one trained model: data digest, width, seed, regime, training config and the
+    versions of the algorithms behind it (never the source text)."""
     return make_key(
         "model",
         data=data_sha256,
@@ -52,7 +64,7 @@ def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha2
         seed=seed,
         regime=regime,
         train=dataclasses.asdict(config),
-        source=source_digest(*TRAINING_SOURCES),
+        versions=training_versions(),
     )
 
 
@@ -135,6 +147,8 @@ def ensure_models(
                         "device": group.device,
                         "flush_denormal": bool(flushed),
                         "torch": torch.__version__,
+                        "versions": training_versions(),
+                        "source_sha256": source_digest(*TRAINING_SOURCES),  # provenance only
                     }
                     store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
                 fresh = set(missing)

@@ -30,19 +30,12 @@ from filelock import FileLock
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from kag.errors import Busy, CorruptEntryError
 from kag.paths import store_dir
 
 SCHEMA = 1
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
-
-
-class Busy(RuntimeError):
-    """Another process holds the lock for this work (raised only when asked not to wait)."""
-
-
-class CorruptEntryError(RuntimeError):
-    """A cache file does not match its recorded digest or cannot be parsed."""
 
 
 def canonical_json(obj: Any) -> str:
@@ -55,7 +48,8 @@ def make_key(kind: str, **parts: Any) -> str:
 
 
 def source_digest(*modules: str) -> str:
-    """SHA-256 of the source files of ``modules`` (e.g. ``"kag.model"``), so code changes change keys."""
+    """SHA-256 of the source files of ``modules`` (e.g. ``"kag.model"``): provenance recorded in each
+    entry, never part of a key (keys use the algorithms' version constants)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for name in sorted(modules):
@@ -217,14 +211,15 @@ class Store:
             try:
                 m = self.read_manifest(d.name)
                 rows.append({"kind": "model", "key": d.name, "bytes": sum(f.stat().st_size for f in d.iterdir()),
-                             **{k: m.get(k) for k in ("width", "seed", "regime", "epochs", "test_accuracy", "device")}})
+                             **{k: m.get(k) for k in ("width", "seed", "regime", "epochs", "test_accuracy", "device", "versions",
+                                                     "source_sha256")}})
             except (CorruptEntryError, KeyError, ValueError) as exc:
                 rows.append({"kind": "model", "key": d.name, "error": str(exc)})
         for f in sorted(self.metrics_dir.glob("[0-9a-f]*.json")):
             try:
                 body = json.loads(f.read_text())
                 rows.append({"kind": "metrics", "key": f.stem, "bytes": f.stat().st_size,
-                             **{k: body.get(k) for k in ("width", "seed", "regime", "profile")}})
+                             **{k: body.get(k) for k in ("width", "seed", "regime", "profile", "versions", "source_sha256")}})
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 rows.append({"kind": "metrics", "key": f.stem, "error": f"corrupt: {exc}"})
         return rows

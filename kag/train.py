@@ -19,9 +19,13 @@ import torch.nn.functional as F
 from kag.augment import sample_shifts, shift_images
 from kag.data import MNIST, normalize
 from kag.model import check_width, init_params, stacked_forward, unstack_state
-from kag.profiles import TrainConfig
+from kag.config import TrainConfig
 from kag.progress import Progress
 
+# Version of the training algorithm (loss, optimiser use, batching, random streams, checkpoints,
+# accuracy evaluation, flushing subnormals on CPU): part of every model cache key. Bump it when a
+# change alters trained weights beyond float round-off between machines.
+TRAINER_VERSION = 1
 STREAMS = {"init": 0, "order": 1, "augment": 2, "eval-shift": 3}
 REGIMES = ("standard", "augmented")
 

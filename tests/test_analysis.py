@@ -11,8 +11,9 @@ import torch
 from kag.analysis import compute_table, ensure_metrics, evaluation_inputs, metric_key
 from kag.cli import main
 from kag.pipeline import ModelRecord
-from kag.profiles import SMOKE
+from kag.repro.profiles import SMOKE
 from kag.store import Store
+from kag.table import ResultTable
 from kag.train import initial_state
 
 
@@ -21,19 +22,38 @@ def _record(width: int, trained: dict, init: dict, regime: str = "standard") -> 
     return ModelRecord("0" * 64, width, 0, regime, init, trained, ckpts, {"test_accuracy": 0.5}, True)
 
 
+def _table(record: ModelRecord, mnist, spatial: bool):
+    return compute_table(record, SMOKE.train, SMOKE.metrics, mnist, torch.device("cpu"), spatial=spatial)
+
+
 def test_an_untrained_model_compared_with_itself_shows_no_change(mnist):
     init = initial_state(16, 0)
-    table = compute_table(_record(16, init, init), SMOKE, mnist, torch.device("cpu"), spatial=True)
+    table, meta = _table(_record(16, init, init), mnist, spatial=True)
     for layer in ("L1", "L2"):
-        for k, row in table["global"][layer].items():
-            assert row["pr_ratio"] == pytest.approx(1.0) and row["rr_ratio"] == pytest.approx(1.0)
-            assert row["kl"] == pytest.approx(0.0, abs=1e-9)
-            assert row["kl_null"] > 0  # an independent init is a different network
-        assert table["zero_rows"][layer]["trained"] == table["zero_rows"][layer]["init"]
-    assert table["timeline"]["pr_ratio"] == pytest.approx([1.0, 1.0])
+        at = table.select(analysis="global", layer=layer)
+        for k in SMOKE.metrics.ks:
+            assert at.value(k=k, observable="pr_ratio", role="trained") == pytest.approx(1.0)
+            assert at.value(k=k, observable="rr_ratio", role="trained") == pytest.approx(1.0)
+            assert at.value(k=k, observable="kl", role="trained") == pytest.approx(0.0, abs=1e-9)
+            assert at.value(k=k, observable="kl", role="null") > 0  # an independent init is a different network
+        zero = table.select(analysis="zero_rows", layer=layer, observable="zero_row_fraction")
+        assert zero.value(role="trained") == zero.value(role="init")
+    assert [r.value for r in table.select(analysis="timeline")] == pytest.approx([1.0, 1.0])
     for analysis in ("balls", "patches", "separation"):
-        for cond in table["spatial"][analysis]["L1"]["2"].values():
-            assert cond["pr_ratio"] == pytest.approx(1.0)
+        ratios = table.select(analysis=analysis, layer="L1", k=2, observable="pr_ratio")
+        assert len(ratios) and all(r.value == pytest.approx(1.0) for r in ratios)
+    assert meta["centres"] and meta["timings"]["total"] > 0
+
+
+def test_every_row_is_identified_by_the_documented_columns(mnist):
+    init = initial_state(8, 0)
+    table, _ = _table(_record(8, init, init), mnist, spatial=True)
+    assert set(table.unique("analysis")) == {"accuracy", "global", "zero_rows", "timeline", "balls", "patches",
+                                              "separation"}
+    assert set(table.unique("role")) == {"trained", "init", "null", "none"}
+    assert {(r.width, r.seed, r.regime, r.eval_images) for r in table} == {(8, 0, "standard", "clean")}
+    keys = [r[:-1] for r in table]
+    assert len(keys) == len(set(keys)), "two rows share every identifying column"
 
 
 def test_concentrating_the_first_layer_raises_its_pr_ratio(mnist):
@@ -43,19 +63,22 @@ def test_concentrating_the_first_layer_raises_its_pr_ratio(mnist):
     w = torch.zeros_like(init["fc1.weight"])
     w[torch.arange(784) % 16, torch.arange(784)] = 3.0 * torch.rand(784, generator=torch.Generator().manual_seed(0))
     ka["fc1.weight"] = w
-    table = compute_table(_record(16, ka, init), SMOKE, mnist, torch.device("cpu"), spatial=False)
-    assert table["global"]["L1"]["2"]["pr_ratio"] > 1.5
-    assert table["spatial"] is None
+    table, _ = _table(_record(16, ka, init), mnist, spatial=False)
+    assert table.value(analysis="global", layer="L1", k=2, observable="pr_ratio", role="trained") > 1.5
+    assert not table.select(analysis={"balls", "patches", "separation"}).rows
 
 
 def test_pool_sizes_and_separations_are_recorded(mnist):
     init = initial_state(16, 0)
-    table = compute_table(_record(16, init, init), SMOKE, mnist, torch.device("cpu"), spatial=True)
-    balls = table["spatial"]["balls"]["L1"]["2"]
-    assert [float(r) for r in balls] == list(SMOKE.metrics.radii)
-    assert balls[str(max(SMOKE.metrics.radii))]["pool_size"] >= balls[str(min(SMOKE.metrics.radii))]["pool_size"]
-    assert set(table["spatial"]["patches"]["L2"]["3"]) == {"top-left", "top-right", "bottom-left", "bottom-right", "centre"}
-    assert [float(d) for d in table["spatial"]["separation"]["L1"]["3"]] == list(SMOKE.metrics.separations)
+    table, _ = _table(_record(16, init, init), mnist, spatial=True)
+    balls = table.select(analysis="balls", layer="L1", k=2, observable="pool_size")
+    assert [float(r) for r in balls.unique("condition")] == list(SMOKE.metrics.radii)
+    small, large = str(min(SMOKE.metrics.radii)), str(max(SMOKE.metrics.radii))
+    assert balls.value(condition=large) >= balls.value(condition=small)
+    patches = table.select(analysis="patches", layer="L2", k=3, observable="pr_ratio")
+    assert set(patches.unique("condition")) == {"top-left", "top-right", "bottom-left", "bottom-right", "centre"}
+    separation = table.select(analysis="separation", layer="L1", k=3, observable="pr_ratio")
+    assert [float(d) for d in separation.unique("condition")] == list(SMOKE.metrics.separations)
 
 
 def test_augmented_models_can_be_measured_on_shifted_images(mnist):
@@ -71,14 +94,16 @@ def test_augmented_models_can_be_measured_on_shifted_images(mnist):
 
 def test_tables_are_computed_once_then_served_from_the_store(tmp_path, mnist):
     store = Store(tmp_path)
-    first = ensure_metrics(SMOKE, 8, "standard", (0,), device="cpu", store=store, mnist=mnist)
-    second = ensure_metrics(SMOKE, 8, "standard", (0,), device="cpu", store=store, mnist=mnist)
-    assert first == second
+    first = ensure_metrics(8, "standard", (0,), SMOKE.train, SMOKE.metrics, device="cpu", store=store, mnist=mnist)
+    second = ensure_metrics(8, "standard", (0,), SMOKE.train, SMOKE.metrics, device="cpu", store=store, mnist=mnist)
+    assert first == second and first[0].table == second[0].table
     assert [e["kind"] for e in store.events()] == ["train", "metrics"]
 
 
 def test_metrics_cli_prints_strict_json(capsys):
     code = main(["metrics", "--width", "8", "--seeds", "0", "--profile", "smoke", "--device", "cpu", "--json"])
     out = capsys.readouterr().out
-    tables = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert code == 0 and tables[0]["width"] == 8 and set(tables[0]["global"]) == {"L1", "L2"}
+    entries = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert code == 0 and entries[0]["meta"]["width"] == 8
+    table = ResultTable.from_json(entries[0]["table"])
+    assert set(table.select(analysis="global").unique("layer")) == {"L1", "L2"}

@@ -1,5 +1,8 @@
-"""The claims suite end to end on the smoke profile: cold run, report, cache reuse, export/import,
--k selection, and `kag report` from the cache."""
+"""The claims suite end to end on the smoke profile, one test per scenario: a cold run with two
+xdist workers, its report, a warm rerun, -k selection, export/import, and `kag report`.
+
+One cold run (module fixture) serves every scenario; the tests share an xdist group so that it
+runs once."""
 
 from __future__ import annotations
 
@@ -9,67 +12,102 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("claims-suite")
 
 
-def _run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "KAG_HOME": str(home), "KAG_QUIET": "0", **env}
+def _run(args: list[str], home: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "KAG_HOME": str(home), "KAG_QUIET": "0"}
     environment.pop("PYTEST_XDIST_WORKER", None)
     environment.pop("PYTEST_XDIST_WORKER_COUNT", None)
-    return subprocess.run(args, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    return subprocess.run(args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def _pytest_claims(home: Path, report: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "pytest", "claims", "--kag-profile", "smoke", "-p", "no:cacheprovider",
-                 "--kag-report-dir", str(report), "-q", *extra], home)
+    return _run([sys.executable, "-m", "pytest", str(ROOT / "claims"), "--kag-profile", "smoke", "-p",
+                 "no:cacheprovider", "--kag-report-dir", str(report), "-q", *extra], home)
 
 
-def test_smoke_claims_cold_then_warm_then_imported(tmp_path):
-    home, report = tmp_path / "home", tmp_path / "report"
-    cold = _pytest_claims(home, report, "-n", "2")
-    assert cold.returncode in (0, 1), cold.stdout[-3000:] + cold.stderr[-3000:]  # smoke verdicts may fail
-    assert "error" not in cold.stdout.splitlines()[-1], cold.stdout[-3000:]
+def _events(home: Path) -> list[dict]:
+    path = home / "store" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    # every model trained exactly once across the two workers: 2 widths x 2 regimes x 3 seeds
+
+@pytest.fixture(scope="module")
+def cold(tmp_path_factory):
+    """A cold smoke run with two workers: (home, report directory, completed process)."""
+    base = tmp_path_factory.mktemp("suite")
+    home, report = base / "home", base / "report"
+    proc = _pytest_claims(home, report, "-n", "2")
+    assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]  # smoke verdicts may fail
+    assert "error" not in proc.stdout.splitlines()[-1], proc.stdout[-3000:]
+    return home, report, proc
+
+
+def test_cold_run_trains_and_measures_every_model_exactly_once_across_workers(cold):
+    home, _, _ = cold
     models = list((home / "store" / "models").glob("[0-9a-f]*"))
-    assert len(models) == 12
-    events = [json.loads(line) for line in (home / "store" / "events.jsonl").read_text().splitlines()]
+    assert len(models) == 12  # 2 widths x 2 regimes x 3 seeds
+    events = _events(home)
     trained = sorted((e["width"], e["regime"]) for e in events if e["kind"] == "train")
     assert trained == sorted({(w, r) for w in (8, 16) for r in ("standard", "augmented")})  # each group once
     computed = [(e["width"], e["regime"], e["seed"], e["eval_images"]) for e in events if e["kind"] == "metrics"]
     assert len(computed) == len(set(computed)) == 15  # 12 clean tables + 3 augmented-on-shifted (largest width)
     assert len({e["pid"] for e in events}) == 2  # both workers did work
 
+
+def test_cold_run_writes_a_report_of_every_registered_claim(cold):
+    from kag.repro.claims import CLAIMS
+
+    _, report, proc = cold
     data = json.loads((report / "results.json").read_text())
-    ids = {c["id"] for c in data["criteria"]}
-    assert {"C1-PR", "C1-KL", "C1-RR", "N1", "C11"} <= ids and {f"C{i}" for i in range(2, 12)} <= ids
+    assert [c["id"] for c in data["criteria"]] == [c.id for c in CLAIMS]
     by_id = {c["id"]: c for c in data["criteria"]}
-    assert by_id["C9"]["status"] == "not run"  # judged under the paper profile only
+    assert by_id["C9"]["status"] == "not run"  # judged under the paper profiles only
     assert all(row["supported"] is not None for row in by_id["N1"]["cells"])
+    assert all(row["outcome"] != "not run" for c in data["criteria"] if c["id"] != "C9" for row in c["cells"])
     assert data["provenance"]["profile"] == "smoke" and data["provenance"]["cache"]["models"]
+    assert data["table"]["rows"] > 0 and (report / "table.csv").is_file()
     assert (report / "index.html").is_file() and (report / "README.md").is_file()
+    assert "[kag] this run: trained 12 models" in proc.stdout
 
-    warm = _pytest_claims(home, report, "-n", "0")
-    assert warm.returncode in (0, 1)
-    assert len((home / "store" / "events.jsonl").read_text().splitlines()) == len(events)  # all from the store
 
-    # -k with '=' selects exactly the named cells
-    selected = _pytest_claims(home, tmp_path / "report_k", "-k", "C5 and n=16", "--collect-only")
+def test_warm_run_trains_and_computes_nothing(cold, tmp_path):
+    home, _, _ = cold
+    before = len(_events(home))
+    warm = _pytest_claims(home, tmp_path / "report", "-n", "0")
+    assert warm.returncode in (0, 1), warm.stdout[-3000:]
+    assert len(_events(home)) == before  # everything from the store
+    assert "trained 0 models" in warm.stdout
+
+
+def test_k_with_equals_selects_exactly_the_named_cells(cold, tmp_path):
+    home, _, _ = cold
+    selected = _pytest_claims(home, tmp_path / "report", "-k", "C5 and n=16", "--collect-only")
     lines = [line for line in selected.stdout.splitlines() if "::" in line]
-    assert lines and all("test_C5_" in line and "n=16" in line for line in lines)
+    assert lines and all("test_claim[C5-" in line and "n=16" in line for line in lines)
 
-    # export, import elsewhere: judging needs no training and no metric computation
+
+def test_an_exported_cache_is_judged_elsewhere_without_any_work(cold, tmp_path):
+    home, _, _ = cold
     archive = tmp_path / "cache.tar.gz"
     assert _run([sys.executable, "-m", "kag", "cache", "export", str(archive)], home).returncode == 0
     other = tmp_path / "other"
     assert _run([sys.executable, "-m", "kag", "cache", "import", str(archive)], other).returncode == 0
-    imported = _pytest_claims(other, tmp_path / "report2", "-n", "0")
-    assert imported.returncode in (0, 1)
+    imported = _pytest_claims(other, tmp_path / "report", "-n", "0")
+    assert imported.returncode in (0, 1), imported.stdout[-3000:]
     assert not (other / "store" / "events.jsonl").exists()  # nothing trained, nothing computed
     assert len(list((other / "store" / "models").glob("[0-9a-f]*"))) == 12
 
-    # `kag report` re-renders from the cache with the same verdicts
-    rerender = _run([sys.executable, "-m", "kag", "report", "--profile", "smoke", "--out", str(tmp_path / "report3")], other)
+
+def test_kag_report_rerenders_from_the_cache_under_the_current_directory(cold, tmp_path):
+    home, report, _ = cold
+    rerender = _run([sys.executable, "-m", "kag", "report", "--profile", "smoke"], home, cwd=tmp_path)
     assert rerender.returncode == 0, rerender.stderr
-    again = json.loads((tmp_path / "report3" / "results.json").read_text())
-    assert [c["status"] for c in again["criteria"]] == [c["status"] for c in data["criteria"]]
+    out = tmp_path / "reports" / "smoke"
+    again = json.loads((out / "results.json").read_text())
+    first = json.loads((report / "results.json").read_text())
+    assert [c["status"] for c in again["criteria"]] == [c["status"] for c in first["criteria"]]
+    assert again["figures_data"] == first["figures_data"]

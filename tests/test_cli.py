@@ -57,3 +57,37 @@ def test_bad_arguments_give_one_line_error_and_exit_2(capsys, argv, fragment):
 def test_python_dash_m_kag_works():
     proc = subprocess.run([sys.executable, "-m", "kag", "train", "--width", "0"], capture_output=True, text=True)
     assert proc.returncode == 2 and "width=0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corrupt_data_exits_1_not_2(capsys, monkeypatch, tmp_path, mnist):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in mnist.root.joinpath("MNIST", "raw").glob("*-ubyte"):
+        raw.joinpath(f.name).write_bytes(f.read_bytes())
+    label = raw / "t10k-labels-idx1-ubyte"
+    blob = bytearray(label.read_bytes())
+    blob[20] ^= 0xFF
+    label.write_bytes(bytes(blob))
+    monkeypatch.setenv("KAG_DATA", str(tmp_path))
+    code, _, err = run(capsys, "data")
+    assert code == 1 and "t10k-labels-idx1-ubyte" in err and len(err.strip().splitlines()) == 1
+
+
+def test_corrupt_cache_exits_1_and_ls_flags_entries_of_other_code(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    code, out, _ = run(capsys, "train", "--width", "8", "--seeds", "0", "--epochs", "1", "--profile", "smoke",
+                       "--device", "cpu", "--json")
+    key = json.loads(out)[0]["key"]
+    manifest = tmp_path / "store" / "models" / key / "manifest.json"
+    body = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**body, "source_sha256": "0" * 64}))
+    code, out, _ = run(capsys, "cache", "ls")
+    assert code == 0 and "[made by other source code]" in out and "unreachable" not in out
+    manifest.write_text(json.dumps({**body, "versions": {**body["versions"], "trainer": 0}}))
+    code, out, _ = run(capsys, "cache", "ls")
+    assert "[other versions: unreachable" in out
+    weights = tmp_path / "store" / "models" / key / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    manifest.write_text(json.dumps(body))
+    code, _, err = run(capsys, "cache", "verify")
+    assert code == 1 and "weights.safetensors" in err and err.startswith("kag: error:")

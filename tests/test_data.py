@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from kag import data
+from kag.errors import CorruptDataError
 from kag.paths import data_dir
 
 
@@ -114,7 +115,7 @@ def test_corrupted_idx_file_names_the_file(mnist: data.MNIST, tmp_path: Path, na
     blob = bytearray((raw / name).read_bytes())
     blob[offset] ^= 0xFF
     (raw / name).write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(CorruptDataError, match=name):
         data.load_mnist(tmp_path)
 
 

@@ -17,7 +17,7 @@ from kag.metrics import (
     rotation_ratios,
     zero_row_fraction,
 )
-from kag.minors import minors, sample_indices
+from kag.determinants import minors, sample_indices
 
 B, N = 8, 16  # images and hidden units of the synthetic Jacobians
 
@@ -165,7 +165,7 @@ def test_rotation_matrices_are_deterministic_per_seed():
 
 
 def test_ka_ideal_jacobian_beats_a_dense_gaussian_one():
-    rows, cols = sample_indices(N, 2, 2000, seed=1)
+    rows, cols = sample_indices(N, 2, 2000, n_cols=784, seed=1)
     ka, gauss = _ka_ideal_jacobian(), _gaussian_jacobian()
     pr_ka, pr_gauss = (participation_ratio(minors(J, rows, cols)).mean() for J in (ka, gauss))
     rr_ka, rr_gauss = (rotation_ratio(J, rows, cols, n_rotations=20).mean() for J in (ka, gauss))
@@ -175,7 +175,7 @@ def test_ka_ideal_jacobian_beats_a_dense_gaussian_one():
 
 
 def test_rotating_a_gaussian_jacobian_keeps_its_rotation_ratio():
-    rows, cols = sample_indices(N, 2, 1000, seed=2)
+    rows, cols = sample_indices(N, 2, 1000, n_cols=784, seed=2)
     J = _gaussian_jacobian()
     Q0 = rotation_matrices(N, 1, seed=99)[0]
     rr, rr_rotated = (rotation_ratio(X, rows, cols, n_rotations=20).mean() for X in (J, Q0 @ J))
@@ -183,7 +183,7 @@ def test_rotating_a_gaussian_jacobian_keeps_its_rotation_ratio():
 
 
 def test_rotation_ratio_is_the_same_whatever_the_chunk():
-    rows, cols = sample_indices(N, 3, 300, seed=3)
+    rows, cols = sample_indices(N, 3, 300, n_cols=784, seed=3)
     J = _gaussian_jacobian().float()
     whole = rotation_ratio(J, rows, cols, n_rotations=6)
     assert whole.shape == (B,) and whole.dtype == torch.float64
@@ -192,7 +192,7 @@ def test_rotation_ratio_is_the_same_whatever_the_chunk():
 
 def test_rotation_ratio_matches_its_definition():
     """Brute force: minors of every explicitly rotated Jacobian."""
-    rows, cols = sample_indices(N, 2, 200, seed=4)
+    rows, cols = sample_indices(N, 2, 200, n_cols=784, seed=4)
     J = _ka_ideal_jacobian()
     Q = rotation_matrices(N, 5, seed=7)
     rotated_max = torch.stack([minors(q @ J, rows, cols).amax(dim=1) for q in Q]).mean(dim=0)
@@ -202,7 +202,7 @@ def test_rotation_ratio_matches_its_definition():
 
 def test_bad_rotation_arguments_raise():
     J = _gaussian_jacobian()
-    rows, cols = sample_indices(N, 2, 10)
+    rows, cols = sample_indices(N, 2, 10, n_cols=784)
     with pytest.raises(ValueError, match="n_rotations=0 is not allowed"):
         rotation_ratio(J, rows, cols, n_rotations=0)
     with pytest.raises(ValueError, match=r"rows contains \d+: indices must be in 0..7"):
@@ -237,7 +237,7 @@ def test_zero_rows_reject_mismatched_shapes_and_percentiles():
 def test_rotation_ratios_of_several_samples_equal_each_alone():
     g = torch.Generator().manual_seed(3)
     J = torch.randn(3, 10, 40, generator=g)
-    samples = [sample_indices(10, k, 50, pool=list(range(40)), seed=k) for k in (1, 2, 3)]
+    samples = [sample_indices(10, k, 50, n_cols=40, pool=list(range(40)), seed=k) for k in (1, 2, 3)]
     together = rotation_ratios(J, samples, n_rotations=7, seed=5)
     for i, (rows, cols) in enumerate(samples):
         torch.testing.assert_close(together[i], rotation_ratio(J, rows, cols, n_rotations=7, seed=5))

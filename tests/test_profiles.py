@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from kag.profiles import PAPER, PAPER_CPU, PROFILES, QUICK, SMOKE, get_profile
+from kag.repro.profiles import PAPER, PAPER_CPU, PROFILES, QUICK, SMOKE, get_profile
 
 
 def test_auto_is_paper_on_cuda_and_quick_on_cpu(monkeypatch):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kag.report.figures import FIGURES
-from kag.report.render import render, render_figures
+from kag.repro.report.figures import FIGURES
+from kag.repro.report.render import render, render_figures
 
 SAMPLE = Path(__file__).parent / "data" / "report_sample.json"
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from kag.pipeline import ensure_models, model_key
-from kag.profiles import TrainConfig
-from kag.store import CorruptEntryError, Store, make_key
+from kag.config import TrainConfig
+from kag.errors import CorruptEntryError
+from kag.store import Store, make_key
 
 TINY = TrainConfig(epochs=1, train_subset=512, checkpoint_every=1)
 

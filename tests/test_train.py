@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from kag.profiles import TrainConfig
+from kag.config import TrainConfig
 from kag.train import initial_state, train_seeds
 
 TINY = TrainConfig(epochs=2, train_subset=1024, checkpoint_every=1, batch_size=128)

@@ -14,23 +14,23 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from claims.criteria import CRITERIA, Criterion, rule_text
-from claims.judge import ANALYSES, LAYERS, REGIMES, Cell, cells, judge
-from kag.analysis import MissingResults
-from kag.profiles import Profile, resolve_device
-from kag.results import Results
+from kag.devices import resolve_device
+from kag.errors import MissingResults
+from kag.repro.claims import ANALYSES, CLAIMS, LAYERS, REGIMES, Cell, Claim
+from kag.repro.profiles import Profile
+from kag.repro.results import Results, groups_needed
+from kag.table import TABLE_VERSION, ResultTable
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLE_FILE = "table.csv"  # the long-format results table, written beside results.json
 
 
 # -- verdicts -----------------------------------------------------------------------------------
-def _cell_row(c: Criterion, cell: Cell, outcome: str, verdict: dict | None, message: str = "") -> dict:
+def _cell_row(c: Claim, cell: Cell, outcome: str, verdict: dict | None, message: str = "") -> dict:
     row = {"cell": cell.id, "params": cell.p, "outcome": outcome, "supported": None, "as_expected": None,
            "values": {}, "detail": message}
     if verdict:
@@ -39,23 +39,14 @@ def _cell_row(c: Criterion, cell: Cell, outcome: str, verdict: dict | None, mess
     return row
 
 
-def verdicts_from_outcomes(profile: Profile, outcomes: dict[str, dict]) -> dict[str, list[dict]]:
-    """criterion id -> one row per cell, from what a pytest run recorded (absent cells: not run)."""
-    by_cell: dict[tuple[str, str], dict] = {}
-    for nodeid, info in outcomes.items():
-        v = info.get("verdict")
-        if v:
-            by_cell[(v["criterion"], v["cell"])] = info
-        else:  # an error or skip before a verdict: find the cell from the node id
-            for c in CRITERIA:
-                fn = f"test_{c.id.replace('-', '_')}_"
-                if fn in nodeid and "[" in nodeid:
-                    by_cell[(c.id, nodeid.rsplit("[", 1)[1].rstrip("]"))] = info
+def verdicts_from_outcomes(profile: Profile, outcomes: dict[tuple[str, str], dict]) -> dict[str, list[dict]]:
+    """claim id -> one row per cell, from what a pytest run recorded per (claim id, cell id)
+    (cells the run did not reach: "not run")."""
     out = {}
-    for c in CRITERIA:
+    for c in CLAIMS:
         rows = []
-        for cell in cells(c, profile):
-            info = by_cell.get((c.id, cell.id))
+        for cell in c.cells(profile):
+            info = outcomes.get((c.id, cell.id))
             if info is None:
                 rows.append(_cell_row(c, cell, "not run", None))
             else:
@@ -67,14 +58,14 @@ def verdicts_from_outcomes(profile: Profile, outcomes: dict[str, dict]) -> dict[
 def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
     """Judge every cell on cached tables (``kag report``); cells whose tables are missing are not run."""
     out = {}
-    for c in CRITERIA:
+    for c in CLAIMS:
         rows = []
-        for cell in cells(c, results.profile):
-            if results.profile.name not in c.profiles:
+        for cell in c.cells(results.profile):
+            if not c.judged_under(results.profile):
                 rows.append(_cell_row(c, cell, "skipped", None, f"judged under the {', '.join(c.profiles)} profile only"))
                 continue
             try:
-                v = judge(c, cell, results).to_dict()
+                v = c.judge(cell, results).to_dict()
             except MissingResults as exc:
                 rows.append(_cell_row(c, cell, "not run", None, str(exc)))
                 continue
@@ -86,7 +77,7 @@ def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
     return out
 
 
-def claim_status(c: Criterion, rows: list[dict]) -> dict[str, Any]:
+def claim_status(c: Claim, rows: list[dict]) -> dict[str, Any]:
     judged = [r for r in rows if r["supported"] is not None]
     n_ok = sum(bool(r["as_expected"]) for r in judged)
     if not judged:
@@ -96,92 +87,65 @@ def claim_status(c: Criterion, rows: list[dict]) -> dict[str, Any]:
     else:
         status = "not reproduced"
     return {"status": status, "cells": len(rows), "judged": len(judged), "as_expected": n_ok,
-            "key_number": key_number(c, judged)}
+            "key_number": c.key_number(judged)}
 
 
-def key_number(c: Criterion, judged: list[dict]) -> str:
-    """One headline number per claim for the summary table."""
-    if not judged:
-        return ""
-    g = c.group
-    vals = [r["values"] for r in judged]
-    try:
-        if g in ("C1", "C2", "C3", "C10"):
-            lbs = [v["lower_bound"] for v in vals]
-            return f"lower bound {min(lbs):.3g} to {max(lbs):.3g} (threshold {vals[0]['threshold']:g})"
-        if g in ("C4", "C11"):
-            return "rho " + ", ".join(f"{r['cell']}: {r['values']['rho']:.2f}" for r in judged[:4])
-        if g == "C5":
-            return "spread " + ", ".join(f"{v['spread']:.2f}" for v in vals[:8])
-        if g == "C6":
-            lbs = [s["lower_bound"] for v in vals for s in v["conditions"].values()]
-            return f"patch lower bounds {min(lbs):.3g} to {max(lbs):.3g}"
-        if g == "C7":
-            return "change at far d: " + ", ".join(f"{v['relative_change']:+.2f}" for v in vals[:8])
-        if g == "C8":
-            red = [v["reduction"] for v in vals]
-            return f"reduction {min(red):.2f} to {max(red):.2f}"
-        if g == "C9":
-            return "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in judged[:4])
-        if g == "N1":
-            lbs = [v["pr_ratio_null"]["lower_bound"] for v in vals]
-            return f"null PR-ratio lower bound {min(lbs):.3g} to {max(lbs):.3g}"
-    except (KeyError, TypeError, ValueError):
-        return ""
-    return ""
+# -- figure data: filters over the results table --------------------------------------------------
+def _by_seed(t: ResultTable, seeds: tuple[int, ...], **where: Any) -> list[float | None]:
+    """Per-seed values in the profile's seed order (None where a seed has no such row)."""
+    found = t.by_seed(**where)
+    return [found.get(s) for s in seeds]
 
 
-# -- figure data -------------------------------------------------------------------------------
-def _try(results: Results, width: int, regime: str, eval_images: str = "clean") -> list[dict] | None:
-    try:
-        return results.tables(width, regime, eval_images)
-    except MissingResults:
-        return None
-
-
-def figure_data(results: Results) -> dict[str, Any]:
-    """Seed-level numbers for every figure, from whatever tables are cached."""
-    p = results.profile
+def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
+    """Seed-level numbers for every figure, from whatever rows are cached."""
+    p, seeds = profile, profile.seeds
     data: dict[str, Any] = {"global": {}, "zero_rows": {}, "timeline": {}, "accuracy": {}, "spatial": {}}
+    clean = table.select(eval_images="clean")
     for regime in REGIMES:
         for n in p.widths:
-            tables = _try(results, n, regime)
-            if not tables:
+            t = clean.select(regime=regime, width=n)
+            if not len(t):
                 continue
             g = data["global"].setdefault(regime, {}).setdefault(str(n), {})
+            glob = t.select(analysis="global")
             for layer in LAYERS:
                 for k in p.metrics.ks:
-                    rows = [t["global"][layer][str(k)] for t in tables]
+                    at = glob.select(layer=layer, k=k)
                     g.setdefault(layer, {})[str(k)] = {
-                        name: [r[name] for r in rows]
-                        for name in ("pr_ratio", "pr_ratio_null", "kl", "kl_null", "rr_ratio", "rr_ratio_null",
-                                     "pr_trained", "pr_init", "rr_trained", "rr_init")
-                    }
+                        f"{obs}{suffix}": _by_seed(at, seeds, observable=obs, role=role)
+                        for obs in ("pr_ratio", "kl", "rr_ratio") for suffix, role in (("", "trained"), ("_null", "null"))
+                    } | {f"{obs}_{role}": _by_seed(at, seeds, observable=obs, role=role)
+                         for obs in ("pr", "rr") for role in ("trained", "init")}
+            zero = t.select(analysis="zero_rows", observable="zero_row_fraction")
             data["zero_rows"].setdefault(regime, {})[str(n)] = {
-                layer: {s: [t["zero_rows"][layer][s] for t in tables] for s in ("trained", "init", "null")} for layer in LAYERS
+                layer: {role: _by_seed(zero, seeds, layer=layer, role=role) for role in ("trained", "init", "null")}
+                for layer in LAYERS
             }
+            acc = t.select(analysis="accuracy")
             data["accuracy"].setdefault(regime, {})[str(n)] = {
-                "clean": [t["test_accuracy"] for t in tables],
-                "shifted": [t["shifted_test_accuracy"] for t in tables],
-            }
-            if tables[0].get("timeline"):
+                "clean": _by_seed(acc, seeds, condition="clean"), "shifted": _by_seed(acc, seeds, condition="shifted")}
+            tl = t.select(analysis="timeline")
+            if len(tl):
+                epochs = tl.unique("condition")
                 data["timeline"].setdefault(regime, {})[str(n)] = {
-                    "epochs": tables[0]["timeline"]["epochs"], "pr_ratio": [t["timeline"]["pr_ratio"] for t in tables]}
+                    "epochs": [int(e) for e in epochs],
+                    "pr_ratio": [[tl.value(seed=s, condition=e) for e in epochs] for s in seeds]}
     for n in p.spatial_widths:
         for regime, ev in (("standard", "clean"), ("augmented", "clean"), ("augmented", "augmented")):
-            tables = _try(results, n, regime, ev)
-            if not tables or not tables[0].get("spatial"):
+            t = table.select(width=n, regime=regime, eval_images=ev, analysis=set(ANALYSES))
+            if not len(t):
                 continue
             label = regime if ev == "clean" else "augmented (shifted test images)"
             sp = data["spatial"].setdefault(str(n), {}).setdefault(label, {})
             for analysis in ANALYSES:
                 for layer in LAYERS:
                     for k in p.metrics.spatial_ks:
-                        conds = tables[0]["spatial"][analysis][layer][str(k)]
+                        at = t.select(analysis=analysis, layer=layer, k=k)
                         sp.setdefault(analysis, {}).setdefault(layer, {})[str(k)] = {
-                            cond: {"pr_ratio": [t["spatial"][analysis][layer][str(k)][cond]["pr_ratio"] for t in tables],
-                                   "pool_size": conds[cond]["pool_size"]}
-                            for cond in conds
+                            cond: {"pr_ratio": _by_seed(at, seeds, condition=cond, observable="pr_ratio"),
+                                   "pool_size": at.select(condition=cond, observable="pool_size").rows[0].value}
+                            for cond in at.unique("condition")
                         }
     return data
 
@@ -219,7 +183,7 @@ def assumptions(p: Profile) -> list[dict[str, str]]:
 def _git() -> dict[str, Any]:
     def run(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
@@ -244,25 +208,29 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
     models, metrics = [], []
     train_s, metric_s, metric_stage = 0.0, 0.0, {"global": 0.0, "timeline": 0.0, "spatial": 0.0}
     train_devices, seen_groups = set(), set()
-    for n in p.widths:
-        for regime, ev in [(r, "clean") for r in REGIMES] + ([("augmented", "augmented")] if n in p.spatial_widths else []):
-            tables = _try(results, n, regime, ev)
-            for t in tables or []:
-                metrics.append({"width": n, "seed": t["seed"], "regime": regime, "eval_images": ev, "key": t["key"],
-                                "model_key": t["model_key"], "seconds": t["timings"]["total"]})
-                metric_s += t["timings"]["total"]
-                for stage in metric_stage:
-                    metric_stage[stage] += t["timings"].get(stage, 0.0)
-                if ev == "clean":
-                    manifest = results.store.read_manifest(t["model_key"])
-                    models.append({"width": n, "seed": t["seed"], "regime": regime, "key": t["model_key"],
-                                   "test_accuracy": manifest.get("test_accuracy"), "device": manifest.get("device"),
-                                   "seconds": manifest.get("seconds")})
-                    train_devices.add(manifest.get("device"))
-                    group = (n, regime, tuple(manifest.get("group_seeds", [])))
-                    if group not in seen_groups:
-                        seen_groups.add(group)
-                        train_s += manifest.get("group_seconds", 0.0)
+    for g in sorted(groups_needed(p), key=lambda g: (g.width, g.eval_images != "clean", g.regime != "standard")):
+        n, regime, ev = g.width, g.regime, g.eval_images
+        try:
+            entries = results.entries(n, regime, ev)
+        except MissingResults:
+            continue
+        for entry in entries:
+            meta = entry.meta
+            metrics.append({"width": n, "seed": meta["seed"], "regime": regime, "eval_images": ev, "key": entry.key,
+                            "model_key": meta["model_key"], "seconds": meta["timings"]["total"]})
+            metric_s += meta["timings"]["total"]
+            for stage in metric_stage:
+                metric_stage[stage] += meta["timings"].get(stage, 0.0)
+            if ev == "clean":
+                manifest = results.store.read_manifest(meta["model_key"])
+                models.append({"width": n, "seed": meta["seed"], "regime": regime, "key": meta["model_key"],
+                               "test_accuracy": manifest.get("test_accuracy"), "device": manifest.get("device"),
+                               "seconds": manifest.get("seconds")})
+                train_devices.add(manifest.get("device"))
+                group = (n, regime, tuple(manifest.get("group_seeds", [])))
+                if group not in seen_groups:
+                    seen_groups.add(group)
+                    train_s += manifest.get("group_seconds", 0.0)
     return {
         "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "profile": p.name,
@@ -285,18 +253,18 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
     }
 
 
-def assemble(results: Results, verdicts: dict[str, list[dict]], session_seconds: float | None = None,
-             device: str | None = None) -> dict[str, Any]:
-    """The whole report as data."""
+def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTable,
+             session_seconds: float | None = None, device: str | None = None) -> dict[str, Any]:
+    """The whole report as data; ``table`` holds every cached row (``results.available()``)."""
     p = results.profile
     criteria, summary = [], []
-    for c in CRITERIA:
+    for c in CLAIMS:
         rows = verdicts[c.id]
         status = claim_status(c, rows)
-        entry = {"id": c.id, "group": c.group, "claim": c.claim, "measurement": c.measurement, "rule": rule_text(c),
-                 "thresholds": dict(c.thresholds), "cells_description": c.cells, "profiles": list(c.profiles),
-                 "xfail_reason": c.xfail.get(p.name), "expect_supported": c.expect_supported, "figure": c.figure,
-                 **status, "cells": rows}
+        entry = {"id": c.id, "group": c.group, "claim": c.statement, "measurement": c.measurement, "rule": str(c.rule),
+                 "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
+                 "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "expect_supported": c.expect_supported,
+                 "figure": c.figure, **status, "cells": rows}
         criteria.append(entry)
         summary.append({k: entry[k] for k in ("id", "claim", "status", "judged", "as_expected", "key_number",
                                               "expect_supported", "xfail_reason")} | {"n_cells": len(rows)})
@@ -306,7 +274,8 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], session_seconds:
         "summary": summary,
         "criteria": criteria,
         "assumptions": assumptions(p),
-        "figures_data": figure_data(results),
+        "figures_data": figure_data(table, p),
+        "table": {"file": TABLE_FILE, "schema": TABLE_VERSION, "rows": len(table)},
         "provenance": provenance(results, session_seconds, device),
     }
 

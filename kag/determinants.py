@@ -1,8 +1,9 @@
 """k-minors of Jacobians: the index sampler and the batched determinants (SPEC §4, §6).
 
-A k-minor is ``|det J[R, C]|`` for k distinct hidden units R and k distinct pixels C. One index
-sample ``(rows [S, k], cols [S, k])`` serves every image and both the trained network and its
-initialisation, so ratios compare like with like.
+A k-minor is ``|det J[R, C]|`` for k distinct rows R (hidden units, outputs) and k distinct
+columns C (input values: pixels, or a pixel's channels). One index sample ``(rows [S, k], cols
+[S, k])`` serves every image and both the trained network and its initialisation, so ratios
+compare like with like.
 
 Determinants are computed in float64 from gathered entries: closed forms for k = 1, 2, 3 and
 ``torch.linalg.det`` beyond. Work is chunked over samples so memory stays bounded whatever S is.
@@ -17,7 +18,11 @@ from collections.abc import Sequence
 
 import torch
 
-from kag.spatial import N_PIXELS, pixel_coords
+from kag.spatial import ImageGrid
+
+# Version of the index sampler (its RNG call sequence) and of the determinants: part of every metric
+# cache key; bump it when a sample or a minor changes.
+MINORS_VERSION = 1
 
 # Working set of one gathered block of entries: small on CPU (stays in cache: measured fastest),
 # large on GPUs (few big kernels instead of many launch-bound small ones).
@@ -53,9 +58,9 @@ def check_int(name: str, value: object, minimum: int) -> int:
 def check_jacobian(J: torch.Tensor, name: str = "J") -> torch.Tensor:
     """``J`` must be a finite floating tensor ``[B, n, m]``; returns it unchanged."""
     if not isinstance(J, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor [B, n, 784], got {type(J).__name__}")
+        raise ValueError(f"{name} must be a tensor [B, n, d], got {type(J).__name__}")
     if J.dim() != 3:
-        raise ValueError(f"{name} has shape {list(J.shape)}: expected a 3-D tensor [B, n, 784]")
+        raise ValueError(f"{name} has shape {list(J.shape)}: expected a 3-D tensor [B, n, d]")
     if not J.dtype.is_floating_point:
         raise ValueError(f"{name} has dtype {J.dtype}: expected a floating-point tensor")
     if J.numel() == 0:
@@ -83,22 +88,22 @@ def check_indices(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: i
     return out[0], out[1]
 
 
-def check_pool(pool: Sequence[int] | torch.Tensor | None) -> torch.Tensor:
-    """A non-empty 1-D set of distinct pixel indices in ``0..783`` (None = all 784), as int64 CPU."""
+def check_pool(pool: Sequence[int] | torch.Tensor | None, n_cols: int) -> torch.Tensor:
+    """A non-empty 1-D set of distinct column indices in ``0..n_cols-1`` (None = all), as int64 CPU."""
     if pool is None:
-        return torch.arange(N_PIXELS)
+        return torch.arange(n_cols)
     pool = torch.as_tensor(pool).detach().cpu()
     if pool.numel() == 0:
-        raise ValueError("pool is empty: it must hold at least one pixel index")
-    if pool.dtype.is_floating_point or pool.dtype == torch.bool:
-        raise ValueError(f"pool has dtype {pool.dtype}: expected integer pixel indices 0..{N_PIXELS - 1}")
+        raise ValueError("pool is empty: it must hold at least one column index")
+    if pool.dtype.is_floating_point or pool.dtype == torch.bool or pool.is_complex():
+        raise ValueError(f"pool has dtype {pool.dtype}: expected integer column indices 0..{n_cols - 1}")
     if pool.dim() != 1:
-        raise ValueError(f"pool has shape {list(pool.shape)}: expected a 1-D set of pixel indices")
-    bad = pool[(pool < 0) | (pool >= N_PIXELS)]
+        raise ValueError(f"pool has shape {list(pool.shape)}: expected a 1-D set of column indices")
+    bad = pool[(pool < 0) | (pool >= n_cols)]
     if bad.numel():
-        raise ValueError(f"pool contains {int(bad[0])}: pixel indices must be in 0..{N_PIXELS - 1}")
+        raise ValueError(f"pool contains {int(bad[0])}: column indices must be in 0..{n_cols - 1}")
     if pool.unique().numel() != pool.numel():
-        raise ValueError("pool contains duplicate pixel indices: each pixel may appear once")
+        raise ValueError("pool contains duplicate column indices: each column may appear once")
     return pool.to(torch.int64)
 
 
@@ -111,36 +116,52 @@ def sample_indices(
     k: int,
     n_samples: int,
     *,
+    n_cols: int | None = None,
+    grid: ImageGrid | None = None,
     pool: Sequence[int] | torch.Tensor | None = None,
     min_separation: float = 0.0,
     seed: int = 42,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw S index sets for k-minors: ``-> (rows [S, k], cols [S, k])``, int64 on the CPU.
+    """Draw S index sets for k-minors of ``J [B, n_rows, n_cols]``: ``-> (rows [S, k], cols [S, k])``, int64 CPU.
 
-    Rows are k distinct hidden units, uniform over ``range(n_rows)``; columns are k distinct
-    pixels, uniform over ``pool`` (default: all 784). With ``min_separation = d > 0`` the k pixels
-    of every sample are pairwise at least d apart on the 28×28 grid (uniform over such sets, by
-    rejection; k = 1 has no pairs, so any d holds). Rows are drawn first, so they do not depend on
-    the pool or the separation. An impossible separation raises ValueError.
+    Rows are k distinct values of ``range(n_rows)``, uniform; columns are k distinct values of
+    ``pool`` (column indices; default: all ``n_cols``), uniform. ``grid`` (an
+    :class:`~kag.spatial.ImageGrid`) sets ``n_cols = grid.n_columns`` and gives the columns their
+    pixels: with ``min_separation = d > 0`` the pixels of the k columns of every sample are pairwise
+    at least d apart (uniform over such sets, by rejection; two columns of one pixel are at
+    distance 0; k = 1 has no pairs, so any d holds). Rows are drawn first, so they do not depend
+    on the pool or the separation. An impossible separation raises ValueError.
     Deterministic for a given ``seed``; the global RNG is never touched.
     """
     n_rows = check_int("n_rows", n_rows, 1)
     k = check_int("k", k, 1)
     n_samples = check_int("n_samples", n_samples, 1)
-    pool = check_pool(pool)
+    if grid is not None:
+        if not isinstance(grid, ImageGrid):
+            raise ValueError(f"grid must be a kag.spatial.ImageGrid, got {type(grid).__name__}")
+        if n_cols is not None and check_int("n_cols", n_cols, 1) != grid.n_columns:
+            raise ValueError(f"n_cols={n_cols} disagrees with grid={grid}, which has {grid.n_columns} columns")
+        n_cols = grid.n_columns
+    elif n_cols is None:
+        raise ValueError("give n_cols (the Jacobian's number of columns) or grid (an ImageGrid): neither was given")
+    n_cols = check_int("n_cols", n_cols, 1)
+    pool = check_pool(pool, n_cols)
     if k > n_rows:
-        raise ValueError(f"k={k} exceeds the n_rows={n_rows} hidden units")
+        raise ValueError(f"k={k} exceeds n_rows={n_rows}: a k-minor needs k distinct rows")
     if k > pool.numel():
-        raise ValueError(f"k={k} exceeds the pool of {pool.numel()} pixels")
+        raise ValueError(f"k={k} exceeds the pool of {pool.numel()} columns")
     if isinstance(min_separation, bool) or not isinstance(min_separation, numbers.Real) or not (
         math.isfinite(min_separation) and min_separation >= 0
     ):
         raise ValueError(f"min_separation={min_separation!r} is not allowed: expected a finite number >= 0")
+    separated = min_separation > 0 and k > 1
+    if separated and grid is None:
+        raise ValueError(f"min_separation={min_separation} needs grid= (an ImageGrid) to place the columns' pixels")
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
 
     rows = _random_subsets(n_rows, k, n_samples, generator)
-    if min_separation > 0 and k > 1:
-        local = _separated_subsets(pool, k, n_samples, float(min_separation), generator)
+    if separated:
+        local = _separated_subsets(grid.column_coords()[pool], k, n_samples, float(min_separation), generator)
     else:
         local = _random_subsets(pool.numel(), k, n_samples, generator)
     return rows, pool[local]
@@ -157,16 +178,16 @@ def _random_subsets(n: int, k: int, n_samples: int, generator: torch.Generator) 
 
 
 def _separated_subsets(
-    pool: torch.Tensor, k: int, n_samples: int, d: float, generator: torch.Generator
+    xy: torch.Tensor, k: int, n_samples: int, d: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """``[S, k]`` positions into ``pool`` whose pixels are pairwise >= d apart, by vectorised rejection.
+    """``[S, k]`` positions into a pool whose pixels ``xy [P, 2]`` are pairwise >= d apart, by vectorised rejection.
 
     Candidates are k independent uniform draws; repeated pixels are at distance 0 < d, so they
     are rejected along with close pairs, and the accepted sets are uniform over valid k-sets.
+    ``xy`` are integer grid coordinates, so squared distances are exact.
     """
-    xy = pixel_coords()[pool]  # [P, 2] integer grid coordinates: squared distances are exact
     d2 = d * d
-    largest = math.sqrt(float(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1).max()))
+    largest = _diameter(xy)
     if largest < d:
         raise ValueError(
             f"no {k} pixels of the pool are pairwise >= {d} px apart (its largest distance is {largest:.1f} px)"
@@ -178,7 +199,7 @@ def _separated_subsets(
         rate = n_kept / n_drawn if n_kept else 0.0
         wanted = 2 * n_samples if n_drawn == 0 else (max_round if rate == 0 else 1.2 * (n_samples - n_kept) / rate)
         size = int(min(max_round, max(1024, wanted)))
-        cand = torch.randint(0, pool.numel(), (size, k), generator=generator)
+        cand = torch.randint(0, xy.shape[0], (size, k), generator=generator)
         c = xy[cand]  # [size, k, 2]
         sq = ((c[:, :, None, :] - c[:, None, :, :]) ** 2).sum(-1)  # [size, k, k]
         ok = ((sq >= d2) | ~off_diagonal).all(dim=2).all(dim=1)
@@ -195,6 +216,22 @@ def _separated_subsets(
                 f"qualified, {n_samples} needed; lower n_samples or min_separation"
             )
     return torch.cat(kept)[:n_samples]
+
+
+def _diameter(xy: torch.Tensor) -> float:
+    """Largest Euclidean distance between integer points ``xy [P, 2]``.
+
+    The farthest pair lies on the convex hull, whose vertices are among each row's leftmost and
+    rightmost points: O(P + rows²) instead of O(P²), and exact (squared distances are integers).
+    """
+    rows, cols = xy.unbind(dim=1)
+    n = int(rows.max()) + 1
+    left = torch.full((n,), torch.iinfo(torch.int64).max).scatter_reduce(0, rows, cols, "amin")
+    right = torch.full((n,), -1, dtype=torch.int64).scatter_reduce(0, rows, cols, "amax")
+    present = right >= 0
+    r = torch.arange(n)[present]
+    ends = torch.cat((torch.stack((r, left[present]), 1), torch.stack((r, right[present]), 1)))
+    return math.sqrt(float(((ends[:, None, :] - ends[None, :, :]) ** 2).sum(-1).max()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The report's figures, mirroring the paper's: one function ``figures_data -> Figure | None`` per stem.
 
 Every function reads the seed-level numbers of ``data["figures_data"]`` (see
-:func:`kag.report.assemble.figure_data`), draws mean ± 2 std over seeds (the paper's error bars and
+:func:`kag.repro.report.assemble.figure_data`), draws mean ± 2 std over seeds (the paper's error bars and
 the claims' lower bounds) and returns ``None`` when the numbers it needs are absent, so a run that
 deselected some tests still renders. Figures are built on :class:`matplotlib.figure.Figure`
 directly: no pyplot, no global backend state.

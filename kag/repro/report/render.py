@@ -1,4 +1,4 @@
-"""Render the assembled report data to ``out_dir``: results.json, figure PNGs, index.html, README.md.
+"""Render the assembled report data to ``out_dir``: results.json, table.csv, figure PNGs, index.html, README.md.
 
 Every file is written atomically (a temporary file, then ``os.replace``), so a reader never sees a
 half-written report, and PNGs of figures that this render did not draw are removed, so the folder
@@ -7,6 +7,7 @@ always matches its results.json.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -18,8 +19,9 @@ from typing import Any
 import matplotlib
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
-from kag.report.assemble import jsonable
-from kag.report.figures import FIGURES
+from kag.repro.report.assemble import TABLE_FILE, jsonable
+from kag.repro.report.figures import FIGURES
+from kag.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
 DPI = 90
@@ -112,12 +114,24 @@ def _context(data: dict, figures: list[str]) -> dict[str, Any]:
     }
 
 
-def render(data: dict, out_dir: Path) -> Path:
-    """Write the report of ``data`` (from :func:`kag.report.assemble.assemble`) into ``out_dir``."""
+def table_csv(table: ResultTable) -> bytes:
+    """The long-format results table as CSV (empty fields for None; ``nan`` for undefined values)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in table)
+    return buf.getvalue().encode()
+
+
+def render(data: dict, out_dir: Path, table: ResultTable | None = None) -> Path:
+    """Write the report of ``data`` (from :func:`kag.repro.report.assemble.assemble`) into ``out_dir``,
+    with ``table`` (the rows behind it) as table.csv."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = jsonable(data)
     _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    if table is not None:
+        _write_atomic(out_dir / TABLE_FILE, table_csv(table))
     figures = render_figures(data.get("figures_data") or {}, out_dir)
     env, ctx = _environment(), _context(data, figures)
     _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())

@@ -1,7 +1,8 @@
 """All metric tables of a profile, fetched on demand, and a scheduler that computes them in parallel.
 
-:class:`Results` is what the claims and the report read: ``results.tables(512, "augmented")``
-returns one table per seed, computing (and training) what is missing unless ``compute=False``.
+:class:`Results` is what the claims and the report read: ``results.table(512, "augmented")`` is
+the :class:`~kag.table.ResultTable` of every seed of that group, computing (and training) what is
+missing unless ``compute=False``; :meth:`Results.entries` gives the per-model keys and timings.
 :func:`prepare` walks every group a profile needs, each process starting at a different group and
 skipping groups whose lock another process holds, so that pytest-xdist workers share the work
 instead of waiting on one another.
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 
 import torch
 
-from kag.analysis import ensure_metrics
+from kag.analysis import MetricTable, ensure_metrics
 from kag.data import MNIST, load_mnist
-from kag.profiles import Profile
+from kag.errors import Busy, MissingResults
 from kag.progress import Progress
-from kag.store import Busy, Store
+from kag.repro.profiles import Profile
+from kag.store import Store
+from kag.table import ResultTable
 
 REGIMES = ("standard", "augmented")
 
@@ -53,7 +56,7 @@ class Results:
         self.store = store or Store()
         self.compute = compute
         self._mnist = mnist
-        self._cache: dict[Group, list[dict]] = {}
+        self._cache: dict[Group, list[MetricTable]] = {}
 
     @property
     def mnist(self) -> MNIST:
@@ -66,15 +69,31 @@ class Results:
             return self.profile
         return self.profile.with_metrics(eval_images=eval_images)
 
-    def tables(self, width: int, regime: str, eval_images: str = "clean", *, wait: bool = True) -> list[dict]:
-        """One metric table per seed (in the profile's seed order)."""
+    def entries(self, width: int, regime: str, eval_images: str = "clean", *, wait: bool = True) -> list[MetricTable]:
+        """One stored metric table per seed (in the profile's seed order)."""
         group = Group(width, regime, eval_images)
         if group not in self._cache:
+            profile = self.profile_for(eval_images)
             self._cache[group] = ensure_metrics(
-                self.profile_for(eval_images), width, regime, self.profile.seeds, device=self.device,
-                store=self.store, mnist=self.mnist, compute=self.compute, wait=wait,
+                width, regime, self.profile.seeds, profile.train, profile.metrics,
+                spatial=width in profile.spatial_widths, device=self.device, store=self.store, mnist=self.mnist,
+                compute=self.compute, wait=wait, label=profile.name,
             )
         return self._cache[group]
+
+    def table(self, width: int, regime: str, eval_images: str = "clean") -> ResultTable:
+        """The rows of every seed of one group, as one table."""
+        return sum((e.table for e in self.entries(width, regime, eval_images)), ResultTable())
+
+    def available(self, groups: list[Group] | None = None) -> ResultTable:
+        """The rows of every cached group (default: all groups the profile needs); missing ones are skipped."""
+        out = ResultTable()
+        for g in groups if groups is not None else groups_needed(self.profile):
+            try:
+                out = out + self.table(g.width, g.regime, g.eval_images)
+            except MissingResults:
+                continue
+        return out
 
 
 def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
@@ -95,7 +114,7 @@ def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
         for group in list(pending):
             t0 = time.perf_counter()
             try:
-                results.tables(group.width, group.regime, group.eval_images, wait=False)
+                results.entries(group.width, group.regime, group.eval_images, wait=False)
             except Busy:
                 continue
             timings[str(group)] = time.perf_counter() - t0

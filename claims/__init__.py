@@ -1,1 +1,0 @@
-"""The paper's claims as pre-registered hypothesis tests (``pytest claims -n auto``)."""

@@ -1,0 +1,202 @@
+"""A trained network against its initialisation, on the representation of one layer (SPEC §4-5).
+
+:func:`compare_to_init` is the whole measurement in one call: the Jacobians of the chosen layer's
+output with respect to the input for both networks (:func:`kag.jacobians.jacobian`), one shared
+index sample per k, and the observables of :mod:`kag.metrics`, as one :class:`KAGComparison` per k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from kag.jacobians import _batch_function, _output_size, jacobian
+from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
+from kag.determinants import check_int, minors, sample_indices
+
+Layer = str | nn.Module | Callable[[nn.Module, torch.Tensor], torch.Tensor] | None
+
+
+@dataclass(frozen=True)
+class KAGComparison:
+    """The observables of one k, trained vs init (means over images; NaN where undefined).
+
+    ``pr_*``: mean participation ratio of the k-minors; ``kl``: KL divergence of the trained
+    log-minor histogram from the init one; ``rr_*``: mean rotation ratio; ``zero_rows_*``:
+    zero-row fractions (the same for every k). Ratios are trained / init.
+    """
+
+    k: int
+    pr_trained: float
+    pr_init: float
+    pr_ratio: float
+    kl: float
+    rr_trained: float
+    rr_init: float
+    rr_ratio: float
+    zero_rows_trained: float
+    zero_rows_init: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def compare_to_init(
+    trained: nn.Module,
+    init: nn.Module,
+    x: torch.Tensor,
+    *,
+    layer: Layer = None,
+    ks: Sequence[int] = (1, 2, 3),
+    n_samples: int = 10_000,
+    n_rotations: int = 100,
+    rotation_images: int | None = None,
+    kl_bins: int = 100,
+    kl_smoothing: float = 1e-10,
+    zero_row_percentile: float = 1.0,
+    seed: int = 42,
+    dtype: torch.dtype | None = torch.float64,
+    max_bytes: int | None = None,
+) -> list[KAGComparison]:
+    """KAG of ``trained`` relative to ``init`` on the representation of ``layer``: one result per k.
+
+    ``x [B, *in_shape]`` are the inputs both networks are measured on. ``layer`` picks the
+    representation whose Jacobian ``[B, m, d]`` (``d = prod(in_shape)``) is measured:
+
+    * None: the network's output;
+    * a name from ``dict(trained.named_modules())``, e.g. ``"fc1"`` or ``"features.2"``: that
+      submodule's output (captured by a forward hook while the whole network runs);
+    * a submodule of ``trained``: the same-named submodule of ``init``;
+    * a callable ``(model, x) -> representation [B, ...]``.
+
+    Per k, one index sample ``sample_indices(m, k, n_samples, n_cols=d, seed=seed)`` serves
+    both networks and every image. PR and KL use all images; RR the first ``rotation_images``
+    (None = all), with the same ``n_rotations`` Haar rotations for every k; the zero-row
+    threshold is the ``zero_row_percentile``-th percentile of init's row norms. Jacobians are
+    computed in ``dtype`` (None = as given; see :func:`kag.jacobians.jacobian` for ``max_bytes``).
+    Networks with dropout or batch norm must be in eval mode.
+
+    Example::
+
+        init = copy.deepcopy(model)                 # before training
+        train(model)                                # your training loop
+        table = compare_to_init(model.eval(), init.eval(), x, layer="features.2")
+        for row in table:
+            print(row.k, row.pr_ratio, row.kl, row.rr_ratio)
+    """
+    for name, net in (("trained", trained), ("init", init)):
+        if not isinstance(net, nn.Module):
+            raise ValueError(f"{name} must be an nn.Module, got {type(net).__name__}")
+    if isinstance(ks, (int, bool)) or not isinstance(ks, Sequence) or len(ks) == 0:
+        raise ValueError(f"ks={ks!r} is not allowed: expected a non-empty sequence of integers >= 1, e.g. (1, 2, 3)")
+    ks = [check_int("k", k, 1) for k in ks]
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_rotations = check_int("n_rotations", n_rotations, 1)
+    seed = check_int("seed", seed, 0)
+    rep_trained, rep_init = (_Representation(net, *_resolve_layer(layer, trained, net)) for net in (trained, init))
+
+    # shapes first: a k that cannot fit fails before any Jacobian is computed
+    fn, x_cast = _batch_function(rep_trained, x, dtype)
+    d, m = x_cast[0].numel(), _output_size(fn, x_cast)
+    for k in ks:
+        if k > min(m, d):
+            side = f"the layer's {m} outputs" if k > m else f"the input's {d} values"
+            raise ValueError(f"k={k} exceeds {side}: a k-minor needs k rows and k columns")
+    n_rr = x_cast.shape[0] if rotation_images is None else min(check_int("rotation_images", rotation_images, 1),
+                                                                 x_cast.shape[0])
+
+    J = {name: jacobian(rep, x, dtype=dtype, max_bytes=max_bytes)
+         for name, rep in (("trained", rep_trained), ("init", rep_init))}
+    if J["trained"].shape != J["init"].shape:
+        raise ValueError(f"trained and init give Jacobians {list(J['trained'].shape)} and {list(J['init'].shape)}: "
+                         "the two networks must have the same architecture")
+    samples = [sample_indices(m, k, n_samples, n_cols=d, seed=seed) for k in ks]
+    rr = {name: rotation_ratios(J[name][:n_rr], samples, n_rotations=n_rotations, seed=seed) for name in J}  # [K, B]
+    zero = zero_row_fraction(J["trained"], J["init"], zero_row_percentile)
+
+    out = []
+    for i, (k, (rows, cols)) in enumerate(zip(ks, samples)):
+        minor = {name: minors(J[name], rows, cols) for name in J}  # [B, S]
+        pr = {name: mean_ignoring_undefined(participation_ratio(minor[name]))[0] for name in J}
+        rr_mean = {name: mean_ignoring_undefined(rr[name][i])[0] for name in J}
+        out.append(KAGComparison(
+            k=k,
+            pr_trained=pr["trained"],
+            pr_init=pr["init"],
+            pr_ratio=_ratio(pr["trained"], pr["init"]),
+            kl=_kl(minor["trained"], minor["init"], kl_bins, kl_smoothing),
+            rr_trained=rr_mean["trained"],
+            rr_init=rr_mean["init"],
+            rr_ratio=_ratio(rr_mean["trained"], rr_mean["init"]),
+            zero_rows_trained=zero.trained,
+            zero_rows_init=zero.init,
+        ))
+    return out
+
+
+class _Representation(nn.Module):
+    """``x -> `` the chosen representation of ``model``, as a module (so dtype casts reach its weights)."""
+
+    def __init__(self, model: nn.Module, name: str | None, fn: Callable | None) -> None:
+        super().__init__()
+        self.model = model
+        self.name = name
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fn is not None:
+            return self.fn(self.model, x)
+        if not self.name:
+            return self.model(x)
+        captured: list[object] = []
+        handle = self.model.get_submodule(self.name).register_forward_hook(lambda mod, inp, out: captured.append(out))
+        try:
+            self.model(x)
+        finally:
+            handle.remove()
+        if len(captured) != 1:
+            raise ValueError(f"layer {self.name!r} ran {len(captured)} times in one forward pass: expected once "
+                             "(pass a callable (model, x) -> representation instead)")
+        if not isinstance(captured[0], torch.Tensor):
+            raise ValueError(f"layer {self.name!r} returns {type(captured[0]).__name__}: expected a tensor "
+                             "(pass a callable (model, x) -> representation instead)")
+        return captured[0]
+
+
+def _resolve_layer(layer: Layer, trained: nn.Module, net: nn.Module) -> tuple[str | None, Callable | None]:
+    """``(submodule name, callable)`` of ``layer`` for ``net`` (``trained`` or its ``init``)."""
+    if layer is None:
+        return None, None
+    if isinstance(layer, nn.Module):
+        names = [name for name, mod in trained.named_modules() if mod is layer]
+        if not names:
+            raise ValueError(f"layer is a {type(layer).__name__} that is not a submodule of trained: "
+                             "pass one of trained's submodules, its name, or a callable (model, x) -> representation")
+        layer = names[0]
+    if isinstance(layer, str):
+        for name, model in (("trained", trained), ("init", net)):
+            modules = dict(model.named_modules())
+            if layer not in modules:
+                valid = [n for n in modules if n][:8]
+                raise ValueError(f"layer={layer!r} is not a submodule of {name}: valid names include "
+                                 f"{', '.join(map(repr, valid)) or 'none (it has no submodules)'}")
+        return layer, None
+    if callable(layer):
+        return None, layer
+    raise ValueError(f"layer={layer!r} is not allowed: give None, a submodule name, a submodule, or a callable")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def _kl(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int, smoothing: float) -> float:
+    """KL of log-minor histograms; NaN (undefined) when a side has no positive minor."""
+    if not ((m_trained > 0).any() and (m_init > 0).any()):
+        return math.nan
+    return kl_divergence(m_trained, m_init, bins, smoothing)

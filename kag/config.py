@@ -1,0 +1,57 @@
+"""What determines a result, as data: the training and the measurement configuration (SPEC §2-6).
+
+A :class:`TrainConfig` (with the width, seed and regime) determines a trained model; a
+:class:`MetricConfig` determines the metric table measured on it. Both are frozen dataclasses and
+are hashed, field by field, into the cache keys (with the algorithm versions, see
+:mod:`kag.keys`). Every ``[assumed]`` field is a choice of ours where the paper is silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model, except its width, seed and regime."""
+
+    epochs: int = 200
+    lr: float = 1e-3  # [assumed] SPEC §2
+    betas: tuple[float, float] = (0.9, 0.98)
+    weight_decay: float = 1e-4  # [assumed] SPEC §2
+    batch_size: int = 256
+    train_subset: int | None = None  # first N training images; None = all 60,000
+    translate_px: int = 4  # augmented regime: RandomAffine(translate=(4/28, 4/28))
+    checkpoint_every: int = 10  # fc1 snapshots for the training timeline (C11)
+    timeline_regimes: tuple[str, ...] = ("standard",)  # [assumed] which regimes keep a timeline
+
+    def checkpoint_epochs(self) -> tuple[int, ...]:
+        """Epochs whose fc1 is kept (0 = the untrained network, always included)."""
+        if self.checkpoint_every <= 0:
+            return (0, self.epochs)
+        return tuple(sorted(set(range(0, self.epochs + 1, self.checkpoint_every)) | {self.epochs}))
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    """Everything that determines the metric table of one trained model (SPEC §3-6)."""
+
+    n_images: int = 512  # test images for whole-image metrics
+    n_spatial_images: int = 50  # test images for spatial analyses
+    n_samples: int = 10_000  # sampled (rows, cols) pairs per analysis
+    n_spatial_samples: int = 10_000
+    ks: tuple[int, ...] = (1, 2, 3)
+    spatial_ks: tuple[int, ...] = (2, 3)
+    n_rotations: int = 100  # appendix says 400; configurable
+    n_rotation_images: int = 512  # images over which RR is averaged
+    kl_bins: int = 100  # [assumed]
+    kl_smoothing: float = 1e-10  # [assumed]
+    radii: tuple[int, ...] = (7, 14, 21, 28)
+    n_centres: int = 4  # [assumed] random ball centres, each applied to every spatial image
+    separations: tuple[int, ...] = (0, 2, 4, 7, 10, 14)  # [assumed grid]
+    index_seed: int = 42
+    null_init_offset: int = 10_000  # independent init of seed s uses seed s + offset [assumed]
+    eval_images: str = "clean"  # [assumed] augmented regime measured on "clean" or "augmented" test images
+    eval_shift_seed: int = 42  # one fixed shift per test image when eval_images == "augmented"
+    timeline_k: int = 3
+    zero_row_percentile: float = 1.0

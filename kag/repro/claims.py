@@ -1,0 +1,463 @@
+"""The paper's claims, one :class:`Claim` object each: the registry behind the tests and the report.
+
+A claim owns its id, its statement, the cells it is judged on under a profile, the groups of
+metric tables it reads, its pre-registered rule (from :data:`CRITERIA`, SPEC §7: the one place
+where thresholds live), how it turns the results table into a :class:`Verdict`, its headline
+number and its figure. The pytest layer (``claims/``) and the report iterate over :data:`CLAIMS`.
+
+Adding a claim means adding one entry to :data:`CRITERIA` and one :class:`Claim` below (plus a
+figure function in :mod:`kag.repro.report.figures` if it needs a new figure). A threshold changes
+only in a commit of its own whose message says why, never to turn a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from kag.repro.profiles import Profile
+from kag.repro.results import Group, Results
+from kag.repro.rules import (
+    rule_all_above,
+    rule_lower_bound_above,
+    rule_mean_at_least,
+    rule_persists,
+    rule_reduction,
+    rule_rho_at_least,
+    rule_scale_agnostic,
+    seed_summary,
+)
+from kag.table import ResultTable
+
+ALL_PROFILES = ("paper", "paper-cpu", "quick", "smoke")
+LAYERS = ("L1", "L2")
+REGIMES = ("standard", "augmented")
+ANALYSES = ("balls", "patches", "separation")
+
+
+# -- cells and verdicts -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One judged unit of a claim, e.g. C5 at (standard, L1, k=2, n=512)."""
+
+    claim: str
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def p(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def id(self) -> str:
+        """Readable test id, e.g. ``n=256-k=3-L1`` (bare values for regime, layer, analysis)."""
+        return "-".join(str(v) if name in ("regime", "layer", "analysis") else f"{name}={v}" for name, v in self.params)
+
+
+def _cell(claim: str, **params: Any) -> Cell:
+    return Cell(claim, tuple(params.items()))
+
+
+@dataclass
+class Verdict:
+    """What judging one cell found: whether the rule holds, and the numbers behind it."""
+
+    claim: str
+    cell: str
+    params: dict[str, Any]
+    supported: bool
+    expect_supported: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def as_expected(self) -> bool:
+        return self.supported == self.expect_supported
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"criterion": self.claim, "cell": self.cell, "params": self.params, "supported": self.supported,
+                "as_expected": self.as_expected, "values": self.values, "detail": self.detail}
+
+
+# -- the criteria table (SPEC §7) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """A pre-registered decision rule: its words (with ``{placeholders}``) and its thresholds."""
+
+    text: str
+    thresholds: Mapping[str, float]
+
+    def __str__(self) -> str:
+        return self.text.format(**self.thresholds)
+
+
+def _rule(text: str, **thresholds: float) -> Rule:
+    return Rule(text, MappingProxyType(thresholds))
+
+
+CRITERIA: Mapping[str, Rule] = MappingProxyType({
+    "C1-PR": _rule("lower bound (mean - 2 std over seeds) > {min_lower_bound}", min_lower_bound=1.0),
+    "C1-KL": _rule("lower bound of the difference > {min_lower_bound}", min_lower_bound=0.0),
+    "C1-RR": _rule("lower bound > {min_lower_bound}", min_lower_bound=1.0),
+    "C2": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C3": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C4": _rule("rho >= {min_rho}", min_rho=0.8),
+    "C5": _rule("lower bound > {min_lower_bound} at every radius, and max/min of the mean PR ratio over radii "
+                "<= {max_spread}", min_lower_bound=1.0, max_spread=1.5),
+    "C6": _rule("lower bound > {min_lower_bound} in all five patches", min_lower_bound=1.0),
+    "C7": _rule("lower bound > {min_lower_bound} at the largest d, and its mean within +-{max_relative_change} of "
+                "d = 0", min_lower_bound=1.0, max_relative_change=0.30),
+    "C8": _rule("reduction in [{min_reduction}, {max_reduction}] and augmented lower bound > {min_lower_bound} in "
+                "every condition", min_reduction=0.15, max_reduction=0.50, min_lower_bound=1.0),
+    "C9": _rule("standard >= {min_standard}, augmented >= {min_augmented}", min_standard=0.975, min_augmented=0.950),
+    "C10": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C11": _rule("rho >= {min_rho}", min_rho=0.8),
+    "N1": _rule("must be not supported: neither PR ratio nor RR ratio lower bound > {min_lower_bound}",
+                min_lower_bound=1.0),
+})
+
+
+# -- the claim object ---------------------------------------------------------------------------
+CellsFn = Callable[[Profile], "list[Cell]"]
+NeedsFn = Callable[[Cell, Profile], "list[Group]"]
+JudgeFn = Callable[["Claim", Cell, Results], "tuple[bool, dict[str, Any], str | None]"]
+KeyNumberFn = Callable[["list[dict[str, Any]]"], str]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper (or one observable of it, as C1-PR) and everything needed to judge it."""
+
+    id: str
+    statement: str  # the paper's claim, in our words
+    measurement: str  # what is measured, per cell
+    cells_description: str  # what one cell covers, in words
+    cells_of: CellsFn
+    evaluate: JudgeFn  # -> (supported, values, detail or None for the default summary)
+    headline: KeyNumberFn  # judged cell rows -> one summary number
+    needs_of: NeedsFn = lambda cell, profile: [Group(cell.p["n"], "standard")]
+    figure: str | None = None  # figure stem in the report (kag.repro.report.figures.FIGURES)
+    profiles: tuple[str, ...] = ALL_PROFILES  # profiles under which it is judged; elsewhere "not run"
+    xfail: Mapping[str, str] = field(default_factory=dict)  # profile -> stated reason (strict xfail)
+    expect_supported: bool = True  # False for the control N1: the machinery must say no
+
+    @property
+    def rule(self) -> Rule:
+        return CRITERIA[self.id]
+
+    @property
+    def thresholds(self) -> Mapping[str, float]:
+        return self.rule.thresholds
+
+    @property
+    def group(self) -> str:
+        """The claim id without the observable suffix: "C1-PR" -> "C1"."""
+        return self.id.split("-")[0]
+
+    def judged_under(self, profile: Profile) -> bool:
+        return profile.name in self.profiles
+
+    def cells(self, profile: Profile) -> list[Cell]:
+        """The cells this claim is judged on under ``profile`` (known before any model exists)."""
+        return self.cells_of(profile)
+
+    def needs(self, cell: Cell, profile: Profile) -> list[Group]:
+        """The groups of metric tables that judging ``cell`` reads."""
+        return self.needs_of(cell, profile)
+
+    def judge(self, cell: Cell, results: Results) -> Verdict:
+        """Apply the pre-registered rule to ``cell``, reading the results table."""
+        supported, values, detail = self.evaluate(self, cell, results)
+        return Verdict(self.id, cell.id, cell.p, supported, self.expect_supported, values,
+                       _fmt(values) if detail is None else detail)
+
+    def key_number(self, judged_rows: list[dict[str, Any]]) -> str:
+        """One headline number for the summary table, from the judged cells' rows."""
+        if not judged_rows:
+            return ""
+        try:
+            return self.headline(judged_rows)
+        except (KeyError, TypeError, ValueError):
+            return ""
+
+
+# -- reading the results table ------------------------------------------------------------------
+def _per_seed(results: Results, width: int, regime: str, eval_images: str = "clean", **where: Any) -> list[float]:
+    """One value per seed (the profile's seed order) of the rows matching ``where``."""
+    return results.table(width, regime, eval_images).seed_values(results.profile.seeds, **where)
+
+
+def _global(results: Results, n: int, layer: str, k: int, observable: str, role: str = "trained") -> list[float]:
+    return _per_seed(results, n, "standard", analysis="global", layer=layer, k=k, observable=observable, role=role)
+
+
+def _spatial(results: Results, n: int, regime: str, eval_images: str, analysis: str, layer: str, k: int
+             ) -> dict[str, list[float]]:
+    """Condition -> per-seed PR ratios of one spatial analysis (conditions in measured order)."""
+    t = results.table(n, regime, eval_images).select(analysis=analysis, layer=layer, k=k, observable="pr_ratio",
+                                                     role="trained")
+    return {cond: t.seed_values(results.profile.seeds, condition=cond) for cond in t.unique("condition")}
+
+
+def _difference(a: list[float], b: list[float]) -> list[float]:
+    return [x - y for x, y in zip(a, b)]
+
+
+def _fmt(values: Mapping[str, Any]) -> str:
+    def num(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    keys = ("seeds", "mean", "std", "lower_bound", "threshold", "rho", "spread", "relative_change", "reduction")
+    out = []
+    for k in keys:
+        if k in values:
+            v = values[k]
+            out.append(f"{k} {'[' + ', '.join(num(x) for x in v) + ']' if isinstance(v, list) else num(v)}")
+    return ", ".join(out)
+
+
+def _lower_bounds(rows: list[dict[str, Any]]) -> str:
+    lbs = [r["values"]["lower_bound"] for r in rows]
+    return f"lower bound {min(lbs):.3g} to {max(lbs):.3g} (threshold {rows[0]['values']['threshold']:g})"
+
+
+def _rhos(rows: list[dict[str, Any]]) -> str:
+    return "rho " + ", ".join(f"{r['cell']}: {r['values']['rho']:.2f}" for r in rows[:4])
+
+
+# -- C1 and N1: KAG emerges; two inits show none --------------------------------------------------
+def _global_cells(claim: str) -> CellsFn:
+    return lambda p: [_cell(claim, n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks for layer in LAYERS]
+
+
+def _judge_c1_pr(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    ok, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "pr_ratio"), c.thresholds["min_lower_bound"])
+    return ok, v, None
+
+
+def _judge_c1_kl(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    kl = _global(r, p["n"], p["layer"], p["k"], "kl")
+    kl_null = _global(r, p["n"], p["layer"], p["k"], "kl", role="null")
+    ok, v = rule_lower_bound_above(_difference(kl, kl_null), c.thresholds["min_lower_bound"])
+    v["kl"], v["kl_null"] = kl, kl_null
+    return ok, v, None
+
+
+def _judge_c1_rr(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    ok, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "rr_ratio"), c.thresholds["min_lower_bound"])
+    return ok, v, None
+
+
+def _judge_n1(c: Claim, cell: Cell, r: Results):
+    """The C1-PR and C1-RR rules on independent init vs init."""
+    p, t = cell.p, c.thresholds["min_lower_bound"]
+    ok_pr, v_pr = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "pr_ratio", role="null"), t)
+    ok_rr, v_rr = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "rr_ratio", role="null"), t)
+    return ok_pr or ok_rr, {"pr_ratio_null": v_pr, "rr_ratio_null": v_rr}, \
+        f"PR ratio null: {_fmt(v_pr)}; RR ratio null: {_fmt(v_rr)}"
+
+
+def _null_lower_bounds(rows: list[dict[str, Any]]) -> str:
+    lbs = [r["values"]["pr_ratio_null"]["lower_bound"] for r in rows]
+    return f"null PR-ratio lower bound {min(lbs):.3g} to {max(lbs):.3g}"
+
+
+# -- C2, C3, C4: where KAG is stronger ------------------------------------------------------------
+def _judge_c2(c: Claim, cell: Cell, r: Results):
+    n, k = cell.p["n"], cell.p["k"]
+    diff = _difference(_global(r, n, "L1", k, "pr_ratio"), _global(r, n, "L2", k, "pr_ratio"))
+    ok, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"])
+    return ok, v, None
+
+
+def _judge_c3(c: Claim, cell: Cell, r: Results):
+    n, layer = cell.p["n"], cell.p["layer"]
+    lo, hi = min(r.profile.metrics.ks), max(r.profile.metrics.ks)
+    diff = _difference(_global(r, n, layer, hi, "pr_ratio"), _global(r, n, layer, lo, "pr_ratio"))
+    ok, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"])
+    v["orders"] = [lo, hi]
+    return ok, v, None
+
+
+def _judge_c4(c: Claim, cell: Cell, r: Results):
+    widths = sorted(r.profile.widths)
+    k = max(r.profile.metrics.ks)
+    means = [float(np.mean(_per_seed(r, n, cell.p["regime"], analysis="global", layer="L1", k=k,
+                                     observable="pr_ratio", role="trained"))) for n in widths]
+    ok, v = rule_rho_at_least(widths, means, c.thresholds["min_rho"])
+    return ok, v, None
+
+
+# -- C5, C6, C7: spatial analyses at the largest width --------------------------------------------
+def _spatial_cells(claim: str) -> CellsFn:
+    def cells(p: Profile) -> list[Cell]:
+        n = max(p.spatial_widths)
+        return [_cell(claim, regime=rg, layer=layer, k=k, n=n) for rg in REGIMES for layer in LAYERS
+                for k in p.metrics.spatial_ks]
+    return cells
+
+
+def _own_regime(cell: Cell, profile: Profile) -> list[Group]:
+    return [Group(cell.p["n"], cell.p["regime"])]
+
+
+def _judge_c5(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    per = _spatial(r, p["n"], p["regime"], "clean", "balls", p["layer"], p["k"])
+    ok, v = rule_scale_agnostic(per, c.thresholds["min_lower_bound"], c.thresholds["max_spread"])
+    sizes = r.table(p["n"], p["regime"]).select(analysis="balls", layer=p["layer"], k=p["k"], observable="pool_size",
+                                                seed=r.profile.seeds[0])
+    v["pool_size"] = {row.condition: row.value for row in sizes}
+    detail = "; ".join(f"r={rad}: {_fmt(s)}" for rad, s in v["conditions"].items()) + f"; spread {v['spread']:.4g}"
+    return ok, v, detail
+
+
+def _judge_c6(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    per = _spatial(r, p["n"], p["regime"], "clean", "patches", p["layer"], p["k"])
+    ok, v = rule_all_above(per, c.thresholds["min_lower_bound"])
+    return ok, v, "; ".join(f"{name}: {_fmt(s)}" for name, s in v["conditions"].items())
+
+
+def _judge_c7(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    per = _spatial(r, p["n"], p["regime"], "clean", "separation", p["layer"], p["k"])
+    ds = sorted(per, key=float)
+    ok, v = rule_persists(per[ds[0]], per[ds[-1]], c.thresholds["min_lower_bound"], c.thresholds["max_relative_change"])
+    v["conditions"] = {d: seed_summary(per[d]) for d in ds}
+    v["d_near"], v["d_far"] = float(ds[0]), float(ds[-1])
+    detail = (f"d={ds[-1]}: {_fmt(v['far'])}; d={ds[0]}: mean {v['near']['mean']:.4g}; "
+              f"change {v['relative_change']:+.3f}")
+    return ok, v, detail
+
+
+def _patch_lower_bounds(rows: list[dict[str, Any]]) -> str:
+    lbs = [s["lower_bound"] for r in rows for s in r["values"]["conditions"].values()]
+    return f"patch lower bounds {min(lbs):.3g} to {max(lbs):.3g}"
+
+
+# -- C8: augmentation -----------------------------------------------------------------------------
+def _c8_cells(p: Profile) -> list[Cell]:
+    n = max(p.spatial_widths)
+    return [_cell("C8", analysis=a, layer=layer, k=k, eval=e, n=n)
+            for e in ("clean", "augmented") for a in ANALYSES for layer in LAYERS for k in p.metrics.spatial_ks]
+
+
+def _judge_c8(c: Claim, cell: Cell, r: Results):
+    p, t = cell.p, c.thresholds
+    std = _spatial(r, p["n"], "standard", "clean", p["analysis"], p["layer"], p["k"])
+    aug = _spatial(r, p["n"], "augmented", p["eval"], p["analysis"], p["layer"], p["k"])
+    ok, v = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"])
+    detail = (f"reduction {v['reduction']:.3f} (standard mean {v['mean_standard']:.4g}, augmented mean "
+              f"{v['mean_augmented']:.4g}); augmented lower bounds all > {t['min_lower_bound']}: "
+              f"{v['augmented_all_above']}")
+    return ok, v, detail
+
+
+# -- C9, C10, C11 ---------------------------------------------------------------------------------
+def _c9_cells(p: Profile) -> list[Cell]:
+    return [_cell("C9", regime=rg, n=n, eval=e) for rg, e in (("standard", "clean"), ("augmented", "clean"),
+                                                               ("augmented", "augmented")) for n in p.widths]
+
+
+def _judge_c9(c: Claim, cell: Cell, r: Results):
+    p, t = cell.p, c.thresholds
+    images = "shifted" if p["eval"] == "augmented" else "clean"
+    accuracy = _per_seed(r, p["n"], p["regime"], analysis="accuracy", observable="test_accuracy", condition=images)
+    ok, v = rule_mean_at_least(accuracy, t["min_standard"] if p["regime"] == "standard" else t["min_augmented"])
+    return ok, v, None
+
+
+def _judge_c10(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    zero = {role: _per_seed(r, p["n"], "standard", analysis="zero_rows", layer=p["layer"],
+                            observable="zero_row_fraction", role=role) for role in ("trained", "init")}
+    ok, v = rule_lower_bound_above(_difference(zero["trained"], zero["init"]), c.thresholds["min_lower_bound"])
+    v["trained"], v["init"] = zero["trained"], zero["init"]
+    return ok, v, None
+
+
+def _judge_c11(c: Claim, cell: Cell, r: Results):
+    t = r.table(cell.p["n"], "standard").select(analysis="timeline", observable="pr_ratio")
+    epochs = t.unique("condition")
+    per_seed = [[t.value(seed=s, condition=e) for e in epochs] for s in r.profile.seeds]
+    ok, v = rule_rho_at_least([int(e) for e in epochs], np.mean(per_seed, axis=0).tolist(), c.thresholds["min_rho"])
+    v["per_seed"] = per_seed
+    return ok, v, None
+
+
+# -- the registry ----------------------------------------------------------------------------------
+CLAIMS: tuple[Claim, ...] = (
+    Claim("C1-PR", "KAG emerges in training: trained networks concentrate their minors more than at initialisation.",
+          "PR ratio = PR(trained)/PR(init), per seed", "every width n, minor order k, layer; standard regime",
+          _global_cells("C1-PR"), _judge_c1_pr, _lower_bounds, figure="global_pr_ratio"),
+    Claim("C1-KL", "KAG emerges in training: the minor distribution moves away from the initial one.",
+          "KL(trained || init) - KL(independent init || init), per seed (seed-paired)",
+          "every n, k, layer; standard regime", _global_cells("C1-KL"), _judge_c1_kl, _lower_bounds,
+          figure="global_kl"),
+    Claim("C1-RR", "KAG emerges in training: minors align with the neuron basis (secondary, noisier).",
+          "RR(trained)/RR(init), per seed", "every n, k, layer; standard regime", _global_cells("C1-RR"),
+          _judge_c1_rr, _lower_bounds, figure="global_rr"),
+    Claim("C2", "Layer 1 shows stronger KAG than layer 2.", "PR ratio(L1) - PR ratio(L2), per seed",
+          "every n, k >= 2; standard regime",
+          lambda p: [_cell("C2", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
+          _judge_c2, _lower_bounds, figure="global_pr_ratio"),
+    Claim("C3", "Higher-order minors show stronger KAG.", "PR ratio(k=3) - PR ratio(k=1), per seed",
+          "every n, layer; standard regime",
+          lambda p: [_cell("C3", n=n, layer=layer) for n in p.widths for layer in LAYERS] if len(p.metrics.ks) > 1 else [],
+          _judge_c3, _lower_bounds, figure="global_pr_ratio"),
+    Claim("C4", "Larger networks develop stronger KAG.",
+          "Spearman rho between width n and the mean PR ratio (L1, k=3)", "each regime",
+          lambda p: [_cell("C4", regime=rg) for rg in REGIMES], _judge_c4, _rhos,
+          needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths], figure="global_pr_ratio"),
+    Claim("C5", "KAG is scale-agnostic: it appears in Euclidean balls of every radius.",
+          "PR ratio with columns restricted to a ball of radius r around random centres, per seed",
+          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C5"), _judge_c5,
+          lambda rows: "spread " + ", ".join(f"{r['values']['spread']:.2f}" for r in rows[:8]),
+          needs_of=_own_regime, figure="spatial_balls"),
+    Claim("C6", "KAG appears in every region of the image.",
+          "PR ratio with columns restricted to one 14x14 patch, per seed",
+          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C6"), _judge_c6, _patch_lower_bounds,
+          needs_of=_own_regime, figure="spatial_patches"),
+    Claim("C7", "KAG persists when the pixels of a minor are far apart.",
+          "PR ratio with the k pixels pairwise >= d apart, per seed",
+          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C7"), _judge_c7,
+          lambda rows: "change at far d: " + ", ".join(f"{r['values']['relative_change']:+.2f}" for r in rows[:8]),
+          needs_of=_own_regime, figure="spatial_separation"),
+    Claim("C8", "Augmentation lowers PR ratios by about 30% but keeps them above 1.",
+          "reduction = 1 - mean PR ratio(augmented)/mean PR ratio(standard), averaged over an analysis' conditions",
+          "each spatial analysis, layer, k; augmented models on clean and on shifted test images; largest width",
+          _c8_cells, _judge_c8,
+          lambda rows: "reduction {:.2f} to {:.2f}".format(min(r["values"]["reduction"] for r in rows),
+                                                           max(r["values"]["reduction"] for r in rows)),
+          needs_of=lambda cell, p: [Group(cell.p["n"], "standard"), Group(cell.p["n"], "augmented", cell.p["eval"])],
+          figure="augmentation"),
+    Claim("C9", "All widths reach similar, high test accuracy.", "mean test accuracy over seeds",
+          "each regime and width; augmented models on clean and on shifted test images", _c9_cells, _judge_c9,
+          lambda rows: "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in rows[:4]),
+          needs_of=_own_regime, figure="accuracy", profiles=("paper", "paper-cpu")),
+    Claim("C10", "Zero rows appear: trained Jacobians have more (near-)vanishing rows than at initialisation.",
+          "zero-row fraction(trained) - fraction(init), threshold = 1st percentile of init row norms, per seed",
+          "every width; L1; standard regime", lambda p: [_cell("C10", n=n, layer="L1") for n in p.widths],
+          _judge_c10, _lower_bounds, figure="zero_rows"),
+    Claim("C11", "KAG grows during training.",
+          "Spearman rho between checkpoint epoch and the mean PR ratio (L1, k=3)", "every width; standard regime",
+          lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline"),
+    Claim("N1", "Control: two independent random initialisations show no KAG.",
+          "the C1-PR and C1-RR rules applied to independent init vs init", "every n, k, layer",
+          _global_cells("N1"), _judge_n1, _null_lower_bounds, expect_supported=False),
+)
+
+BY_ID: Mapping[str, Claim] = MappingProxyType({c.id: c for c in CLAIMS})
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The registered claim ``claim_id``, with a one-line error naming the valid ids."""
+    if claim_id not in BY_ID:
+        raise ValueError(f"claim={claim_id!r} is unknown: choose one of {', '.join(BY_ID)}")
+    return BY_ID[claim_id]

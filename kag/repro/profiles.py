@@ -1,0 +1,119 @@
+"""Run sizes of the reproduction: one code path, three sizes of work (``paper``, ``quick``, ``smoke``).
+
+A :class:`Profile` holds every parameter of SPEC.md as data: the widths, seeds and spatial widths
+of the grid, a :class:`~kag.config.TrainConfig` (hashed into model cache keys) and a
+:class:`~kag.config.MetricConfig` (hashed into metric cache keys). ``auto`` is ``paper`` on CUDA
+and ``quick`` on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from kag.config import MetricConfig, TrainConfig
+from kag.devices import resolve_device
+
+WIDTHS_PAPER = (64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    metrics: MetricConfig
+    spatial_widths: tuple[int, ...] = (512,)  # [assumed] spatial analyses at the largest width (as C8)
+    description: str = ""
+    reductions: tuple[str, ...] = field(default=())  # what this profile scales down from SPEC, in words
+
+    def with_metrics(self, **changes) -> "Profile":
+        return dataclasses.replace(self, metrics=dataclasses.replace(self.metrics, **changes))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PAPER = Profile(
+    name="paper",
+    widths=WIDTHS_PAPER,
+    seeds=(0, 1, 2, 3, 4),
+    train=TrainConfig(),
+    metrics=MetricConfig(),
+    description="SPEC as written: 4 widths x 5 seeds x 2 regimes x 200 epochs; for a GPU or a long CPU run.",
+)
+
+QUICK = Profile(
+    name="quick",
+    widths=WIDTHS_PAPER,
+    seeds=(0, 1, 2),
+    train=TrainConfig(epochs=8, checkpoint_every=1),
+    metrics=MetricConfig(
+        n_images=128,
+        n_spatial_images=16,
+        n_samples=2_000,
+        n_spatial_samples=1_000,
+        n_rotations=20,
+        n_rotation_images=16,
+        n_centres=2,
+    ),
+    description="Every claim exercised on real trained models in minutes on a CPU.",
+    reductions=(
+        "3 seeds instead of 5",
+        "8 epochs instead of 200 (timeline checkpoints every epoch)",
+        "128 images / 2,000 minor samples for global metrics instead of 512 / 10,000",
+        "16 images / 1,000 samples / 2 centres for spatial analyses instead of 50 / 10,000 / 4",
+        "rotation ratio over 16 images and 20 rotations instead of 512 and 100",
+    ),
+)
+
+SMOKE = Profile(
+    name="smoke",
+    widths=(8, 16),
+    seeds=(0, 1, 2),
+    spatial_widths=(16,),
+    train=TrainConfig(epochs=2, train_subset=2_048, checkpoint_every=1),
+    metrics=MetricConfig(
+        n_images=8,
+        n_spatial_images=4,
+        n_samples=100,
+        n_spatial_samples=50,
+        n_rotations=4,
+        n_rotation_images=4,
+        n_centres=1,
+        radii=(7, 28),
+        separations=(0, 14),
+    ),
+    description="Seconds; exercises the machinery for tests. Its verdicts mean nothing.",
+    reductions=("tiny widths, 2 epochs on 2,048 images, tiny samples",),
+)
+
+PAPER_CPU = Profile(
+    name="paper-cpu",
+    widths=PAPER.widths,
+    seeds=PAPER.seeds,
+    train=PAPER.train,  # identical training: the same models (and cache keys) as `paper`
+    metrics=QUICK.metrics,  # evaluation sampling of quick: the metric tables fit a CPU run
+    description="The paper's training exactly (200 epochs, 5 seeds, 4 widths, 2 regimes) with the evaluation "
+                "sampling scaled down so that the metrics fit a CPU run.",
+    reductions=QUICK.reductions[2:],  # quick's evaluation reductions (its first two are about training)
+)
+
+PROFILES = {p.name: p for p in (PAPER, PAPER_CPU, QUICK, SMOKE)}
+PROFILE_CHOICES = ("auto", *PROFILES)
+
+
+def get_profile(name: str | None = None, device: str | None = None) -> Profile:
+    """Resolve a profile name (``None`` reads ``KAG_PROFILE``, default ``auto``).
+
+    ``auto`` is ``paper`` when the device (default: the one picked automatically) is CUDA, else ``quick``.
+    """
+    name = name or os.environ.get("KAG_PROFILE") or "auto"
+    if name == "auto":
+        dev = resolve_device(device)
+        return PAPER if dev.type == "cuda" else QUICK
+    if name not in PROFILES:
+        raise ValueError(f"profile={name!r} is unknown: choose one of {', '.join(PROFILE_CHOICES)}")
+    return PROFILES[name]

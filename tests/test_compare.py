@@ -1,0 +1,180 @@
+"""compare_to_init: a trained network against its initialisation, on one layer's representation."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kag.compare import KAGComparison, compare_to_init
+from kag.jacobians import hidden_jacobians
+from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
+from kag.determinants import minors, sample_indices
+from kag.model import MLP
+
+SMALL = dict(n_samples=300, n_rotations=4)
+
+
+class TinyCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc1 = nn.Linear(4 * 4 * 4, 12)
+        self.fc2 = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(self.features(x).flatten(1))))
+
+
+def _perturbed(model: nn.Module, scale: float = 0.3, seed: int = 1) -> nn.Module:
+    """A copy of ``model`` with every parameter moved by Gaussian noise (a stand-in for training)."""
+    out = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in out.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cnn_pair():
+    torch.manual_seed(0)
+    init = TinyCNN().eval()
+    return _perturbed(init).eval(), init, torch.randn(6, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+
+
+def test_a_network_against_itself_has_ratio_one_and_no_divergence(cnn_pair):
+    trained, _, x = cnn_pair
+    table = compare_to_init(trained, copy.deepcopy(trained), x, layer="fc1", **SMALL)
+    assert [row.k for row in table] == [1, 2, 3]
+    for row in table:
+        assert row.pr_ratio == 1.0 and row.kl == 0.0 and row.rr_ratio == 1.0
+        assert row.pr_trained == row.pr_init and row.zero_rows_trained == row.zero_rows_init
+
+
+def test_layer_as_name_module_or_callable_gives_identical_results(cnn_pair):
+    trained, init, x = cnn_pair
+    by_name = compare_to_init(trained, init, x, layer="fc1", **SMALL)
+    by_module = compare_to_init(trained, init, x, layer=trained.fc1, **SMALL)
+    by_callable = compare_to_init(trained, init, x, layer=lambda m, v: m.fc1(m.features(v).flatten(1)), **SMALL)
+    assert by_name == by_module == by_callable
+    assert all(math.isfinite(v) for row in by_name for v in row.to_dict().values())
+    assert by_name[0].pr_ratio != 1.0
+
+
+def test_nested_names_and_the_whole_output(cnn_pair):
+    trained, init, x = cnn_pair
+    nested = compare_to_init(trained, init, x, layer="features.0", ks=(1,), **SMALL)
+    assert compare_to_init(trained, init, x, layer=trained.features[0], ks=(1,), **SMALL) == nested
+    output = compare_to_init(trained, init, x, ks=(2,), **SMALL)
+    assert output == compare_to_init(trained, init, x, layer=lambda m, v: m(v), ks=(2,), **SMALL)
+
+
+def test_networks_are_left_unchanged_and_may_stay_in_float32(cnn_pair):
+    trained, init, x = cnn_pair
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    compare_to_init(trained, init, x, layer="fc1", ks=(2,), **SMALL)
+    single = compare_to_init(trained, init, x, layer="fc1", ks=(2,), dtype=None, **SMALL)
+    assert all(torch.equal(v, before[k]) and v.dtype == torch.float32 for k, v in trained.state_dict().items())
+    assert not trained.fc1._forward_hooks and single[0].pr_ratio == pytest.approx(
+        compare_to_init(trained, init, x, layer="fc1", ks=(2,), **SMALL)[0].pr_ratio, rel=1e-4
+    )
+
+
+def test_to_dict_lists_every_field():
+    row = KAGComparison(2, 0.2, 0.1, 2.0, 0.5, 1.2, 1.0, 1.2, 0.01, 0.01)
+    assert row.to_dict() == {
+        "k": 2, "pr_trained": 0.2, "pr_init": 0.1, "pr_ratio": 2.0, "kl": 0.5, "rr_trained": 1.2,
+        "rr_init": 1.0, "rr_ratio": 1.2, "zero_rows_trained": 0.01, "zero_rows_init": 0.01,
+    }
+
+
+@pytest.mark.parametrize("layer", ["L1", "L2"])
+def test_paper_mlp_agrees_with_the_closed_form(layer):
+    """fc1 alone is the pre-activation z1: the hidden layers are GELU of fc1 / fc2, given as callables."""
+    init = MLP(16, generator=torch.Generator().manual_seed(0))
+    trained = _perturbed(init, scale=0.05)
+    x = torch.randn(5, 784, generator=torch.Generator().manual_seed(3))
+    i = 0 if layer == "L1" else 1
+    kw = dict(ks=(1, 2, 3), n_samples=500, n_rotations=5, rotation_images=3, seed=7)
+    table = compare_to_init(trained, init, x, layer=lambda m, v: m.hidden(v)[i], **kw)
+    if layer == "L1":
+        assert table == compare_to_init(trained, init, x, layer=lambda m, v: F.gelu(m.fc1(v)), **kw)
+
+    J = {name: hidden_jacobians(net, x, dtype=torch.float64)[i] for name, net in (("trained", trained), ("init", init))}
+    samples = [sample_indices(16, k, 500, n_cols=784, seed=7) for k in (1, 2, 3)]
+    rr = {name: rotation_ratios(J[name][:3], samples, n_rotations=5, seed=7) for name in J}
+    zero = zero_row_fraction(J["trained"], J["init"])
+    for row, (rows, cols), rr_t, rr_i in zip(table, samples, rr["trained"], rr["init"]):
+        m = {name: minors(J[name], rows, cols) for name in J}
+        pr = {name: mean_ignoring_undefined(participation_ratio(m[name]))[0] for name in J}
+        assert row.pr_trained == pytest.approx(pr["trained"], rel=1e-10)
+        assert row.pr_init == pytest.approx(pr["init"], rel=1e-10)
+        assert row.kl == pytest.approx(kl_divergence(m["trained"], m["init"]), rel=1e-8, abs=1e-12)
+        assert row.rr_trained == pytest.approx(mean_ignoring_undefined(rr_t)[0], rel=1e-8)
+        assert row.rr_init == pytest.approx(mean_ignoring_undefined(rr_i)[0], rel=1e-8)
+        assert (row.zero_rows_trained, row.zero_rows_init) == (zero.trained, zero.init)
+
+
+def test_fc1_of_the_paper_mlp_is_its_weight_matrix():
+    """The representation named "fc1" is z1 = W1·x + b1, whose Jacobian is W1 at every image."""
+    init = MLP(8, generator=torch.Generator().manual_seed(0))
+    trained = _perturbed(init, scale=0.05)
+    x = torch.randn(3, 784, generator=torch.Generator().manual_seed(3))
+    table = compare_to_init(trained, init, x, layer="fc1", ks=(2,), n_samples=200, n_rotations=3)
+    W = {name: net.fc1.weight.detach().double().expand(3, -1, -1) for name, net in (("t", trained), ("i", init))}
+    rows, cols = sample_indices(8, 2, 200, n_cols=784, seed=42)
+    expected = [mean_ignoring_undefined(participation_ratio(minors(W[n], rows, cols)))[0] for n in ("t", "i")]
+    assert (table[0].pr_trained, table[0].pr_init) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layer="fc9"), r"layer='fc9' is not a submodule of trained: valid names include 'features', "),
+        (dict(layer=nn.Linear(3, 3)), "layer is a Linear that is not a submodule of trained"),
+        (dict(layer=3), "layer=3 is not allowed"),
+        (dict(layer="fc1", ks=(13,)), "k=13 exceeds the layer's 12 outputs"),
+        (dict(ks=(6,)), "k=6 exceeds the layer's 5 outputs"),
+        (dict(ks=()), r"ks=\(\) is not allowed"),
+        (dict(ks=2), "ks=2 is not allowed"),
+        (dict(ks=(0,)), "k=0 is not allowed"),
+        (dict(n_samples=0), "n_samples=0 is not allowed"),
+        (dict(rotation_images=0), "rotation_images=0 is not allowed"),
+    ],
+    ids=["unknown-name", "foreign-module", "bad-type", "k-over-layer", "k-over-output", "no-ks", "int-ks", "k0",
+         "S0", "no-rotation-images"],
+)
+def test_bad_arguments_raise(cnn_pair, kwargs, message):
+    trained, init, x = cnn_pair
+    with pytest.raises(ValueError, match=message):
+        compare_to_init(trained, init, x, **kwargs)
+
+
+def test_k_beyond_the_input_size_raises_before_any_jacobian():
+    net = nn.Linear(2, 6)
+    with pytest.raises(ValueError, match="k=3 exceeds the input's 2 values"):
+        compare_to_init(net, copy.deepcopy(net), torch.randn(4, 2), ks=(3,))
+
+
+def test_init_without_the_layer_raises(cnn_pair):
+    trained, _, x = cnn_pair
+    other = nn.Sequential(nn.Flatten(), nn.Linear(192, 5))
+    with pytest.raises(ValueError, match="layer='fc1' is not a submodule of init: valid names include '0', '1'"):
+        compare_to_init(trained, other, x, layer="fc1")
+
+
+def test_a_layer_that_runs_twice_is_refused():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.block(torch.tanh(self.block(x)))
+
+    net = Twice()
+    with pytest.raises(ValueError, match="layer 'block' ran 2 times in one forward pass"):
+        compare_to_init(net, copy.deepcopy(net), torch.randn(3, 4), layer="block", ks=(1,))

@@ -1,0 +1,138 @@
+"""Cache keys come from explicit versions: golden values catch a behaviour change made without a
+version bump, a bumped constant changes the key, and editing comments or local names does not."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import golden
+from kag.analysis import measurement_versions, metric_key
+from kag.config import MetricConfig, TrainConfig
+from kag.pipeline import model_key, training_versions
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDED = json.loads(golden.VALUES.read_text())
+
+
+def _differences(expected: Any, actual: Any, rtol: float, path: str = "") -> list[str]:
+    """Where ``actual`` departs from ``expected`` (floats within ``rtol``, everything else exactly)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if set(expected) != set(actual):
+            return [f"{path}: keys {sorted(expected)} != {sorted(actual)}"]
+        return [d for k in expected if k not in golden.INFORMATIVE
+                for d in _differences(expected[k], actual[k], rtol, f"{path}.{k}")]
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            return [f"{path}: length {len(expected)} != {len(actual)}"]
+        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in _differences(e, a, rtol, f"{path}[{i}]")]
+    if isinstance(expected, float) or isinstance(actual, float):
+        if math.isclose(expected, actual, rel_tol=rtol, abs_tol=rtol * 1e-3) or (expected == actual):
+            return []
+        return [f"{path}: {actual!r} != recorded {expected!r}"]
+    return [] if expected == actual else [f"{path}: {actual!r} != recorded {expected!r}"]
+
+
+@pytest.mark.parametrize("name", list(golden.GOLDEN))
+def test_golden_values_hold_at_the_current_version(name):
+    constant, fingerprint, rtol = golden.GOLDEN[name]
+    recorded = RECORDED[name]
+    current = golden.version_of(constant)
+    assert recorded["version"] == current, (
+        f"{constant} is {current} but the golden values were recorded at {recorded['version']}: "
+        "re-record them with `python tests/golden.py --record` and commit them with the bump")
+    diffs = _differences(recorded["values"], fingerprint(), rtol)
+    assert not diffs, (f"{name} computes something else than at {constant} = {current}, so cached results would be "
+                       f"stale: bump {constant} (then `python tests/golden.py --record`). Differences: "
+                       + "; ".join(diffs[:5]))
+
+
+def test_trained_weights_match_the_golden_model():
+    expected = load_file(str(golden.TRAINER_WEIGHTS))
+    actual = golden.trained_width8()
+    assert set(expected) == set(actual)
+    for k in expected:
+        assert torch.allclose(actual[k], expected[k], rtol=1e-4, atol=1e-6), (
+            f"{k} of the 2-epoch width-8 model moved: bump kag.train.TRAINER_VERSION (or the version of the "
+            "algorithm you changed), then `python tests/golden.py --record`")
+
+
+def test_the_table_layout_golden_is_recorded_at_the_current_table_version():
+    from kag.table import TABLE_VERSION
+
+    assert RECORDED["analysis"]["table_version"] == TABLE_VERSION, (
+        "kag.table.TABLE_VERSION changed: re-record the golden values with `python tests/golden.py --record`")
+
+
+# -- what keys are made of ----------------------------------------------------------------------
+KEY_SCRIPT = """
+from kag.analysis import metric_key
+from kag.config import MetricConfig, TrainConfig
+from kag.pipeline import model_key, TRAINING_SOURCES
+from kag.store import source_digest
+m = model_key(64, 0, "standard", TrainConfig(), "d" * 64)
+print(m, metric_key(m, MetricConfig(), "standard", True), source_digest(*TRAINING_SOURCES))
+"""
+
+
+def _keys_of(package_root: Path) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", KEY_SCRIPT], cwd=package_root, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(package_root), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
+def test_comments_and_renamed_locals_change_no_key(tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "kag", copy / "kag", ignore=shutil.ignore_patterns("__pycache__"))
+    train = copy / "kag" / "train.py"
+    text = train.read_text()
+    edited = re.sub(r"\blast_loss\b", "final_epoch_loss", "# a comment that changes nothing\n" + text)
+    assert edited.count("final_epoch_loss") >= 3
+    train.write_text(edited)
+    analysis = copy / "kag" / "analysis.py"
+    analysis.write_text(analysis.read_text().replace("def _ratio(", "# why: a ratio of undefined numbers is NaN\ndef _ratio("))
+    original, changed = _keys_of(ROOT), _keys_of(copy)
+    assert changed[:2] == original[:2], "a comment or a renamed local variable changed a cache key"
+    assert changed[2] != original[2], "the source digest (provenance) should see the edit"
+
+
+@pytest.mark.parametrize("constant, moves", [
+    ("kag.data.DATA_VERSION", {"model", "metrics"}),
+    ("kag.model.MODEL_VERSION", {"model", "metrics"}),
+    ("kag.augment.AUGMENT_VERSION", {"model", "metrics"}),
+    ("kag.train.TRAINER_VERSION", {"model", "metrics"}),
+    ("kag.jacobians.JACOBIAN_VERSION", {"metrics"}),
+    ("kag.determinants.MINORS_VERSION", {"metrics"}),
+    ("kag.metrics.OBSERVABLES_VERSION", {"metrics"}),
+    ("kag.spatial.SPATIAL_VERSION", {"metrics"}),
+    ("kag.analysis.ANALYSIS_VERSION", {"metrics"}),
+    ("kag.table.TABLE_VERSION", {"metrics"}),
+])
+def test_bumping_a_version_changes_exactly_the_keys_it_should(monkeypatch, constant, moves):
+    def keys() -> dict[str, str]:
+        m = model_key(64, 0, "standard", TrainConfig(), "d" * 64)
+        return {"model": m, "metrics": metric_key(m, MetricConfig(), "standard", True)}
+
+    before = keys()
+    module_name, name = constant.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    monkeypatch.setattr(module, name, getattr(module, name) + 1)  # the key functions read it at call time
+    after = keys()
+    assert {k for k in before if before[k] != after[k]} == moves
+
+
+def test_keys_record_every_version_and_normalisation_is_in_the_model_key():
+    assert set(training_versions()) == {"data", "model", "augment", "trainer"}
+    assert set(measurement_versions()) == {"data", "jacobians", "minors", "observables", "spatial", "analysis", "table"}
