@@ -29,7 +29,7 @@ import torch
 from filelock import Timeout
 
 from kag import data, determinants, jacobians, metrics, spatial, table as table_module
-from kag.config import MetricConfig, TrainConfig
+from kag.config import MetricConfig, TrainConfig, key_fields
 from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist, normalize
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
@@ -76,7 +76,7 @@ def metric_key(model_key: str, config: MetricConfig, regime: str, spatial: bool)
     return make_key(
         "metrics",
         model=model_key,
-        metrics=dataclasses.asdict(effective_config(config, regime)),
+        metrics=key_fields(effective_config(config, regime)),
         spatial=spatial,
         versions=measurement_versions(),
     )

@@ -8,12 +8,27 @@ are hashed, field by field, into the cache keys (with the algorithm versions, se
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+def key_fields(config: Any) -> dict[str, Any]:
+    """A configuration as it enters a cache key: every field, except a field added after models were
+    cached whose value is still its ``NEUTRAL`` one (the value that reproduces the behaviour from
+    before the field existed). So adding a field never invalidates a trained model or a table;
+    changing any value, or any default in use, changes the key."""
+    neutral = getattr(config, "NEUTRAL", {})
+    return {k: v for k, v in dataclasses.asdict(config).items() if not (k in neutral and v == neutral[k])}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a trained model, except its width, seed and regime."""
+    """Everything that determines a trained model, except its width, seed and regime.
+
+    A new field gets an entry in ``NEUTRAL`` (see :func:`key_fields`)."""
+
+    NEUTRAL: ClassVar[dict[str, Any]] = {}
 
     epochs: int = 200
     lr: float = 1e-3  # [assumed] SPEC §2
@@ -34,7 +49,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MetricConfig:
-    """Everything that determines the metric table of one trained model (SPEC §3-6)."""
+    """Everything that determines the metric table of one trained model (SPEC §3-6).
+
+    A new field gets an entry in ``NEUTRAL`` (see :func:`key_fields`)."""
+
+    NEUTRAL: ClassVar[dict[str, Any]] = {}
 
     n_images: int = 512  # test images for whole-image metrics
     n_spatial_images: int = 50  # test images for spatial analyses

@@ -14,7 +14,7 @@ import torch
 from filelock import Timeout
 
 from kag import augment, data, model, train
-from kag.config import TrainConfig
+from kag.config import TrainConfig, key_fields
 from kag.data import MNIST, load_mnist
 from kag.devices import resolve_device
 from kag.errors import Busy
@@ -63,7 +63,7 @@ def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha2
         width=width,
         seed=seed,
         regime=regime,
-        train=dataclasses.asdict(config),
+        train=key_fields(config),
         versions=training_versions(),
     )
 
@@ -113,7 +113,7 @@ def ensure_models(
     fresh: set[int] = set()
     missing = [s for s in seeds if not store.has_model(keys[s])]
     if missing:
-        lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=dataclasses.asdict(config))[:20]
+        lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=key_fields(config))[:20]
         try:
             held = store.lock(lock_name).acquire(timeout=-1 if wait else 0)
         except Timeout:

@@ -3,6 +3,7 @@ version bump, a bumped constant changes the key, and editing comments or local n
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -11,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -136,3 +137,15 @@ def test_bumping_a_version_changes_exactly_the_keys_it_should(monkeypatch, const
 def test_keys_record_every_version_and_normalisation_is_in_the_model_key():
     assert set(training_versions()) == {"data", "model", "augment", "trainer"}
     assert set(measurement_versions()) == {"data", "jacobians", "minors", "observables", "spatial", "analysis", "table"}
+
+
+def test_a_field_added_at_its_neutral_value_changes_no_key():
+    @dataclasses.dataclass(frozen=True)
+    class TrainConfigWithRotation(TrainConfig):
+        NEUTRAL: ClassVar[dict] = {"rotate_degrees": 0.0}
+        rotate_degrees: float = 0.0
+
+    plain = model_key(64, 0, "augmented", TrainConfig(), "d" * 64)
+    assert model_key(64, 0, "augmented", TrainConfigWithRotation(), "d" * 64) == plain
+    assert model_key(64, 0, "augmented", TrainConfigWithRotation(rotate_degrees=15.0), "d" * 64) != plain
+    assert model_key(64, 0, "augmented", TrainConfig(lr=3e-3), "d" * 64) != plain
