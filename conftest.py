@@ -13,7 +13,7 @@ def pytest_addoption(parser) -> None:
     group.addoption("--kag-device", default=None, help="auto, cpu or cuda[:i] (default: $KAG_DEVICE, else auto)")
     group.addoption("--kag-report-dir", default=None, help="where the report goes (default: reports/<profile>)")
     group.addoption("--kag-not-reproduced", choices=("fail", "xfail"), default="fail",
-                    help="how a paper claim that does not hold is reported: fail (default; the main job) or xfail "
-                         "(CI: the run proves the pipeline works, the report carries the verdicts). The control N1 "
-                         "always fails when it is supported.")
+                    help="how a cell of a paper claim that is contradicted or inconclusive is reported: fail "
+                         "(default; the main job) or xfail (CI: the run proves the pipeline works, the report "
+                         "carries the verdicts). The control N1 always fails when it comes out supported or invalid.")
     group.addoption("--kag-no-report", action="store_true", help="judge the claims but write no report")

@@ -25,45 +25,53 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from filelock import Timeout
 
-from kag import data, determinants, jacobians, metrics, spatial, table as table_module
+from kag import data, determinants, jacobians, metrics, spatial
+from kag import surrogate as surrogate_module
+from kag import table as table_module
 from kag.config import MetricConfig, TrainConfig, key_fields
 from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist, normalize
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
 from kag.jacobians import first_layer_jacobian, jacobians_from_weights
+from kag.determinants import minors, minors_per_item, sample_indices, sample_pooled_indices
 from kag.metrics import (
-    kl_divergence,
+    bootstrap_pr_ratio,
+    divergences,
     mean_ignoring_undefined,
     participation_ratio,
     rotation_ratios,
     zero_row_fraction,
 )
-from kag.determinants import minors, sample_indices
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.spatial import ImageGrid
+from kag.surrogate import norm_matched
 from kag.store import Store, make_key, source_digest
 from kag.table import ResultTable, Row
 from kag.train import initial_state, shifted_test_images
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
+# null2, surrogates, bootstrap SEs, PR against S
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
 # The code behind a metric table: its digest is provenance only (see kag.pipeline.TRAINING_SOURCES).
-METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.spatial", "kag.analysis", "kag.table")
+METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.spatial", "kag.surrogate",
+                  "kag.analysis", "kag.table")
 
 
 def measurement_versions() -> dict[str, int]:
     """The versions of every algorithm that determines a metric table (read at call time)."""
     return {"data": data.DATA_VERSION, "jacobians": jacobians.JACOBIAN_VERSION, "minors": determinants.MINORS_VERSION,
             "observables": metrics.OBSERVABLES_VERSION, "spatial": spatial.SPATIAL_VERSION,
-            "analysis": ANALYSIS_VERSION, "table": table_module.TABLE_VERSION}
+            "surrogate": surrogate_module.SURROGATE_VERSION, "analysis": ANALYSIS_VERSION,
+            "table": table_module.TABLE_VERSION}
 
 
 def effective_config(config: MetricConfig, regime: str) -> MetricConfig:
@@ -115,68 +123,156 @@ class _Rows:
         self.rows.append(Row(*self.ident, layer, k, analysis, condition, role, observable, number))
 
 
-def _layer_jacobians(state: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    dev = x.device
-    J1, J2 = jacobians_from_weights(*(state[k].to(dev) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")), x)
-    return {"L1": J1, "L2": J2}
+# Images per Jacobian chunk: bounds memory (n=512, float64: 64 images hold 200 MB per network and layer).
+_IMAGE_CHUNK = 64
+SURROGATES = {"surrogate": "both", "surrogate_rows": "rows", "surrogate_cols": "cols"}  # role -> matched norms
+
+
+def _dtype(config: MetricConfig) -> torch.dtype:
+    dtype = getattr(torch, config.jacobian_dtype, None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"jacobian_dtype={config.jacobian_dtype!r} is not allowed: use float32 or float64")
+    return dtype
+
+
+def _layer_jacobian(state: dict[str, torch.Tensor], x: torch.Tensor, layer: str, dtype: torch.dtype) -> torch.Tensor:
+    """The closed-form Jacobian ``[B, n, d]`` of hidden layer ``layer`` ("L1" or "L2") at ``x``."""
+    weights = [state[k].to(x.device) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")]
+    if layer == "L1":
+        return first_layer_jacobian(*weights[:2], x, dtype=dtype)
+    return jacobians_from_weights(*weights, x, dtype=dtype)[1]
+
+
+def _chunked_jacobians(states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor, layer: str, dtype: torch.dtype,
+                       surrogates: dict[str, str], rounds: int):
+    """Yield ``(images slice, {network: J [b, n, d]})`` chunk by chunk, the norm-matched surrogates of
+    the trained network (from the init's Jacobian) included."""
+    for b0 in range(0, x.shape[0], _IMAGE_CHUNK):
+        xs = x[b0 : b0 + _IMAGE_CHUNK]
+        J = {name: _layer_jacobian(state, xs, layer, dtype) for name, state in states.items()}
+        for role, match in surrogates.items():
+            J[role] = norm_matched(J["init"], J["trained"], match=match, rounds=rounds)
+        yield slice(b0, b0 + xs.shape[0]), J
 
 
 def _mean_pr(m: torch.Tensor) -> tuple[float, int]:
     return mean_ignoring_undefined(participation_ratio(m))
 
 
-def _kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> float:
-    """KL of log-minor histograms; NaN (undefined, never a claim's support) when a side has no positive minor."""
-    if not ((m_p > 0).any() and (m_q > 0).any()):
-        return float("nan")
-    return kl_divergence(m_p, m_q, config.kl_bins, config.kl_smoothing)
+def _divergences(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> tuple[float, float]:
+    """(KL, JS) of the log-minor histograms; NaN (undefined, never a claim's support) when neither side has
+    a positive minor."""
+    if not ((m_p > 0).any() or (m_q > 0).any()):
+        return math.nan, math.nan
+    return divergences(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central)
 
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
 
 
+def _rotation_samples(n: int, d: int, config: MetricConfig) -> list[tuple[int, int, tuple[torch.Tensor, torch.Tensor]]]:
+    """(index sample number, k, sample) of the RR estimator: ``rr_index_samples`` samples per k, seeds
+    index_seed, index_seed + 1, ... (the first is the sample every other observable uses)."""
+    return [(j, k, sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed + j))
+            for j in range(config.rr_index_samples) for k in config.ks]
+
+
 def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
-                   config: MetricConfig) -> None:
-    """``global`` and ``zero_rows`` rows for the trained, init and null (independent init) networks."""
-    jac = {name: _layer_jacobians(state, x) for name, state in states.items()}
+                   config: MetricConfig, surrogate: bool) -> None:
+    """``global``, ``zero_rows`` and ``sampling`` rows for the trained, init, null and null2 (independent
+    inits) networks, and the norm-matched surrogates of the trained one when ``surrogate``."""
+    dtype = _dtype(config)
+    n, d = states["trained"]["fc1.weight"].shape[0], x.shape[1]
+    samples = {k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks}
+    rr_samples = _rotation_samples(n, d, config)
+    k_s = max(config.ks)
+    s_max = max(config.pr_sample_sizes, default=0)
+    long_sample = sample_indices(n, k_s, s_max, n_cols=d, seed=config.index_seed) if s_max else None
+    surrogates = SURROGATES if surrogate else {}
     for layer in LAYERS:
-        J = {name: jac[name][layer] for name in states}
-        n, d = J["trained"].shape[1:]
-        z = zero_row_fraction(J["trained"], J["init"], config.zero_row_percentile)
-        z_null = zero_row_fraction(J["null"], J["init"], config.zero_row_percentile)
-        for role, value in (("trained", z.trained), ("init", z.init), ("null", z_null.trained)):
-            rows.add("zero_rows", "zero_row_fraction", value, layer=layer, role=role)
-        rows.add("zero_rows", "zero_row_threshold", z.threshold, layer=layer, role="none")
+        m: dict[str, dict[int, list[torch.Tensor]]] = {}
+        norms: dict[str, list[torch.Tensor]] = {}
+        rr_parts: dict[str, list[torch.Tensor]] = {}
+        long: dict[str, list[torch.Tensor]] = {"trained": [], "init": []}
+        for where, J in _chunked_jacobians(states, x, layer, dtype, surrogates, config.surrogate_rounds):
+            for name, Jn in J.items():
+                for k in config.ks:
+                    m.setdefault(name, {}).setdefault(k, []).append(minors(Jn, *samples[k]))
+                norms.setdefault(name, []).append(torch.linalg.vector_norm(Jn, dim=2))
+                r_imgs = max(0, min(config.n_rotation_images, where.stop) - where.start)
+                if r_imgs and name != "null2":  # RR on the first images; float32 matmuls (their error is far
+                    rr_parts.setdefault(name, []).append(rotation_ratios(  # below the spread of the max)
+                        Jn[:r_imgs].to(torch.float32), [smp for _, _, smp in rr_samples],
+                        n_rotations=config.n_rotations, seed=config.index_seed))
+                if long_sample is not None and name in long:
+                    long[name].append(minors(Jn, *long_sample))
+            del J
+        m = {name: {k: torch.cat(parts) for k, parts in per_k.items()} for name, per_k in m.items()}
+        rr = {name: torch.cat(parts, dim=1) for name, parts in rr_parts.items()}  # [samples, images]
+        _zero_rows(rows, layer, {name: torch.cat(v) for name, v in norms.items()}, config)
+        _sampling_rows(rows, layer, k_s, {name: torch.cat(v) for name, v in long.items()}, config)
+        for k in config.ks:
+            _global_rows(rows, layer, k, {name: per_k[k] for name, per_k in m.items()},
+                         {name: rr[name][[i for i, (_, kk, _) in enumerate(rr_samples) if kk == k]] for name in rr},
+                         config)
 
-        samples = {k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks}
-        r_imgs = slice(0, config.n_rotation_images)
-        rr_all = {  # [len(ks), B]: the rotated Jacobians are shared by every k
-            name: rotation_ratios(J[name][r_imgs], [samples[k] for k in config.ks], n_rotations=config.n_rotations,
-                                  seed=config.index_seed)
-            for name in states
-        }
-        for i, k in enumerate(config.ks):
-            rows_k, cols_k = samples[k]
-            m = {name: minors(J[name], rows_k, cols_k) for name in states}
-            pr = {name: _mean_pr(m[name]) for name in states}
-            rr = {name: mean_ignoring_undefined(rr_all[name][i])[0] for name in states}
 
-            def add(observable: str, value: float, role: str = "trained") -> None:
-                rows.add("global", observable, value, layer=layer, k=k, role=role)
+def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: MetricConfig) -> None:
+    """Zero-row fractions of every network against the init's threshold (``norms [B, n]``)."""
+    for name, values in norms.items():
+        z = zero_row_fraction(values[..., None], norms["init"][..., None], config.zero_row_percentile)
+        rows.add("zero_rows", "zero_row_fraction", z.trained, layer=layer, role=name)
+        if name == "init":
+            rows.add("zero_rows", "zero_row_threshold", z.threshold, layer=layer, role="none")
 
-            for name in states:
-                add("pr", pr[name][0], name)
-                add("pr_undefined", pr[name][1], name)
-                add("rr", rr[name], name)
-            add("pr_ratio", _ratio(pr["trained"][0], pr["init"][0]))
-            add("pr_ratio", _ratio(pr["null"][0], pr["init"][0]), "null")
-            add("kl", _kl(m["trained"], m["init"], config))
-            add("kl", _kl(m["null"], m["init"], config), "null")
-            add("rr_ratio", _ratio(rr["trained"], rr["init"]))
-            add("rr_ratio", _ratio(rr["null"], rr["init"]), "null")
-            add("zero_minor_fraction", float((m["trained"] == 0).double().mean()))
-        del J
+
+def _sampling_rows(rows: _Rows, layer: str, k: int, long: dict[str, torch.Tensor], config: MetricConfig) -> None:
+    """``sampling`` rows: the PR ratio on the first S minors of one long index sample, for every S."""
+    if not long["trained"].numel():
+        return
+    for size in config.pr_sample_sizes:
+        pr = {name: _mean_pr(values[:, :size])[0] for name, values in long.items()}
+        rows.add("sampling", "pr_ratio", _ratio(pr["trained"], pr["init"]), layer=layer, k=k, condition=str(size))
+
+
+def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], rr: dict[str, torch.Tensor],
+                 config: MetricConfig) -> None:
+    """The ``global`` rows of one (layer, k): ``m`` minors ``[B, S]`` and ``rr`` RR ``[index samples, images]``
+    per network."""
+
+    def add(observable: str, value: float, role: str = "trained") -> None:
+        rows.add("global", observable, value, layer=layer, k=k, role=role)
+
+    pr = {name: _mean_pr(values) for name, values in m.items()}
+    rr_mean = {name: [mean_ignoring_undefined(per_sample)[0] for per_sample in values] for name, values in rr.items()}
+    kl: dict[str, float] = {}
+    for name in m:
+        add("pr", pr[name][0], name)
+        add("pr_undefined", pr[name][1], name)
+        add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
+        if name != "init":
+            add("pr_ratio", _ratio(pr[name][0], pr["init"][0]), name)
+            kl[name], js = _divergences(m[name], m["init"], config)
+            add("kl", kl[name], name)
+            add("js", js, name)
+        if name in rr_mean:
+            add("rr", float(np.mean(rr_mean[name])), name)
+            if name != "init":  # the RR estimator: mean over index samples of RR(network)/RR(init)
+                ratios = [_ratio(a, b) for a, b in zip(rr_mean[name], rr_mean["init"])]
+                add("rr_ratio", float(np.mean(ratios)), name)
+                add("rr_ratio_se", float(np.std(ratios, ddof=1) / math.sqrt(len(ratios))) if len(ratios) > 1
+                    else math.nan, name)
+    _, se = bootstrap_pr_ratio(m["trained"], m["init"], n_boot=config.n_bootstrap, seed=config.index_seed)
+    add("pr_ratio_se", se)
+    for role in SURROGATES:
+        if role in m:  # how much of each observable the norms alone explain: X(trained) / X(surrogate)
+            ratio, se = bootstrap_pr_ratio(m["trained"], m[role], n_boot=config.n_bootstrap, seed=config.index_seed)
+            add("pr_trained_over", ratio, role)
+            add("pr_trained_over_se", se, role)
+            add("kl_trained_over", _ratio(kl["trained"], kl[role]), role)
+            add("rr_trained_over", float(np.mean([_ratio(a, b) for a, b in zip(rr_mean["trained"], rr_mean[role])])),
+                role)
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
@@ -187,57 +283,80 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
     n = checkpoints[0]["fc1.weight"].shape[0]
     k = min(config.timeline_k, n)
     idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed)
+    dtype = _dtype(config)
 
     def pr(snapshot: dict[str, torch.Tensor]) -> float:
-        J = first_layer_jacobian(snapshot["fc1.weight"].to(x.device), snapshot["fc1.bias"].to(x.device), x)
-        return _mean_pr(minors(J, idx_rows, idx_cols))[0]
+        W, b = snapshot["fc1.weight"].to(x.device), snapshot["fc1.bias"].to(x.device)
+        per_image = [participation_ratio(minors(first_layer_jacobian(W, b, x[b0 : b0 + _IMAGE_CHUNK], dtype=dtype),
+                                                idx_rows, idx_cols)) for b0 in range(0, x.shape[0], _IMAGE_CHUNK)]
+        return mean_ignoring_undefined(torch.cat(per_image))[0]
 
     base = pr(checkpoints[0])
     for epoch in sorted(checkpoints):
         rows.add("timeline", "pr_ratio", _ratio(pr(checkpoints[epoch]), base), layer="L1", k=k, condition=str(epoch))
 
 
-def _pooled_pr(rows: _Rows, analysis: str, condition: str, layer: str, k: int, J: dict[str, torch.Tensor],
-               pools: list[torch.Tensor | None], config: MetricConfig, grid: ImageGrid, min_separation: float = 0.0) -> None:
-    """PR ratio with columns restricted to each pool (None = every column); PRs of all (image, pool)
-    pairs are pooled."""
-    n = J["trained"].shape[1]
-    prs: dict[str, list[torch.Tensor]] = {"trained": [], "init": []}
-    for pool in pools:
-        idx_rows, idx_cols = sample_indices(n, k, config.n_spatial_samples, grid=grid, pool=pool,
-                                            min_separation=min_separation, seed=config.index_seed)
-        for name in prs:
-            prs[name].append(participation_ratio(minors(J[name], idx_rows, idx_cols)))
-    mean = {name: mean_ignoring_undefined(torch.cat(v)) for name, v in prs.items()}
-    pool_size = sum(grid.n_columns if p is None else int(p.numel()) for p in pools) / len(pools)
+def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int, m: dict[str, torch.Tensor],
+                 pool_size: float) -> None:
+    """Rows of one spatial condition from the minors ``[items, S]`` of every network (items = image or
+    (image, pool) pairs; PRs of all items are pooled)."""
 
     def add(observable: str, value: float, role: str = "trained") -> None:
         rows.add(analysis, observable, value, layer=layer, k=k, condition=condition, role=role)
 
-    add("pr_ratio", _ratio(mean["trained"][0], mean["init"][0]))
-    for name in mean:
-        add("pr", mean[name][0], name)
-        add("pr_undefined", mean[name][1], name)
+    pr = {name: _mean_pr(values) for name, values in m.items()}
+    add("pr_ratio", _ratio(pr["trained"][0], pr["init"][0]))
+    for name in m:
+        add("pr", pr[name][0], name)
+        add("pr_undefined", pr[name][1], name)
+        add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
+    if "surrogate" in m:
+        add("pr_trained_over", _ratio(pr["trained"][0], pr["surrogate"][0]), "surrogate")
     add("pool_size", pool_size, "none")
 
 
 def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
-                    config: MetricConfig, grid: ImageGrid = MNIST_GRID) -> list[int]:
-    """Balls of growing radius, the five patches, and well-separated pixels (SPEC §6); returns the
-    ball centres (pixel indices)."""
-    jac = {name: _layer_jacobians(states[name], x) for name in ("trained", "init")}
-    centres = grid.random_centres(config.n_centres, seed=config.index_seed)
-    patches = grid.patches()
+                    config: MetricConfig, surrogate: bool, grid: ImageGrid = MNIST_GRID) -> list[list[int]]:
+    """Balls of growing radius around random centres drawn per image, the five patches, and
+    well-separated pixels (SPEC §6); returns the ball centres of every image (pixel indices)."""
+    dtype = _dtype(config)
+    n, B, S = states["trained"]["fc1.weight"].shape[0], x.shape[0], config.n_spatial_samples
+    centres = grid.random_centres(B * config.n_centres, seed=config.index_seed).view(B, config.n_centres)
+    images = torch.arange(B).repeat_interleave(config.n_centres)  # item -> image, items = (image, centre)
+    balls = {(r, k): sample_pooled_indices(n, k, S, [grid.ball(r, int(c)) for c in centres.flatten()],
+                                           n_cols=grid.n_columns, seed=config.index_seed)
+             for r in config.radii for k in config.spatial_ks}
+    fixed = {("patches", name, k): sample_indices(n, k, S, grid=grid, pool=pool, seed=config.index_seed)
+             for name, pool in grid.patches().items() for k in config.spatial_ks}
+    fixed.update({("separation", str(d), k): sample_indices(n, k, S, grid=grid, min_separation=float(d),
+                                                            seed=config.index_seed)
+                  for d in config.separations for k in config.spatial_ks})
+    pool_sizes = {name: float(pool.numel()) for name, pool in grid.patches().items()}
+    surrogates = {"surrogate": "both"} if surrogate else {}
     for layer in LAYERS:
-        J = {name: jac[name][layer] for name in jac}
+        J = {name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
+                                                                         config.surrogate_rounds).items()}
         for k in config.spatial_ks:
             for r in config.radii:
-                _pooled_pr(rows, "balls", str(r), layer, k, J, [grid.ball(r, int(c)) for c in centres], config, grid)
-            for name, pool in patches.items():
-                _pooled_pr(rows, "patches", name, layer, k, J, [pool], config, grid)
-            for d in config.separations:
-                _pooled_pr(rows, "separation", str(d), layer, k, J, [None], config, grid, min_separation=float(d))
+                idx_rows, idx_cols = balls[(r, k)]
+                m = {name: minors_per_item(Jn, images, idx_rows, idx_cols) for name, Jn in J.items()}
+                size = float(idx_cols.new_tensor([grid.ball(r, int(c)).numel() for c in centres.flatten()])
+                             .double().mean())
+                _pooled_rows(rows, "balls", str(r), layer, k, m, size)
+            for (analysis, condition, kk), (idx_rows, idx_cols) in fixed.items():
+                if kk == k:
+                    m = {name: minors(Jn, idx_rows, idx_cols) for name, Jn in J.items()}
+                    size = pool_sizes.get(condition, float(grid.n_columns)) if analysis == "patches" else float(grid.n_columns)
+                    _pooled_rows(rows, analysis, condition, layer, k, m, size)
     return centres.tolist()
+
+
+def _concat_chunks(states, x, layer, dtype, surrogates, rounds) -> dict[str, list[torch.Tensor]]:
+    parts: dict[str, list[torch.Tensor]] = {}
+    for _, J in _chunked_jacobians(states, x, layer, dtype, surrogates, rounds):
+        for name, Jn in J.items():
+            parts.setdefault(name, []).append(Jn)
+    return parts
 
 
 def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig, mnist: MNIST,
@@ -250,12 +369,14 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
         "trained": record.final_state,
         "init": record.init_state,
         "null": initial_state(record.width, record.seed + config.null_init_offset),
+        "null2": initial_state(record.width, record.seed + 2 * config.null_init_offset),
     }
+    surrogate = record.regime in config.surrogate_regimes
     rows = _Rows(record.width, record.seed, record.regime, config.eval_images)
     rows.add("accuracy", "test_accuracy", record.test_accuracy, condition="clean")
     rows.add("accuracy", "test_accuracy", record.manifest.get("shifted_test_accuracy"), condition="shifted")
     x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px)
-    global_metrics(rows, states, x, config)
+    global_metrics(rows, states, x, config, surrogate)
     timings["global"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     timeline_metrics(rows, record.checkpoints, x, config)
@@ -264,7 +385,7 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     if spatial:
         t2 = time.perf_counter()
         xs = evaluation_inputs(mnist, config, record.regime, config.n_spatial_images, device, train.translate_px)
-        centres = spatial_metrics(rows, {k: states[k] for k in ("trained", "init")}, xs, config)
+        centres = spatial_metrics(rows, {k: states[k] for k in ("trained", "init")}, xs, config, surrogate)
         timings["spatial"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     meta = {"width": record.width, "seed": record.seed, "regime": record.regime, "eval_images": config.eval_images,

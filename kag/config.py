@@ -61,15 +61,22 @@ class MetricConfig:
     n_spatial_samples: int = 10_000
     ks: tuple[int, ...] = (1, 2, 3)
     spatial_ks: tuple[int, ...] = (2, 3)
-    n_rotations: int = 100  # appendix says 400; configurable
-    n_rotation_images: int = 512  # images over which RR is averaged
+    n_rotations: int = 20  # Haar rotations per image for RR (the appendix says 400); sizes from SPEC §5's study
+    n_rotation_images: int = 32  # images over which RR is averaged
+    rr_index_samples: int = 8  # RR estimator: mean over index samples of seeds index_seed, index_seed + 1, ...
     kl_bins: int = 100  # [assumed]
     kl_smoothing: float = 1e-10  # [assumed]
+    kl_central: float = 0.998  # the KL bins span the pooled central 99.8% of log10 minors (SPEC §5)
+    jacobian_dtype: str = "float64"  # Jacobians that feed minors and row norms (SPEC §3)
+    pr_sample_sizes: tuple[int, ...] = (1_000, 2_000, 5_000, 10_000, 20_000)  # PR ratio against S (L1, L2, k=3)
+    n_bootstrap: int = 200  # replicates of the measurement SE (images and index samples resampled)
+    surrogate_rounds: int = 20  # norm-matched surrogate: alternating column/row rescalings (SPEC §5)
+    surrogate_regimes: tuple[str, ...] = ("standard",)  # regimes measured against the surrogate (N2)
     radii: tuple[int, ...] = (7, 14, 21, 28)
-    n_centres: int = 4  # [assumed] random ball centres, each applied to every spatial image
+    n_centres: int = 4  # random ball centres per spatial image, drawn per image (SPEC §6)
     separations: tuple[int, ...] = (0, 2, 4, 7, 10, 14)  # [assumed grid]
     index_seed: int = 42
-    null_init_offset: int = 10_000  # independent init of seed s uses seed s + offset [assumed]
+    null_init_offset: int = 10_000  # independent inits of seed s: seeds s + offset and s + 2·offset [assumed]
     eval_images: str = "clean"  # [assumed] augmented regime measured on "clean" or "augmented" test images
     eval_shift_seed: int = 42  # one fixed shift per test image when eval_images == "augmented"
     timeline_k: int = 3

@@ -167,6 +167,57 @@ def sample_indices(
     return rows, pool[local]
 
 
+def sample_pooled_indices(
+    n_rows: int,
+    k: int,
+    n_samples: int,
+    pools: Sequence[torch.Tensor],
+    *,
+    n_cols: int,
+    seed: int = 42,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One index sample per pool, all at once: ``-> (rows [S, k], cols [P, S, k])``, int64 CPU.
+
+    Rows (k distinct hidden units, uniform) are shared by every pool; the columns of pool p are k
+    distinct members of ``pools[p]``, uniform over its k-subsets (k independent uniform draws,
+    with every sample that repeats a column redrawn until none does). For analyses whose pool
+    changes with the image, e.g. balls around random centres drawn per image (SPEC §6); pair it
+    with :func:`minors_per_item`. Deterministic for ``seed``; the global RNG is never touched.
+    """
+    n_rows = check_int("n_rows", n_rows, 1)
+    k = check_int("k", k, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_cols = check_int("n_cols", n_cols, 1)
+    if k > n_rows:
+        raise ValueError(f"k={k} exceeds n_rows={n_rows}: a k-minor needs k distinct rows")
+    if not pools:
+        raise ValueError("pools=[] is not allowed: give at least one pool of columns")
+    checked = [check_pool(p, n_cols) for p in pools]
+    sizes = torch.tensor([p.numel() for p in checked])
+    if int(sizes.min()) < k:
+        raise ValueError(f"k={k} exceeds the pool of {int(sizes.min())} columns")
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    rows = _random_subsets(n_rows, k, n_samples, generator)
+    table = torch.zeros(len(checked), int(sizes.max()), dtype=torch.int64)  # pools side by side, zero-padded
+    for i, p in enumerate(checked):
+        table[i, : p.numel()] = p
+    scale = sizes.to(torch.float64)[:, None, None]
+    local = (torch.rand(len(checked), n_samples, k, generator=generator, dtype=torch.float64) * scale).long()
+    repeated = _has_repeats(local)
+    while repeated.any():  # P(repeat) <= k^2 / 2 |pool|: few rounds
+        redraw = torch.rand(int(repeated.sum()), k, generator=generator, dtype=torch.float64)
+        local[repeated] = (redraw * scale.expand(-1, n_samples, 1)[repeated]).long()
+        repeated = _has_repeats(local)
+    return rows, table.gather(1, local.view(len(checked), -1)).view(len(checked), n_samples, k)
+
+
+def _has_repeats(local: torch.Tensor) -> torch.Tensor:
+    """``[..., k] -> [...]``: whether a sample holds some value twice."""
+    k = local.shape[-1]
+    same = local[..., :, None] == local[..., None, :]
+    return (same & ~torch.eye(k, dtype=torch.bool)).flatten(-2).any(-1)
+
+
 def _random_subsets(n: int, k: int, n_samples: int, generator: torch.Generator) -> torch.Tensor:
     """``[S, k]`` rows of k distinct values of ``range(n)``: the top-k of i.i.d. uniform keys."""
     chunk = max(1, _KEY_CHUNK_ELEMENTS // n)
@@ -263,6 +314,36 @@ def minors_unchecked(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) ->
         idx = flat_idx[s0 : s0 + chunk].permute(1, 2, 0).reshape(1, -1)  # entry-major: [1, k*k*s]
         block = flat_J.gather(1, idx.expand(B, -1))  # gather beats index_select here (measured 1.5×)
         out[:, s0 : s0 + chunk] = _abs_det(block.to(torch.float64).view(B, k, k, -1))  # [B, k, k, s]
+    return out
+
+
+def minors_per_item(J: torch.Tensor, images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Minors with an index sample of their own per item: ``J [B, n, m], images [P], rows [S, k],
+    cols [P, S, k] -> [P, S]`` float64, item p taken from image ``images[p]`` with columns ``cols[p]``.
+
+    The batched form of calling :func:`minors` once per (image, pool) pair, for pools that change
+    with the image; chunked over items to bound memory.
+    """
+    check_jacobian(J)
+    B, n, m = J.shape
+    images = torch.as_tensor(images, dtype=torch.int64)
+    if images.dim() != 1 or cols.dim() != 3 or cols.shape[0] != images.numel() or cols.shape[1:] != rows.shape:
+        raise ValueError(f"images {list(images.shape)}, rows {list(rows.shape)} and cols {list(cols.shape)} do not "
+                         "fit: expected images [P], rows [S, k], cols [P, S, k]")
+    if images.numel() and (int(images.min()) < 0 or int(images.max()) >= B):
+        raise ValueError(f"images holds indices outside 0..{B - 1}")
+    check_indices(rows, cols[0], n, m)
+    S, k = rows.shape
+    flat_J = J.reshape(B, n * m)
+    rows, cols, images = rows.to(J.device), cols.to(J.device), images.to(J.device)
+    per_item = S * k * k * (8 + J.element_size())
+    chunk = max(1, chunk_bytes(_MINOR_CHUNK_BYTES, J.device) // per_item)
+    out = torch.empty(images.numel(), S, dtype=torch.float64, device=J.device)
+    for p0 in range(0, images.numel(), chunk):
+        c = cols[p0 : p0 + chunk]  # [p, S, k]
+        idx = rows[None, :, :, None] * m + c[:, :, None, :]  # [p, S, k, k]
+        block = flat_J[images[p0 : p0 + chunk]].gather(1, idx.permute(0, 2, 3, 1).reshape(c.shape[0], -1))
+        out[p0 : p0 + chunk] = _abs_det(block.to(torch.float64).view(c.shape[0], k, k, S))
     return out
 
 

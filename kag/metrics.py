@@ -1,7 +1,9 @@
 """The KAG observables of SPEC §5, as pure functions of minors and Jacobians.
 
 * :func:`participation_ratio` — concentration of the minors of each image, ``‖m‖₂/‖m‖₁``;
-* :func:`kl_divergence` — how far the trained log-minor distribution moved from the init one;
+  :func:`bootstrap_pr_ratio` — the PR ratio with its bootstrap SE over images and index samples;
+* :func:`kl_divergence`, :func:`js_divergence` — how far the trained log-minor distribution moved
+  from the init one;
 * :func:`rotation_ratio` — whether large minors are aligned with the neuron basis;
 * :func:`zero_row_fraction` — hidden units whose input gradient all but vanished.
 """
@@ -20,10 +22,15 @@ from kag.determinants import check_indices, check_int, check_jacobian, chunk_byt
 
 # Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
 # cache key; bump it when any of them computes something else.
-OBSERVABLES_VERSION = 1
+# 2: KL histograms keep every minor (SPEC §5 zero policy): bins over the pooled central 99.8% of
+#    log10 of the positive minors plus underflow (exact zeros) and overflow bins; 1 dropped zeros.
+OBSERVABLES_VERSION = 2
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
 _ROTATION_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}
+
+# Bootstrap multiplicity weights alive at once, [replicates, B + S] float64: ~200 replicates at S = 20,000.
+_BOOTSTRAP_CHUNK_BYTES = 32 * 2**20
 
 
 def _check_minors(name: str, m: torch.Tensor) -> torch.Tensor:
@@ -61,78 +68,222 @@ def mean_ignoring_undefined(values: torch.Tensor | np.ndarray | list[float]) -> 
     return mean, n_undefined
 
 
+def bootstrap_pr_ratio(
+    m_trained: torch.Tensor, m_init: torch.Tensor, n_boot: int = 200, seed: int = 0
+) -> tuple[float, float]:
+    """PR ratio and its bootstrap SE: ``m_trained, m_init [B, S] -> (ratio, se)``.
+
+    ratio = mean over images of PR(m_trained[b]) / mean over images of PR(m_init[b]), images with
+    an undefined PR left out of each mean (as :func:`mean_ignoring_undefined`). The two tensors
+    share one index sample, so their columns are paired. Each of the ``n_boot`` replicates
+    resamples the B images and the S columns with replacement, the same draws for trained and
+    init (seed-paired); se = std of the replicate ratios (ddof 1), NaN when a replicate has no
+    defined image on a side. Draws: image indices ``[n_boot, B]`` then column indices
+    ``[n_boot, S]`` from a local ``torch.Generator`` seeded by ``seed`` (the global RNG is untouched).
+    """
+    for name, m in (("m_trained", m_trained), ("m_init", m_init)):
+        if _check_minors(name, m).dim() != 2:
+            raise ValueError(f"{name} has shape {list(m.shape)}: expected minors [B, S]")
+        if torch.isinf(m).any():
+            raise ValueError(f"{name} contains Inf: minors must be finite")
+    if m_trained.shape != m_init.shape:
+        raise ValueError(
+            f"m_trained has shape {list(m_trained.shape)} but m_init has {list(m_init.shape)}: they must match"
+        )
+    n_boot = check_int("n_boot", n_boot, 2)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    B, S = m_trained.shape
+    device = m_trained.device
+    images = torch.randint(0, B, (n_boot, B), generator=generator).to(device)
+    columns = torch.randint(0, S, (n_boot, S), generator=generator).to(device)
+
+    with torch.no_grad():
+        # PR is scale-free: dividing each image by its largest minor keeps ‖m‖₂ from underflowing.
+        scaled = [_scaled_minors(m.to(device=device, dtype=torch.float64)) for m in (m_trained, m_init)]
+        ones = [torch.ones(1, size, dtype=torch.float64, device=device) for size in (B, S)]
+        full = [_weighted_mean_pr(m, *ones) for m in scaled]  # every weight 1: the plain PR ratio
+        ratio = float(full[0][0] / full[1][0])
+        step = max(1, _BOOTSTRAP_CHUNK_BYTES // (8 * (S + B)))
+        replicates = []
+        for r0 in range(0, n_boot, step):
+            V = _multiplicities(images[r0 : r0 + step], B)
+            W = _multiplicities(columns[r0 : r0 + step], S)
+            t, i = (_weighted_mean_pr(m, V, W) for m in scaled)
+            replicates.append(t / i)
+    se = float(torch.cat(replicates).std(correction=1))
+    return ratio, se
+
+
+def _scaled_minors(m: torch.Tensor) -> torch.Tensor:
+    """``|m| [B, S]`` divided per image by its largest entry (all-zero images stay zero)."""
+    m = m.abs()
+    top = m.amax(dim=1, keepdim=True)
+    return m / torch.where(top > 0, top, torch.ones_like(top))
+
+
+def _multiplicities(draws: torch.Tensor, size: int) -> torch.Tensor:
+    """How often each index was drawn: ``draws [R, N] of 0..size-1 -> [R, size]`` float64."""
+    R = draws.shape[0]
+    offset = torch.arange(R, device=draws.device)[:, None] * size
+    return torch.bincount((draws + offset).flatten(), minlength=R * size).view(R, size).to(torch.float64)
+
+
+def _weighted_mean_pr(m: torch.Tensor, V: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Mean PR per replicate: ``m [B, S]``, image weights ``V [R, B]``, column weights ``W [R, S] -> [R]``.
+
+    NaN PRs (an image with no weighted mass) are left out of the weighted mean.
+    """
+    l1 = m @ W.T  # [B, R]
+    l2 = ((m * m) @ W.T).sqrt()
+    defined = l1 > 0
+    pr = torch.where(defined, l2 / torch.where(defined, l1, torch.ones_like(l1)), torch.zeros_like(l1))
+    weight = V * defined.T  # [R, B]
+    return (weight * pr.T).sum(dim=1) / weight.sum(dim=1)  # 0/0 -> NaN: no defined image
+
+
 # ---------------------------------------------------------------------------------------------
-# KL divergence of log-minor histograms
+# KL and Jensen-Shannon divergences of log-minor histograms
 
 
 class LogMinorHistograms(NamedTuple):
-    """Counts of log10(minor) per bin for trained and init over shared ``edges [bins+1]``.
+    """Counts of log10(minor) for trained and init, ``[bins + 2]`` each, over shared ``edges [bins+1]``.
 
-    Exact zeros have no logarithm: they are left out and counted in ``dropped_*``.
+    ``counts[0]`` is the underflow bin (below ``edges[0]``, exact zeros included), ``counts[1:-1]``
+    the ``bins`` equal bins of the central range ``[edges[0], edges[-1]]``, ``counts[-1]`` the
+    overflow bin. ``zeros_*``: exact zeros of each side (all of them in its underflow bin).
     """
 
     trained: torch.Tensor
     init: torch.Tensor
     edges: torch.Tensor
-    dropped_trained: int
-    dropped_init: int
+    zeros_trained: int
+    zeros_init: int
 
 
-def log_minor_histograms(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100) -> LogMinorHistograms:
-    """Histograms of log10 of all positive entries of both tensors, ``bins`` bins over their joint range."""
+def log_minor_histograms(
+    m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100, central: float = 0.998
+) -> LogMinorHistograms:
+    """SPEC §5's histograms of log10 of every minor of both tensors (any shapes, all entries pooled).
+
+    The ``bins`` equal bins span the pooled ``(1-central)/2`` to ``(1+central)/2`` quantiles
+    (linear interpolation, as ``numpy.percentile``) of log10 of the positive minors of both
+    tensors, exact zeros excluded; everything below goes to an underflow bin, exact zeros
+    included, everything above to an overflow bin, so no minor is dropped and a handful of zero or
+    extreme minors cannot stretch the bins. A zero-width range (e.g. all positive minors equal)
+    becomes the width-1 range centred on it. ValueError when neither tensor has a positive minor.
+    """
     bins = check_int("bins", bins, 1)
-    logs, dropped = [], []
+    if isinstance(central, bool) or not isinstance(central, numbers.Real) or not 0 < central <= 1:
+        raise ValueError(f"central={central!r} is not allowed: expected a fraction in (0, 1]")
+    logs, zeros = [], []
     for name, m in (("m_trained", m_trained), ("m_init", m_init)):
         m = _check_minors(name, m).detach().reshape(-1).to(torch.float64)
         if (m < 0).any():
             raise ValueError(f"{name} contains negative values: minors are absolute determinants")
-        positive = m[m > 0]
-        if positive.numel() == 0:
-            raise ValueError(f"{name} has no positive minor: log10 histograms need at least one")
-        logs.append(positive.log10())
-        dropped.append(m.numel() - positive.numel())
-    lo = float(min(t.min() for t in logs))
-    hi = float(max(t.max() for t in logs))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError("minors contain Inf: log10 histograms need finite minors")
-    if hi == lo:  # a single value: one bin centred on it
+        if torch.isinf(m).any():
+            raise ValueError(f"{name} contains Inf: log10 histograms need finite minors")
+        logs.append(m[m > 0].log10())
+        zeros.append(m.numel() - logs[-1].numel())
+    positive = torch.cat(logs)
+    if positive.numel() == 0:
+        raise ValueError("m_trained and m_init have no positive minor: log10 histograms need at least one")
+    tail = (1 - float(central)) / 2
+    lo, hi = _quantiles(positive, (tail, 1 - tail))
+    if hi == lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
     counts = []
-    for t in logs:
-        idx = ((t - lo) / (hi - lo) * bins).floor().clamp_(0, bins - 1).long()  # max lands in the last bin
-        counts.append(torch.bincount(idx, minlength=bins).cpu())
-    return LogMinorHistograms(counts[0], counts[1], edges, dropped[0], dropped[1])
+    for t, n_zeros in zip(logs, zeros):
+        inner = ((t - lo) / (hi - lo) * bins).floor().clamp_(0, bins - 1).long() + 1  # hi lands in the last bin
+        idx = torch.where(t < lo, 0, torch.where(t > hi, bins + 1, inner))
+        c = torch.bincount(idx, minlength=bins + 2).cpu()
+        c[0] += n_zeros  # exact zeros: underflow
+        counts.append(c)
+    return LogMinorHistograms(counts[0], counts[1], edges, zeros[0], zeros[1])
+
+
+def _quantiles(x: torch.Tensor, qs: Sequence[float]) -> list[float]:
+    """Quantiles of a 1-D ``x`` by linear interpolation (numpy's default); any size, unlike torch.quantile.
+
+    Only the two order statistics around each quantile are needed: one ``numpy.partition`` with all
+    of them as pivots finds them in a single linear pass.
+    """
+    values = x.detach().cpu().numpy()
+    n = values.size
+    positions = [q * (n - 1) for q in qs]
+    lower = [min(int(math.floor(pos)), n - 1) for pos in positions]
+    pivots = sorted({i for lo in lower for i in (lo, min(lo + 1, n - 1))})
+    part = np.partition(values, pivots)
+    return [float(part[lo] + (pos - lo) * (part[min(lo + 1, n - 1)] - part[lo])) for pos, lo in zip(positions, lower)]
+
+
+def _histogram_probabilities(
+    m_trained: torch.Tensor, m_init: torch.Tensor, bins: int, central: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    hist = log_minor_histograms(m_trained, m_init, bins, central)
+    return tuple(c.to(torch.float64) / c.sum() for c in (hist.trained, hist.init))
 
 
 def kl_divergence(
-    m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100, smoothing: float = 1e-10
+    m_trained: torch.Tensor,
+    m_init: torch.Tensor,
+    bins: int = 100,
+    smoothing: float = 1e-10,
+    central: float = 0.998,
 ) -> float:
     """``KL(P‖Q) = Σ P ln(P/Q)`` of the log10-minor histograms of trained (P) and init (Q).
 
-    All entries of each tensor are pooled (images and samples); ``bins`` equal bins span the
-    joint range of both. Exact zeros have no log10 and are dropped (counts in
-    :func:`log_minor_histograms`). Smoothing: each histogram is normalised to probabilities,
+    Over the ``bins + 2`` bins of :func:`log_minor_histograms` (central range, underflow with the
+    exact zeros, overflow). Smoothing: each histogram is normalised to probabilities,
     ``smoothing`` is added to every bin and it is renormalised, so an empty bin of Q cannot make
     KL infinite (``smoothing=0`` can return ``inf``). Natural log. Bins 100 and smoothing 1e-10
     are SPEC §5's [assumed] defaults.
     """
+    return _kl_of(*_histogram_probabilities(m_trained, m_init, bins, central), smoothing)
+
+
+def _kl_of(p: torch.Tensor, q: torch.Tensor, smoothing: float) -> float:
     if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not (
         math.isfinite(smoothing) and smoothing >= 0
     ):
         raise ValueError(f"smoothing={smoothing!r} is not allowed: expected a finite number >= 0")
-    hist = log_minor_histograms(m_trained, m_init, bins)
-    p, q = (_smoothed(c.to(torch.float64), smoothing) for c in (hist.trained, hist.init))
+    p, q = _smoothed(p, smoothing), _smoothed(q, smoothing)
     if smoothing == 0 and ((p > 0) & (q == 0)).any():
         return math.inf
-    support = p > 0  # 0·ln(0/q) = 0
-    kl = (p[support] * (p[support] / q[support]).log()).sum()
-    return float(kl.clamp_min(0.0))  # identical histograms can round to -1e-17
+    return float(_kl(p, q).clamp_min(0.0))  # identical histograms can round to -1e-17
 
 
-def _smoothed(counts: torch.Tensor, smoothing: float) -> torch.Tensor:
-    p = counts / counts.sum() + smoothing
+def divergences(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100, smoothing: float = 1e-10,
+                central: float = 0.998) -> tuple[float, float]:
+    """``(KL, JS)`` of one pair of histograms: :func:`kl_divergence` and :func:`js_divergence` at the
+    price of one histogram (the percentiles of the pooled minors dominate their cost)."""
+    p, q = _histogram_probabilities(m_trained, m_init, bins, central)
+    return _kl_of(p, q, smoothing), _js_of(p, q)
+
+
+def js_divergence(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100, central: float = 0.998) -> float:
+    """Jensen–Shannon divergence ``½KL(P‖M) + ½KL(Q‖M)``, ``M = (P+Q)/2``, in ``[0, ln 2]``.
+
+    Of the same (unsmoothed) histograms as :func:`kl_divergence`; symmetric, and finite without
+    smoothing. Natural log: ln 2 for disjoint histograms.
+    """
+    return _js_of(*_histogram_probabilities(m_trained, m_init, bins, central))
+
+
+def _js_of(p: torch.Tensor, q: torch.Tensor) -> float:
+    mid = (p + q) / 2
+    js = (_kl(p, mid) + _kl(q, mid)) / 2
+    return float(js.clamp(0.0, math.log(2)))
+
+
+def _smoothed(p: torch.Tensor, smoothing: float) -> torch.Tensor:
+    p = p + smoothing
     return p / p.sum()
+
+
+def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    support = p > 0  # 0·ln(0/q) = 0
+    return (p[support] * (p[support] / q[support]).log()).sum()
 
 
 # ---------------------------------------------------------------------------------------------

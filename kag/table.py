@@ -5,12 +5,17 @@ A row is one number with everything that identifies it::
     width, seed, regime, eval_images, layer, k, analysis, condition, role, observable, value
 
 * ``analysis``: ``global`` (whole images), ``zero_rows``, ``timeline`` (checkpoints; condition =
-  epoch), ``balls`` / ``patches`` / ``separation`` (spatial; condition = radius, patch name or
-  distance d) and ``accuracy`` (condition = ``clean`` or ``shifted`` test images);
-* ``role``: which network the number describes. ``trained``, ``init`` and ``null`` (an independent
-  initialisation) for raw observables; a ratio or divergence against the init carries the role of
-  its numerator (``pr_ratio`` with role ``null`` is PR(null)/PR(init)); ``none`` for numbers of the
-  measurement itself (pool size, zero-row threshold);
+  epoch), ``sampling`` (PR ratio against the number of sampled minors; condition = S),
+  ``balls`` / ``patches`` / ``separation`` (spatial; condition = radius, patch name or distance d)
+  and ``accuracy`` (condition = ``clean`` or ``shifted`` test images);
+* ``role``: which network the number describes: ``trained``, ``init``, ``null`` and ``null2`` (two
+  independent initialisations), and the norm-matched surrogates of the trained network
+  ``surrogate`` (rows and columns matched), ``surrogate_rows`` and ``surrogate_cols``. A ratio or
+  divergence against the init carries the role of its numerator (``pr_ratio`` with role ``null``
+  is PR(null)/PR(init); ``kl`` with role ``null`` is KL(null‖init)); ``*_trained_over`` with a
+  surrogate role is X(trained)/X(that surrogate), how much of X the norms alone explain; a
+  ``*_se`` observable is the measurement standard error of the observable it names; ``none`` for
+  numbers of the measurement itself (pool size, zero-row threshold);
 * ``layer``, ``k`` and ``condition`` are ``None`` where they do not apply.
 
 Judging, figures and ``results.json`` are filters over this table (:meth:`ResultTable.select`,
@@ -25,9 +30,9 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: roles null2 and surrogate*, analysis "sampling", *_se and *_trained_over observables
 
-ROLES = ("trained", "init", "null", "none")
+ROLES = ("trained", "init", "null", "null2", "surrogate", "surrogate_rows", "surrogate_cols", "none")
 
 
 class Row(NamedTuple):

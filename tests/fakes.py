@@ -11,7 +11,9 @@ from kag.table import ResultTable, Row
 
 class FakeResults:
     """A results table built from ``value(**row identity) -> float`` for every row a profile's
-    claims read; ``table(n, regime, eval_images)`` filters it exactly as the real :class:`Results`."""
+    claims read, including the per-seed measurement SEs "pr_ratio_se" (global and spatial) and
+    "rr_ratio_se" (global), and KL of a second null init (role "null2"); ``table(n, regime,
+    eval_images)`` filters it exactly as the real :class:`Results`."""
 
     store = SimpleNamespace(root=Path("/nonexistent/fake-store"))
     mnist = SimpleNamespace(sha256="0" * 64, source="fake")
@@ -38,12 +40,19 @@ class FakeResults:
                             for obs in ("pr_ratio", "kl", "rr_ratio"):
                                 for role in ("trained", "null"):
                                     add("global", obs, layer=layer, k=k, role=role)
+                            add("global", "kl", layer=layer, k=k, role="null2")
+                            add("global", "pr_ratio_se", layer=layer, k=k)
+                            add("global", "rr_ratio_se", layer=layer, k=k)
+                            if regime == "standard":  # N2: X(trained) / X(norm-matched surrogate)
+                                add("global", "pr_trained_over", layer=layer, k=k, role="surrogate")
+                                add("global", "pr_trained_over_se", layer=layer, k=k, role="surrogate")
                         if n in profile.spatial_widths:
                             for k in m.spatial_ks:
                                 for analysis, conds in (("balls", m.radii), ("patches", ("top-left", "centre")),
                                                         ("separation", m.separations)):
                                     for c in conds:
                                         add(analysis, "pr_ratio", layer=layer, k=k, condition=str(c))
+                                        add(analysis, "pr_ratio_se", layer=layer, k=k, condition=str(c))
                                         add(analysis, "pool_size", layer=layer, k=k, condition=str(c), role="none")
                     if regime == "standard":
                         for epoch in range(5):
@@ -62,7 +71,12 @@ class FakeResults:
 
 def kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
     """Trained networks concentrate (more in L1, at higher k, at larger widths), inits do not;
-    augmentation lowers PR ratios by 25%; accuracy is high; KAG grows with the epoch."""
+    augmentation lowers PR ratios by 25%; accuracy is high; KAG grows with the epoch; each PR
+    ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2)."""
+    if observable in ("pr_ratio_se", "rr_ratio_se", "pr_trained_over_se"):
+        return 0.01 * (1 + seed)
+    if observable == "pr_trained_over":
+        return 1.3 + 0.01 * seed
     if observable == "test_accuracy":
         return 0.99 if condition == "clean" else 0.96
     if observable == "zero_row_fraction":
@@ -71,11 +85,80 @@ def kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, ro
         return 100.0
     if analysis == "timeline":
         return 1 + 0.1 * int(condition)
-    if role == "null":
-        return [0.9, 1.0, 1.1][seed] if observable != "kl" else 0.1
+    if role in ("null", "null2"):
+        return random_like_null(seed, role, observable)
     if observable == "kl":
         return 1.0 + 0.1 * seed
     if observable == "rr_ratio":
         return 1.5 + 0.01 * seed
     base = 1.2 + width / 512 + (k or 2) / 3 + (0.3 if layer == "L1" else 0) + 0.001 * seed
     return base * (0.75 if regime == "augmented" else 1.0)
+
+
+def random_like_null(seed, role, observable):
+    """An independent init against the init: ratios scattered around 1, two nulls' KLs alike."""
+    if observable == "kl":
+        return 0.1 + 0.01 * (seed if role == "null" else [2, 0, 1][seed])
+    return [0.9, 1.0, 1.1][seed]
+
+
+def anti_kag(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
+    """Every claim contradicted: trained PR/RR ratios below 1 (less in L1, at higher k, at larger
+    widths), KL below the null's, augmentation raising PR ratios by 30%, low accuracy, fewer zero
+    rows, KAG fading with the epoch; the nulls random-like."""
+    if observable.endswith("_se"):
+        return 0.01
+    if observable == "pr_trained_over":
+        return 0.8 + 0.001 * seed
+    if observable == "test_accuracy":
+        return 0.5 + 0.001 * seed
+    if observable == "zero_row_fraction":
+        return {"trained": 0.005, "init": 0.01 + 0.0001 * seed, "null": 0.01}[role]
+    if observable == "pool_size":
+        return 100.0
+    if analysis == "timeline":
+        return 2.0 - 0.1 * int(condition)
+    if role in ("null", "null2"):
+        return random_like_null(seed, role, observable)
+    if observable == "kl":
+        return 0.05 + 0.001 * seed
+    if observable == "rr_ratio":
+        return 0.8 + 0.01 * seed
+    if analysis in ("balls", "patches", "separation"):
+        return (0.6 + 0.001 * seed) * (1.3 if regime == "augmented" else 1.0)
+    return 0.9 - width / 2048 - k / 30 - (0.05 if layer == "L1" else 0) + 0.001 * seed
+
+
+NOISE = (-1.0, 0.0, 1.0)  # seed -> a spread that makes every error bar straddle its threshold
+
+
+def noisy(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
+    """Every claim inconclusive: each judged quantity's error bars straddle its threshold (C4's
+    means are equal across widths: an undefined rho), the nulls random-like."""
+    from kag.repro.claims import CRITERIA
+
+    e = NOISE[seed]
+    if observable.endswith("_se"):
+        return 0.01
+    if observable == "pr_trained_over":
+        return 1.0 + 0.1 * e
+    if observable == "test_accuracy":
+        t = CRITERIA["C9"].thresholds["min_standard" if regime == "standard" else "min_augmented"]
+        return t - 0.005 + 0.01 * e
+    if observable == "zero_row_fraction":
+        return {"trained": 0.01 + 0.01 * e, "init": 0.01, "null": 0.01}[role]
+    if observable == "pool_size":
+        return 100.0
+    if analysis == "timeline":
+        return [1.0, 5.0, 2.0, 4.0, 3.0][int(condition)]  # rho 0.3
+    if role in ("null", "null2"):
+        return random_like_null(seed, role, observable)
+    if observable == "kl":
+        return random_like_null(seed, "null", "kl") + 0.1 * e
+    if analysis in ("balls", "patches", "separation"):
+        standard = 1.3 + 0.2 * e
+        # per-seed reductions -0.1, 0.1, 0.3: a mean of 0.1 whose interval reaches into [0.15, 0.5]
+        return standard * (1 - (0.1 - 0.2 * e)) if regime == "augmented" else standard
+    # opposite signs in L1 and L2, and at k = 1 and k > 1: C2's and C3's differences straddle 0
+    sign = 1.0 if (layer == "L1") != (k == 1) else -1.0
+    return 1.0 + 0.2 * e * sign

@@ -13,7 +13,7 @@ from kag.cli import main
 from kag.pipeline import ModelRecord
 from kag.repro.profiles import SMOKE
 from kag.store import Store
-from kag.table import ResultTable
+from kag.table import ROLES, ResultTable
 from kag.train import initial_state
 
 
@@ -48,9 +48,9 @@ def test_an_untrained_model_compared_with_itself_shows_no_change(mnist):
 def test_every_row_is_identified_by_the_documented_columns(mnist):
     init = initial_state(8, 0)
     table, _ = _table(_record(8, init, init), mnist, spatial=True)
-    assert set(table.unique("analysis")) == {"accuracy", "global", "zero_rows", "timeline", "balls", "patches",
-                                              "separation"}
-    assert set(table.unique("role")) == {"trained", "init", "null", "none"}
+    assert set(table.unique("analysis")) == {"accuracy", "global", "zero_rows", "timeline", "sampling", "balls",
+                                              "patches", "separation"}
+    assert set(table.unique("role")) == set(ROLES)
     assert {(r.width, r.seed, r.regime, r.eval_images) for r in table} == {(8, 0, "standard", "clean")}
     keys = [r[:-1] for r in table]
     assert len(keys) == len(set(keys)), "two rows share every identifying column"
@@ -107,3 +107,28 @@ def test_metrics_cli_prints_strict_json(capsys):
     assert code == 0 and entries[0]["meta"]["width"] == 8
     table = ResultTable.from_json(entries[0]["table"])
     assert set(table.select(analysis="global").unique("layer")) == {"L1", "L2"}
+
+
+def test_surrogates_and_the_second_null_are_measured_where_the_claims_need_them(mnist):
+    init = initial_state(8, 0)
+    trained = {k: v * 1.3 if k == "fc1.weight" else v for k, v in init.items()}
+    standard, meta = _table(_record(8, trained, init), mnist, spatial=True)
+    at = standard.select(analysis="global", layer="L1", k=2)
+    # rescaling every row of W1 by 1.3 changes norms only: the surrogate explains all of PR
+    assert at.value(observable="pr_trained_over", role="surrogate") == pytest.approx(1.0, rel=1e-6)
+    assert at.value(observable="kl", role="null2") > 0 and at.value(observable="js", role="null") > 0
+    assert at.value(observable="pr_ratio_se", role="trained") >= 0
+    assert len(standard.select(analysis="balls", observable="pr_trained_over", role="surrogate"))
+    augmented, _ = compute_table(_record(8, trained, init, regime="augmented"), SMOKE.train, SMOKE.metrics, mnist,
+                                 torch.device("cpu"), spatial=False)
+    assert not augmented.select(role={"surrogate", "surrogate_rows", "surrogate_cols"}).rows
+    centres = meta["centres"]
+    assert len(centres) == SMOKE.metrics.n_spatial_images and all(len(c) == SMOKE.metrics.n_centres for c in centres)
+
+
+def test_pr_ratio_against_s_uses_every_configured_sample_size(mnist):
+    init = initial_state(8, 0)
+    table, _ = _table(_record(8, init, init), mnist, spatial=False)
+    sizes = table.select(analysis="sampling", layer="L2").unique("condition")
+    assert [int(x) for x in sizes] == list(SMOKE.metrics.pr_sample_sizes)
+    assert all(r.value == pytest.approx(1.0) for r in table.select(analysis="sampling"))

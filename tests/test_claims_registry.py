@@ -1,6 +1,6 @@
-"""The claim registry: the decision rules on synthetic numbers, on both sides of every threshold
-(thresholds are read from the criteria table, never repeated here), and every claim judged on
-fake results tables whose values depend on the cell and the condition."""
+"""The claim registry: the decision rules on synthetic numbers, on both sides of every threshold and
+in the inconclusive middle (thresholds are read from the criteria table, never repeated here), and
+every claim judged on fake results tables whose values depend on the cell and the condition."""
 
 from __future__ import annotations
 
@@ -12,6 +12,14 @@ import pytest
 from kag.repro.claims import BY_ID, CLAIMS, CRITERIA, Claim, get_claim
 from kag.repro.profiles import QUICK, SMOKE
 from kag.repro.rules import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    INVALID,
+    SUPPORTED,
+    control_verdict,
+    degeneracies,
+    difference_se,
+    measurement_se,
     rule_all_above,
     rule_lower_bound_above,
     rule_mean_at_least,
@@ -21,91 +29,179 @@ from kag.repro.rules import (
     rule_scale_agnostic,
 )
 from kag.stats import lower_bound, spearman
+from kag.table import ResultTable
 
-from fakes import FakeResults, kag_like
+from fakes import FakeResults, anti_kag, kag_like, noisy
 
 EPS = 1e-3
+NAN = float("nan")
+
+
+def seeds(mean: float, std: float) -> list[float]:
+    """Three seed values with this mean and sample std: error bars mean ± 2 std."""
+    return [mean - std, mean, mean + std]
 
 
 def seeds_with_lower_bound(lb: float, spread: float = 0.05) -> list[float]:
-    """Three seed values whose mean - 2 std equals ``lb``."""
-    base = np.array([-1.0, 0.0, 1.0]) * spread
-    return list(base + lb + 2 * base.std(ddof=1))
+    return seeds(lb + 2 * spread, spread)
+
+
+def seeds_with_upper_bound(ub: float, spread: float = 0.05) -> list[float]:
+    return seeds(ub - 2 * spread, spread)
+
+
+def verdict(rule_result) -> str:
+    return rule_result[0]
 
 
 def test_lower_bound_is_mean_minus_two_sample_std():
     assert lower_bound([1.0, 2.0, 3.0]) == pytest.approx(2.0 - 2 * 1.0)
-    assert math.isnan(lower_bound([1.0, float("nan")]))
+    assert math.isnan(lower_bound([1.0, NAN]))
 
 
+# -- the rules on both sides of every threshold, and in between -----------------------------------
 @pytest.mark.parametrize("cid", ["C1-PR", "C1-RR", "C1-KL", "C2", "C3", "C10"])
-def test_lower_bound_rules_on_both_sides(cid):
+def test_lower_bound_rules_on_both_sides_and_in_the_middle(cid):
     thr = get_claim(cid).thresholds["min_lower_bound"]
-    assert rule_lower_bound_above(seeds_with_lower_bound(thr + EPS), thr)[0]
-    assert not rule_lower_bound_above(seeds_with_lower_bound(thr - EPS), thr)[0]
-    assert not rule_lower_bound_above([float("nan")] * 3, thr)[0]  # undefined never supports
+    assert verdict(rule_lower_bound_above(seeds_with_lower_bound(thr + EPS), thr)) == SUPPORTED
+    assert verdict(rule_lower_bound_above(seeds_with_lower_bound(thr - EPS), thr)) == INCONCLUSIVE
+    assert verdict(rule_lower_bound_above(seeds_with_upper_bound(thr + EPS), thr)) == INCONCLUSIVE
+    assert verdict(rule_lower_bound_above([thr] * 3, thr)) == CONTRADICTED  # bounds = t: not "> t", but "<= t"
+    assert verdict(rule_lower_bound_above(seeds_with_upper_bound(thr - EPS), thr)) == CONTRADICTED
+    assert verdict(rule_lower_bound_above([NAN] * 3, thr)) == INCONCLUSIVE  # undefined: neither
+    assert verdict(rule_lower_bound_above([thr - 1, thr - 1, NAN], thr)) == INCONCLUSIVE
+
+
+def test_lower_bound_rule_reports_both_bounds_and_the_measurement_se():
+    _, v = rule_lower_bound_above(seeds(2.0, 0.1), 1.0, measurement_se=0.01)
+    assert v["lower_bound"] == pytest.approx(1.8) and v["upper_bound"] == pytest.approx(2.2)
+    assert v["measurement_se"] == 0.01 and list(v).index("measurement_se") == list(v).index("std") + 1
+    assert "measurement_se" not in rule_lower_bound_above(seeds(2.0, 0.1), 1.0)[1]
+
+
+def test_measurement_se_of_the_mean_over_seeds_and_of_a_difference():
+    assert measurement_se([0.03, 0.04, 0.0]) == pytest.approx(0.05 / 3)
+    assert difference_se([0.03, 0.0], [0.04, 0.01]) == pytest.approx([0.05, 0.01])
 
 
 @pytest.mark.parametrize("cid", ["C4", "C11"])
-def test_rank_correlation_rules_on_both_sides(cid):
+def test_rank_correlation_rules_on_both_sides_and_in_the_middle(cid):
     thr = get_claim(cid).thresholds["min_rho"]
     x = [1, 2, 3, 4, 5, 6]
-    assert rule_rho_at_least(x, [1, 2, 3, 4, 5, 6], thr)[0]  # rho = 1
-    y_low = [2, 1, 4, 3, 6, 5]  # rho = 0.829
-    y_lower = [3, 1, 2, 6, 4, 5]  # rho = 0.657
-    assert spearman(x, y_low) == pytest.approx(0.8286, abs=1e-3)
-    assert rule_rho_at_least(x, y_low, thr)[0] == (spearman(x, y_low) >= thr)
-    assert not rule_rho_at_least(x, y_lower, thr)[0]
-    assert not rule_rho_at_least(x, [1, 1, 1, 1, 1, 1], thr)[0]  # undefined rho
+    assert verdict(rule_rho_at_least(x, [1, 2, 3, 4, 5, 6], thr)) == SUPPORTED  # rho = 1
+    y_high, y_middle, y_low = [2, 1, 4, 3, 6, 5], [3, 1, 2, 6, 4, 5], [5, 6, 3, 4, 1, 2]
+    assert spearman(x, y_high) == pytest.approx(0.8286, abs=1e-3)
+    assert spearman(x, y_low) == pytest.approx(-0.8286, abs=1e-3)
+    assert verdict(rule_rho_at_least(x, y_high, thr)) == (SUPPORTED if spearman(x, y_high) >= thr else INCONCLUSIVE)
+    assert verdict(rule_rho_at_least(x, y_middle, thr)) == INCONCLUSIVE  # rho = 0.657
+    assert verdict(rule_rho_at_least(x, y_low, thr)) == (CONTRADICTED if spearman(x, y_low) <= -thr else INCONCLUSIVE)
+    assert verdict(rule_rho_at_least(x, x[::-1], thr)) == CONTRADICTED  # rho = -1
+    assert verdict(rule_rho_at_least(x, [1] * 6, thr)) == INCONCLUSIVE  # undefined rho
 
 
-def test_scale_agnostic_rule_on_both_sides():
+def test_scale_agnostic_rule_on_both_sides_and_in_the_middle():
     t = get_claim("C5").thresholds
     lb, spread = t["min_lower_bound"], t["max_spread"]
-    ok = {"7": [1.5, 1.5, 1.5], "28": [1.5 * (spread - EPS)] * 3}
-    assert rule_scale_agnostic(ok, lb, spread)[0]
-    too_wide = {"7": [1.5, 1.5, 1.5], "28": [1.5 * (spread + EPS)] * 3}
-    assert not rule_scale_agnostic(too_wide, lb, spread)[0]
-    one_below = {"7": seeds_with_lower_bound(lb - EPS), "28": seeds_with_lower_bound(lb + EPS)}
-    assert not rule_scale_agnostic(one_below, lb, spread)[0]
+    ok = {"7": [1.5] * 3, "28": [1.5 * (spread - EPS)] * 3}
+    assert verdict(rule_scale_agnostic(ok, lb, spread)) == SUPPORTED
+    # too wide, and the error bars cannot bring the spread down to the threshold
+    too_wide = {"7": [1.5] * 3, "28": [1.5 * (spread + EPS)] * 3}
+    assert verdict(rule_scale_agnostic(too_wide, lb, spread)) == CONTRADICTED
+    # too wide on the means, but within the error bars a spread <= max is possible
+    wide_bars = {"7": seeds(1.5, 0.1), "28": seeds(1.5 * (spread + 0.05), 0.1)}
+    v, values = rule_scale_agnostic(wide_bars, lb, spread)
+    assert v == INCONCLUSIVE and values["spread"] > spread >= values["min_spread"]
+    assert values["min_spread"] == pytest.approx((1.5 * (spread + 0.05) - 0.2) / 1.7)
+    one_straddles = {"7": seeds_with_lower_bound(lb - EPS), "28": seeds_with_lower_bound(lb + EPS)}
+    assert verdict(rule_scale_agnostic(one_straddles, lb, spread)) == INCONCLUSIVE
+    one_below = {"7": seeds_with_upper_bound(lb), "28": seeds_with_lower_bound(lb + EPS)}
+    assert verdict(rule_scale_agnostic(one_below, lb, spread)) == CONTRADICTED
+    assert verdict(rule_scale_agnostic({"7": [NAN] * 3, "28": [1.5] * 3}, lb, spread)) == INCONCLUSIVE
 
 
-def test_every_region_rule_on_both_sides():
+def test_every_region_rule_on_both_sides_and_in_the_middle():
     lb = get_claim("C6").thresholds["min_lower_bound"]
     above = {p: seeds_with_lower_bound(lb + EPS) for p in ("top-left", "centre")}
-    assert rule_all_above(above, lb)[0]
-    assert not rule_all_above({**above, "centre": seeds_with_lower_bound(lb - EPS)}, lb)[0]
+    assert verdict(rule_all_above(above, lb)) == SUPPORTED
+    assert verdict(rule_all_above({**above, "centre": seeds_with_lower_bound(lb - EPS)}, lb)) == INCONCLUSIVE
+    assert verdict(rule_all_above({**above, "centre": seeds_with_upper_bound(lb)}, lb)) == CONTRADICTED
+    assert verdict(rule_all_above({**above, "centre": seeds_with_upper_bound(lb + EPS)}, lb)) == INCONCLUSIVE
+    assert verdict(rule_all_above({**above, "centre": [NAN] * 3}, lb)) == INCONCLUSIVE
 
 
-def test_far_apart_rule_on_both_sides():
+def test_far_apart_rule_on_both_sides_and_in_the_middle():
     t = get_claim("C7").thresholds
     lb, change = t["min_lower_bound"], t["max_relative_change"]
     near = [2.0, 2.0, 2.0]
-    assert rule_persists(near, [2.0 * (1 + change - EPS)] * 3, lb, change)[0]
-    assert rule_persists(near, [2.0 * (1 - change + EPS)] * 3, lb, change)[0]
-    assert not rule_persists(near, [2.0 * (1 + change + EPS)] * 3, lb, change)[0]
-    assert not rule_persists(near, [2.0 * (1 - change - EPS)] * 3, lb, change)[0]
-    far_low = seeds_with_lower_bound(lb - EPS, spread=0.01)
-    assert not rule_persists(far_low, far_low, lb, change)[0]
+    assert verdict(rule_persists(near, [2.0 * (1 + change - EPS)] * 3, lb, change)) == SUPPORTED
+    assert verdict(rule_persists(near, [2.0 * (1 - change + EPS)] * 3, lb, change)) == SUPPORTED
+    # with no spread over seeds, the change's interval is the point: outside +-change is contradicted
+    assert verdict(rule_persists(near, [2.0 * (1 + change + EPS)] * 3, lb, change)) == CONTRADICTED
+    assert verdict(rule_persists(near, [2.0 * (1 - change - EPS)] * 3, lb, change)) == CONTRADICTED
+    # a change beyond +-change on the means whose interval reaches back inside: inconclusive
+    v, values = rule_persists(seeds(2.0, 0.05), seeds(2.0 * (1 + change + 0.05), 0.2), lb, change)
+    assert v == INCONCLUSIVE and values["change_interval"][0] < change < values["relative_change"]
+    assert values["change_interval"] == pytest.approx([(2.7 - 0.4) / 2.1 - 1, (2.7 + 0.4) / 1.9 - 1])
+    far_straddles = seeds_with_lower_bound(lb - EPS, spread=0.01)
+    assert verdict(rule_persists(far_straddles, far_straddles, lb, change)) == INCONCLUSIVE
+    far_below = seeds_with_upper_bound(lb, spread=0.01)
+    assert verdict(rule_persists(far_below, far_below, lb, change)) == CONTRADICTED
+    # a near lower bound at or below 0 leaves the change unbounded: never contradicted by it
+    v, values = rule_persists(seeds(0.5, 1.0), [3.0] * 3, lb, change)
+    assert v == INCONCLUSIVE and values["change_interval"] == [-math.inf, math.inf]
+    assert verdict(rule_persists([NAN] * 3, [2.0] * 3, lb, change)) == INCONCLUSIVE
 
 
-def test_augmentation_reduction_rule_on_both_sides():
+def test_augmentation_reduction_rule_on_both_sides_and_in_the_middle():
     t = get_claim("C8").thresholds
     lo, hi, lb = t["min_reduction"], t["max_reduction"], t["min_lower_bound"]
     std = {"7": [4.0] * 3, "14": [4.0] * 3}
-    for reduction, expected in ((lo + EPS, True), (hi - EPS, True), (lo - EPS, False), (hi + EPS, False)):
+    for reduction, expected in ((lo + EPS, SUPPORTED), (hi - EPS, SUPPORTED), (lo - EPS, CONTRADICTED),
+                                (hi + EPS, CONTRADICTED)):
         aug = {c: [4.0 * (1 - reduction)] * 3 for c in std}
-        assert rule_reduction(std, aug, lo, hi, lb)[0] is expected, reduction
-    # the right reduction but augmented PR ratios not above 1
-    std_small = {"7": [1.0] * 3}
-    aug_small = {"7": [1.0 * (1 - (lo + hi) / 2)] * 3}
-    assert not rule_reduction(std_small, aug_small, lo, hi, lb)[0]
+        assert verdict(rule_reduction(std, aug, lo, hi, lb)) == expected, reduction
+    # per-seed reductions -0.1, 0.1, 0.3: the point estimate is out of range, the interval reaches in
+    varied = {c: [4.0 * (1 - r) for r in (-0.1, 0.1, 0.3)] for c in std}
+    v, values = rule_reduction(std, varied, lo, hi, lb)
+    assert v == INCONCLUSIVE and values["reduction"] < lo
+    assert values["reduction_interval"] == pytest.approx([0.1 - 0.4, 0.1 + 0.4])
+    # the right reduction but augmented PR ratios not above 1: contradicted by that part
+    assert verdict(rule_reduction({"7": [1.0] * 3}, {"7": [1.0 * (1 - (lo + hi) / 2)] * 3}, lo, hi, lb)) == CONTRADICTED
+    assert verdict(rule_reduction(std, {c: [NAN] * 3 for c in std}, lo, hi, lb)) == INCONCLUSIVE
 
 
-def test_accuracy_rule_on_both_sides():
+def test_augmentation_reduction_pairs_seed_i_with_seed_i():
+    t = get_claim("C8").thresholds
+    std = {"7": [4.0, 5.0, 6.0]}
+    aug = {"7": [3.0, 3.75, 4.5]}  # 25% lower in every seed; unpaired, the seeds would look noisy
+    v, values = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"])
+    assert v == SUPPORTED and values["seed_reductions"] == pytest.approx([0.25] * 3)
+    assert values["reduction_interval"] == pytest.approx([0.25, 0.25])
+
+
+def test_accuracy_rule_on_both_sides_and_in_the_middle():
     thr = get_claim("C9").thresholds["min_standard"]
-    assert rule_mean_at_least([thr + EPS] * 3, thr)[0]
-    assert not rule_mean_at_least([thr - EPS] * 3, thr)[0]
+    assert verdict(rule_mean_at_least([thr + EPS] * 3, thr)) == SUPPORTED
+    assert verdict(rule_mean_at_least([thr] * 3, thr)) == SUPPORTED  # ">= t"
+    assert verdict(rule_mean_at_least(seeds(thr - EPS, 0.01), thr)) == INCONCLUSIVE  # mean + 2 std reaches t
+    assert verdict(rule_mean_at_least([thr - EPS] * 3, thr)) == CONTRADICTED
+    assert verdict(rule_mean_at_least([NAN] * 3, thr)) == INCONCLUSIVE
+
+
+def test_degenerate_control_inputs_are_named():
+    assert degeneracies({"a": [0.9, 1.0, 1.1]}, seeds=(0, 1, 2)) == []
+    assert degeneracies({"a": [0.9, NAN, 1.1]}, seeds=(4, 5, 6)) == ["NaN in a at seed 5"]
+    assert degeneracies({"a": [math.inf, 1.0, 1.1]}) == ["Inf in a at seed 0"]
+    assert degeneracies({"a": [1.0, 1.0, 1.0]}) == ["zero standard deviation over seeds in a (every seed 1)"]
+    assert degeneracies({"a": [0.3 - 0.1, 0.2, 0.2]})[0].startswith("zero standard deviation")  # up to rounding
+    assert degeneracies({"a": [1.0, 1.0]}, varying=False) == [] and degeneracies({"a": [NAN]}, finite=False) == []
+
+
+def test_control_verdict_combines_its_rules():
+    assert control_verdict([CONTRADICTED, INCONCLUSIVE, CONTRADICTED], []) == INCONCLUSIVE
+    assert control_verdict([CONTRADICTED] * 3, []) == CONTRADICTED
+    assert control_verdict([CONTRADICTED, SUPPORTED, INCONCLUSIVE], []) == SUPPORTED
+    assert control_verdict([SUPPORTED] * 3, ["NaN in x at seed 0"]) == INVALID
 
 
 # -- judging on fake results tables --------------------------------------------------------------
@@ -114,30 +210,111 @@ def _judge_all(results, cid):
     return [claim.judge(cell, results) for cell in claim.cells(results.profile)]
 
 
-def test_claims_are_supported_onkag_like_tables_and_n1_says_no():
-    results = FakeResults(QUICK, kag_like)
-    for cid in ("C1-PR", "C1-KL", "C1-RR", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11"):
+PAPER_CLAIMS = [c.id for c in CLAIMS if not c.control]
+
+
+@pytest.mark.parametrize(("world", "expected"), [(kag_like, SUPPORTED), (anti_kag, CONTRADICTED),
+                                                 (noisy, INCONCLUSIVE)], ids=["kag-like", "anti-kag", "noisy"])
+def test_every_claim_gives_the_expected_verdict_word_and_n1_says_no(world, expected):
+    results = FakeResults(QUICK, world)
+    for cid in PAPER_CLAIMS:
         verdicts = _judge_all(results, cid)
-        assert verdicts and all(v.supported for v in verdicts), (cid, [v.detail for v in verdicts if not v.supported])
-    assert not any(v.supported for v in _judge_all(results, "N1"))
+        assert verdicts and {v.verdict for v in verdicts} == {expected}, (cid, [v.message for v in verdicts][:2])
+        assert all(v.as_expected is (expected == SUPPORTED) for v in verdicts)
+        assert all(v.message.startswith(f"{cid} [{v.cell}] {expected}: ") for v in verdicts)
+    n1 = _judge_all(results, "N1")
+    assert all(v.verdict == INCONCLUSIVE and v.as_expected and not v.problems for v in n1)
 
 
-def test_claims_are_rejected_on_random_like_tables():
-    flat = FakeResults(QUICK, lambda seed, observable, **_: 100.0 if observable == "pool_size" else [0.9, 1.0, 1.1][seed])
-    for cid in ("C1-PR", "C2", "C3", "C5", "C6", "C7", "C8"):
-        assert not any(v.supported for v in _judge_all(flat, cid)), cid
-    assert all(not v.supported for v in _judge_all(flat, "N1"))  # the control is also not supported here
+def test_verdicts_are_json_friendly_and_carry_the_word():
+    v = _judge_all(FakeResults(QUICK, anti_kag), "C2")[0].to_dict()
+    assert v["verdict"] == CONTRADICTED and v["as_expected"] is False and v["control"] is False
+    assert set(v) == {"criterion", "cell", "params", "verdict", "control", "as_expected", "problems", "values",
+                      "detail"}
 
 
-def test_n1_is_supported_when_the_null_shows_kag():
-    rigged = FakeResults(QUICK, lambda role, **_: 2.0)
-    assert all(v.supported and not v.as_expected for v in _judge_all(rigged, "N1"))
+def test_pr_ratio_cells_carry_the_measurement_se_when_the_tables_have_it():
+    results = FakeResults(QUICK, kag_like)  # per-seed SEs 0.01, 0.02, 0.03
+    one = math.sqrt(0.01**2 + 0.02**2 + 0.03**2) / 3
+    c1 = _judge_all(results, "C1-PR")[0]
+    assert c1.values["measurement_se"] == pytest.approx(one) and "measurement SE 0.01247" in c1.detail
+    assert _judge_all(results, "C2")[0].values["measurement_se"] == pytest.approx(one * math.sqrt(2))
+    assert _judge_all(results, "C1-RR")[0].values["measurement_se"] == pytest.approx(one)
+    c5 = _judge_all(results, "C5")[0].values["conditions"]
+    assert all(s["measurement_se"] == pytest.approx(one) for s in c5.values())
+    without = FakeResults(QUICK, kag_like)
+    without._table = ResultTable(r for r in without._table if not r.observable.endswith("_se"))
+    v = _judge_all(without, "C1-PR")[0]
+    assert "measurement_se" not in v.values and "measurement SE" not in v.detail
+    assert "measurement_se" not in next(iter(_judge_all(without, "C6")[0].values["conditions"].values()))
 
 
+# -- the control N1 -------------------------------------------------------------------------------
+def _null_world(pr=None, rr=None, kl=None, kl2=None):
+    """kag_like, with the null's PR, RR, KL and second-null KL replaced by per-seed lists."""
+    def value(seed, role, observable, analysis, **kw):
+        if analysis == "global" and role in ("null", "null2"):
+            pick = {("pr_ratio", "null"): pr, ("rr_ratio", "null"): rr, ("kl", "null"): kl, ("kl", "null2"): kl2}
+            chosen = pick.get((observable, role))
+            if chosen is not None:
+                return chosen[seed]
+        return kag_like(seed=seed, role=role, observable=observable, analysis=analysis, **kw)
+    return FakeResults(QUICK, value)
+
+
+def test_n1_is_contradicted_on_random_like_nulls_below_one():
+    results = _null_world(pr=[0.8, 0.85, 0.9], rr=[0.7, 0.75, 0.8], kl=[0.1, 0.11, 0.12], kl2=[0.2, 0.22, 0.24])
+    n1 = _judge_all(results, "N1")
+    assert all(v.verdict == CONTRADICTED and v.as_expected for v in n1)
+    assert n1[0].values["verdicts"] == {"pr": CONTRADICTED, "kl": CONTRADICTED, "rr": CONTRADICTED}
+
+
+def test_n1_shows_kag_on_rigged_nulls():
+    rigged = FakeResults(QUICK, lambda role, seed, **_: 0.5 + 0.02 * seed if role == "null2" else 2.0 + 0.01 * seed)
+    n1 = _judge_all(rigged, "N1")
+    assert all(v.verdict == SUPPORTED and not v.as_expected for v in n1)
+    assert n1[0].message.startswith(f"N1 [{n1[0].cell}] supported (the control shows KAG): ")
+    # one observable that says KAG is enough
+    only_kl = _judge_all(_null_world(kl=[0.5, 0.52, 0.54]), "N1")
+    assert all(v.verdict == SUPPORTED and v.values["verdicts"]["kl"] == SUPPORTED for v in only_kl)
+
+
+@pytest.mark.parametrize(("world", "problem"), [
+    (dict(pr=[0.9, NAN, 1.1]), "NaN in PR ratio (null) at seed 1"),
+    (dict(rr=[0.9, 1.0, math.inf]), "Inf in RR ratio (null) at seed 2"),
+    (dict(kl2=[0.1, NAN, 0.1]), "NaN in KL(null2‖init) at seed 1"),
+    (dict(pr=[0.9, 0.9, 0.9]), "zero standard deviation over seeds in PR ratio (null) (every seed 0.9)"),
+    (dict(rr=[1.0, 1.0, 1.0]), "zero standard deviation over seeds in RR ratio (null)"),
+    (dict(kl=[0.1, 0.2, 0.3], kl2=[0.1, 0.2, 0.3]),
+     "zero standard deviation over seeds in KL(null‖init) - KL(null2‖init)"),
+], ids=["nan-pr", "inf-rr", "nan-kl2", "constant-pr", "constant-rr", "null2-equals-null"])
+def test_n1_is_invalid_on_nan_inf_or_zero_variance(world, problem):
+    for v in _judge_all(_null_world(**world), "N1"):
+        assert v.verdict == INVALID and not v.as_expected, v.message
+        assert any(p.startswith(problem) for p in v.problems), v.problems
+        assert v.message.startswith(f"N1 [{v.cell}] invalid: {problem}")
+
+
+def test_n1_is_invalid_when_the_second_null_is_missing():
+    results = FakeResults(QUICK, kag_like)
+    results._table = ResultTable(r for r in results._table if r.role != "null2")
+    v = _judge_all(results, "N1")[0]
+    assert v.verdict == INVALID and "KL(null2‖init) is missing" in v.problems[0] and len(v.problems) == 1
+
+
+def test_n1_reads_its_thresholds_from_the_c1_rules():
+    t = get_claim("N1").thresholds
+    assert dict(t) == {f"{o}_min_lower_bound": CRITERIA[f"C1-{o.upper()}"].thresholds["min_lower_bound"]
+                       for o in ("pr", "kl", "rr")}
+
+
+# -- condition-dependent fakes ------------------------------------------------------------------------
 def _spatial(value_of_condition, regime_factor=lambda regime, eval_images: 1.0):
     def value(regime, eval_images, analysis, condition, observable, seed, **_):
         if observable == "pool_size":
             return 10.0 * float(condition) if analysis == "balls" else 100.0
+        if observable.endswith("_se"):
+            return 0.01
         if analysis not in ("balls", "patches", "separation"):
             return 1.0
         return value_of_condition(analysis, condition) * regime_factor(regime, eval_images) + 0.001 * seed
@@ -146,8 +323,8 @@ def _spatial(value_of_condition, regime_factor=lambda regime, eval_images: 1.0):
 
 def test_c5_judges_the_spread_over_radii():
     spread = get_claim("C5").thresholds["max_spread"]
-    growth = {"within": spread - 0.05, "beyond": spread + 0.05}
-    for case, top in growth.items():
+    growth = {"within": (spread - 0.05, SUPPORTED), "beyond": (spread + 0.05, CONTRADICTED)}
+    for case, (top, expected) in growth.items():
         # PR ratio 2 at the smallest radius, rising to 2 * top at the largest
         radii = [str(r) for r in QUICK.metrics.radii]
 
@@ -155,25 +332,25 @@ def test_c5_judges_the_spread_over_radii():
             return 2.0 * (1 + (top - 1) * radii.index(condition) / (len(radii) - 1)) if analysis == "balls" else 2.0
 
         verdicts = _judge_all(FakeResults(QUICK, _spatial(by_radius)), "C5")
-        assert all(v.supported == (case == "within") for v in verdicts), case
+        assert all(v.verdict == expected for v in verdicts), case
         assert verdicts[0].values["spread"] == pytest.approx(top, rel=1e-2)
         assert verdicts[0].values["pool_size"] == {r: 10.0 * float(r) for r in radii}
 
 
-def test_c5_fails_when_one_radius_is_not_above_one():
+def test_c5_is_contradicted_when_one_radius_is_below_one():
     def small_balls_flat(analysis, condition):
         return 0.95 if analysis == "balls" and condition == "7" else 1.2
-    assert not any(v.supported for v in _judge_all(FakeResults(QUICK, _spatial(small_balls_flat)), "C5"))
+    assert all(v.verdict == CONTRADICTED for v in _judge_all(FakeResults(QUICK, _spatial(small_balls_flat)), "C5"))
 
 
 def test_c7_compares_the_farthest_separation_with_d_zero():
     change = get_claim("C7").thresholds["max_relative_change"]
     far = str(max(QUICK.metrics.separations))
-    for drop, expected in ((change - 0.05, True), (change + 0.05, False)):
+    for drop, expected in ((change - 0.05, SUPPORTED), (change + 0.05, CONTRADICTED)):
         def by_distance(analysis, condition, drop=drop):
             return 2.0 * (1 - drop) if analysis == "separation" and condition == far else 2.0
         verdicts = _judge_all(FakeResults(QUICK, _spatial(by_distance)), "C7")
-        assert all(v.supported is expected for v in verdicts), drop
+        assert all(v.verdict == expected for v in verdicts), drop
         assert verdicts[0].values["relative_change"] == pytest.approx(-drop, abs=2e-3)
         assert verdicts[0].values["d_far"] == float(far) and verdicts[0].values["d_near"] == 0.0
 
@@ -184,16 +361,16 @@ def test_c8_reads_augmented_models_on_the_cell_s_evaluation_images():
     factor = lambda regime, ev: 1.0 if regime == "standard" else (0.7 if ev == "clean" else 0.95)  # noqa: E731
     verdicts = _judge_all(FakeResults(QUICK, _spatial(lambda a, c: 2.0 + 0.1 * QUICK.metrics.radii[0], factor)), "C8")
     for v in verdicts:
-        assert v.supported is (v.params["eval"] == "clean"), v.cell
+        assert v.verdict == (SUPPORTED if v.params["eval"] == "clean" else CONTRADICTED), v.cell
         expected = 0.3 if v.params["eval"] == "clean" else 0.05
         assert v.values["reduction"] == pytest.approx(expected, abs=1e-3)
         assert lo < 0.3 < hi and not lo < 0.05
 
 
-def test_c8_fails_when_augmentation_raises_the_pr_ratios():
+def test_c8_is_contradicted_when_augmentation_raises_the_pr_ratios():
     factor = lambda regime, ev: 1.0 if regime == "standard" else 1.3  # noqa: E731
     verdicts = _judge_all(FakeResults(QUICK, _spatial(lambda a, c: 2.0, factor)), "C8")
-    assert not any(v.supported for v in verdicts)
+    assert all(v.verdict == CONTRADICTED for v in verdicts)
     assert all(v.values["reduction"] == pytest.approx(-0.3, abs=1e-3) for v in verdicts)
 
 
@@ -209,7 +386,7 @@ def test_c9_reads_clean_or_shifted_accuracy_per_cell():
 
     for v in _judge_all(FakeResults(QUICK, accuracy), "C9"):
         shifted = v.params["regime"] == "augmented" and v.params["eval"] == "augmented"
-        assert v.supported is not shifted, v.cell
+        assert v.verdict == (CONTRADICTED if shifted else SUPPORTED), v.cell
 
 
 def test_every_claim_has_cells_readable_ids_a_rule_and_a_key_number():
@@ -226,7 +403,8 @@ def test_every_claim_has_cells_readable_ids_a_rule_and_a_key_number():
             v = claim.judge(cell, results).to_dict()
             rows.append({"cell": v["cell"], "values": v["values"]})
         assert claim.key_number(rows), claim.id
-    assert {c.group for c in CLAIMS} == {f"C{i}" for i in range(1, 12)} | {"N1"}
+    assert {c.group for c in CLAIMS} == {f"C{i}" for i in range(1, 12)} | {"N1", "N2"}
+    assert [c.id for c in CLAIMS if c.control] == ["N1"]
     assert ("C1-PR", "n=256-k=3-L1") in ids and ("C5", "standard-L1-k=3-n=512") in ids
     assert get_claim("C5").cells(SMOKE)[0].p["n"] == max(SMOKE.spatial_widths)
     assert set(CRITERIA) == set(BY_ID)
@@ -234,4 +412,4 @@ def test_every_claim_has_cells_readable_ids_a_rule_and_a_key_number():
 
 def test_unknown_claim_is_a_one_line_error():
     with pytest.raises(ValueError, match="claim='C99' is unknown"):
-        get_claim("C99")
+        get_claim(claim_id="C99")

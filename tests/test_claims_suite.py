@@ -60,13 +60,21 @@ def test_cold_run_trains_and_measures_every_model_exactly_once_across_workers(co
 
 def test_cold_run_writes_a_report_of_every_registered_claim(cold):
     from kag.repro.claims import CLAIMS
+    from kag.repro.report.assemble import STATUSES
+    from kag.repro.rules import VERDICTS
 
     _, report, proc = cold
     data = json.loads((report / "results.json").read_text())
     assert [c["id"] for c in data["criteria"]] == [c.id for c in CLAIMS]
     by_id = {c["id"]: c for c in data["criteria"]}
     assert by_id["C9"]["status"] == "not run"  # judged under the paper profiles only
-    assert all(row["supported"] is not None for row in by_id["N1"]["cells"])
+    assert all(row["verdict"] in VERDICTS for c in data["criteria"] if c["id"] != "C9" for row in c["cells"])
+    assert all(s["status"] in STATUSES and sum(s["counts"].values()) == s["n_cells"] for s in data["summary"])
+    for c in data["criteria"]:  # a failure names the cell and starts with its verdict word
+        for row in c["cells"]:
+            assert (row["outcome"] == "failed") is (row["as_expected"] is False), (c["id"], row["cell"])
+            if row["outcome"] == "failed":
+                assert f"{c['id']} [{row['cell']}] {row['verdict']}" in proc.stdout, (c["id"], row["cell"])
     assert all(row["outcome"] != "not run" for c in data["criteria"] if c["id"] != "C9" for row in c["cells"])
     assert data["provenance"]["profile"] == "smoke" and data["provenance"]["cache"]["models"]
     assert data["table"]["rows"] > 0 and (report / "table.csv").is_file()
@@ -74,13 +82,24 @@ def test_cold_run_writes_a_report_of_every_registered_claim(cold):
     assert "[kag] this run: trained 12 models" in proc.stdout
 
 
-def test_warm_run_trains_and_computes_nothing(cold, tmp_path):
+def test_warm_run_trains_and_computes_nothing_and_xfails_what_is_not_supported(cold, tmp_path):
     home, _, _ = cold
     before = len(_events(home))
-    warm = _pytest_claims(home, tmp_path / "report", "-n", "0")
+    warm = _pytest_claims(home, tmp_path / "report", "-n", "0", "--kag-not-reproduced=xfail")
     assert warm.returncode in (0, 1), warm.stdout[-3000:]
     assert len(_events(home)) == before  # everything from the store
     assert "trained 0 models" in warm.stdout
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    for c in data["criteria"]:
+        for row in c["cells"]:
+            if row["verdict"] is None:
+                continue
+            if c["control"]:  # never xfailed: a control that shows KAG or is invalid fails
+                assert row["outcome"] == ("passed" if row["as_expected"] else "failed"), row["cell"]
+            else:
+                assert row["outcome"] == ("passed" if row["verdict"] == "supported" else "xfailed"), row["cell"]
+    control_ok = all(row["as_expected"] for c in data["criteria"] if c["control"] for row in c["cells"])
+    assert warm.returncode == (0 if control_ok else 1), warm.stdout[-3000:]
 
 
 def test_k_with_equals_selects_exactly_the_named_cells(cold, tmp_path):

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from kag import metrics
 from kag.metrics import (
     ZeroRows,
+    bootstrap_pr_ratio,
+    js_divergence,
     kl_divergence,
     log_minor_histograms,
     mean_ignoring_undefined,
@@ -84,12 +87,119 @@ def test_pr_rejects_nan_and_empty():
 
 
 # ---------------------------------------------------------------------------------------------
-# KL divergence
+# bootstrap of the PR ratio
+
+
+def _reference_bootstrap(m_trained, m_init, n_boot, seed):
+    """One replicate at a time, by explicit resampling, with the same generator draws."""
+    B, S = m_trained.shape
+    g = _gen(seed)
+    images = torch.randint(0, B, (n_boot, B), generator=g)
+    columns = torch.randint(0, S, (n_boot, S), generator=g)
+
+    def ratio(t, i):
+        return mean_ignoring_undefined(participation_ratio(t))[0] / mean_ignoring_undefined(participation_ratio(i))[0]
+
+    replicates = [ratio(m_trained[im][:, co], m_init[im][:, co]) for im, co in zip(images, columns)]
+    return ratio(m_trained, m_init), float(np.std(replicates, ddof=1))
+
+
+def _heavy_minors(B: int, S: int, seed: int) -> torch.Tensor:
+    """Log-normal minors whose spread differs between images: ``[B, S]``."""
+    g = _gen(seed)
+    sigma = 0.5 + 2 * torch.rand(B, 1, generator=g, dtype=torch.float64)
+    return (sigma * torch.randn(B, S, generator=g, dtype=torch.float64)).exp()
+
+
+def test_bootstrap_pr_ratio_matches_a_reference_loop():
+    trained, init = _heavy_minors(6, 15, 0), _heavy_minors(6, 15, 1)
+    trained[2] = 0.0  # undefined PR: left out of the trained means
+    trained[3, :12] = 0.0  # undefined in the replicates that draw none of its 3 positive minors
+    init[:, 4] = 0.0
+    ratio, se = bootstrap_pr_ratio(trained, init, n_boot=40, seed=3)
+    expected_ratio, expected_se = _reference_bootstrap(trained, init, 40, 3)
+    assert ratio == pytest.approx(expected_ratio, rel=1e-12)
+    assert se == pytest.approx(expected_se, rel=1e-10)
+    assert se > 0
+
+
+def test_bootstrap_pr_ratio_is_the_reported_pr_ratio():
+    trained, init = _heavy_minors(20, 100, 0), _heavy_minors(20, 100, 1)
+    ratio, _ = bootstrap_pr_ratio(trained, init, n_boot=2)
+    pr = [mean_ignoring_undefined(participation_ratio(m))[0] for m in (trained, init)]
+    assert ratio == pytest.approx(pr[0] / pr[1], rel=1e-12)
+
+
+def test_bootstrap_pr_ratio_does_not_depend_on_the_chunk(monkeypatch):
+    trained, init = _heavy_minors(10, 50, 0), _heavy_minors(10, 50, 1)
+    whole = bootstrap_pr_ratio(trained, init, n_boot=30, seed=1)
+    monkeypatch.setattr(metrics, "_BOOTSTRAP_CHUNK_BYTES", 8 * 60 * 7)  # 7 replicates per chunk
+    chunked = bootstrap_pr_ratio(trained, init, n_boot=30, seed=1)
+    assert chunked == pytest.approx(whole, rel=1e-12)
+
+
+def test_bootstrap_se_is_zero_when_every_image_and_minor_are_equal():
+    ratio, se = bootstrap_pr_ratio(torch.full((8, 40), 2.0), torch.full((8, 40), 0.5), n_boot=50)
+    assert ratio == pytest.approx(1.0) and se == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bootstrap_se_shrinks_like_one_over_root_b():
+    se = {B: bootstrap_pr_ratio(_heavy_minors(B, 200, 0), _heavy_minors(B, 200, 1), n_boot=300)[1] for B in (100, 400)}
+    assert 1.5 < se[100] / se[400] < 2.7  # √4 = 2
+
+
+def test_bootstrap_is_seeded_and_leaves_the_global_rng_alone():
+    trained, init = _heavy_minors(10, 50, 0), _heavy_minors(10, 50, 1)
+    state = torch.get_rng_state()
+    first = bootstrap_pr_ratio(trained, init, n_boot=20, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert bootstrap_pr_ratio(trained, init, n_boot=20, seed=5) == first
+    assert bootstrap_pr_ratio(trained, init, n_boot=20, seed=6)[1] != first[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(m_init=torch.rand(3, 5)), r"m_trained has shape \[3, 4\] but m_init has \[3, 5\]"),
+        (dict(m_trained=torch.rand(12)), r"m_trained has shape \[12\]: expected minors \[B, S\]"),
+        (dict(n_boot=1), "n_boot=1 is not allowed"),
+        (dict(seed=-1), "seed=-1 is not allowed"),
+    ],
+    ids=["mismatch", "1-D", "n_boot1", "negative-seed"],
+)
+def test_bad_bootstrap_arguments_raise(kwargs, message):
+    args = dict(m_trained=torch.rand(3, 4), m_init=torch.rand(3, 4)) | kwargs
+    with pytest.raises(ValueError, match=message):
+        bootstrap_pr_ratio(**args)
+
+
+# ---------------------------------------------------------------------------------------------
+# KL and Jensen-Shannon divergences
+
+
+def _brute_force_probabilities(m_trained, m_init, bins, central):
+    """SPEC §5's histograms with numpy: percentiles, np.histogram, and counts outside the range."""
+    a, b = (np.asarray(m, dtype=np.float64).ravel() for m in (m_trained, m_init))
+    pooled = np.log10(np.concatenate([a[a > 0], b[b > 0]]))
+    lo, hi = np.percentile(pooled, [50 * (1 - central), 50 * (1 + central)])
+    probabilities = []
+    for x in (a, b):
+        logs = np.log10(x[x > 0])
+        inner, _ = np.histogram(logs[(logs >= lo) & (logs <= hi)], bins=bins, range=(lo, hi))
+        counts = np.concatenate([[np.sum(x == 0) + np.sum(logs < lo)], inner, [np.sum(logs > hi)]])
+        probabilities.append(counts / counts.sum())
+    return probabilities
+
+
+def _lognormal(n: int, sigma: float, seed: int) -> torch.Tensor:
+    return (sigma * torch.randn(n, generator=_gen(seed), dtype=torch.float64)).exp()
 
 
 def test_kl_of_identical_distributions_is_zero():
     m = torch.rand(6, 500, generator=_gen(), dtype=torch.float64) + 1e-3
+    m[0, :7] = 0.0
     assert kl_divergence(m, m.clone()) == pytest.approx(0.0, abs=1e-9)
+    assert js_divergence(m, m.clone()) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_kl_of_disjoint_distributions_is_large():
@@ -108,18 +218,94 @@ def test_kl_is_non_negative(seed):
 
 
 def test_kl_grows_when_the_trained_minors_spread():
-    base = torch.randn(10_000, generator=_gen(0), dtype=torch.float64).exp()
-    near = torch.randn(10_000, generator=_gen(1), dtype=torch.float64).exp()
-    spread = (3 * torch.randn(10_000, generator=_gen(2), dtype=torch.float64)).exp()
+    base, near, spread = _lognormal(10_000, 1.0, 0), _lognormal(10_000, 1.0, 1), _lognormal(10_000, 3.0, 2)
     assert kl_divergence(spread, base) > 10 * kl_divergence(near, base)
 
 
-def test_exact_zero_minors_are_dropped_and_counted():
+def test_exact_zeros_land_in_the_underflow_bin_and_are_counted():
+    """central=1: the bins span the positive minors' full range, log10 in [0, 2]."""
     m = torch.tensor([[0.0, 1.0, 10.0], [0.0, 0.0, 100.0]], dtype=torch.float64)
-    hist = log_minor_histograms(m, m[:1], bins=4)
-    assert hist.dropped_trained == 3 and hist.dropped_init == 1
-    assert int(hist.trained.sum()) == 3 and int(hist.init.sum()) == 2
+    hist = log_minor_histograms(m, m[:1], bins=4, central=1.0)
+    assert hist.zeros_trained == 3 and hist.zeros_init == 1
     torch.testing.assert_close(hist.edges, torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0], dtype=torch.float64))
+    assert hist.trained.tolist() == [3, 1, 0, 1, 1, 0]  # underflow, 4 bins (2.0 in the last), overflow
+    assert hist.init.tolist() == [1, 1, 0, 1, 0, 0]
+
+
+def test_minors_outside_the_central_range_land_in_the_outer_bins():
+    """log10 = 0..99 (pooled twice): the 1st and 99th percentiles are 0.99 and 98.01, so 0 and 99 fall outside."""
+    m = 10.0 ** torch.arange(100, dtype=torch.float64)
+    hist = log_minor_histograms(torch.cat([m, torch.zeros(3, dtype=torch.float64)]), m, bins=98, central=0.98)
+    torch.testing.assert_close(hist.edges[[0, -1]], torch.tensor([0.99, 98.01], dtype=torch.float64))
+    assert hist.trained[0] == 1 + 3 and hist.trained[-1] == 1 and hist.trained[1:-1].sum() == 98
+    assert hist.init[0] == 1 and hist.init[-1] == 1 and (hist.init[1:-1] == 1).all()  # one log per bin
+    assert hist.zeros_trained == 3 and hist.zeros_init == 0
+
+
+def test_all_equal_positive_minors_get_a_width_one_range():
+    hist = log_minor_histograms(torch.full((5,), 100.0), torch.tensor([0.0, 100.0]), bins=2)
+    torch.testing.assert_close(hist.edges, torch.tensor([1.5, 2.0, 2.5], dtype=torch.float64))
+    assert hist.trained.tolist() == [0, 0, 5, 0] and hist.init.tolist() == [1, 0, 1, 0]
+
+
+def test_a_few_zeros_or_extreme_minors_do_not_stretch_the_bins():
+    """A bare joint range (central=1, zeros at 1e-300) spans 300 decades: KL then sees only the zero mass."""
+    base, spread = _lognormal(20_000, 1.0, 0), _lognormal(20_000, 3.0, 1)
+    dirty = base.clone()
+    dirty[:5] = 0.0
+    dirty[5:8] = 1e-300
+    clean_kl = kl_divergence(spread, base)
+    assert kl_divergence(spread, dirty) == pytest.approx(clean_kl, rel=0.02)
+    edges = log_minor_histograms(spread, dirty).edges
+    torch.testing.assert_close(edges, log_minor_histograms(spread, base).edges, rtol=0.02, atol=0.02)
+    bare = kl_divergence(spread, dirty.clamp_min(1e-300), central=1.0)
+    assert log_minor_histograms(spread, dirty, central=1.0).edges[0] == pytest.approx(-300)
+    assert bare < clean_kl / 2  # 3 decades per bin blur the trained spread
+
+
+@pytest.mark.parametrize("n", [2, 3, 50, 1001])
+@pytest.mark.parametrize("central", [0.998, 0.5, 1.0])
+def test_the_central_range_is_numpys_percentiles(n, central):
+    m = torch.rand(n, generator=_gen(n), dtype=torch.float64) + 0.01
+    logs = np.log10(torch.cat([m, m[: n // 2] * 3]).numpy())
+    expected = np.percentile(logs, [50 * (1 - central), 50 * (1 + central)])
+    edges = log_minor_histograms(m, m[: n // 2] * 3, bins=7, central=central).edges
+    if expected[0] == expected[1]:
+        expected = expected + [-0.5, 0.5]
+    np.testing.assert_allclose(edges[[0, -1]].numpy(), expected, rtol=1e-12, atol=1e-14)
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("central", [0.998, 0.9])
+def test_kl_and_js_match_a_numpy_brute_force(seed, central):
+    g = _gen(seed)
+    a = torch.rand(4, 300, generator=g, dtype=torch.float64) ** 4
+    b = torch.rand(4, 300, generator=g, dtype=torch.float64) ** 2
+    a[a < 0.002] = 0.0  # some exact zeros on both sides
+    b[:, :5] = 0.0
+    p, q = _brute_force_probabilities(a, b, bins=30, central=central)
+    ps, qs = ((x + 1e-10) / (x + 1e-10).sum() for x in (p, q))
+    kl = float(np.sum(ps * np.log(ps / qs)))
+    mid = (p + q) / 2
+    js = 0.5 * sum(float(np.sum(x[x > 0] * np.log(x[x > 0] / mid[x > 0]))) for x in (p, q))
+    assert kl_divergence(a, b, bins=30, central=central) == pytest.approx(kl, rel=1e-9)
+    assert js_divergence(a, b, bins=30, central=central) == pytest.approx(js, rel=1e-9)
+
+
+def test_js_is_symmetric_and_bounded_by_ln2():
+    a, b = _lognormal(3000, 1.0, 0), _lognormal(3000, 2.0, 1)
+    assert js_divergence(a, b) == pytest.approx(js_divergence(b, a), rel=1e-12)
+    assert 0 < js_divergence(a, b) < math.log(2)
+    low = torch.rand(4, 200, generator=_gen(0), dtype=torch.float64) * 1e-6 + 1e-7
+    high = torch.rand(4, 200, generator=_gen(1), dtype=torch.float64) + 1.0
+    assert js_divergence(high, low) == pytest.approx(math.log(2), rel=1e-12)
+
+
+def test_a_side_with_only_zeros_is_all_underflow():
+    m = torch.rand(2, 50, generator=_gen(), dtype=torch.float64) + 0.1
+    hist = log_minor_histograms(torch.zeros(2, 3), m)
+    assert hist.trained.tolist() == [6] + [0] * 101 and hist.zeros_trained == 6
+    # central=1: no init minor below the range, so the histograms are disjoint
+    assert js_divergence(torch.zeros(2, 3), m, central=1.0) == pytest.approx(math.log(2))
 
 
 @pytest.mark.parametrize(
@@ -127,16 +313,22 @@ def test_exact_zero_minors_are_dropped_and_counted():
     [
         (dict(bins=0), "bins=0 is not allowed"),
         (dict(smoothing=-1.0), "smoothing=-1.0 is not allowed"),
-        (dict(m_trained=torch.zeros(2, 3)), "m_trained has no positive minor"),
+        (dict(central=0.0), "central=0.0 is not allowed"),
+        (dict(central=1.5), "central=1.5 is not allowed"),
+        (dict(m_trained=torch.zeros(2, 3), m_init=torch.zeros(4)), "m_trained and m_init have no positive minor"),
         (dict(m_init=torch.tensor([1.0, -1.0])), "m_init contains negative values"),
         (dict(m_init=torch.tensor([1.0, float("nan")])), "m_init contains NaN"),
+        (dict(m_trained=torch.tensor([1.0, float("inf")])), "m_trained contains Inf"),
     ],
-    ids=["bins0", "negative-smoothing", "all-zero", "negative", "nan"],
+    ids=["bins0", "negative-smoothing", "central0", "central>1", "all-zero", "negative", "nan", "inf"],
 )
 def test_bad_kl_arguments_raise(kwargs, message):
     args = dict(m_trained=torch.rand(2, 3) + 0.1, m_init=torch.rand(2, 3) + 0.1) | kwargs
     with pytest.raises(ValueError, match=message):
         kl_divergence(**args)
+    if "smoothing" not in kwargs:
+        with pytest.raises(ValueError, match=message):
+            js_divergence(**args)
 
 
 # ---------------------------------------------------------------------------------------------

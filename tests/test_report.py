@@ -57,6 +57,33 @@ def test_html_is_self_contained_and_names_every_claim(report: Path, data: dict):
         assert "/" not in src and (report / src).is_file(), src
 
 
+def test_html_marks_statuses_and_verdicts_with_classes(report: Path, data: dict):
+    html = (report / "index.html").read_text()
+    status_class = {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na"}
+    for s in data["summary"]:
+        assert f'<span class="badge {status_class[s["status"]]}" title="{s["status"]}">{s["label"]}</span>' in html
+    for c in data["criteria"]:
+        for r in c["cells"]:
+            word = r["verdict"] or "not judged"
+            assert f'<span class="verdict {word.replace(" ", "-")}">{word}</span>' in html
+    assert '<section class="control">' in html
+
+
+def test_a_control_that_is_invalid_or_shows_kag_is_shown_in_its_own_words(data: dict, tmp_path: Path):
+    d = copy.deepcopy(data)
+    d["figures_data"] = {}
+    n1 = next(s for s in d["summary"] if s["id"] == "N1")
+    n1.update(status="inconclusive", label="invalid: NaN in PR ratio (null) at seed 1 (cell n=8-k=1-L1)")
+    crit = next(c for c in d["criteria"] if c["id"] == "N1")
+    crit["cells"][0].update(verdict="invalid", as_expected=False)
+    crit["cells"][1].update(verdict="supported", as_expected=False)
+    out = render(d, tmp_path)
+    md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
+    assert "❔ invalid: NaN in PR ratio (null) at seed 1 (cell n=8-k=1-L1)" in md
+    assert "| supported (the control shows KAG) | no |" in md
+    assert '<span class="verdict invalid">invalid</span>' in html
+
+
 def test_html_escapes_text(data: dict, tmp_path: Path):
     d = copy.deepcopy(data)
     d["criteria"][0]["claim"] = "<script>alert(1)</script>"
@@ -65,14 +92,32 @@ def test_html_escapes_text(data: dict, tmp_path: Path):
     assert "<script" not in html and "&lt;script&gt;" in html
 
 
+def test_sample_uses_the_verdict_words(data: dict):
+    words = {"supported", "contradicted", "inconclusive", "invalid", None}
+    for s in data["summary"]:
+        assert s["status"] in ("reproduced", "contradicted", "inconclusive", "not run"), s
+        assert sum(s["counts"].values()) == s["n_cells"] and s["counts_text"]
+    for c in data["criteria"]:
+        for r in c["cells"]:
+            assert r["verdict"] in words and (r["verdict"] is None) == (r["as_expected"] is None), (c["id"], r["cell"])
+    n1 = next(s for s in data["summary"] if s["id"] == "N1")
+    assert n1["control"] and n1["label"] in ("the control says no", "not run") or n1["label"].startswith(
+        ("the control shows KAG", "invalid: ", "inconclusive: "))
+
+
 def test_readme_has_summary_table_and_every_claim(report: Path, data: dict):
     md = (report / "README.md").read_text()
-    assert "| Claim | Statement | Status | Cells as expected | Key number |" in md
+    assert "| Claim | Statement | Status | Cells | Key number |" in md
     for c in data["criteria"]:
         assert f"### {c['id']}" in md, c["id"]
     assert "![" in md and "](global_pr_ratio.png)" in md
+    for s in data["summary"]:
+        line = next(line for line in md.splitlines() if line.startswith(f"| [{s['id']}]"))
+        assert f" {s['label']} | {s['counts_text']}" in line, line
     n1 = next(line for line in md.splitlines() if line.startswith("| [N1]"))
-    assert "expected verdict is **not supported**" in n1
+    assert "control: as expected when every cell is contradicted or inconclusive" in n1
+    assert "| Cell | Outcome | Verdict | As expected | Measured values |" in md
+    assert ", measurement SE " in md  # beside the seed std where the tables carry bootstrap SEs
     # A `|` inside a value must not split a table row.
     for line in md.splitlines():
         if line.startswith("| `"):

@@ -8,18 +8,20 @@ import json
 
 import pytest
 
-from fakes import FakeResults, kag_like
+from fakes import FakeResults, anti_kag, kag_like, noisy
 from kag.repro.claims import CLAIMS, get_claim
 from kag.repro.profiles import QUICK, SMOKE
 from kag.repro.report.assemble import (
+    STATUSES,
     assemble,
     claim_status,
+    counts_text,
     figure_data,
     verdicts_from_cache,
     verdicts_from_outcomes,
 )
 from kag.repro.report.render import render
-from kag.table import COLUMNS
+from kag.table import COLUMNS, TABLE_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +39,79 @@ def test_outcomes_are_matched_to_cells_by_claim_and_cell_id(results):
     assert set(rows) == {c.id for c in CLAIMS}
     c5_rows = {r["cell"]: r for r in rows["C5"]}
     assert c5_rows[first.id]["outcome"] == "passed" and c5_rows[first.id]["values"] == verdict["values"]
-    assert c5_rows[first.id]["as_expected"] is True
+    assert c5_rows[first.id]["as_expected"] is True and c5_rows[first.id]["verdict"] == "supported"
     assert c5_rows[second.id]["outcome"] == "error" and c5_rows[second.id]["detail"] == "boom"
-    assert c5_rows[second.id]["supported"] is None
+    assert c5_rows[second.id]["verdict"] is None and c5_rows[second.id]["as_expected"] is None
     assert all(r["outcome"] == "not run" for r in rows["C1-PR"])
 
 
-def test_claim_status_is_reproduced_only_when_every_cell_is_as_expected(results):
+def _with(rows: list[dict], i: int, verdict: str | None, **more) -> list[dict]:
+    out = list(rows)
+    out[i] = {**rows[i], "verdict": verdict, "as_expected": None if verdict is None else verdict == "supported", **more}
+    return out
+
+
+def test_claim_status_is_reproduced_only_when_every_cell_is_supported(results):
+    c1 = get_claim("C1-PR")
     rows = verdicts_from_cache(results)["C1-PR"]
-    status = claim_status(get_claim("C1-PR"), rows)
-    assert status["status"] == "reproduced" and status["as_expected"] == status["cells"] == len(rows)
+    n = len(rows)
+    status = claim_status(c1, rows)
+    assert status["status"] == status["label"] == "reproduced" and status["as_expected"] == status["cells"] == n
+    assert status["counts"] == {"supported": n} and status["counts_text"] == f"{n} supported"
     assert status["key_number"].startswith("lower bound")
-    rows[0] = {**rows[0], "as_expected": False, "supported": False}
-    assert claim_status(get_claim("C1-PR"), rows)["status"] == "not reproduced"
-    not_run = [{**r, "supported": None, "as_expected": None} for r in rows]
-    assert claim_status(get_claim("C1-PR"), not_run) == {"status": "not run", "cells": len(rows), "judged": 0,
-                                                         "as_expected": 0, "key_number": ""}
+    mixed = _with(_with(_with(rows, 0, "inconclusive"), 1, "contradicted"), 2, "inconclusive")
+    s = claim_status(c1, mixed)
+    assert s["status"] == "contradicted" and s["as_expected"] == n - 3
+    assert s["counts_text"] == f"{n - 3} supported, 1 contradicted, 2 inconclusive"
+    assert claim_status(c1, _with(rows, 0, "inconclusive"))["status"] == "inconclusive"
+    not_judged = claim_status(c1, _with(rows, 0, None, outcome="error"))
+    assert not_judged["status"] == "inconclusive" and not_judged["counts_text"] == f"{n - 1} supported, 1 not judged"
+    not_run = [{**r, "verdict": None, "as_expected": None} for r in rows]
+    assert claim_status(c1, not_run) == {"status": "not run", "label": "not run", "cells": n, "judged": 0,
+                                         "as_expected": 0, "counts": {"not judged": n},
+                                         "counts_text": f"{n} not judged", "key_number": ""}
+
+
+def test_control_status_says_no_shows_kag_or_is_invalid(results):
+    n1 = get_claim("N1")
+    rows = verdicts_from_cache(results)["N1"]
+    n = len(rows)
+    says_no = claim_status(n1, rows)
+    assert (says_no["status"], says_no["label"]) == ("reproduced", "the control says no")
+    assert says_no["counts_text"] == f"{n} inconclusive" and says_no["as_expected"] == n
+    shows = claim_status(n1, _with(rows, 3, "supported", as_expected=False))
+    assert (shows["status"], shows["label"]) == ("contradicted", f"the control shows KAG in 1 of {n} cells")
+    invalid = _with(_with(rows, 0, "invalid", as_expected=False, problems=["NaN in PR ratio (null) at seed 1"]),
+                    1, "supported", as_expected=False)
+    s = claim_status(n1, invalid)
+    assert s["status"] == "inconclusive"
+    assert s["label"] == f"invalid: NaN in PR ratio (null) at seed 1 (cell {rows[0]['cell']})"
+    assert s["counts"] == {"supported": 1, "inconclusive": n - 2, "invalid": 1}
+    partial = claim_status(n1, _with(rows, 0, None))
+    assert partial["status"] == "inconclusive" and partial["label"] == f"inconclusive: 1 of {n} cells not judged"
+
+
+@pytest.mark.parametrize(("world", "status", "word"), [(anti_kag, "contradicted", "contradicted"),
+                                                        (noisy, "inconclusive", "inconclusive")])
+def test_summary_statuses_and_counts_follow_the_verdicts(world, status, word):
+    fake = FakeResults(SMOKE, world)
+    data = assemble(fake, verdicts_from_cache(fake), fake.available())
+    for s in data["summary"]:
+        assert s["status"] in STATUSES
+        if s["id"] == "C9":
+            assert s["status"] == "not run" and s["counts"] == {"not judged": s["n_cells"]}
+        elif s["id"] == "N1":
+            assert (s["status"], s["label"]) == ("reproduced", "the control says no") and s["control"]
+        else:
+            assert (s["status"], s["label"]) == (status, status), s["id"]
+            assert s["counts"] == {word: s["n_cells"]} and s["counts_text"] == f"{s['n_cells']} {word}"
+    rows = [r for c in data["criteria"] if c["id"] not in ("C9", "N1") for r in c["cells"]]
+    assert {r["outcome"] for r in rows} == {"failed"} and {r["verdict"] for r in rows} == {word}
+
+
+def test_counts_text_lists_the_verdicts_in_order():
+    assert counts_text({"supported": 20, "contradicted": 1, "inconclusive": 3}) == \
+        "20 supported, 1 contradicted, 3 inconclusive"
 
 
 def test_claims_outside_their_profiles_are_skipped(results):
@@ -85,11 +144,18 @@ def test_a_whole_report_is_assembled_and_rendered_from_fake_results(results, tmp
     assert [s["id"] for s in data["summary"]] == [c.id for c in CLAIMS]
     status = {s["id"]: s["status"] for s in data["summary"]}
     assert status["C1-PR"] == "reproduced" and status["N1"] == "reproduced" and status["C9"] == "not run"
-    assert data["table"] == {"file": "table.csv", "schema": 1, "rows": len(table)}
+    assert {s["id"]: s["label"] for s in data["summary"]}["N1"] == "the control says no"
+    assert data["table"] == {"file": "table.csv", "schema": TABLE_VERSION, "rows": len(table)}
     assert data["provenance"]["profile"] == "smoke" and data["provenance"]["cache"]["models"] == []
     out = render(data, tmp_path, table)
     saved = json.loads((out / "results.json").read_text())
     assert saved["criteria"][0]["id"] == "C1-PR" and saved["criteria"][0]["rule"].startswith("lower bound")
+    assert saved["summary"][0]["counts_text"] == f"{saved['summary'][0]['n_cells']} supported"
+    assert saved["criteria"][0]["cells"][0]["verdict"] == "supported"
+    md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
+    assert "| Claim | Statement | Status | Cells | Key number |" in md
+    assert "✅ the control says no" in md and "std 0.001, measurement SE 0.01247" in md
+    assert '<span class="verdict supported">12 supported</span>' in html and '<section class="control">' in html
     with open(out / "table.csv") as f:
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == COLUMNS and len(rows) == len(table) + 1

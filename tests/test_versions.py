@@ -118,6 +118,7 @@ def test_comments_and_renamed_locals_change_no_key(tmp_path):
     ("kag.determinants.MINORS_VERSION", {"metrics"}),
     ("kag.metrics.OBSERVABLES_VERSION", {"metrics"}),
     ("kag.spatial.SPATIAL_VERSION", {"metrics"}),
+    ("kag.surrogate.SURROGATE_VERSION", {"metrics"}),
     ("kag.analysis.ANALYSIS_VERSION", {"metrics"}),
     ("kag.table.TABLE_VERSION", {"metrics"}),
 ])
@@ -136,7 +137,8 @@ def test_bumping_a_version_changes_exactly_the_keys_it_should(monkeypatch, const
 
 def test_keys_record_every_version_and_normalisation_is_in_the_model_key():
     assert set(training_versions()) == {"data", "model", "augment", "trainer"}
-    assert set(measurement_versions()) == {"data", "jacobians", "minors", "observables", "spatial", "analysis", "table"}
+    assert set(measurement_versions()) == {"data", "jacobians", "minors", "observables", "spatial", "surrogate",
+                                            "analysis", "table"}
 
 
 def test_a_field_added_at_its_neutral_value_changes_no_key():

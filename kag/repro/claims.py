@@ -21,6 +21,14 @@ import numpy as np
 from kag.repro.profiles import Profile
 from kag.repro.results import Group, Results
 from kag.repro.rules import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    INVALID,
+    SUPPORTED,
+    control_verdict,
+    degeneracies,
+    difference_se,
+    measurement_se,
     rule_all_above,
     rule_lower_bound_above,
     rule_mean_at_least,
@@ -32,7 +40,7 @@ from kag.repro.rules import (
 )
 from kag.table import ResultTable
 
-ALL_PROFILES = ("paper", "paper-cpu", "quick", "smoke")
+ALL_PROFILES = ("paper", "quick", "smoke")
 LAYERS = ("L1", "L2")
 REGIMES = ("standard", "augmented")
 ANALYSES = ("balls", "patches", "separation")
@@ -60,25 +68,48 @@ def _cell(claim: str, **params: Any) -> Cell:
     return Cell(claim, tuple(params.items()))
 
 
+CONTROL_SHOWS_EFFECT = "the control shows KAG"  # a control cell that came out supported
+CONTROL_SAYS_NO = "the control says no"  # a control whose every cell is contradicted or inconclusive, and valid
+
+
 @dataclass
 class Verdict:
-    """What judging one cell found: whether the rule holds, and the numbers behind it."""
+    """What judging one cell found: the verdict word and the numbers behind it.
+
+    ``verdict`` is "supported", "contradicted" or "inconclusive" (:mod:`kag.repro.rules`), or, for
+    a control only, "invalid" when an input is NaN, Inf or constant over seeds (``problems`` says
+    which). A claim's cell is as expected when supported; a control's when contradicted or
+    inconclusive (the machinery says no, on numbers that can say no).
+    """
 
     claim: str
     cell: str
     params: dict[str, Any]
-    supported: bool
-    expect_supported: bool
+    verdict: str
+    control: bool = False
     values: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
 
     @property
+    def problems(self) -> list[str]:
+        return list(self.values.get("problems", []))
+
+    @property
     def as_expected(self) -> bool:
-        return self.supported == self.expect_supported
+        if self.control:
+            return self.verdict in (CONTRADICTED, INCONCLUSIVE)
+        return self.verdict == SUPPORTED
+
+    @property
+    def message(self) -> str:
+        """One line for a failure: ``C2 [n=64-k=3] contradicted: <numbers>``."""
+        said = f" ({CONTROL_SHOWS_EFFECT})" if self.control and self.verdict == SUPPORTED else ""
+        return f"{self.claim} [{self.cell}] {self.verdict}{said}: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"criterion": self.claim, "cell": self.cell, "params": self.params, "supported": self.supported,
-                "as_expected": self.as_expected, "values": self.values, "detail": self.detail}
+        return {"criterion": self.claim, "cell": self.cell, "params": self.params, "verdict": self.verdict,
+                "control": self.control, "as_expected": self.as_expected, "problems": self.problems,
+                "values": self.values, "detail": self.detail}
 
 
 # -- the criteria table (SPEC §7) -----------------------------------------------------------------
@@ -97,7 +128,7 @@ def _rule(text: str, **thresholds: float) -> Rule:
     return Rule(text, MappingProxyType(thresholds))
 
 
-CRITERIA: Mapping[str, Rule] = MappingProxyType({
+_CRITERIA: dict[str, Rule] = {
     "C1-PR": _rule("lower bound (mean - 2 std over seeds) > {min_lower_bound}", min_lower_bound=1.0),
     "C1-KL": _rule("lower bound of the difference > {min_lower_bound}", min_lower_bound=0.0),
     "C1-RR": _rule("lower bound > {min_lower_bound}", min_lower_bound=1.0),
@@ -114,15 +145,21 @@ CRITERIA: Mapping[str, Rule] = MappingProxyType({
     "C9": _rule("standard >= {min_standard}, augmented >= {min_augmented}", min_standard=0.975, min_augmented=0.950),
     "C10": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
     "C11": _rule("rho >= {min_rho}", min_rho=0.8),
-    "N1": _rule("must be not supported: neither PR ratio nor RR ratio lower bound > {min_lower_bound}",
-                min_lower_bound=1.0),
-})
+    "N2": _rule("lower bound of PR(trained)/PR(norm-matched surrogate) > {min_lower_bound}", min_lower_bound=1.0),
+}
+# N1 is the C1 machinery on a null: its thresholds are C1's, read from C1's rules, never repeated.
+_CRITERIA["N1"] = _rule(
+    "the C1-PR, C1-KL and C1-RR rules (lower bound > {pr_min_lower_bound}, > {kl_min_lower_bound}, > "
+    "{rr_min_lower_bound}) must not be supported on the null, and its values must be finite and vary over seeds",
+    **{f"{obs}_min_lower_bound": _CRITERIA[f"C1-{obs.upper()}"].thresholds["min_lower_bound"]
+       for obs in ("pr", "kl", "rr")})
+CRITERIA: Mapping[str, Rule] = MappingProxyType(_CRITERIA)
 
 
 # -- the claim object ---------------------------------------------------------------------------
 CellsFn = Callable[[Profile], "list[Cell]"]
 NeedsFn = Callable[[Cell, Profile], "list[Group]"]
-JudgeFn = Callable[["Claim", Cell, Results], "tuple[bool, dict[str, Any], str | None]"]
+JudgeFn = Callable[["Claim", Cell, Results], "tuple[str, dict[str, Any], str | None]"]
 KeyNumberFn = Callable[["list[dict[str, Any]]"], str]
 
 
@@ -135,13 +172,13 @@ class Claim:
     measurement: str  # what is measured, per cell
     cells_description: str  # what one cell covers, in words
     cells_of: CellsFn
-    evaluate: JudgeFn  # -> (supported, values, detail or None for the default summary)
+    evaluate: JudgeFn  # -> (verdict word, values, detail or None for the default summary)
     headline: KeyNumberFn  # judged cell rows -> one summary number
     needs_of: NeedsFn = lambda cell, profile: [Group(cell.p["n"], "standard")]
     figure: str | None = None  # figure stem in the report (kag.repro.report.figures.FIGURES)
     profiles: tuple[str, ...] = ALL_PROFILES  # profiles under which it is judged; elsewhere "not run"
     xfail: Mapping[str, str] = field(default_factory=dict)  # profile -> stated reason (strict xfail)
-    expect_supported: bool = True  # False for the control N1: the machinery must say no
+    control: bool = False  # True for the control N1: the machinery must say no, on valid numbers
 
     @property
     def rule(self) -> Rule:
@@ -169,8 +206,8 @@ class Claim:
 
     def judge(self, cell: Cell, results: Results) -> Verdict:
         """Apply the pre-registered rule to ``cell``, reading the results table."""
-        supported, values, detail = self.evaluate(self, cell, results)
-        return Verdict(self.id, cell.id, cell.p, supported, self.expect_supported, values,
+        verdict, values, detail = self.evaluate(self, cell, results)
+        return Verdict(self.id, cell.id, cell.p, verdict, self.control, values,
                        _fmt(values) if detail is None else detail)
 
     def key_number(self, judged_rows: list[dict[str, Any]]) -> str:
@@ -201,6 +238,34 @@ def _spatial(results: Results, n: int, regime: str, eval_images: str, analysis: 
     return {cond: t.seed_values(results.profile.seeds, condition=cond) for cond in t.unique("condition")}
 
 
+def _se_per_seed(results: Results, width: int, regime: str, eval_images: str = "clean",
+                 observable: str = "pr_ratio", **where: Any) -> list[float] | None:
+    """Per-seed measurement SEs (rows "<observable>_se", role trained) at ``where``; None unless every seed has one."""
+    found = results.table(width, regime, eval_images).by_seed(observable=f"{observable}_se", role="trained", **where)
+    return [found[s] for s in results.profile.seeds] if all(s in found for s in results.profile.seeds) else None
+
+
+def _global_se(results: Results, n: int, layer: str, k: int, observable: str = "pr_ratio") -> list[float] | None:
+    return _se_per_seed(results, n, "standard", observable=observable, analysis="global", layer=layer, k=k)
+
+
+def _spatial_se(results: Results, n: int, regime: str, eval_images: str, analysis: str, layer: str, k: int
+                ) -> dict[str, float]:
+    """Condition -> measurement SE of the mean PR ratio over seeds, for the conditions whose every seed has an SE."""
+    t = results.table(n, regime, eval_images).select(analysis=analysis, layer=layer, k=k, observable="pr_ratio_se",
+                                                     role="trained")
+    out = {}
+    for cond in t.unique("condition"):
+        found = t.by_seed(condition=cond)
+        if all(s in found for s in results.profile.seeds):
+            out[cond] = measurement_se([found[s] for s in results.profile.seeds])
+    return out
+
+
+def _cell_se(per_seed: list[float] | None) -> float | None:
+    return None if per_seed is None else measurement_se(per_seed)
+
+
 def _difference(a: list[float], b: list[float]) -> list[float]:
     return [x - y for x, y in zip(a, b)]
 
@@ -209,12 +274,14 @@ def _fmt(values: Mapping[str, Any]) -> str:
     def num(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    keys = ("seeds", "mean", "std", "lower_bound", "threshold", "rho", "spread", "relative_change", "reduction")
+    keys = ("seeds", "mean", "std", "measurement_se", "lower_bound", "upper_bound", "threshold", "rho", "spread",
+            "min_spread", "relative_change", "change_interval", "reduction", "reduction_interval")
     out = []
     for k in keys:
         if k in values:
             v = values[k]
-            out.append(f"{k} {'[' + ', '.join(num(x) for x in v) + ']' if isinstance(v, list) else num(v)}")
+            label = "measurement SE" if k == "measurement_se" else k
+            out.append(f"{label} {'[' + ', '.join(num(x) for x in v) + ']' if isinstance(v, list) else num(v)}")
     return ", ".join(out)
 
 
@@ -234,54 +301,96 @@ def _global_cells(claim: str) -> CellsFn:
 
 def _judge_c1_pr(c: Claim, cell: Cell, r: Results):
     p = cell.p
-    ok, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "pr_ratio"), c.thresholds["min_lower_bound"])
-    return ok, v, None
+    se = _cell_se(_global_se(r, p["n"], p["layer"], p["k"]))
+    verdict, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "pr_ratio"),
+                                        c.thresholds["min_lower_bound"], se)
+    return verdict, v, None
 
 
 def _judge_c1_kl(c: Claim, cell: Cell, r: Results):
     p = cell.p
     kl = _global(r, p["n"], p["layer"], p["k"], "kl")
     kl_null = _global(r, p["n"], p["layer"], p["k"], "kl", role="null")
-    ok, v = rule_lower_bound_above(_difference(kl, kl_null), c.thresholds["min_lower_bound"])
+    verdict, v = rule_lower_bound_above(_difference(kl, kl_null), c.thresholds["min_lower_bound"])
     v["kl"], v["kl_null"] = kl, kl_null
-    return ok, v, None
+    return verdict, v, None
 
 
 def _judge_c1_rr(c: Claim, cell: Cell, r: Results):
     p = cell.p
-    ok, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "rr_ratio"), c.thresholds["min_lower_bound"])
-    return ok, v, None
+    se = _cell_se(_global_se(r, p["n"], p["layer"], p["k"], "rr_ratio"))
+    verdict, v = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "rr_ratio"),
+                                        c.thresholds["min_lower_bound"], se)
+    return verdict, v, None
+
+
+# observable -> (key of its summary in a verdict's values, its name in messages)
+N1_INPUTS = {"pr": ("pr_ratio_null", "PR ratio (null)"),
+             "kl": ("kl_null_difference", "KL(null‖init) - KL(null2‖init)"),
+             "rr": ("rr_ratio_null", "RR ratio (null)")}
 
 
 def _judge_n1(c: Claim, cell: Cell, r: Results):
-    """The C1-PR and C1-RR rules on independent init vs init."""
-    p, t = cell.p, c.thresholds["min_lower_bound"]
-    ok_pr, v_pr = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "pr_ratio", role="null"), t)
-    ok_rr, v_rr = rule_lower_bound_above(_global(r, p["n"], p["layer"], p["k"], "rr_ratio", role="null"), t)
-    return ok_pr or ok_rr, {"pr_ratio_null": v_pr, "rr_ratio_null": v_rr}, \
-        f"PR ratio null: {_fmt(v_pr)}; RR ratio null: {_fmt(v_rr)}"
+    """The C1-PR, C1-KL and C1-RR rules on an independent init against the init: the PR and RR
+    ratios of the null, and KL(null‖init) - KL(null2‖init) with a second independent init.
+    Any NaN, Inf or constant input makes the cell invalid."""
+    p, t, seeds = cell.p, c.thresholds, r.profile.seeds
+    at = dict(n=p["n"], layer=p["layer"], k=p["k"])
+    kl_null = _global(r, **at, observable="kl", role="null")
+    raw = {"PR ratio (null)": _global(r, **at, observable="pr_ratio", role="null"),
+           "RR ratio (null)": _global(r, **at, observable="rr_ratio", role="null"), "KL(null‖init)": kl_null}
+    missing = []
+    try:
+        kl_null2 = _global(r, **at, observable="kl", role="null2")
+        raw["KL(null2‖init)"] = kl_null2
+    except LookupError:
+        kl_null2 = [float("nan")] * len(seeds)
+        missing.append("KL(null2‖init) is missing from the metric tables (no second independent initialisation)")
+    inputs = {"pr": raw["PR ratio (null)"], "kl": _difference(kl_null, kl_null2), "rr": raw["RR ratio (null)"]}
+    with np.errstate(invalid="ignore"):  # an Inf input is named below, not warned about
+        judged = {obs: rule_lower_bound_above(x, t[f"{obs}_min_lower_bound"]) for obs, x in inputs.items()}
+    judged_inputs = {N1_INPUTS[obs][1]: x for obs, x in inputs.items() if not (obs == "kl" and missing)}
+    # NaN/Inf anywhere; a zero std where it is judged (KL(null‖init) alone may be constant over seeds)
+    problems = missing + degeneracies(raw, seeds, varying=False) + degeneracies(judged_inputs, seeds, finite=False)
+    verdict = control_verdict([v for v, _ in judged.values()], problems)
+    values = {N1_INPUTS[obs][0]: v for obs, (_, v) in judged.items()} | {
+        "verdicts": {obs: v for obs, (v, _) in judged.items()}, "kl_null": kl_null, "kl_null2": kl_null2,
+        "problems": problems}
+    detail = "; ".join(f"{N1_INPUTS[obs][1]} {verdict_}: {_fmt(v)}" for obs, (verdict_, v) in judged.items())
+    return verdict, values, (f"{'; '.join(problems)}; {detail}" if problems else detail)
 
 
 def _null_lower_bounds(rows: list[dict[str, Any]]) -> str:
-    lbs = [r["values"]["pr_ratio_null"]["lower_bound"] for r in rows]
-    return f"null PR-ratio lower bound {min(lbs):.3g} to {max(lbs):.3g}"
+    parts = []
+    for obs in ("pr", "kl", "rr"):
+        lbs = [r["values"][N1_INPUTS[obs][0]]["lower_bound"] for r in rows]
+        parts.append(f"{obs.upper()} {min(lbs):.3g} to {max(lbs):.3g}")
+    return "null lower bounds: " + ", ".join(parts)
 
 
 # -- C2, C3, C4: where KAG is stronger ------------------------------------------------------------
+def _difference_se(r: Results, n: int, a: tuple[str, int], b: tuple[str, int]) -> float | None:
+    """Measurement SE of mean(PR ratio at a - PR ratio at b); a, b = (layer, k)."""
+    se_a, se_b = _global_se(r, n, *a), _global_se(r, n, *b)
+    return None if se_a is None or se_b is None else measurement_se(difference_se(se_a, se_b))
+
+
 def _judge_c2(c: Claim, cell: Cell, r: Results):
     n, k = cell.p["n"], cell.p["k"]
     diff = _difference(_global(r, n, "L1", k, "pr_ratio"), _global(r, n, "L2", k, "pr_ratio"))
-    ok, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"])
-    return ok, v, None
+    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"],
+                                        _difference_se(r, n, ("L1", k), ("L2", k)))
+    return verdict, v, None
 
 
 def _judge_c3(c: Claim, cell: Cell, r: Results):
     n, layer = cell.p["n"], cell.p["layer"]
     lo, hi = min(r.profile.metrics.ks), max(r.profile.metrics.ks)
     diff = _difference(_global(r, n, layer, hi, "pr_ratio"), _global(r, n, layer, lo, "pr_ratio"))
-    ok, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"])
+    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"],
+                                        _difference_se(r, n, (layer, hi), (layer, lo)))
     v["orders"] = [lo, hi]
-    return ok, v, None
+    return verdict, v, None
 
 
 def _judge_c4(c: Claim, cell: Cell, r: Results):
@@ -289,8 +398,8 @@ def _judge_c4(c: Claim, cell: Cell, r: Results):
     k = max(r.profile.metrics.ks)
     means = [float(np.mean(_per_seed(r, n, cell.p["regime"], analysis="global", layer="L1", k=k,
                                      observable="pr_ratio", role="trained"))) for n in widths]
-    ok, v = rule_rho_at_least(widths, means, c.thresholds["min_rho"])
-    return ok, v, None
+    verdict, v = rule_rho_at_least(widths, means, c.thresholds["min_rho"])
+    return verdict, v, None
 
 
 # -- C5, C6, C7: spatial analyses at the largest width --------------------------------------------
@@ -306,34 +415,42 @@ def _own_regime(cell: Cell, profile: Profile) -> list[Group]:
     return [Group(cell.p["n"], cell.p["regime"])]
 
 
+def _spatial_with_se(r: Results, cell: Cell, analysis: str, regime: str | None = None, eval_images: str = "clean"
+                     ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    p = cell.p
+    at = (p["n"], regime or p["regime"], eval_images, analysis, p["layer"], p["k"])
+    return _spatial(r, *at), _spatial_se(r, *at)
+
+
 def _judge_c5(c: Claim, cell: Cell, r: Results):
     p = cell.p
-    per = _spatial(r, p["n"], p["regime"], "clean", "balls", p["layer"], p["k"])
-    ok, v = rule_scale_agnostic(per, c.thresholds["min_lower_bound"], c.thresholds["max_spread"])
+    per, se = _spatial_with_se(r, cell, "balls")
+    verdict, v = rule_scale_agnostic(per, c.thresholds["min_lower_bound"], c.thresholds["max_spread"], se)
     sizes = r.table(p["n"], p["regime"]).select(analysis="balls", layer=p["layer"], k=p["k"], observable="pool_size",
                                                 seed=r.profile.seeds[0])
     v["pool_size"] = {row.condition: row.value for row in sizes}
-    detail = "; ".join(f"r={rad}: {_fmt(s)}" for rad, s in v["conditions"].items()) + f"; spread {v['spread']:.4g}"
-    return ok, v, detail
+    detail = ("; ".join(f"r={rad}: {_fmt(s)}" for rad, s in v["conditions"].items())
+              + f"; spread {v['spread']:.4g} (smallest consistent with the error bars {v['min_spread']:.4g})")
+    return verdict, v, detail
 
 
 def _judge_c6(c: Claim, cell: Cell, r: Results):
-    p = cell.p
-    per = _spatial(r, p["n"], p["regime"], "clean", "patches", p["layer"], p["k"])
-    ok, v = rule_all_above(per, c.thresholds["min_lower_bound"])
-    return ok, v, "; ".join(f"{name}: {_fmt(s)}" for name, s in v["conditions"].items())
+    per, se = _spatial_with_se(r, cell, "patches")
+    verdict, v = rule_all_above(per, c.thresholds["min_lower_bound"], se)
+    return verdict, v, "; ".join(f"{name}: {_fmt(s)}" for name, s in v["conditions"].items())
 
 
 def _judge_c7(c: Claim, cell: Cell, r: Results):
-    p = cell.p
-    per = _spatial(r, p["n"], p["regime"], "clean", "separation", p["layer"], p["k"])
+    per, se = _spatial_with_se(r, cell, "separation")
     ds = sorted(per, key=float)
-    ok, v = rule_persists(per[ds[0]], per[ds[-1]], c.thresholds["min_lower_bound"], c.thresholds["max_relative_change"])
-    v["conditions"] = {d: seed_summary(per[d]) for d in ds}
+    verdict, v = rule_persists(per[ds[0]], per[ds[-1]], c.thresholds["min_lower_bound"],
+                               c.thresholds["max_relative_change"], se.get(ds[0]), se.get(ds[-1]))
+    v["conditions"] = {d: seed_summary(per[d], se.get(d)) for d in ds}
     v["d_near"], v["d_far"] = float(ds[0]), float(ds[-1])
+    lo, hi = v["change_interval"]
     detail = (f"d={ds[-1]}: {_fmt(v['far'])}; d={ds[0]}: mean {v['near']['mean']:.4g}; "
-              f"change {v['relative_change']:+.3f}")
-    return ok, v, detail
+              f"change {v['relative_change']:+.3f} (interval {lo:+.3f} to {hi:+.3f})")
+    return verdict, v, detail
 
 
 def _patch_lower_bounds(rows: list[dict[str, Any]]) -> str:
@@ -351,12 +468,13 @@ def _c8_cells(p: Profile) -> list[Cell]:
 def _judge_c8(c: Claim, cell: Cell, r: Results):
     p, t = cell.p, c.thresholds
     std = _spatial(r, p["n"], "standard", "clean", p["analysis"], p["layer"], p["k"])
-    aug = _spatial(r, p["n"], "augmented", p["eval"], p["analysis"], p["layer"], p["k"])
-    ok, v = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"])
+    aug, se = _spatial_with_se(r, cell, p["analysis"], "augmented", p["eval"])
+    verdict, v = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"], se)
+    lo, hi = v["reduction_interval"]
     detail = (f"reduction {v['reduction']:.3f} (standard mean {v['mean_standard']:.4g}, augmented mean "
-              f"{v['mean_augmented']:.4g}); augmented lower bounds all > {t['min_lower_bound']}: "
-              f"{v['augmented_all_above']}")
-    return ok, v, detail
+              f"{v['mean_augmented']:.4g}; per-seed interval {lo:.3f} to {hi:.3f}); augmented lower bounds all > "
+              f"{t['min_lower_bound']}: {v['augmented_all_above']}")
+    return verdict, v, detail
 
 
 # -- C9, C10, C11 ---------------------------------------------------------------------------------
@@ -369,26 +487,38 @@ def _judge_c9(c: Claim, cell: Cell, r: Results):
     p, t = cell.p, c.thresholds
     images = "shifted" if p["eval"] == "augmented" else "clean"
     accuracy = _per_seed(r, p["n"], p["regime"], analysis="accuracy", observable="test_accuracy", condition=images)
-    ok, v = rule_mean_at_least(accuracy, t["min_standard"] if p["regime"] == "standard" else t["min_augmented"])
-    return ok, v, None
+    verdict, v = rule_mean_at_least(accuracy, t["min_standard"] if p["regime"] == "standard" else t["min_augmented"])
+    return verdict, v, None
 
 
 def _judge_c10(c: Claim, cell: Cell, r: Results):
     p = cell.p
     zero = {role: _per_seed(r, p["n"], "standard", analysis="zero_rows", layer=p["layer"],
                             observable="zero_row_fraction", role=role) for role in ("trained", "init")}
-    ok, v = rule_lower_bound_above(_difference(zero["trained"], zero["init"]), c.thresholds["min_lower_bound"])
+    verdict, v = rule_lower_bound_above(_difference(zero["trained"], zero["init"]), c.thresholds["min_lower_bound"])
     v["trained"], v["init"] = zero["trained"], zero["init"]
-    return ok, v, None
+    return verdict, v, None
 
 
 def _judge_c11(c: Claim, cell: Cell, r: Results):
     t = r.table(cell.p["n"], "standard").select(analysis="timeline", observable="pr_ratio")
     epochs = t.unique("condition")
     per_seed = [[t.value(seed=s, condition=e) for e in epochs] for s in r.profile.seeds]
-    ok, v = rule_rho_at_least([int(e) for e in epochs], np.mean(per_seed, axis=0).tolist(), c.thresholds["min_rho"])
+    verdict, v = rule_rho_at_least([int(e) for e in epochs], np.mean(per_seed, axis=0).tolist(),
+                                   c.thresholds["min_rho"])
     v["per_seed"] = per_seed
-    return ok, v, None
+    return verdict, v, None
+
+
+# -- N2: more than norms ------------------------------------------------------------------------
+def _judge_n2(c: Claim, cell: Cell, r: Results):
+    p = cell.p
+    values = _global(r, p["n"], p["layer"], p["k"], "pr_trained_over", role="surrogate")
+    found = r.table(p["n"], "standard").by_seed(analysis="global", layer=p["layer"], k=p["k"],
+                                                observable="pr_trained_over_se", role="surrogate")
+    per_seed_se = [found[s] for s in r.profile.seeds] if all(s in found for s in r.profile.seeds) else None
+    verdict, v = rule_lower_bound_above(values, c.thresholds["min_lower_bound"], _cell_se(per_seed_se))
+    return verdict, v, None
 
 
 # -- the registry ----------------------------------------------------------------------------------
@@ -440,7 +570,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C9", "All widths reach similar, high test accuracy.", "mean test accuracy over seeds",
           "each regime and width; augmented models on clean and on shifted test images", _c9_cells, _judge_c9,
           lambda rows: "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in rows[:4]),
-          needs_of=_own_regime, figure="accuracy", profiles=("paper", "paper-cpu")),
+          needs_of=_own_regime, figure="accuracy", profiles=("paper",)),
     Claim("C10", "Zero rows appear: trained Jacobians have more (near-)vanishing rows than at initialisation.",
           "zero-row fraction(trained) - fraction(init), threshold = 1st percentile of init row norms, per seed",
           "every width; L1; standard regime", lambda p: [_cell("C10", n=n, layer="L1") for n in p.widths],
@@ -448,12 +578,24 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C11", "KAG grows during training.",
           "Spearman rho between checkpoint epoch and the mean PR ratio (L1, k=3)", "every width; standard regime",
           lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline"),
+    Claim("N2", "Beyond the paper: KAG is more than row and column norms.",
+          "PR(trained)/PR(norm-matched surrogate), per seed: the initial Jacobian rescaled to the trained row and "
+          "column norms (SPEC §5); a ratio of 1 means the norms alone explain the PR",
+          "every n, k >= 2, layer; standard regime",
+          lambda p: [_cell("N2", n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks if k >= 2
+                     for layer in LAYERS],
+          _judge_n2, _lower_bounds, figure="surrogate"),
     Claim("N1", "Control: two independent random initialisations show no KAG.",
-          "the C1-PR and C1-RR rules applied to independent init vs init", "every n, k, layer",
-          _global_cells("N1"), _judge_n1, _null_lower_bounds, expect_supported=False),
+          "the C1-PR, C1-KL and C1-RR rules applied to an independent init vs the init: PR ratio and RR ratio of the "
+          "null, and KL(null‖init) - KL(null2‖init) with a second independent init, per seed",
+          "every n, k, layer; standard regime", _global_cells("N1"), _judge_n1, _null_lower_bounds, control=True),
 )
 
 BY_ID: Mapping[str, Claim] = MappingProxyType({c.id: c for c in CLAIMS})
+# N2 reads the surrogate rows of kag.analysis; what a verdict means is said in the report (SPEC §7).
+N2_READING = ("N2 asks whether PR sees more than which units and which pixels are active. If it is not supported, "
+              "that does not refute KA geometry, whose definition includes zero rows (inactive units): it says that "
+              "PR and KL see nothing beyond the row and column norms of the Jacobian.")
 
 
 def get_claim(claim_id: str) -> Claim:

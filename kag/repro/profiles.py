@@ -42,7 +42,8 @@ PAPER = Profile(
     seeds=(0, 1, 2, 3, 4),
     train=TrainConfig(),
     metrics=MetricConfig(),
-    description="SPEC as written: 4 widths x 5 seeds x 2 regimes x 200 epochs; for a GPU or a long CPU run.",
+    description="SPEC as written: 4 widths x 5 seeds x 2 regimes x 200 epochs, evaluated at SPEC sizes; for a GPU "
+                "or a long CPU run.",
 )
 
 QUICK = Profile(
@@ -57,6 +58,9 @@ QUICK = Profile(
         n_spatial_samples=1_000,
         n_rotations=20,
         n_rotation_images=16,
+        rr_index_samples=4,
+        pr_sample_sizes=(250, 500, 1_000, 2_000, 4_000),
+        n_bootstrap=100,
         n_centres=2,
     ),
     description="Every claim exercised on real trained models in minutes on a CPU.",
@@ -64,8 +68,9 @@ QUICK = Profile(
         "3 seeds instead of 5",
         "8 epochs instead of 200 (timeline checkpoints every epoch)",
         "128 images / 2,000 minor samples for global metrics instead of 512 / 10,000",
-        "16 images / 1,000 samples / 2 centres for spatial analyses instead of 50 / 10,000 / 4",
-        "rotation ratio over 16 images and 20 rotations instead of 512 and 100",
+        "16 images / 1,000 samples / 2 centres per image for spatial analyses instead of 50 / 10,000 / 4",
+        "rotation ratio over 4 index samples x 16 images x 20 rotations instead of 8 x 32 x 20",
+        "PR ratio against S up to 4,000 instead of 20,000; 100 bootstrap replicates instead of 200",
     ),
 )
 
@@ -82,6 +87,9 @@ SMOKE = Profile(
         n_spatial_samples=50,
         n_rotations=4,
         n_rotation_images=4,
+        rr_index_samples=2,
+        pr_sample_sizes=(50, 100),
+        n_bootstrap=20,
         n_centres=1,
         radii=(7, 28),
         separations=(0, 14),
@@ -90,18 +98,7 @@ SMOKE = Profile(
     reductions=("tiny widths, 2 epochs on 2,048 images, tiny samples",),
 )
 
-PAPER_CPU = Profile(
-    name="paper-cpu",
-    widths=PAPER.widths,
-    seeds=PAPER.seeds,
-    train=PAPER.train,  # identical training: the same models (and cache keys) as `paper`
-    metrics=QUICK.metrics,  # evaluation sampling of quick: the metric tables fit a CPU run
-    description="The paper's training exactly (200 epochs, 5 seeds, 4 widths, 2 regimes) with the evaluation "
-                "sampling scaled down so that the metrics fit a CPU run.",
-    reductions=QUICK.reductions[2:],  # quick's evaluation reductions (its first two are about training)
-)
-
-PROFILES = {p.name: p for p in (PAPER, PAPER_CPU, QUICK, SMOKE)}
+PROFILES = {p.name: p for p in (PAPER, QUICK, SMOKE)}
 PROFILE_CHOICES = ("auto", *PROFILES)
 
 

@@ -19,22 +19,46 @@ from typing import Any
 import numpy as np
 import torch
 
+from kag.analysis import SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
-from kag.repro.claims import ANALYSES, CLAIMS, LAYERS, REGIMES, Cell, Claim
+from kag.repro.claims import (
+    ANALYSES,
+    CLAIMS,
+    CONTROL_SAYS_NO,
+    CONTROL_SHOWS_EFFECT,
+    LAYERS,
+    N2_READING,
+    REGIMES,
+    Cell,
+    Claim,
+)
 from kag.repro.profiles import Profile
 from kag.repro.results import Results, groups_needed
+from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
 from kag.table import TABLE_VERSION, ResultTable
 
+SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
 TABLE_FILE = "table.csv"  # the long-format results table, written beside results.json
 
 
-# -- verdicts -----------------------------------------------------------------------------------
+# -- verdicts ---------------------------------------------------------------------------------------
+# Claim statuses (SPEC §7): reproduced when every cell is supported, contradicted when any cell is
+# contradicted, inconclusive otherwise, not run when no cell was judged. A control reads them as:
+# reproduced = the control says no (every cell contradicted or inconclusive, on valid numbers),
+# contradicted = the control shows KAG (some cell supported), inconclusive = some cell invalid (NaN,
+# Inf or zero variance; this outranks a supported cell: its numbers cannot be trusted either way)
+# or not judged.
+REPRODUCED, NOT_RUN = "reproduced", "not run"
+STATUSES = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
+NOT_JUDGED = "not judged"  # a cell with no verdict: skipped, not run, or an error before judging
+
+
 def _cell_row(c: Claim, cell: Cell, outcome: str, verdict: dict | None, message: str = "") -> dict:
-    row = {"cell": cell.id, "params": cell.p, "outcome": outcome, "supported": None, "as_expected": None,
-           "values": {}, "detail": message}
+    row = {"cell": cell.id, "params": cell.p, "outcome": outcome, "verdict": None, "as_expected": None,
+           "problems": [], "values": {}, "detail": message}
     if verdict:
-        row.update(supported=verdict["supported"], as_expected=verdict["supported"] == c.expect_supported,
+        row.update(verdict=verdict["verdict"], as_expected=verdict["as_expected"], problems=verdict.get("problems", []),
                    values=verdict["values"], detail=verdict["detail"])
     return row
 
@@ -65,29 +89,60 @@ def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
                 rows.append(_cell_row(c, cell, "skipped", None, f"judged under the {', '.join(c.profiles)} profile only"))
                 continue
             try:
-                v = c.judge(cell, results).to_dict()
+                v = c.judge(cell, results)
             except MissingResults as exc:
                 rows.append(_cell_row(c, cell, "not run", None, str(exc)))
                 continue
-            expected = v["supported"] == c.expect_supported
             xfail = results.profile.name in c.xfail
-            outcome = ("xpassed" if expected else "xfailed") if xfail else ("passed" if expected else "failed")
-            rows.append(_cell_row(c, cell, outcome, v))
+            ok = v.as_expected
+            outcome = ("xpassed" if ok else "xfailed") if xfail else ("passed" if ok else "failed")
+            rows.append(_cell_row(c, cell, outcome, v.to_dict()))
         out[c.id] = rows
     return out
 
 
+def verdict_counts(rows: list[dict]) -> dict[str, int]:
+    """Cells per verdict word, in the order of :data:`VERDICTS` then "not judged" (zero counts omitted)."""
+    words = [r["verdict"] or NOT_JUDGED for r in rows]
+    return {w: words.count(w) for w in (*VERDICTS, NOT_JUDGED) if words.count(w)}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``"20 supported, 1 contradicted, 3 inconclusive"``."""
+    return ", ".join(f"{n} {word}" for word, n in counts.items())
+
+
+def _control_status(rows: list[dict], judged: list[dict]) -> tuple[str, str]:
+    invalid = [r for r in judged if r["verdict"] == INVALID]
+    if invalid:
+        first = invalid[0]
+        problem = (first["problems"] or ["invalid values"])[0]
+        more = f", and {len(invalid) - 1} more" if len(invalid) > 1 else ""
+        return INCONCLUSIVE, f"invalid: {problem} (cell {first['cell']}{more})"
+    shows = [r for r in judged if r["verdict"] == SUPPORTED]
+    if shows:
+        return CONTRADICTED, f"{CONTROL_SHOWS_EFFECT} in {len(shows)} of {len(rows)} cells"
+    if len(judged) == len(rows):
+        return REPRODUCED, CONTROL_SAYS_NO
+    return INCONCLUSIVE, f"inconclusive: {len(rows) - len(judged)} of {len(rows)} cells not judged"
+
+
 def claim_status(c: Claim, rows: list[dict]) -> dict[str, Any]:
-    judged = [r for r in rows if r["supported"] is not None]
-    n_ok = sum(bool(r["as_expected"]) for r in judged)
+    """The claim's status (one of :data:`STATUSES`), the words to show for it (``label``; a
+    control's own words, see above), and the cells per verdict."""
+    judged = [r for r in rows if r["verdict"] is not None]
     if not judged:
-        status = "not run"
-    elif n_ok == len(rows):
-        status = "reproduced"
+        status, label = NOT_RUN, NOT_RUN
+    elif c.control:
+        status, label = _control_status(rows, judged)
     else:
-        status = "not reproduced"
-    return {"status": status, "cells": len(rows), "judged": len(judged), "as_expected": n_ok,
-            "key_number": c.key_number(judged)}
+        status = (CONTRADICTED if any(r["verdict"] == CONTRADICTED for r in judged)
+                  else REPRODUCED if all(r["verdict"] == SUPPORTED for r in rows) else INCONCLUSIVE)
+        label = status
+    counts = verdict_counts(rows)
+    return {"status": status, "label": label, "cells": len(rows), "judged": len(judged),
+            "as_expected": sum(bool(r["as_expected"]) for r in judged), "counts": counts,
+            "counts_text": counts_text(counts), "key_number": c.key_number(judged)}
 
 
 # -- figure data: filters over the results table --------------------------------------------------
@@ -147,7 +202,142 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
                                    "pool_size": at.select(condition=cond, observable="pool_size").rows[0].value}
                             for cond in at.unique("condition")
                         }
+    data["surrogate"] = _surrogate_figure_data(table, profile)
+    data["sampling"] = _sampling_figure_data(table, profile)
     return data
+
+
+def _surrogate_figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
+    """layer -> observable -> variant -> width -> per-seed X(trained)/X(variant), at the largest k."""
+    k = max(profile.metrics.ks)
+    glob = table.select(analysis="global", regime="standard", eval_images="clean", k=k)
+    out: dict[str, Any] = {}
+    for layer in LAYERS:
+        for obs in ("pr", "kl", "rr"):
+            for role in SURROGATE_ROLES:
+                at = glob.select(layer=layer, observable=f"{obs}_trained_over", role=role)
+                per_width = {str(n): _by_seed(at, profile.seeds, width=n) for n in profile.widths
+                             if len(at.select(width=n))}
+                if per_width:
+                    out.setdefault(layer, {}).setdefault(obs, {})[role] = per_width
+    return {"k": k, "layers": out} if out else {}
+
+
+def _sampling_figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
+    """layer -> width -> {"sizes", "pr_ratio": per-seed lists per size}: the PR ratio against S."""
+    at = table.select(analysis="sampling", regime="standard", eval_images="clean", observable="pr_ratio")
+    out: dict[str, Any] = {}
+    for layer in LAYERS:
+        for n in profile.widths:
+            t = at.select(layer=layer, width=n)
+            sizes = t.unique("condition")
+            if sizes:
+                out.setdefault(layer, {})[str(n)] = {
+                    "sizes": [int(x) for x in sizes],
+                    "pr_ratio": [_by_seed(t, profile.seeds, condition=size) for size in sizes]}
+    return out
+
+
+# -- methods: the observables' own sampling and the surrogate diagnostics -------------------------
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _fmt(x: float, spec: str = ".3g") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
+
+
+def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
+    """Tables for the report's methods section, each ``{"title", "note", "columns", "rows"}`` of strings:
+    exact-zero minors, KL beside JS and the measurement SEs per cell; PR ratio against S; the
+    surrogate diagnostics (PR, KL and RR against each variant; C5-C7 against the surrogate)."""
+    glob = table.select(analysis="global", regime="standard", eval_images="clean")
+    out = []
+    rows = []
+    for n in profile.widths:
+        for layer in LAYERS:
+            for k in profile.metrics.ks:
+                at = glob.select(width=n, layer=layer, k=k)
+                if not len(at):
+                    continue
+
+                def mean(observable: str, role: str = "trained") -> float:
+                    return _mean(list(at.by_seed(observable=observable, role=role).values()))
+
+                rows.append([str(n), layer, str(k), _fmt(mean("zero_minor_fraction")),
+                             _fmt(mean("zero_minor_fraction", "init")), _fmt(mean("kl")), _fmt(mean("js")),
+                             _fmt(mean("kl", "null")), _fmt(mean("js", "null")), _fmt(mean("pr_ratio_se")),
+                             _fmt(mean("rr_ratio_se"))])
+    if rows:
+        out.append({"title": "Exact-zero minors, KL beside Jensen-Shannon, and measurement errors",
+                    "note": "Standard regime, means over seeds. Exact zeros are never dropped: they sit in the "
+                            "underflow bin of the KL and JS histograms (SPEC §5). Measurement SE: bootstrap over "
+                            "images and index samples for the PR ratio; SD over index samples / sqrt(their number) "
+                            "for the RR ratio.",
+                    "columns": ["n", "layer", "k", "zero minors (trained)", "zero minors (init)", "KL", "JS",
+                                "KL null", "JS null", "PR ratio SE", "RR ratio SE"], "rows": rows})
+    sampling = table.select(analysis="sampling", regime="standard", eval_images="clean", observable="pr_ratio")
+    sizes = sampling.unique("condition")
+    rows = [[str(n), layer] + [_fmt(_mean(list(sampling.select(width=n, layer=layer, condition=size).by_seed()
+                                               .values()))) for size in sizes]
+            for n in profile.widths for layer in LAYERS if len(sampling.select(width=n, layer=layer))]
+    if rows:
+        out.append({"title": "PR ratio against the number of sampled minors S",
+                    "note": f"k = {max(profile.metrics.ks)}, standard regime, means over seeds; the first S minors of "
+                            "one long index sample. The verdicts use S = "
+                            f"{profile.metrics.n_samples:,}: heavy-tailed minors make PR grow with S (SPEC §5).",
+                    "columns": ["n", "layer"] + [f"S = {int(x):,}" for x in sizes], "rows": rows})
+    rows = []
+    for n in profile.widths:
+        for layer in LAYERS:
+            for k in profile.metrics.ks:
+                at = glob.select(width=n, layer=layer, k=k)
+                cells = [_fmt(_mean(list(at.by_seed(observable=f"{obs}_trained_over", role=role).values())))
+                         for role in SURROGATE_ROLES for obs in ("pr", "kl", "rr")]
+                if k >= 2 and any(c != "n/a" for c in cells):
+                    rows.append([str(n), layer, str(k), *cells])
+    if rows:
+        out.append({"title": "How much the norms explain: X(trained) / X(norm-matched surrogate)",
+                    "note": "Standard regime, means over seeds. 1 means the Jacobian's row and column norms alone "
+                            "reproduce the observable; > 1 means the trained network has more than its norms. "
+                            "Variants: rows and columns matched (the N2 surrogate), rows only, columns only.",
+                    "columns": ["n", "layer", "k"] + [f"{obs} / {label}" for label in ("both", "rows", "cols")
+                                                      for obs in ("PR", "KL", "RR")], "rows": rows})
+    spatial = table.select(regime="standard", eval_images="clean", analysis={"balls", "patches", "separation"},
+                           observable="pr_trained_over", role="surrogate")
+    rows = []
+    for n in sorted(set(spatial.unique("width"))):
+        for analysis in ANALYSES:
+            for layer in LAYERS:
+                for k in profile.metrics.spatial_ks:
+                    at = spatial.select(width=n, analysis=analysis, layer=layer, k=k)
+                    if len(at):
+                        rows.append([str(n), analysis, layer, str(k), ", ".join(
+                            f"{cond}: {_fmt(_mean(list(at.select(condition=cond).by_seed().values())))}"
+                            for cond in at.unique("condition"))])
+    if rows:
+        out.append({"title": "C5-C7 against the surrogate (diagnostic)",
+                    "note": "PR(trained)/PR(surrogate) in each spatial condition at the spatial width, standard "
+                            "regime, means over seeds: how much of the scale-agnostic, every-region and far-apart "
+                            "PR ratios the norms alone explain. Not judged.",
+                    "columns": ["n", "analysis", "layer", "k", "per condition"], "rows": rows})
+    return out
+
+
+def n2_statement(criteria: list[dict[str, Any]]) -> str:
+    """One plain paragraph on what N2 found, whatever it found (SPEC §7)."""
+    n2 = next((c for c in criteria if c["id"] == "N2"), None)
+    if n2 is None or n2["status"] == "not run":
+        return "N2 was not run: the surrogate rows are missing from the metric tables."
+    found = {"reproduced": "PR(trained)/PR(surrogate) has its lower bound above 1 in every cell: the trained "
+                           "Jacobians concentrate their minors beyond what their row and column norms explain.",
+             "contradicted": "In at least one cell the norm-matched surrogate reaches the trained PR (the upper "
+                             "bound of PR(trained)/PR(surrogate) is at most 1): there, which units and which pixels "
+                             "are active explains the PR ratio.",
+             "inconclusive": "The surrogate comes close to the trained PR but the seeds do not separate them: the "
+                             "data cannot say whether PR sees more than the row and column norms."}[n2["status"]]
+    return f"N2 is {n2['status']} ({n2['counts_text']}). {found} {N2_READING}"
 
 
 # -- assumptions and provenance -----------------------------------------------------------------
@@ -161,15 +351,28 @@ def assumptions(p: Profile) -> list[dict[str, str]]:
         {"name": "Weight decay", "value": f"{t.weight_decay:g}", "source": "SPEC §2 [assumed]"},
         {"name": "Images the augmented regime is measured on", "value": f"{m.eval_images} (C8/C9 shown on both)",
          "source": "SPEC §3 [assumed]"},
-        {"name": "KL histogram", "value": f"{m.kl_bins} bins over the joint range of log10 minors, smoothing {m.kl_smoothing:g}; "
-                                          "exact-zero minors dropped", "source": "SPEC §5 [assumed]"},
+        {"name": "KL histogram", "value": f"{m.kl_bins} bins over the pooled central {m.kl_central:.1%} of log10 minors, "
+                                          "plus under- and overflow bins; exact zeros in the underflow bin (none "
+                                          f"dropped); smoothing {m.kl_smoothing:g}; JS of the same histograms beside it",
+         "source": "SPEC §5 [assumed bins and smoothing]"},
+        {"name": "Jacobian precision", "value": f"{m.jacobian_dtype} for minors and row norms; RR's rotations in "
+                                                "float32 matmuls (minors in float64)", "source": "SPEC §3, ours"},
+        {"name": "Rotation ratio estimator", "value": f"mean over {m.rr_index_samples} index samples (seeds "
+                                                      f"{m.index_seed}...) of RR(trained)/RR(init), each over the first "
+                                                      f"{m.n_rotation_images} images and {m.n_rotations} Haar rotations",
+         "source": "SPEC §5 (sizes: ours)"},
         {"name": "Separation grid d", "value": ", ".join(map(str, m.separations)), "source": "SPEC §6 [assumed grid]"},
         {"name": "Spatial analyses at widths", "value": ", ".join(map(str, p.spatial_widths)), "source": "ours [assumed]"},
-        {"name": "Ball centres", "value": f"{m.n_centres} random centres (seed {m.index_seed}), each used for every spatial image "
-                                          "and every radius", "source": "ours [assumed]"},
+        {"name": "Ball centres", "value": f"{m.n_centres} random centres per spatial image, drawn per image (seed "
+                                          f"{m.index_seed}), each used for every radius", "source": "SPEC §6"},
+        {"name": "Norm-matched surrogate (N2)", "value": f"per image, the init's Jacobian rescaled to the trained row and "
+                                                         f"column norms, {m.surrogate_rounds} rounds (rows last); regimes "
+                                                         f"{', '.join(m.surrogate_regimes)}", "source": "SPEC §5"},
         {"name": "PR ratio", "value": "mean PR of the trained network over images / mean PR of its initialisation "
                                       "(same images, same index sample)", "source": "ours [assumed]"},
-        {"name": "Independent initialisation (KL null, N1)", "value": f"seed + {m.null_init_offset}", "source": "ours [assumed]"},
+        {"name": "Independent initialisations (KL null, N1)", "value": f"seeds + {m.null_init_offset} and + "
+                                                                       f"{2 * m.null_init_offset} (the second for N1's KL)",
+         "source": "ours [assumed]"},
         {"name": "Evaluation images", "value": f"the first {m.n_images} test images ({m.n_spatial_images} for spatial analyses); "
                                                f"RR over the first {m.n_rotation_images}", "source": "ours [assumed]"},
         {"name": "Timeline", "value": f"fc1 checkpoints every {t.checkpoint_every} epoch(s), regimes: "
@@ -263,11 +466,12 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
         status = claim_status(c, rows)
         entry = {"id": c.id, "group": c.group, "claim": c.statement, "measurement": c.measurement, "rule": str(c.rule),
                  "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
-                 "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "expect_supported": c.expect_supported,
+                 "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "control": c.control,
                  "figure": c.figure, **status, "cells": rows}
         criteria.append(entry)
-        summary.append({k: entry[k] for k in ("id", "claim", "status", "judged", "as_expected", "key_number",
-                                              "expect_supported", "xfail_reason")} | {"n_cells": len(rows)})
+        summary.append({k: entry[k] for k in ("id", "claim", "status", "label", "counts", "counts_text", "judged",
+                                              "as_expected", "key_number", "control", "xfail_reason")}
+                       | {"n_cells": len(rows)})
     return {
         "title": "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)",
         "profile": {"name": p.name, "description": p.description, "reductions": list(p.reductions)},
@@ -275,6 +479,8 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
         "criteria": criteria,
         "assumptions": assumptions(p),
         "figures_data": figure_data(table, p),
+        "methods": methods(table, p),
+        "n2_statement": n2_statement(criteria),
         "table": {"file": TABLE_FILE, "schema": TABLE_VERSION, "rows": len(table)},
         "provenance": provenance(results, session_seconds, device),
     }

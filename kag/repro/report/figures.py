@@ -436,6 +436,66 @@ def timeline(fd: dict) -> Figure | None:
     return fig
 
 
+# -- beyond the paper: the norm-matched surrogate, and the sampling of PR --------------------------
+SURROGATE_LABELS = {"surrogate": "rows + columns matched", "surrogate_rows": "rows only",
+                    "surrogate_cols": "columns only"}
+SURROGATE_COLOR = {"surrogate": "tab:red", "surrogate_rows": "tab:purple", "surrogate_cols": "tab:olive"}
+
+
+def surrogate(fd: dict) -> Figure | None:
+    """X(trained)/X(surrogate) for PR, KL and RR against width, per layer and surrogate variant (N2)."""
+    sd = fd.get("surrogate") or {}
+    layers = [layer for layer in LAYERS if (sd.get("layers") or {}).get(layer)]
+    if not layers:
+        return None
+    observables = ("pr", "kl", "rr")
+    fig, axes = _figure(len(observables), nrows=len(layers), width=9.0, height=2.8 * len(layers))
+    drawn = False
+    for row, layer in enumerate(layers):
+        for col, obs in enumerate(observables):
+            ax = axes[row * len(observables) + col]
+            per_variant = (sd["layers"][layer].get(obs) or {})
+            widths = sorted({int(n) for v in per_variant.values() for n in v})
+            for i, (role, per_width) in enumerate(per_variant.items()):
+                seeds = [per_width.get(str(n)) for n in widths]
+                drawn |= _errorline(ax, widths, seeds, _dodge(widths, i, len(per_variant)),
+                                    color=SURROGATE_COLOR.get(role), label=SURROGATE_LABELS.get(role, role))
+            _unity(ax)
+            if widths:
+                _width_axis(ax, widths)
+            ax.set_title(f"{layer}: {obs.upper()}(trained) / {obs.upper()}(surrogate)", fontsize=8)
+    if not drawn:
+        return None
+    fig.suptitle(f"How much the row and column norms explain, k={sd.get('k')} (1 = all of it; mean ± 2 std)",
+                 fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def sampling(fd: dict) -> Figure | None:
+    """PR ratio against the number S of sampled minors, one line per width, per layer (SPEC §5)."""
+    sp = fd.get("sampling") or {}
+    layers = [layer for layer in LAYERS if sp.get(layer)]
+    if not layers:
+        return None
+    fig, axes = _figure(len(layers))
+    drawn = False
+    cmap = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    for ax, layer in zip(axes, layers):
+        for i, n in enumerate(sorted(sp[layer], key=int)):
+            entry = sp[layer][n]
+            drawn |= _errorline(ax, entry["sizes"], entry["pr_ratio"], color=cmap[i % len(cmap)], label=f"n={n}")
+        ax.set_xscale("log")
+        ax.set_xlabel("sampled minors S")
+        ax.set_ylabel("PR ratio (trained / init)")
+        ax.set_title(layer, fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    if not drawn:
+        return None
+    fig.suptitle("PR ratio against the number of sampled minors (mean ± 2 std over seeds)", fontsize=10)
+    return fig
+
+
 FIGURES: dict[str, FigureFn] = {
     "global_pr_ratio": global_pr_ratio,
     "global_kl": global_kl,
@@ -447,5 +507,7 @@ FIGURES: dict[str, FigureFn] = {
     "accuracy": accuracy,
     "zero_rows": zero_rows,
     "timeline": timeline,
+    "surrogate": surrogate,
+    "sampling": sampling,
 }
 """Figure stem (the PNG's file name and a criterion's ``figure``) -> function of ``figures_data``."""

@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
+from kag.repro.claims import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
 from kag.repro.report.assemble import TABLE_FILE, jsonable
 from kag.repro.report.figures import FIGURES
 from kag.table import COLUMNS, ResultTable
@@ -106,11 +107,15 @@ def _context(data: dict, figures: list[str]) -> dict[str, Any]:
         "summary": data.get("summary") or [],
         "criteria": data.get("criteria") or [],
         "assumptions": data.get("assumptions") or [],
+        "methods": data.get("methods") or [],
+        "n2_statement": data.get("n2_statement") or "",
         "prov": prov,
         "timings": prov.get("timings") or {},
         "cache": prov.get("cache") or {},
         "figures": set(figures),
-        "status_class": {"reproduced": "ok", "not reproduced": "bad", "not run": "na"},
+        "status_class": {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na"},
+        "status_icon": {"reproduced": "✅", "contradicted": "❌", "inconclusive": "❔", "not run": "⚪"},
+        "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT},
     }
 
 
