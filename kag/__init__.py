@@ -7,7 +7,9 @@ The public API, for any network::
     pr = kag.participation_ratio(kag.minors(J, rows, cols))      # [B]
     table = kag.compare_to_init(model, init, x, layer="fc1")     # PR, KL, RR, zero rows per k
 
-and :class:`ImageGrid` for pixel pools of any image size. The core modules: ``kag.jacobians``,
+and :class:`ImageGrid` for pixel pools of any image size, :func:`norm_matched` for the norm-matched
+surrogate (how much of an observable the Jacobian's row and column norms alone explain),
+:func:`bootstrap_pr_ratio` for a PR ratio's measurement error. The core modules: ``kag.jacobians``,
 ``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
 ``kag.spatial``, ``kag.compare``; ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
 ``kag.analysis`` and ``kag.table`` for the paper's networks and their results. The reproduction of
@@ -17,9 +19,18 @@ arXiv 2511.21626 is a client of this core: ``kag.repro``.
 from kag.compare import KAGComparison, compare_to_init
 from kag.determinants import minors, sample_indices
 from kag.jacobians import hidden_jacobians, jacobian
-from kag.metrics import kl_divergence, participation_ratio, rotation_ratio, rotation_ratios, zero_row_fraction
+from kag.metrics import (
+    bootstrap_pr_ratio,
+    js_divergence,
+    kl_divergence,
+    participation_ratio,
+    rotation_ratio,
+    rotation_ratios,
+    zero_row_fraction,
+)
 from kag.model import MLP
 from kag.spatial import ImageGrid
+from kag.surrogate import norm_matched
 from kag.table import ResultTable, Row
 
 __version__ = "0.1.0"
@@ -30,11 +41,14 @@ __all__ = [
     "MLP",
     "ResultTable",
     "Row",
+    "bootstrap_pr_ratio",
     "compare_to_init",
     "hidden_jacobians",
     "jacobian",
+    "js_divergence",
     "kl_divergence",
     "minors",
+    "norm_matched",
     "participation_ratio",
     "rotation_ratio",
     "rotation_ratios",

@@ -43,7 +43,7 @@ from kag.metrics import (
     divergences,
     mean_ignoring_undefined,
     participation_ratio,
-    rotation_ratios,
+    rotation_maxima,
     zero_row_fraction,
 )
 from kag.pipeline import ModelRecord, ensure_models, model_key
@@ -56,8 +56,9 @@ from kag.train import initial_state, shifted_test_images
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
-ANALYSIS_VERSION = 2  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
-# null2, surrogates, bootstrap SEs, PR against S
+ANALYSIS_VERSION = 4  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
+# null2, surrogates, bootstrap SEs, PR against S; 3: RR's variance components; 4: RR ratio = geometric
+# mean over index samples (the arithmetic mean of ratios is biased upwards)
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
@@ -101,13 +102,28 @@ class MetricTable:
 
 
 def evaluation_inputs(mnist: MNIST, config: MetricConfig, regime: str, n: int, device: torch.device,
-                      max_shift: int = 4) -> torch.Tensor:
-    """The first ``n`` test images, normalised ``[n, 784]``; shifted ones for augmented models if asked."""
+                      max_shift: int = 4, start: int = 0) -> torch.Tensor:
+    """``n`` test images from ``start`` on, normalised ``[n, 784]``; shifted ones for augmented models if asked."""
+    total = mnist.test_images.shape[0]
+    if start + n > total:
+        raise ValueError(f"test images {start}..{start + n - 1} are not allowed: MNIST has {total} test images "
+                         "(lower n_images or turn off per_seed_sampling)")
     if effective_config(config, regime).eval_images == "augmented":
-        images = shifted_test_images(mnist, max_shift, config.eval_shift_seed)[:n]
+        images = shifted_test_images(mnist, max_shift, config.eval_shift_seed)[start : start + n]
     else:
-        images = mnist.test_images[:n]
+        images = mnist.test_images[start : start + n]
     return normalize(images.to(device))
+
+
+SEED_STRIDE = 1000  # index seeds of model seed s start at index_seed + 1000 s (RR uses index_seed + j, j < 1000)
+
+
+def per_seed(config: MetricConfig, seed: int) -> tuple[MetricConfig, int]:
+    """The measurement config of model seed ``seed`` and the multiplier of its first test image
+    (``per_seed_sampling``); seed 0 is measured exactly as the config says."""
+    if not config.per_seed_sampling:
+        return config, 0
+    return dataclasses.replace(config, index_seed=config.index_seed + SEED_STRIDE * seed), seed
 
 
 class _Rows:
@@ -202,20 +218,21 @@ def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: t
                 norms.setdefault(name, []).append(torch.linalg.vector_norm(Jn, dim=2))
                 r_imgs = max(0, min(config.n_rotation_images, where.stop) - where.start)
                 if r_imgs and name != "null2":  # RR on the first images; float32 matmuls (their error is far
-                    rr_parts.setdefault(name, []).append(rotation_ratios(  # below the spread of the max)
+                    rr_parts.setdefault(name, []).append(rotation_maxima(  # below the spread of the max)
                         Jn[:r_imgs].to(torch.float32), [smp for _, _, smp in rr_samples],
                         n_rotations=config.n_rotations, seed=config.index_seed))
                 if long_sample is not None and name in long:
                     long[name].append(minors(Jn, *long_sample))
             del J
         m = {name: {k: torch.cat(parts) for k, parts in per_k.items()} for name, per_k in m.items()}
-        rr = {name: torch.cat(parts, dim=1) for name, parts in rr_parts.items()}  # [samples, images]
+        rr = {name: (torch.cat([a for a, _ in parts], dim=1), torch.cat([q for _, q in parts], dim=1))
+              for name, parts in rr_parts.items()}  # (aligned [samples, images], rotated [samples, images, R])
         _zero_rows(rows, layer, {name: torch.cat(v) for name, v in norms.items()}, config)
         _sampling_rows(rows, layer, k_s, {name: torch.cat(v) for name, v in long.items()}, config)
         for k in config.ks:
+            of_k = [i for i, (_, kk, _) in enumerate(rr_samples) if kk == k]
             _global_rows(rows, layer, k, {name: per_k[k] for name, per_k in m.items()},
-                         {name: rr[name][[i for i, (_, kk, _) in enumerate(rr_samples) if kk == k]] for name in rr},
-                         config)
+                         {name: (a[of_k], q[of_k]) for name, (a, q) in rr.items()}, config)
 
 
 def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: MetricConfig) -> None:
@@ -236,16 +253,58 @@ def _sampling_rows(rows: _Rows, layer: str, k: int, long: dict[str, torch.Tensor
         rows.add("sampling", "pr_ratio", _ratio(pr["trained"], pr["init"]), layer=layer, k=k, condition=str(size))
 
 
-def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], rr: dict[str, torch.Tensor],
-                 config: MetricConfig) -> None:
-    """The ``global`` rows of one (layer, k): ``m`` minors ``[B, S]`` and ``rr`` RR ``[index samples, images]``
-    per network."""
+def rr_ratio_estimate(per_sample_a: list[float], per_sample_b: list[float]) -> float:
+    """The RR-ratio estimator: the geometric mean over index samples of RR(a)/RR(b).
+
+    A mean of ratios is biased upwards (Jensen: E[1/Y] > 1/E[Y]); for two exchangeable networks,
+    e.g. two independent inits, log RR(a) - log RR(b) is symmetric about 0, so its mean is not.
+    NaN when no index sample gives a finite ratio."""
+    logs = [math.log(a / b) for a, b in zip(per_sample_a, per_sample_b)
+            if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
+    return math.exp(float(np.mean(logs))) if logs else math.nan
+
+
+def _rr_estimate(aligned: torch.Tensor, rotated: torch.Tensor, base_aligned: torch.Tensor, base_rotated: torch.Tensor
+                 ) -> tuple[list[float], list[float], list[float]]:
+    """(RR of the network, RR of the base, their ratio) per index sample, each RR the mean over images
+    (undefined images ignored) of aligned / mean over rotations."""
+    rr = [mean_ignoring_undefined(v)[0] for v in aligned / rotated.mean(dim=2)]
+    base = [mean_ignoring_undefined(v)[0] for v in base_aligned / base_rotated.mean(dim=2)]
+    return rr, base, [_ratio(a, b) for a, b in zip(rr, base)]
+
+
+def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: int) -> dict[str, float]:
+    """Measurement SE of the RR-ratio estimator (the mean over index samples of RR(trained)/RR(init))
+    from each source alone: resampling index samples, images or rotations (with replacement, trained
+    and init together) while the other two stay fixed; ``parts`` = (aligned, rotated) of trained and
+    init, ``[J, B]`` and ``[J, B, R]``."""
+    generator = torch.Generator().manual_seed(seed)
+    a_t, q_t, a_i, q_i = parts
+    sizes = {"index samples": a_t.shape[0], "images": a_t.shape[1], "rotations": q_t.shape[2]}
+    out = {}
+    for factor, size in sizes.items():
+        estimates = []
+        for _ in range(n_boot):
+            pick = torch.randint(0, size, (size,), generator=generator)
+            axis = {"index samples": 0, "images": 1, "rotations": 2}[factor]
+            take = [t.index_select(axis, pick) if t.dim() > axis else t for t in (a_t, q_t, a_i, q_i)]
+            rr_a, rr_b, _ = _rr_estimate(*take)
+            estimates.append(rr_ratio_estimate(rr_a, rr_b))
+        finite = [e for e in estimates if math.isfinite(e)]
+        out[factor] = float(np.std(finite, ddof=1)) if len(finite) > 1 and size > 1 else math.nan
+    return out
+
+
+def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
+                 rr: dict[str, tuple[torch.Tensor, torch.Tensor]], config: MetricConfig) -> None:
+    """The ``global`` rows of one (layer, k): ``m`` minors ``[B, S]`` and ``rr`` the rotation maxima
+    (aligned ``[index samples, images]``, rotated ``[index samples, images, rotations]``) per network."""
 
     def add(observable: str, value: float, role: str = "trained") -> None:
         rows.add("global", observable, value, layer=layer, k=k, role=role)
 
     pr = {name: _mean_pr(values) for name, values in m.items()}
-    rr_mean = {name: [mean_ignoring_undefined(per_sample)[0] for per_sample in values] for name, values in rr.items()}
+    rr_mean = {name: _rr_estimate(*rr[name], *rr["init"])[0] for name in rr}
     kl: dict[str, float] = {}
     for name in m:
         add("pr", pr[name][0], name)
@@ -259,10 +318,11 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], rr
         if name in rr_mean:
             add("rr", float(np.mean(rr_mean[name])), name)
             if name != "init":  # the RR estimator: mean over index samples of RR(network)/RR(init)
-                ratios = [_ratio(a, b) for a, b in zip(rr_mean[name], rr_mean["init"])]
-                add("rr_ratio", float(np.mean(ratios)), name)
-                add("rr_ratio_se", float(np.std(ratios, ddof=1) / math.sqrt(len(ratios))) if len(ratios) > 1
-                    else math.nan, name)
+                add("rr_ratio", rr_ratio_estimate(rr_mean[name], rr_mean["init"]), name)
+    components = rr_variance_components((*rr["trained"], *rr["init"]), config.n_bootstrap, config.index_seed)
+    for factor, se in components.items():
+        rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
+    add("rr_ratio_se", math.sqrt(sum(se * se for se in components.values() if math.isfinite(se))))
     _, se = bootstrap_pr_ratio(m["trained"], m["init"], n_boot=config.n_bootstrap, seed=config.index_seed)
     add("pr_ratio_se", se)
     for role in SURROGATES:
@@ -271,8 +331,7 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], rr
             add("pr_trained_over", ratio, role)
             add("pr_trained_over_se", se, role)
             add("kl_trained_over", _ratio(kl["trained"], kl[role]), role)
-            add("rr_trained_over", float(np.mean([_ratio(a, b) for a, b in zip(rr_mean["trained"], rr_mean[role])])),
-                role)
+            add("rr_trained_over", rr_ratio_estimate(rr_mean["trained"], rr_mean[role]), role)
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
@@ -362,7 +421,7 @@ def _concat_chunks(states, x, layer, dtype, surrogates, rounds) -> dict[str, lis
 def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig, mnist: MNIST,
                   device: torch.device, spatial: bool) -> tuple[ResultTable, dict[str, Any]]:
     """The full metric table of one model (see the module docstring) and its metadata."""
-    config = effective_config(config, record.regime)
+    config, block = per_seed(effective_config(config, record.regime), record.seed)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     states = {
@@ -375,7 +434,8 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     rows = _Rows(record.width, record.seed, record.regime, config.eval_images)
     rows.add("accuracy", "test_accuracy", record.test_accuracy, condition="clean")
     rows.add("accuracy", "test_accuracy", record.manifest.get("shifted_test_accuracy"), condition="shifted")
-    x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px)
+    x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px,
+                          start=block * config.n_images)
     global_metrics(rows, states, x, config, surrogate)
     timings["global"] = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -384,7 +444,8 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     centres = None
     if spatial:
         t2 = time.perf_counter()
-        xs = evaluation_inputs(mnist, config, record.regime, config.n_spatial_images, device, train.translate_px)
+        xs = evaluation_inputs(mnist, config, record.regime, config.n_spatial_images, device, train.translate_px,
+                               start=block * config.n_spatial_images)
         centres = spatial_metrics(rows, {k: states[k] for k in ("trained", "init")}, xs, config, surrogate)
         timings["spatial"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0

@@ -24,7 +24,8 @@ from kag.determinants import check_indices, check_int, check_jacobian, chunk_byt
 # cache key; bump it when any of them computes something else.
 # 2: KL histograms keep every minor (SPEC §5 zero policy): bins over the pooled central 99.8% of
 #    log10 of the positive minors plus underflow (exact zeros) and overflow bins; 1 dropped zeros.
-OBSERVABLES_VERSION = 2
+# 3: PR divides each image by its largest minor first (no underflow of squares below 1e-154).
+OBSERVABLES_VERSION = 3
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
 _ROTATION_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}
@@ -51,10 +52,14 @@ def participation_ratio(m: torch.Tensor) -> torch.Tensor:
     """``‖m‖₂ / ‖m‖₁`` over the last axis: ``m [..., S] -> [...]``, in ``[1/√S, 1]``.
 
     1 means one minor carries everything, 1/√S that all are equal. An image whose minors are
-    all zero has no defined PR and gets NaN (never a silent 0/0 -> 0).
+    all zero has no defined PR and gets NaN (never a silent 0/0 -> 0). Each image is divided by
+    its largest minor first, so minors below 1e-154 (float64 Jacobians where σ' underflows) do
+    not underflow when squared: PR is scale-free.
     """
-    m = _check_minors("m", m)
-    l1 = m.abs().sum(dim=-1)
+    m = _check_minors("m", m).abs()
+    top = m.amax(dim=-1, keepdim=True)
+    m = m / torch.where(top > 0, top, torch.ones_like(top))
+    l1 = m.sum(dim=-1)
     l2 = torch.linalg.vector_norm(m, dim=-1)
     return torch.where(l1 > 0, l2 / l1, torch.full_like(l1, math.nan))
 
@@ -336,6 +341,24 @@ def rotation_ratios(
 ) -> torch.Tensor:
     """:func:`rotation_ratio` for several index samples ``[(rows [S, k], cols [S, k]), ...] -> [len, B]``.
 
+    The ratio of :func:`rotation_maxima`'s two parts, averaged over rotations.
+    """
+    aligned, rotated = rotation_maxima(J, samples, n_rotations=n_rotations, seed=seed, chunk=chunk)
+    return aligned / rotated.mean(dim=2)
+
+
+def rotation_maxima(
+    J: torch.Tensor,
+    samples: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    n_rotations: int = 100,
+    seed: int = 0,
+    chunk: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The parts of the rotation ratio: ``(aligned [K, B], rotated [K, B, R])`` float64, the largest
+    sampled minor of each image for each of the K index samples, unrotated and under each rotation
+    Q_q. ``RR = aligned / rotated.mean(-1)``; the parts let a caller split RR's variance between
+    index samples, images and rotations.
+
     The rotated Jacobians are shared by all samples, so k = 1, 2, 3 cost about what one k costs.
     Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk computes
     ``Q_q[used rows] @ J[:, :, used cols]`` for many (rotation, image) pairs as one matmul, in J's
@@ -364,7 +387,7 @@ def rotation_ratios(
         pairs = chunk or max(1, budget // (2 * r * u * J.element_size()))
         bc = min(B, pairs)
         rc = max(1, min(n_rotations, pairs // bc))
-        rotated_max_sum = torch.zeros(len(samples), B, dtype=torch.float64, device=J.device)
+        rotated_max = torch.empty(len(samples), B, n_rotations, dtype=torch.float64, device=J.device)
         for b0 in range(0, B, bc):
             Jb = J[b0 : b0 + bc, :, used_cols]  # [nb, n, u]
             nb = Jb.shape[0]
@@ -375,8 +398,8 @@ def rotation_ratios(
                 rotated = (Qc.reshape(nq * r, n) @ Jb).view(nq, r, nb, u).transpose(1, 2).reshape(nq * nb, r, u)
                 for i, (rows_local, cols_local) in enumerate(local):
                     best = minors_unchecked(rotated, rows_local, cols_local).amax(dim=1)  # [nq*nb]
-                    rotated_max_sum[i, b0 : b0 + nb] += best.view(nq, nb).sum(dim=0)
-    return aligned / (rotated_max_sum / n_rotations)
+                    rotated_max[i, b0 : b0 + nb, q0 : q0 + nq] = best.view(nq, nb).T
+    return aligned, rotated_max
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ A row is one number with everything that identifies it::
 
 * ``analysis``: ``global`` (whole images), ``zero_rows``, ``timeline`` (checkpoints; condition =
   epoch), ``sampling`` (PR ratio against the number of sampled minors; condition = S),
+  ``rr_variance`` (the RR ratio's measurement SE from one source alone; condition = index
+  samples, images or rotations),
   ``balls`` / ``patches`` / ``separation`` (spatial; condition = radius, patch name or distance d)
   and ``accuracy`` (condition = ``clean`` or ``shifted`` test images);
 * ``role``: which network the number describes: ``trained``, ``init``, ``null`` and ``null2`` (two

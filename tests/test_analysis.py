@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -48,8 +49,8 @@ def test_an_untrained_model_compared_with_itself_shows_no_change(mnist):
 def test_every_row_is_identified_by_the_documented_columns(mnist):
     init = initial_state(8, 0)
     table, _ = _table(_record(8, init, init), mnist, spatial=True)
-    assert set(table.unique("analysis")) == {"accuracy", "global", "zero_rows", "timeline", "sampling", "balls",
-                                              "patches", "separation"}
+    assert set(table.unique("analysis")) == {"accuracy", "global", "zero_rows", "timeline", "sampling", "rr_variance",
+                                              "balls", "patches", "separation"}
     assert set(table.unique("role")) == set(ROLES)
     assert {(r.width, r.seed, r.regime, r.eval_images) for r in table} == {(8, 0, "standard", "clean")}
     keys = [r[:-1] for r in table]
@@ -132,3 +133,26 @@ def test_pr_ratio_against_s_uses_every_configured_sample_size(mnist):
     sizes = table.select(analysis="sampling", layer="L2").unique("condition")
     assert [int(x) for x in sizes] == list(SMOKE.metrics.pr_sample_sizes)
     assert all(r.value == pytest.approx(1.0) for r in table.select(analysis="sampling"))
+
+
+def test_rr_variance_components_see_only_the_sources_that_vary():
+    from kag.analysis import rr_variance_components
+
+    g = torch.Generator().manual_seed(0)
+    a_t = (1 + torch.rand(1, 6, generator=g, dtype=torch.float64)).expand(4, 6)  # index samples identical
+    q_t = torch.ones(4, 6, 5, dtype=torch.float64)  # every rotation alike
+    a_i = torch.ones(4, 6, dtype=torch.float64)
+    q_i = torch.ones(4, 6, 5, dtype=torch.float64)
+    se = rr_variance_components((a_t, q_t, a_i, q_i), n_boot=50, seed=0)
+    assert se["index samples"] < 1e-12 and se["rotations"] < 1e-12 and se["images"] > 0.01
+    q_varied = q_t * (1 + torch.rand(4, 6, 5, generator=g, dtype=torch.float64))
+    assert rr_variance_components((a_t, q_varied, a_i, q_i), n_boot=50, seed=0)["rotations"] > 0
+
+
+def test_rr_ratio_estimator_is_symmetric_for_exchangeable_networks():
+    from kag.analysis import rr_ratio_estimate
+
+    a, b = [1.0, 2.0, 4.0], [2.0, 1.0, 4.0]
+    assert rr_ratio_estimate(a, b) == pytest.approx(1.0)  # the arithmetic mean of ratios would say 1.17
+    assert rr_ratio_estimate(a, b) * rr_ratio_estimate(b, a) == pytest.approx(1.0)
+    assert math.isnan(rr_ratio_estimate([float("nan")], [1.0]))

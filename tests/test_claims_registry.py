@@ -80,7 +80,7 @@ def test_lower_bound_rule_reports_both_bounds_and_the_measurement_se():
 
 
 def test_measurement_se_of_the_mean_over_seeds_and_of_a_difference():
-    assert measurement_se([0.03, 0.04, 0.0]) == pytest.approx(0.05 / 3)
+    assert measurement_se([0.03, 0.04, 0.02]) == pytest.approx(0.03)  # correlated errors: the mean, not sqrt(sum²)/n
     assert difference_se([0.03, 0.0], [0.04, 0.01]) == pytest.approx([0.05, 0.01])
 
 
@@ -235,9 +235,9 @@ def test_verdicts_are_json_friendly_and_carry_the_word():
 
 def test_pr_ratio_cells_carry_the_measurement_se_when_the_tables_have_it():
     results = FakeResults(QUICK, kag_like)  # per-seed SEs 0.01, 0.02, 0.03
-    one = math.sqrt(0.01**2 + 0.02**2 + 0.03**2) / 3
+    one = 0.02  # the mean of the per-seed SEs
     c1 = _judge_all(results, "C1-PR")[0]
-    assert c1.values["measurement_se"] == pytest.approx(one) and "measurement SE 0.01247" in c1.detail
+    assert c1.values["measurement_se"] == pytest.approx(one) and "measurement SE 0.02" in c1.detail
     assert _judge_all(results, "C2")[0].values["measurement_se"] == pytest.approx(one * math.sqrt(2))
     assert _judge_all(results, "C1-RR")[0].values["measurement_se"] == pytest.approx(one)
     c5 = _judge_all(results, "C5")[0].values["conditions"]

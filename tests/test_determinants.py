@@ -284,3 +284,50 @@ def test_bad_sampler_arguments_raise(kwargs, message):
 def test_one_column_needs_no_grid_for_a_separation():
     rows, cols = sample_indices(10, 1, 50, n_cols=784, min_separation=5)
     assert rows.shape == cols.shape == (50, 1)
+
+
+# -- one index sample per pool (ball centres drawn per image) -----------------------------------------
+def test_pooled_indices_draw_distinct_columns_from_each_pool():
+    from kag.determinants import sample_pooled_indices
+
+    pools = [torch.arange(10), torch.tensor([3, 5, 7]), torch.arange(700, 784)]
+    rows, cols = sample_pooled_indices(8, 3, 500, pools, n_cols=784, seed=1)
+    assert rows.shape == (500, 3) and cols.shape == (3, 500, 3)
+    for pool, c in zip(pools, cols):
+        assert set(c.flatten().tolist()) <= set(pool.tolist())
+        assert (c.sort(dim=1).values.diff(dim=1) > 0).all()  # k distinct columns in every sample
+    again = sample_pooled_indices(8, 3, 500, pools, n_cols=784, seed=1)
+    assert torch.equal(again[0], rows) and torch.equal(again[1], cols)
+
+
+def test_pooled_indices_are_uniform_over_k_subsets():
+    from collections import Counter
+
+    from kag.determinants import sample_pooled_indices
+
+    _, cols = sample_pooled_indices(4, 2, 30_000, [torch.tensor([1, 2, 3, 4])], n_cols=10, seed=0)
+    counts = Counter(tuple(sorted(s)) for s in cols[0].tolist())
+    assert len(counts) == 6 and max(counts.values()) / min(counts.values()) < 1.1
+
+
+def test_pooled_indices_reject_impossible_requests():
+    from kag.determinants import sample_pooled_indices
+
+    with pytest.raises(ValueError, match="k=3 exceeds the pool of 2 columns"):
+        sample_pooled_indices(8, 3, 10, [torch.arange(5), torch.tensor([1, 2])], n_cols=784)
+    with pytest.raises(ValueError, match="pools=\\[\\] is not allowed"):
+        sample_pooled_indices(8, 2, 10, [], n_cols=784)
+
+
+def test_minors_per_item_equal_minors_of_each_image_with_its_own_columns():
+    from kag.determinants import minors_per_item, sample_pooled_indices
+
+    J = torch.randn(4, 8, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    pools = [torch.arange(10), torch.arange(20, 45), torch.arange(50)]
+    rows, cols = sample_pooled_indices(8, 3, 200, pools, n_cols=50, seed=2)
+    images = torch.tensor([0, 3, 3])
+    got = minors_per_item(J, images, rows, cols)
+    expected = torch.stack([minors(J[b : b + 1], rows, cols[i])[0] for i, b in enumerate(images.tolist())])
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="do not fit"):
+        minors_per_item(J, images[:2], rows, cols)

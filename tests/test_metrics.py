@@ -433,3 +433,24 @@ def test_rotation_ratios_of_several_samples_equal_each_alone():
     together = rotation_ratios(J, samples, n_rotations=7, seed=5)
     for i, (rows, cols) in enumerate(samples):
         torch.testing.assert_close(together[i], rotation_ratio(J, rows, cols, n_rotations=7, seed=5))
+
+
+def test_rotation_maxima_are_the_parts_of_the_rotation_ratio():
+    from kag.metrics import rotation_maxima
+
+    J = torch.randn(3, 8, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    samples = [sample_indices(8, k, 100, n_cols=40, seed=k) for k in (1, 2)]
+    aligned, rotated = rotation_maxima(J, samples, n_rotations=6, seed=5)
+    assert aligned.shape == (2, 3) and rotated.shape == (2, 3, 6)
+    torch.testing.assert_close(aligned / rotated.mean(-1), rotation_ratios(J, samples, n_rotations=6, seed=5))
+    Q = rotation_matrices(8, 6, 5)
+    rows, cols = samples[1]
+    by_hand = torch.stack([minors(Q[q] @ J, rows, cols).amax(dim=1) for q in range(6)], dim=1)  # [B, R]
+    torch.testing.assert_close(rotated[1], by_hand, rtol=1e-9, atol=0)
+
+
+def test_pr_is_scale_free_even_for_minors_that_underflow_when_squared():
+    m = torch.tensor([[3.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    for scale in (1.0, 1e-160, 1e-300):
+        torch.testing.assert_close(participation_ratio(m * scale), participation_ratio(m), rtol=1e-12, atol=0)
+    assert participation_ratio(torch.full((1, 10), 1e-200, dtype=torch.float64)).item() == pytest.approx(10**-0.5)

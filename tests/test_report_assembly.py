@@ -154,7 +154,7 @@ def test_a_whole_report_is_assembled_and_rendered_from_fake_results(results, tmp
     assert saved["criteria"][0]["cells"][0]["verdict"] == "supported"
     md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
     assert "| Claim | Statement | Status | Cells | Key number |" in md
-    assert "✅ the control says no" in md and "std 0.001, measurement SE 0.01247" in md
+    assert "✅ the control says no" in md and "std 0.001, measurement SE 0.02" in md
     assert '<span class="verdict supported">12 supported</span>' in html and '<section class="control">' in html
     with open(out / "table.csv") as f:
         rows = list(csv.reader(f))

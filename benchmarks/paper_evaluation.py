@@ -1,0 +1,117 @@
+"""Whole-grid evaluation time of the ``paper`` profile on this machine, against an earlier revision.
+
+The paper grid's metric tables are 40 models (4 widths x 5 seeds x 2 regimes) plus the augmented
+models of the spatial width measured on shifted test images. This benchmark times one metric
+table of every kind (width, regime, evaluation images) at SPEC sizes on a synthetic model (the
+untrained network and a perturbed copy, fc1 checkpoints every 10 epochs; the cost of a table
+does not depend on how well the model is trained), multiplies by the seeds and divides by the
+workers (``pytest claims -n 2`` runs two tables at once, one thread each).
+
+With ``--baseline REV`` it times the same kinds with the code of revision REV (checked out into a
+temporary git worktree and run in a subprocess). Its rotation ratio over all 512 images and 100
+rotations would take tens of minutes per table, so it is timed on 8 and 16 rotation images and
+extrapolated linearly in images. The last line is ``ratio <x>`` (baseline / now).
+
+    python benchmarks/paper_evaluation.py --baseline b19fc60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = 2
+
+# One table of every kind: (width, regime, eval images, spatial). The spatial width is the largest.
+KINDS_SCRIPT = """
+import json, sys, time, torch
+torch.set_num_threads(1)
+{imports}
+mnist = load_mnist()
+out = {{}}
+for width in PAPER.widths:
+    init = initial_state(width, 0)
+    gen = torch.Generator().manual_seed(1)
+    trained = {{k: v + 0.05 * torch.randn(v.shape, generator=gen) for k, v in init.items()}}
+    ckpts = {{e: {{k: trained[k] for k in ("fc1.weight", "fc1.bias")}} for e in PAPER.train.checkpoint_epochs()}}
+    kinds = [("standard", "clean"), ("augmented", "clean")]
+    if width in PAPER.spatial_widths:
+        kinds.append(("augmented", "augmented"))
+    for regime, images in kinds:
+        record = ModelRecord("0" * 64, width, 0, regime, init, trained, ckpts,
+                             {{"test_accuracy": 0.5, "shifted_test_accuracy": 0.5, "epochs": 200}}, True)
+        t0 = time.perf_counter()
+        {measure}
+        out[f"{{width}} {{regime}} {{images}}"] = seconds
+        print(f"  n={{width}} {{regime}} ({{images}} images): {{seconds:.1f}} s", file=sys.stderr, flush=True)
+print(json.dumps(out))
+"""
+
+NOW = dict(
+    imports="from kag.analysis import compute_table\nfrom kag.data import load_mnist\nfrom kag.pipeline import ModelRecord\n"
+            "from kag.repro.profiles import PAPER\nfrom kag.train import initial_state",
+    measure="config = PAPER.metrics if images == 'clean' else PAPER.with_metrics(eval_images='augmented').metrics\n"
+            "        compute_table(record, PAPER.train, config, mnist, torch.device('cpu'), width in PAPER.spatial_widths)\n"
+            "        seconds = time.perf_counter() - t0",
+)
+
+# The code at the start of the library restructuring: kag.analysis.compute_table(record, profile, ...).
+BEFORE = dict(
+    imports="from kag.analysis import compute_table\nfrom kag.data import load_mnist\nfrom kag.pipeline import ModelRecord\n"
+            "from kag.profiles import PAPER\nfrom kag.train import initial_state",
+    measure="times = []\n"
+            "        for r_imgs in (8, 16):\n"
+            "            p = PAPER.with_metrics(n_rotation_images=r_imgs, **({} if images == 'clean' else {'eval_images': 'augmented'}))\n"
+            "            t0 = time.perf_counter()\n"
+            "            compute_table(record, p, mnist, torch.device('cpu'), width in PAPER.spatial_widths)\n"
+            "            times.append(time.perf_counter() - t0)\n"
+            "        per_image = max(0.0, (times[1] - times[0]) / 8)\n"
+            "        seconds = times[0] + (PAPER.metrics.n_rotation_images - 8) * per_image",
+)
+
+
+def run(tree: Path, code: dict[str, str]) -> dict[str, float]:
+    script = KINDS_SCRIPT.format(**code)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tree, env={"PYTHONPATH": str(tree), "KAG_QUIET": "1",
+                          "PATH": "/usr/bin:/bin", "HOME": str(Path.home())}, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark in {tree} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def grid_minutes(per_kind: dict[str, float], seeds: int = 5) -> float:
+    return sum(per_kind.values()) * seeds / WORKERS / 60
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=None, help="git revision to compare with (e.g. b19fc60)")
+    args = parser.parse_args()
+    print("now (this checkout), one table of each kind, 1 thread:", flush=True)
+    t0 = time.perf_counter()
+    now = run(ROOT, NOW)
+    print(f"paper grid, whole evaluation: {grid_minutes(now):.1f} min on {WORKERS} cores "
+          f"(sum {sum(now.values()):.0f} s per seed; goal <= 45 min)")
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline], cwd=ROOT, check=True,
+                           capture_output=True)
+            try:
+                print(f"baseline {args.baseline}, one table of each kind, 1 thread (RR extrapolated):", flush=True)
+                before = run(tree, BEFORE)
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+        print(f"baseline paper grid, whole evaluation: {grid_minutes(before):.1f} min on {WORKERS} cores")
+        print(f"benchmark wall time {time.perf_counter() - t0:.0f} s")
+        print(f"ratio {grid_minutes(before) / grid_minutes(now):.2f}")
+
+
+if __name__ == "__main__":
+    main()
