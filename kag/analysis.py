@@ -382,15 +382,17 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
     n, B, S = states["trained"]["fc1.weight"].shape[0], x.shape[0], config.n_spatial_samples
     centres = grid.random_centres(B * config.n_centres, seed=config.index_seed).view(B, config.n_centres)
     images = torch.arange(B).repeat_interleave(config.n_centres)  # item -> image, items = (image, centre)
-    balls = {(r, k): sample_pooled_indices(n, k, S, [grid.ball(r, int(c)) for c in centres.flatten()],
-                                           n_cols=grid.n_columns, seed=config.index_seed)
-             for r in config.radii for k in config.spatial_ks}
-    fixed = {("patches", name, k): sample_indices(n, k, S, grid=grid, pool=pool, seed=config.index_seed)
+    ball_pools = {r: [grid.ball(r, int(c)) for c in centres.flatten()] for r in config.radii}
+    balls = {(r, k): sample_pooled_indices(n, k, S, pools, n_cols=grid.n_columns, seed=config.index_seed)
+             for r, pools in ball_pools.items() for k in config.spatial_ks}
+    ball_sizes = {r: float(np.mean([p.numel() for p in pools])) for r, pools in ball_pools.items()}
+    # (analysis, condition, k) -> (index sample, pool size): one sample shared by every image
+    fixed = {("patches", name, k): (sample_indices(n, k, S, grid=grid, pool=pool, seed=config.index_seed),
+                                    float(pool.numel()))
              for name, pool in grid.patches().items() for k in config.spatial_ks}
-    fixed.update({("separation", str(d), k): sample_indices(n, k, S, grid=grid, min_separation=float(d),
-                                                            seed=config.index_seed)
+    fixed.update({("separation", str(d), k): (sample_indices(n, k, S, grid=grid, min_separation=float(d),
+                                                             seed=config.index_seed), float(grid.n_columns))
                   for d in config.separations for k in config.spatial_ks})
-    pool_sizes = {name: float(pool.numel()) for name, pool in grid.patches().items()}
     surrogates = {"surrogate": "both"} if surrogate else {}
     for layer in LAYERS:
         J = {name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
@@ -399,13 +401,10 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
             for r in config.radii:
                 idx_rows, idx_cols = balls[(r, k)]
                 m = {name: minors_per_item(Jn, images, idx_rows, idx_cols) for name, Jn in J.items()}
-                size = float(idx_cols.new_tensor([grid.ball(r, int(c)).numel() for c in centres.flatten()])
-                             .double().mean())
-                _pooled_rows(rows, "balls", str(r), layer, k, m, size)
-            for (analysis, condition, kk), (idx_rows, idx_cols) in fixed.items():
+                _pooled_rows(rows, "balls", str(r), layer, k, m, ball_sizes[r])
+            for (analysis, condition, kk), ((idx_rows, idx_cols), size) in fixed.items():
                 if kk == k:
                     m = {name: minors(Jn, idx_rows, idx_cols) for name, Jn in J.items()}
-                    size = pool_sizes.get(condition, float(grid.n_columns)) if analysis == "patches" else float(grid.n_columns)
                     _pooled_rows(rows, analysis, condition, layer, k, m, size)
     return centres.tolist()
 
