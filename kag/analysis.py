@@ -274,7 +274,7 @@ def _rr_estimate(aligned: torch.Tensor, rotated: torch.Tensor, base_aligned: tor
 
 
 def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: int) -> dict[str, float]:
-    """Measurement SE of the RR-ratio estimator (the mean over index samples of RR(trained)/RR(init))
+    """Measurement SE of the RR-ratio estimator (:func:`rr_ratio_estimate` of RR(trained) and RR(init))
     from each source alone: resampling index samples, images or rotations (with replacement, trained
     and init together) while the other two stay fixed; ``parts`` = (aligned, rotated) of trained and
     init, ``[J, B]`` and ``[J, B, R]``."""
@@ -317,7 +317,7 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
             add("js", js, name)
         if name in rr_mean:
             add("rr", float(np.mean(rr_mean[name])), name)
-            if name != "init":  # the RR estimator: mean over index samples of RR(network)/RR(init)
+            if name != "init":  # the RR estimator over the index samples
                 add("rr_ratio", rr_ratio_estimate(rr_mean[name], rr_mean["init"]), name)
     components = rr_variance_components((*rr["trained"], *rr["init"]), config.n_bootstrap, config.index_seed)
     for factor, se in components.items():

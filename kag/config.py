@@ -63,7 +63,7 @@ class MetricConfig:
     spatial_ks: tuple[int, ...] = (2, 3)
     n_rotations: int = 10  # Haar rotations per image for RR (the appendix says 400); sizes: docs/SPEC.md §9
     n_rotation_images: int = 32  # images over which RR is averaged
-    rr_index_samples: int = 16  # RR estimator: mean over index samples of seeds index_seed, index_seed + 1, ...
+    rr_index_samples: int = 16  # RR estimator: geometric mean over index samples of seeds index_seed, index_seed + 1, ...
     kl_bins: int = 100  # [assumed]
     kl_smoothing: float = 1e-10  # [assumed]
     kl_central: float = 0.998  # the KL bins span the pooled central 99.8% of log10 minors (SPEC §5)

@@ -249,6 +249,11 @@ def _fmt(x: float, spec: str = ".3g") -> str:
     return "n/a" if x is None or not np.isfinite(x) else format(x, spec)
 
 
+def _global_cells(profile: Profile):
+    """Every (width, layer, k) of the profile's global analyses, in report order."""
+    return ((n, layer, k) for n in profile.widths for layer in LAYERS for k in profile.metrics.ks)
+
+
 def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
     """Tables for the report's methods section, each ``{"title", "note", "columns", "rows"}`` of strings:
     exact-zero minors, KL beside JS and the measurement SEs per cell; PR ratio against S; the
@@ -256,47 +261,42 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
     glob = table.select(analysis="global", regime="standard", eval_images="clean")
     out = []
     rows = []
-    for n in profile.widths:
-        for layer in LAYERS:
-            for k in profile.metrics.ks:
-                at = glob.select(width=n, layer=layer, k=k)
-                if not len(at):
-                    continue
+    for n, layer, k in _global_cells(profile):
+        at = glob.select(width=n, layer=layer, k=k)
+        if not len(at):
+            continue
 
-                def mean(observable: str, role: str = "trained") -> float:
-                    return _mean(list(at.by_seed(observable=observable, role=role).values()))
+        def mean(observable: str, role: str = "trained") -> float:
+            return _mean(list(at.by_seed(observable=observable, role=role).values()))
 
-                rows.append([str(n), layer, str(k), _fmt(mean("zero_minor_fraction")),
-                             _fmt(mean("zero_minor_fraction", "init")), _fmt(mean("kl")), _fmt(mean("js")),
-                             _fmt(mean("kl", "null")), _fmt(mean("js", "null")), _fmt(mean("pr_ratio_se")),
-                             _fmt(mean("rr_ratio_se"))])
+        rows.append([str(n), layer, str(k), _fmt(mean("zero_minor_fraction")), _fmt(mean("zero_minor_fraction", "init")),
+                     _fmt(mean("kl")), _fmt(mean("js")), _fmt(mean("kl", "null")), _fmt(mean("js", "null")),
+                     _fmt(mean("pr_ratio_se")), _fmt(mean("rr_ratio_se"))])
     if rows:
         out.append({"title": "Exact-zero minors, KL beside Jensen-Shannon, and measurement errors",
                     "note": "Standard regime, means over seeds. Exact zeros are never dropped: they sit in the "
                             "underflow bin of the KL and JS histograms (SPEC §5). Measurement SE: bootstrap over "
-                            "images and index samples for the PR ratio; SD over index samples / sqrt(their number) "
-                            "for the RR ratio.",
+                            "images and index samples for the PR ratio; for the RR ratio, its three sources (index "
+                            "samples, images, rotations) combined, each by a bootstrap of that source alone.",
                     "columns": ["n", "layer", "k", "zero minors (trained)", "zero minors (init)", "KL", "JS",
                                 "KL null", "JS null", "PR ratio SE", "RR ratio SE"], "rows": rows})
     variance = table.select(analysis="rr_variance", regime="standard", eval_images="clean")
     rr = glob.select(observable="rr_ratio", role="trained")
     rows = []
-    for n in profile.widths:
-        for layer in LAYERS:
-            for k in profile.metrics.ks:
-                at = variance.select(width=n, layer=layer, k=k)
-                if not len(at):
-                    continue
-                parts = {c: _mean(list(at.select(condition=c).by_seed().values())) for c in at.unique("condition")}
-                total = float(np.sqrt(sum(v * v for v in parts.values() if np.isfinite(v))))
-                seeds = [v for v in rr.select(width=n, layer=layer, k=k).by_seed().values() if np.isfinite(v)]
-                sd = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else float("nan")
-                rows.append([str(n), layer, str(k), *(_fmt(parts.get(c, float("nan"))) for c in RR_SOURCES),
-                             _fmt(total), _fmt(sd), _fmt(total / sd if sd else float("nan"), ".2f")])
+    for n, layer, k in _global_cells(profile):
+        at = variance.select(width=n, layer=layer, k=k)
+        if not len(at):
+            continue
+        parts = {c: _mean(list(at.select(condition=c).by_seed().values())) for c in at.unique("condition")}
+        total = float(np.sqrt(sum(v * v for v in parts.values() if np.isfinite(v))))
+        seeds = [v for v in rr.select(width=n, layer=layer, k=k).by_seed().values() if np.isfinite(v)]
+        sd = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else float("nan")
+        rows.append([str(n), layer, str(k), *(_fmt(parts.get(c, float("nan"))) for c in RR_SOURCES),
+                     _fmt(total), _fmt(sd), _fmt(total / sd if sd else float("nan"), ".2f")])
     if rows:
         m = profile.metrics
         out.append({"title": "Rotation ratio: where its measurement error comes from",
-                    "note": f"Standard regime. SE of the RR-ratio estimator (mean over {m.rr_index_samples} index "
+                    "note": f"Standard regime. SE of the RR-ratio estimator (geometric mean over {m.rr_index_samples} index "
                             f"samples, {m.n_rotation_images} images, {m.n_rotations} rotations) from each source "
                             "alone, by bootstrap with the other two fixed (mean over seeds), their combination, and "
                             "the SD of the RR ratio between seeds. SPEC §5 asks for SE / SD <= 1/3.",
@@ -314,14 +314,12 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
                             f"{profile.metrics.n_samples:,}: heavy-tailed minors make PR grow with S (SPEC §5).",
                     "columns": ["n", "layer"] + [f"S = {int(x):,}" for x in sizes], "rows": rows})
     rows = []
-    for n in profile.widths:
-        for layer in LAYERS:
-            for k in profile.metrics.ks:
-                at = glob.select(width=n, layer=layer, k=k)
-                cells = [_fmt(_mean(list(at.by_seed(observable=f"{obs}_trained_over", role=role).values())))
-                         for role in SURROGATE_ROLES for obs in ("pr", "kl", "rr")]
-                if k >= 2 and any(c != "n/a" for c in cells):
-                    rows.append([str(n), layer, str(k), *cells])
+    for n, layer, k in _global_cells(profile):
+        at = glob.select(width=n, layer=layer, k=k)
+        cells = [_fmt(_mean(list(at.by_seed(observable=f"{obs}_trained_over", role=role).values())))
+                 for role in SURROGATE_ROLES for obs in ("pr", "kl", "rr")]
+        if k >= 2 and any(c != "n/a" for c in cells):
+            rows.append([str(n), layer, str(k), *cells])
     if rows:
         out.append({"title": "How much the norms explain: X(trained) / X(norm-matched surrogate)",
                     "note": "Standard regime, means over seeds. 1 means the Jacobian's row and column norms alone "
