@@ -9,7 +9,7 @@ The public API, for any network::
 
 and :class:`ImageGrid` for pixel pools of any image size, :func:`norm_matched` for the norm-matched
 surrogate (how much of an observable the Jacobian's row and column norms alone explain),
-:func:`bootstrap_pr_ratio` for a PR ratio's measurement error. The core modules: ``kag.jacobians``,
+:func:`bootstrap_pr_ratio` and :func:`bootstrap_kl` for measurement errors. The core modules: ``kag.jacobians``,
 ``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
 ``kag.spatial``, ``kag.compare``; ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
 ``kag.analysis`` and ``kag.table`` for the paper's networks and their results. The reproduction of
@@ -20,6 +20,7 @@ from kag.compare import KAGComparison, compare_to_init
 from kag.determinants import minors, sample_indices
 from kag.jacobians import hidden_jacobians, jacobian
 from kag.metrics import (
+    bootstrap_kl,
     bootstrap_pr_ratio,
     js_divergence,
     kl_divergence,
@@ -41,6 +42,7 @@ __all__ = [
     "MLP",
     "ResultTable",
     "Row",
+    "bootstrap_kl",
     "bootstrap_pr_ratio",
     "compare_to_init",
     "hidden_jacobians",

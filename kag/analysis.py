@@ -39,6 +39,7 @@ from kag.errors import Busy, CorruptEntryError, MissingResults
 from kag.jacobians import first_layer_jacobian, jacobians_from_weights
 from kag.determinants import minors, minors_per_item, sample_indices, sample_pooled_indices
 from kag.metrics import (
+    bootstrap_kl,
     bootstrap_pr_ratio,
     divergences,
     mean_ignoring_undefined,
@@ -56,9 +57,10 @@ from kag.train import initial_state, shifted_test_images
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
-ANALYSIS_VERSION = 4  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
+ANALYSIS_VERSION = 5  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
 # null2, surrogates, bootstrap SEs, PR against S; 3: RR's variance components; 4: RR ratio = geometric
-# mean over index samples (the arithmetic mean of ratios is biased upwards)
+# mean over index samples (the arithmetic mean of ratios is biased upwards); 5: measurement SEs of KL,
+# zero-row fractions, accuracies and the timeline's PR ratios
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
@@ -142,6 +144,7 @@ class _Rows:
 # Images per Jacobian chunk: bounds memory (n=512, float64: 64 images hold 200 MB per network and layer).
 _IMAGE_CHUNK = 64
 SURROGATES = {"surrogate": "both", "surrogate_rows": "rows", "surrogate_cols": "cols"}  # role -> matched norms
+KL_SE_ROLES = ("trained", "null", "null2")  # the KLs that claims C1-KL and N1 judge get a bootstrap SE
 
 
 def _dtype(config: MetricConfig) -> torch.dtype:
@@ -181,6 +184,27 @@ def _divergences(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> 
     if not ((m_p > 0).any() or (m_q > 0).any()):
         return math.nan, math.nan
     return divergences(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central)
+
+
+def _bootstrap_kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> tuple[float, float, float]:
+    """(KL, its bootstrap SE, JS); NaN when neither side has a positive minor."""
+    if not ((m_p > 0).any() or (m_q > 0).any()):
+        return math.nan, math.nan, math.nan
+    return tuple(bootstrap_kl(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central,
+                              n_boot=config.n_bootstrap, seed=config.index_seed))
+
+
+def accuracy_se(accuracy: float | None, n_test: int) -> float:
+    """Binomial SE of an accuracy measured on ``n_test`` images: sqrt(p (1 - p) / n)."""
+    if accuracy is None or not math.isfinite(accuracy):
+        return math.nan
+    return math.sqrt(accuracy * (1.0 - accuracy) / n_test)
+
+
+def _se_of_mean(values: torch.Tensor) -> float:
+    """SE of the mean of i.i.d. ``values``: std (ddof 1) / sqrt(n); NaN for fewer than two."""
+    n = values.numel()
+    return float(values.double().std(correction=1)) / math.sqrt(n) if n > 1 else math.nan
 
 
 def _ratio(a: float, b: float) -> float:
@@ -240,6 +264,8 @@ def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: 
     for name, values in norms.items():
         z = zero_row_fraction(values[..., None], norms["init"][..., None], config.zero_row_percentile)
         rows.add("zero_rows", "zero_row_fraction", z.trained, layer=layer, role=name)
+        per_image = (values < z.threshold).double().mean(dim=1)  # the threshold fixed: SE over images
+        rows.add("zero_rows", "zero_row_fraction_se", _se_of_mean(per_image), layer=layer, role=name)
         if name == "init":
             rows.add("zero_rows", "zero_row_threshold", z.threshold, layer=layer, role="none")
 
@@ -312,7 +338,11 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
         add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
         if name != "init":
             add("pr_ratio", _ratio(pr[name][0], pr["init"][0]), name)
-            kl[name], js = _divergences(m[name], m["init"], config)
+            if name in KL_SE_ROLES:
+                kl[name], kl_se, js = _bootstrap_kl(m[name], m["init"], config)
+                add("kl_se", kl_se, name)
+            else:
+                kl[name], js = _divergences(m[name], m["init"], config)
             add("kl", kl[name], name)
             add("js", js, name)
         if name in rr_mean:
@@ -323,8 +353,10 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
     for factor, se in components.items():
         rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
     add("rr_ratio_se", math.sqrt(sum(se * se for se in components.values() if math.isfinite(se))))
-    _, se = bootstrap_pr_ratio(m["trained"], m["init"], n_boot=config.n_bootstrap, seed=config.index_seed)
-    add("pr_ratio_se", se)
+    for name in ("trained", "null"):  # the PR ratios that C1-PR and N1 judge
+        if name in m:
+            _, se = bootstrap_pr_ratio(m[name], m["init"], n_boot=config.n_bootstrap, seed=config.index_seed)
+            add("pr_ratio_se", se, name)
     for role in SURROGATES:
         if role in m:  # how much of each observable the norms alone explain: X(trained) / X(surrogate)
             ratio, se = bootstrap_pr_ratio(m["trained"], m[role], n_boot=config.n_bootstrap, seed=config.index_seed)
@@ -344,15 +376,18 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
     idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed)
     dtype = _dtype(config)
 
-    def pr(snapshot: dict[str, torch.Tensor]) -> float:
+    def minors_of(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
         W, b = snapshot["fc1.weight"].to(x.device), snapshot["fc1.bias"].to(x.device)
-        per_image = [participation_ratio(minors(first_layer_jacobian(W, b, x[b0 : b0 + _IMAGE_CHUNK], dtype=dtype),
-                                                idx_rows, idx_cols)) for b0 in range(0, x.shape[0], _IMAGE_CHUNK)]
-        return mean_ignoring_undefined(torch.cat(per_image))[0]
+        return torch.cat([minors(first_layer_jacobian(W, b, x[b0 : b0 + _IMAGE_CHUNK], dtype=dtype), idx_rows, idx_cols)
+                          for b0 in range(0, x.shape[0], _IMAGE_CHUNK)])
 
-    base = pr(checkpoints[0])
+    base = minors_of(checkpoints[0])
+    base_pr = _mean_pr(base)[0]
     for epoch in sorted(checkpoints):
-        rows.add("timeline", "pr_ratio", _ratio(pr(checkpoints[epoch]), base), layer="L1", k=k, condition=str(epoch))
+        m = minors_of(checkpoints[epoch])
+        _, se = bootstrap_pr_ratio(m, base, n_boot=config.n_bootstrap, seed=config.index_seed)
+        rows.add("timeline", "pr_ratio", _ratio(_mean_pr(m)[0], base_pr), layer="L1", k=k, condition=str(epoch))
+        rows.add("timeline", "pr_ratio_se", se, layer="L1", k=k, condition=str(epoch))
 
 
 def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int, m: dict[str, torch.Tensor],
@@ -431,8 +466,10 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     }
     surrogate = record.regime in config.surrogate_regimes
     rows = _Rows(record.width, record.seed, record.regime, config.eval_images)
-    rows.add("accuracy", "test_accuracy", record.test_accuracy, condition="clean")
-    rows.add("accuracy", "test_accuracy", record.manifest.get("shifted_test_accuracy"), condition="shifted")
+    n_test = int(mnist.test_labels.shape[0])
+    for images, accuracy in (("clean", record.test_accuracy), ("shifted", record.manifest.get("shifted_test_accuracy"))):
+        rows.add("accuracy", "test_accuracy", accuracy, condition=images)
+        rows.add("accuracy", "test_accuracy_se", accuracy_se(accuracy, n_test), condition=images)
     x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px,
                           start=block * config.n_images)
     global_metrics(rows, states, x, config, surrogate)
@@ -531,7 +568,7 @@ def ensure_metrics(
 def summarize_table(entry: MetricTable) -> str:
     """A few human-readable lines: accuracy and the global PR, KL and RR ratios."""
     t, meta = entry.table, entry.meta
-    acc = t.select(analysis="accuracy", condition="clean")
+    acc = t.select(analysis="accuracy", observable="test_accuracy", condition="clean")
     lines = [f"width {meta['width']} seed {meta['seed']} {meta['regime']} (eval: {meta['eval_images']}), "
              f"test accuracy {acc.rows[0].value:.4f}, key {entry.key[:12]}"]
     g = t.select(analysis="global")
@@ -546,7 +583,7 @@ def summarize_table(entry: MetricTable) -> str:
         lines.append(f"  {layer}: {', '.join(cells)}")
     z = t.select(analysis="zero_rows", layer="L1", observable="zero_row_fraction")
     lines.append(f"  zero rows L1: trained {z.value(role='trained'):.4f}, init {z.value(role='init'):.4f}")
-    tl = t.select(analysis="timeline")
+    tl = t.select(analysis="timeline", observable="pr_ratio")
     if len(tl):
         lines.append("  timeline L1 PR ratio: " + " ".join(f"{r.condition}:{r.value:.3f}" for r in tl))
     return "\n".join(lines)

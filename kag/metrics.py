@@ -3,7 +3,7 @@
 * :func:`participation_ratio` — concentration of the minors of each image, ``‖m‖₂/‖m‖₁``;
   :func:`bootstrap_pr_ratio` — the PR ratio with its bootstrap SE over images and index samples;
 * :func:`kl_divergence`, :func:`js_divergence` — how far the trained log-minor distribution moved
-  from the init one;
+  from the init one; :func:`bootstrap_kl` — KL with its bootstrap SE;
 * :func:`rotation_ratio` — whether large minors are aligned with the neuron basis;
 * :func:`zero_row_fraction` — hidden units whose input gradient all but vanished.
 """
@@ -199,12 +199,85 @@ def log_minor_histograms(
     edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
     counts = []
     for t, n_zeros in zip(logs, zeros):
-        inner = ((t - lo) / (hi - lo) * bins).floor().clamp_(0, bins - 1).long() + 1  # hi lands in the last bin
-        idx = torch.where(t < lo, 0, torch.where(t > hi, bins + 1, inner))
-        c = torch.bincount(idx, minlength=bins + 2).cpu()
+        c = torch.bincount(_bin_of_log(t, lo, hi, bins), minlength=bins + 2).cpu()
         c[0] += n_zeros  # exact zeros: underflow
         counts.append(c)
     return LogMinorHistograms(counts[0], counts[1], edges, zeros[0], zeros[1])
+
+
+def _bin_of_log(t: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor:
+    """Bin of each log10 value: 0 underflow (below lo, -inf included), 1..bins the equal bins, bins+1 overflow."""
+    inner = ((t - lo) / (hi - lo) * bins).floor().clamp_(0, bins - 1).long() + 1  # hi lands in the last bin
+    return torch.where(t < lo, 0, torch.where(t > hi, bins + 1, inner))
+
+
+class BootstrapKL(NamedTuple):
+    """KL with its bootstrap SE, and JS of the same histograms (one histogram, one percentile pass)."""
+
+    kl: float
+    se: float
+    js: float
+
+
+def bootstrap_kl(
+    m_trained: torch.Tensor,
+    m_init: torch.Tensor,
+    bins: int = 100,
+    smoothing: float = 1e-10,
+    central: float = 0.998,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> BootstrapKL:
+    """KL of :func:`kl_divergence`, its bootstrap SE, and :func:`js_divergence`: ``[B, S] x 2 -> (kl, se, js)``.
+
+    The bin edges stay those of the full sample; each replicate re-counts the histograms. Two
+    one-way bootstraps, ``n_boot`` replicates each: over the B images (columns fixed) and over the
+    S columns of the shared index sample (images fixed), the same draws for trained and init.
+    se = sqrt(var_images + var_columns) (ddof 1): the two one-way variances both contain the
+    image-by-column residual, so the sum errs on the large side. Draws: image indices
+    ``[n_boot, B]`` then column indices ``[n_boot, S]`` from a local generator seeded by ``seed``.
+    """
+    for name, m in (("m_trained", m_trained), ("m_init", m_init)):
+        if _check_minors(name, m).dim() != 2:
+            raise ValueError(f"{name} has shape {list(m.shape)}: expected minors [B, S]")
+    if m_trained.shape != m_init.shape:
+        raise ValueError(
+            f"m_trained has shape {list(m_trained.shape)} but m_init has {list(m_init.shape)}: they must match"
+        )
+    n_boot = check_int("n_boot", n_boot, 2)
+    hist = log_minor_histograms(m_trained, m_init, bins, central)  # validates bins, central and the values
+    p_full, q_full = (c.to(torch.float64) / c.sum() for c in (hist.trained, hist.init))
+    kl, js = _kl_of(p_full, q_full, smoothing), _js_of(p_full, q_full)
+    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    B, S = m_trained.shape
+    draws = {0: torch.randint(0, B, (n_boot, B), generator=generator),
+             1: torch.randint(0, S, (n_boot, S), generator=generator)}
+    lo, hi = float(hist.edges[0]), float(hist.edges[-1])
+    variance = 0.0
+    with torch.no_grad():
+        per_side = []
+        for m in (m_trained, m_init):
+            logs = m.detach().to(torch.float64).log10()  # exact zeros: -inf, the underflow bin
+            per_side.append(_bin_of_log(logs, lo, hi, bins).cpu())
+        for axis, size in ((0, B), (1, S)):
+            counts = []
+            for idx in per_side:  # counts per image [B, bins+2], or per column [S, bins+2]
+                along = idx if axis == 0 else idx.T
+                c = torch.zeros(size, bins + 2, dtype=torch.float64)
+                counts.append(c.scatter_add_(1, along, torch.ones(along.shape, dtype=torch.float64)))
+            weights = _multiplicities(draws[axis], size)  # [n_boot, size]
+            p, q = (weights @ c for c in counts)
+            replicates = _kl_rows(p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True), smoothing)
+            variance += float(replicates.var(correction=1))
+    return BootstrapKL(kl, math.sqrt(variance), js)
+
+
+def _kl_rows(p: torch.Tensor, q: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """KL of each row pair of ``p, q [R, bins]`` (probabilities), smoothed as :func:`kl_divergence`."""
+    p = (p + smoothing) / (p + smoothing).sum(1, keepdim=True)
+    q = (q + smoothing) / (q + smoothing).sum(1, keepdim=True)
+    terms = torch.where(p > 0, p * (p / q).log(), torch.zeros_like(p))
+    return terms.sum(1).clamp_min(0.0)
 
 
 def _quantiles(x: torch.Tensor, qs: Sequence[float]) -> list[float]:

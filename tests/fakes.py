@@ -11,8 +11,9 @@ from kag.table import ResultTable, Row
 
 class FakeResults:
     """A results table built from ``value(**row identity) -> float`` for every row a profile's
-    claims read, including the per-seed measurement SEs "pr_ratio_se" (global and spatial) and
-    "rr_ratio_se" (global), and KL of a second null init (role "null2"); ``table(n, regime,
+    claims read, including the per-seed measurement SEs ("pr_ratio_se" global, spatial and timeline,
+    "rr_ratio_se", "kl_se", "zero_row_fraction_se", "test_accuracy_se") and KL of a second null
+    init (role "null2"); ``table(n, regime,
     eval_images)`` filters it exactly as the real :class:`Results`."""
 
     store = SimpleNamespace(root=Path("/nonexistent/fake-store"))
@@ -33,15 +34,20 @@ class FakeResults:
 
                     for cond in ("clean", "shifted"):
                         add("accuracy", "test_accuracy", condition=cond)
+                        add("accuracy", "test_accuracy_se", condition=cond)
                     for layer in ("L1", "L2"):
                         for role in ("trained", "init", "null"):
                             add("zero_rows", "zero_row_fraction", layer=layer, role=role)
+                            add("zero_rows", "zero_row_fraction_se", layer=layer, role=role)
                         for k in m.ks:
                             for obs in ("pr_ratio", "kl", "rr_ratio"):
                                 for role in ("trained", "null"):
                                     add("global", obs, layer=layer, k=k, role=role)
+                            for role in ("trained", "null", "null2"):
+                                add("global", "kl_se", layer=layer, k=k, role=role)
                             add("global", "kl", layer=layer, k=k, role="null2")
                             add("global", "pr_ratio_se", layer=layer, k=k)
+                            add("global", "pr_ratio_se", layer=layer, k=k, role="null")
                             add("global", "rr_ratio_se", layer=layer, k=k)
                             if regime == "standard":  # N2: X(trained) / X(norm-matched surrogate)
                                 add("global", "pr_trained_over", layer=layer, k=k, role="surrogate")
@@ -57,6 +63,7 @@ class FakeResults:
                     if regime == "standard":
                         for epoch in range(5):
                             add("timeline", "pr_ratio", layer="L1", k=3, condition=str(epoch))
+                            add("timeline", "pr_ratio_se", layer="L1", k=3, condition=str(epoch))
         self._table = ResultTable(rows)
 
     def table(self, width, regime, eval_images="clean"):
@@ -73,7 +80,7 @@ def kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, ro
     """Trained networks concentrate (more in L1, at higher k, at larger widths), inits do not;
     augmentation lowers PR ratios by 25%; accuracy is high; KAG grows with the epoch; each PR
     ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2)."""
-    if observable in ("pr_ratio_se", "rr_ratio_se", "pr_trained_over_se"):
+    if observable.endswith("_se"):
         return 0.01 * (1 + seed)
     if observable == "pr_trained_over":
         return 1.3 + 0.01 * seed

@@ -37,9 +37,20 @@ def test_an_untrained_model_compared_with_itself_shows_no_change(mnist):
             assert at.value(k=k, observable="rr_ratio", role="trained") == pytest.approx(1.0)
             assert at.value(k=k, observable="kl", role="trained") == pytest.approx(0.0, abs=1e-9)
             assert at.value(k=k, observable="kl", role="null") > 0  # an independent init is a different network
+            # every bootstrap replicate compares a network with itself: no measurement error at all
+            assert at.value(k=k, observable="pr_ratio_se", role="trained") == pytest.approx(0.0, abs=1e-12)
+            assert at.value(k=k, observable="kl_se", role="trained") == pytest.approx(0.0, abs=1e-12)
+            assert at.value(k=k, observable="kl_se", role="null") > 0
+            assert at.value(k=k, observable="pr_ratio_se", role="null") > 0
         zero = table.select(analysis="zero_rows", layer=layer, observable="zero_row_fraction")
         assert zero.value(role="trained") == zero.value(role="init")
-    assert [r.value for r in table.select(analysis="timeline")] == pytest.approx([1.0, 1.0])
+        zero_se = table.select(analysis="zero_rows", layer=layer, observable="zero_row_fraction_se")
+        assert zero_se.value(role="trained") == zero_se.value(role="init")
+    timeline = table.select(analysis="timeline")
+    assert [r.value for r in timeline.select(observable="pr_ratio")] == pytest.approx([1.0, 1.0])
+    assert [r.value for r in timeline.select(observable="pr_ratio_se")] == pytest.approx([0.0, 0.0], abs=1e-12)
+    accuracy = table.select(analysis="accuracy", condition="clean")
+    assert accuracy.value(observable="test_accuracy_se") == pytest.approx(math.sqrt(0.5 * 0.5 / 10_000))
     for analysis in ("balls", "patches", "separation"):
         ratios = table.select(analysis=analysis, layer="L1", k=2, observable="pr_ratio")
         assert len(ratios) and all(r.value == pytest.approx(1.0) for r in ratios)

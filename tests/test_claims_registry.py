@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.stats
 import pytest
 
 from kag.repro.claims import BY_ID, CLAIMS, CRITERIA, Claim, get_claim
@@ -20,6 +21,7 @@ from kag.repro.rules import (
     degeneracies,
     difference_se,
     measurement_se,
+    rho_measurement_se,
     rule_all_above,
     rule_lower_bound_above,
     rule_mean_at_least,
@@ -77,6 +79,23 @@ def test_lower_bound_rule_reports_both_bounds_and_the_measurement_se():
     assert v["lower_bound"] == pytest.approx(1.8) and v["upper_bound"] == pytest.approx(2.2)
     assert v["measurement_se"] == 0.01 and list(v).index("measurement_se") == list(v).index("std") + 1
     assert "measurement_se" not in rule_lower_bound_above(seeds(2.0, 0.1), 1.0)[1]
+
+
+def test_rho_measurement_se_is_zero_without_noise_and_grows_with_it():
+    x, y = [1, 2, 3, 4, 5], [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert rho_measurement_se(x, y, [0.0] * 5) == 0.0
+    assert rho_measurement_se(x, y, [0.01] * 5) == 0.0  # far apart points never swap ranks
+    small, large = rho_measurement_se(x, y, [0.5] * 5, seed=1), rho_measurement_se(x, y, [5.0] * 5, seed=1)
+    assert 0 < small < large < 1
+    assert math.isnan(rho_measurement_se(x, y, [0.1, 0.1, float("nan"), 0.1, 0.1]))
+
+
+def test_rho_measurement_se_matches_a_direct_simulation():
+    x, y, se = [1, 2, 3, 4], [1.0, 1.2, 1.1, 1.6], [0.1, 0.2, 0.1, 0.3]
+    rng = np.random.default_rng(7)
+    rhos = [scipy.stats.spearmanr(x, np.array(y) + rng.standard_normal(4) * se).statistic for _ in range(300)]
+    rhos = np.array(rhos)[np.isfinite(rhos)]
+    assert rho_measurement_se(x, y, se, draws=300, seed=7) == pytest.approx(rhos.std(ddof=1), rel=1e-9)
 
 
 def test_measurement_se_of_the_mean_over_seeds_and_of_a_difference():
@@ -242,6 +261,15 @@ def test_pr_ratio_cells_carry_the_measurement_se_when_the_tables_have_it():
     assert _judge_all(results, "C1-RR")[0].values["measurement_se"] == pytest.approx(one)
     c5 = _judge_all(results, "C5")[0].values["conditions"]
     assert all(s["measurement_se"] == pytest.approx(one) for s in c5.values())
+    for claim in ("C1-KL", "C10"):  # differences of two measured quantities: the SEs add in quadrature
+        assert _judge_all(results, claim)[0].values["measurement_se"] == pytest.approx(one * math.sqrt(2))
+    assert _judge_all(results, "C9")[0].values["measurement_se"] == pytest.approx(one)
+    n1 = _judge_all(results, "N1")[0].values
+    assert n1["pr_ratio_null"]["measurement_se"] == pytest.approx(one)
+    assert n1["kl_null_difference"]["measurement_se"] == pytest.approx(one * math.sqrt(2))
+    for claim in ("C4", "C11"):  # how far rho moves under measurement noise alone: finite, non-negative
+        rho_se = _judge_all(results, claim)[0].values["measurement_se"]
+        assert math.isfinite(rho_se) and rho_se >= 0
     without = FakeResults(QUICK, kag_like)
     without._table = ResultTable(r for r in without._table if not r.observable.endswith("_se"))
     v = _judge_all(without, "C1-PR")[0]

@@ -12,6 +12,7 @@ only in a commit of its own whose message says why, never to turn a verdict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
@@ -29,6 +30,7 @@ from kag.repro.rules import (
     degeneracies,
     difference_se,
     measurement_se,
+    rho_measurement_se,
     rule_all_above,
     rule_lower_bound_above,
     rule_mean_at_least,
@@ -239,14 +241,27 @@ def _spatial(results: Results, n: int, regime: str, eval_images: str, analysis: 
 
 
 def _se_per_seed(results: Results, width: int, regime: str, eval_images: str = "clean",
-                 observable: str = "pr_ratio", **where: Any) -> list[float] | None:
-    """Per-seed measurement SEs (rows "<observable>_se", role trained) at ``where``; None unless every seed has one."""
-    found = results.table(width, regime, eval_images).by_seed(observable=f"{observable}_se", role="trained", **where)
+                 observable: str = "pr_ratio", role: str = "trained", **where: Any) -> list[float] | None:
+    """Per-seed measurement SEs (rows "<observable>_se") at ``where``; None unless every seed has one."""
+    found = results.table(width, regime, eval_images).by_seed(observable=f"{observable}_se", role=role, **where)
     return [found[s] for s in results.profile.seeds] if all(s in found for s in results.profile.seeds) else None
 
 
-def _global_se(results: Results, n: int, layer: str, k: int, observable: str = "pr_ratio") -> list[float] | None:
-    return _se_per_seed(results, n, "standard", observable=observable, analysis="global", layer=layer, k=k)
+def _global_se(results: Results, n: int, layer: str, k: int, observable: str = "pr_ratio", role: str = "trained"
+               ) -> list[float] | None:
+    return _se_per_seed(results, n, "standard", observable=observable, role=role, analysis="global", layer=layer, k=k)
+
+
+def _difference_of_se(se_a: list[float] | None, se_b: list[float] | None) -> float | None:
+    """Measurement SE of a seed-paired difference a - b whose parts have per-seed SEs (None if either lacks them)."""
+    return None if se_a is None or se_b is None else measurement_se(difference_se(se_a, se_b))
+
+
+def _mean_se(per_seed_se: list[float] | None) -> float:
+    """Measurement SE of a mean over seeds measured independently: sqrt(sum SE²) / n_seeds."""
+    if per_seed_se is None:
+        return math.nan
+    return math.sqrt(sum(se * se for se in per_seed_se)) / len(per_seed_se)
 
 
 def _spatial_se(results: Results, n: int, regime: str, eval_images: str, analysis: str, layer: str, k: int
@@ -274,7 +289,7 @@ def _fmt(values: Mapping[str, Any]) -> str:
     def num(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    keys = ("seeds", "mean", "std", "measurement_se", "lower_bound", "upper_bound", "threshold", "rho", "spread",
+    keys = ("seeds", "mean", "std", "rho", "measurement_se", "lower_bound", "upper_bound", "threshold", "spread",
             "min_spread", "relative_change", "change_interval", "reduction", "reduction_interval")
     out = []
     for k in keys:
@@ -311,7 +326,9 @@ def _judge_c1_kl(c: Claim, cell: Cell, r: Results):
     p = cell.p
     kl = _global(r, p["n"], p["layer"], p["k"], "kl")
     kl_null = _global(r, p["n"], p["layer"], p["k"], "kl", role="null")
-    verdict, v = rule_lower_bound_above(_difference(kl, kl_null), c.thresholds["min_lower_bound"])
+    se = _difference_of_se(_global_se(r, p["n"], p["layer"], p["k"], "kl"),
+                           _global_se(r, p["n"], p["layer"], p["k"], "kl", role="null"))
+    verdict, v = rule_lower_bound_above(_difference(kl, kl_null), c.thresholds["min_lower_bound"], se)
     v["kl"], v["kl_null"] = kl, kl_null
     return verdict, v, None
 
@@ -347,8 +364,12 @@ def _judge_n1(c: Claim, cell: Cell, r: Results):
         kl_null2 = [float("nan")] * len(seeds)
         missing.append("KL(null2‖init) is missing from the metric tables (no second independent initialisation)")
     inputs = {"pr": raw["PR ratio (null)"], "kl": _difference(kl_null, kl_null2), "rr": raw["RR ratio (null)"]}
+    se = {"pr": _cell_se(_global_se(r, **at, observable="pr_ratio", role="null")),
+          "kl": _difference_of_se(_global_se(r, **at, observable="kl", role="null"),
+                                  _global_se(r, **at, observable="kl", role="null2")),
+          "rr": None}  # the RR ratio's variance components are measured for the trained network only
     with np.errstate(invalid="ignore"):  # an Inf input is named below, not warned about
-        judged = {obs: rule_lower_bound_above(x, t[f"{obs}_min_lower_bound"]) for obs, x in inputs.items()}
+        judged = {obs: rule_lower_bound_above(x, t[f"{obs}_min_lower_bound"], se[obs]) for obs, x in inputs.items()}
     judged_inputs = {N1_INPUTS[obs][1]: x for obs, x in inputs.items() if not (obs == "kl" and missing)}
     # NaN/Inf anywhere; a zero std where it is judged (KL(null‖init) alone may be constant over seeds)
     problems = missing + degeneracies(raw, seeds, varying=False) + degeneracies(judged_inputs, seeds, finite=False)
@@ -370,9 +391,8 @@ def _null_lower_bounds(rows: list[dict[str, Any]]) -> str:
 
 # -- C2, C3, C4: where KAG is stronger ------------------------------------------------------------
 def _difference_se(r: Results, n: int, a: tuple[str, int], b: tuple[str, int]) -> float | None:
-    """Measurement SE of mean(PR ratio at a - PR ratio at b); a, b = (layer, k)."""
-    se_a, se_b = _global_se(r, n, *a), _global_se(r, n, *b)
-    return None if se_a is None or se_b is None else measurement_se(difference_se(se_a, se_b))
+    """Measurement SE of PR ratio at a - PR ratio at b; a, b = (layer, k)."""
+    return _difference_of_se(_global_se(r, n, *a), _global_se(r, n, *b))
 
 
 def _judge_c2(c: Claim, cell: Cell, r: Results):
@@ -396,9 +416,11 @@ def _judge_c3(c: Claim, cell: Cell, r: Results):
 def _judge_c4(c: Claim, cell: Cell, r: Results):
     widths = sorted(r.profile.widths)
     k = max(r.profile.metrics.ks)
-    means = [float(np.mean(_per_seed(r, n, cell.p["regime"], analysis="global", layer="L1", k=k,
-                                     observable="pr_ratio", role="trained"))) for n in widths]
-    verdict, v = rule_rho_at_least(widths, means, c.thresholds["min_rho"])
+    at = dict(analysis="global", layer="L1", k=k)
+    means = [float(np.mean(_per_seed(r, n, cell.p["regime"], observable="pr_ratio", role="trained", **at)))
+             for n in widths]
+    mean_se = [_mean_se(_se_per_seed(r, n, cell.p["regime"], **at)) for n in widths]
+    verdict, v = rule_rho_at_least(widths, means, c.thresholds["min_rho"], rho_measurement_se(widths, means, mean_se))
     return verdict, v, None
 
 
@@ -487,25 +509,37 @@ def _judge_c9(c: Claim, cell: Cell, r: Results):
     p, t = cell.p, c.thresholds
     images = "shifted" if p["eval"] == "augmented" else "clean"
     accuracy = _per_seed(r, p["n"], p["regime"], analysis="accuracy", observable="test_accuracy", condition=images)
-    verdict, v = rule_mean_at_least(accuracy, t["min_standard"] if p["regime"] == "standard" else t["min_augmented"])
+    se = _cell_se(_se_per_seed(r, p["n"], p["regime"], observable="test_accuracy", analysis="accuracy",
+                               condition=images))
+    verdict, v = rule_mean_at_least(accuracy, t["min_standard"] if p["regime"] == "standard" else t["min_augmented"],
+                                    se)
     return verdict, v, None
 
 
 def _judge_c10(c: Claim, cell: Cell, r: Results):
     p = cell.p
-    zero = {role: _per_seed(r, p["n"], "standard", analysis="zero_rows", layer=p["layer"],
-                            observable="zero_row_fraction", role=role) for role in ("trained", "init")}
-    verdict, v = rule_lower_bound_above(_difference(zero["trained"], zero["init"]), c.thresholds["min_lower_bound"])
+    at = dict(analysis="zero_rows", layer=p["layer"])
+    zero = {role: _per_seed(r, p["n"], "standard", observable="zero_row_fraction", role=role, **at)
+            for role in ("trained", "init")}
+    se = _difference_of_se(*(_se_per_seed(r, p["n"], "standard", observable="zero_row_fraction", role=role, **at)
+                             for role in ("trained", "init")))
+    verdict, v = rule_lower_bound_above(_difference(zero["trained"], zero["init"]), c.thresholds["min_lower_bound"],
+                                        se)
     v["trained"], v["init"] = zero["trained"], zero["init"]
     return verdict, v, None
 
 
 def _judge_c11(c: Claim, cell: Cell, r: Results):
-    t = r.table(cell.p["n"], "standard").select(analysis="timeline", observable="pr_ratio")
+    timeline = r.table(cell.p["n"], "standard").select(analysis="timeline")
+    t = timeline.select(observable="pr_ratio")
     epochs = t.unique("condition")
     per_seed = [[t.value(seed=s, condition=e) for e in epochs] for s in r.profile.seeds]
-    verdict, v = rule_rho_at_least([int(e) for e in epochs], np.mean(per_seed, axis=0).tolist(),
-                                   c.thresholds["min_rho"])
+    se_rows = timeline.select(observable="pr_ratio_se")
+    found = [se_rows.by_seed(condition=e) for e in epochs]
+    mean_se = [_mean_se([f[s] for s in r.profile.seeds] if all(s in f for s in r.profile.seeds) else None)
+               for f in found]
+    x, y = [int(e) for e in epochs], np.mean(per_seed, axis=0).tolist()
+    verdict, v = rule_rho_at_least(x, y, c.thresholds["min_rho"], rho_measurement_se(x, y, mean_se))
     v["per_seed"] = per_seed
     return verdict, v, None
 

@@ -55,13 +55,28 @@ def seed_summary(values: Sequence[float], measurement_se: float | None = None) -
 
 
 def measurement_se(per_seed_se: Sequence[float]) -> float:
-    """SE of the mean over seeds due to measurement noise alone: the mean of the per-seed SEs.
+    """A cell's measurement SE, on the scale of one seed's value: the mean of the per-seed SEs.
 
-    Every seed is measured on the same images and index samples, so their measurement errors are
-    correlated; the mean of the SEs is the bound for fully correlated errors (independent errors
-    would give sqrt(sum of SE²) / n_seeds, smaller), so the reported SE never flatters a cell."""
+    Shown beside the seed SD, which it is compared with (SE/SD): each seed is measured on its own
+    images and index samples (SPEC §9), so the seed SD already contains this error, and an SE near
+    the SD says the cell's spread is mostly measurement, not seeds."""
     se = np.asarray(per_seed_se, dtype=np.float64)
     return float(se.mean())
+
+
+def rho_measurement_se(x: Sequence[float], y: Sequence[float], y_se: Sequence[float], draws: int = 1000,
+                       seed: int = 0) -> float:
+    """SD of Spearman ρ(x, y) when each y is redrawn from a normal with its measurement SE ``y_se``.
+
+    A parametric bootstrap: how much ρ would move under measurement noise alone. NaN when an SE is
+    not finite; draws whose ρ is undefined are left out."""
+    y, y_se = np.asarray(y, dtype=np.float64), np.asarray(y_se, dtype=np.float64)
+    if y.shape != y_se.shape or not np.isfinite(y_se).all() or not np.isfinite(y).all():
+        return math.nan
+    noisy = y + np.random.default_rng(seed).standard_normal((draws, y.size)) * y_se
+    rhos = np.array([spearman(x, row) for row in noisy])
+    rhos = rhos[np.isfinite(rhos)]
+    return float(rhos.std(ddof=1)) if rhos.size > 1 else math.nan
 
 
 def difference_se(se_a: Sequence[float], se_b: Sequence[float]) -> list[float]:
@@ -78,16 +93,21 @@ def rule_lower_bound_above(values: Sequence[float], threshold: float, measuremen
     return verdict, {**s, "threshold": threshold}
 
 
-def rule_rho_at_least(x: Sequence[float], y: Sequence[float], threshold: float) -> tuple[str, dict[str, Any]]:
+def rule_rho_at_least(x: Sequence[float], y: Sequence[float], threshold: float,
+                      measurement_se: float | None = None) -> tuple[str, dict[str, Any]]:
     """Supported iff Spearman ρ >= threshold; contradicted iff ρ <= -threshold; NaN ρ is inconclusive."""
     rho = spearman(x, y)
     verdict = verdict_of(at_least(rho, threshold), _below_or_at(rho, -threshold))
-    return verdict, {"x": [float(v) for v in x], "y": [float(v) for v in y], "rho": rho, "threshold": threshold}
+    values = {"x": [float(v) for v in x], "y": [float(v) for v in y], "rho": rho}
+    if measurement_se is not None:
+        values["measurement_se"] = float(measurement_se)
+    return verdict, values | {"threshold": threshold}
 
 
-def rule_mean_at_least(values: Sequence[float], threshold: float) -> tuple[str, dict[str, Any]]:
+def rule_mean_at_least(values: Sequence[float], threshold: float, measurement_se: float | None = None
+                       ) -> tuple[str, dict[str, Any]]:
     """Supported iff mean >= threshold; contradicted iff mean + 2 std < threshold."""
-    s = seed_summary(values)
+    s = seed_summary(values, measurement_se)
     verdict = verdict_of(at_least(s["mean"], threshold), _below(s["upper_bound"], threshold))
     return verdict, {**s, "threshold": threshold}
 

@@ -178,10 +178,10 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
                 layer: {role: _by_seed(zero, seeds, layer=layer, role=role) for role in ("trained", "init", "null")}
                 for layer in LAYERS
             }
-            acc = t.select(analysis="accuracy")
+            acc = t.select(analysis="accuracy", observable="test_accuracy")
             data["accuracy"].setdefault(regime, {})[str(n)] = {
                 "clean": _by_seed(acc, seeds, condition="clean"), "shifted": _by_seed(acc, seeds, condition="shifted")}
-            tl = t.select(analysis="timeline")
+            tl = t.select(analysis="timeline", observable="pr_ratio")
             if len(tl):
                 epochs = tl.unique("condition")
                 data["timeline"].setdefault(regime, {})[str(n)] = {
@@ -271,15 +271,17 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
 
         rows.append([str(n), layer, str(k), _fmt(mean("zero_minor_fraction")), _fmt(mean("zero_minor_fraction", "init")),
                      _fmt(mean("kl")), _fmt(mean("js")), _fmt(mean("kl", "null")), _fmt(mean("js", "null")),
-                     _fmt(mean("pr_ratio_se")), _fmt(mean("rr_ratio_se"))])
+                     _fmt(mean("pr_ratio_se")), _fmt(mean("kl_se")), _fmt(mean("rr_ratio_se"))])
     if rows:
         out.append({"title": "Exact-zero minors, KL beside Jensen-Shannon, and measurement errors",
                     "note": "Standard regime, means over seeds. Exact zeros are never dropped: they sit in the "
                             "underflow bin of the KL and JS histograms (SPEC §5). Measurement SE: bootstrap over "
-                            "images and index samples for the PR ratio; for the RR ratio, its three sources (index "
-                            "samples, images, rotations) combined, each by a bootstrap of that source alone.",
+                            "images and index samples for the PR ratio; for KL, a bootstrap over images and one over "
+                            "index-sample columns, bin edges fixed, variances added; for the RR ratio, its three "
+                            "sources (index samples, images, rotations) combined, each by a bootstrap of that source "
+                            "alone.",
                     "columns": ["n", "layer", "k", "zero minors (trained)", "zero minors (init)", "KL", "JS",
-                                "KL null", "JS null", "PR ratio SE", "RR ratio SE"], "rows": rows})
+                                "KL null", "JS null", "PR ratio SE", "KL SE", "RR ratio SE"], "rows": rows})
     variance = table.select(analysis="rr_variance", regime="standard", eval_images="clean")
     rr = glob.select(observable="rr_ratio", role="trained")
     rows = []
