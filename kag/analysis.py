@@ -47,13 +47,14 @@ from kag.metrics import (
     rotation_maxima,
     zero_row_fraction,
 )
+from kag.model import check_width
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.spatial import ImageGrid
 from kag.surrogate import norm_matched
 from kag.store import Store, make_key, source_digest
 from kag.table import ResultTable, Row
-from kag.train import initial_state, shifted_test_images
+from kag.train import check_regime, check_seeds, check_train_config, initial_state, shifted_test_images
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
@@ -126,6 +127,67 @@ def per_seed(config: MetricConfig, seed: int) -> tuple[MetricConfig, int]:
     if not config.per_seed_sampling:
         return config, 0
     return dataclasses.replace(config, index_seed=config.index_seed + SEED_STRIDE * seed), seed
+
+
+MNIST_TEST_IMAGES = data.FILES["test_images"][1][0]  # 10,000
+
+
+def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config: MetricConfig, spatial: bool, *,
+                         n_test: int = MNIST_TEST_IMAGES, grid: ImageGrid = MNIST_GRID) -> None:
+    """Raise a one-line ``ValueError`` naming the bad value if the tables of ``seeds`` at ``width``
+    cannot be measured under ``config`` (checked before anything is trained): every k must fit
+    the width (a k-minor needs k distinct hidden units), the test images of every seed must exist
+    among the ``n_test`` (seed s reads images s·n_images... when ``per_seed_sampling``), and with
+    ``spatial`` every ball, patch and separation must hold the spatial k's."""
+    check_width(width)
+    seeds = check_seeds(seeds)
+    if not isinstance(config, MetricConfig):
+        raise ValueError(f"config must be a kag.config.MetricConfig, got {type(config).__name__}")
+    _dtype(config)
+    if config.eval_images not in ("clean", "augmented"):
+        raise ValueError(f"eval_images={config.eval_images!r} is unknown: choose clean or augmented")
+    if not config.ks:
+        raise ValueError("ks=() is not allowed: give at least one k")
+    k_lists = [("ks", config.ks), ("timeline_k", (config.timeline_k,))]
+    if spatial:
+        k_lists.append(("spatial_ks", config.spatial_ks))
+    for name, ks in k_lists:
+        for k in ks:
+            if determinants.check_int(name, k, 1) > width:
+                raise ValueError(f"{name} asks for k={k}, more than width={width}: a k-minor needs k distinct hidden "
+                                 f"units (use a width >= {k}, or smaller k's)")
+    images = [("n_images", config.n_images)] + ([("n_spatial_images", config.n_spatial_images)] if spatial else [])
+    for name, n in images:  # the block of test images of the last seed, as compute_table reads it
+        n = determinants.check_int(name, n, 1)
+        start = per_seed(config, max(seeds))[1] * n
+        if n > n_test:
+            raise ValueError(f"{name}={n} is more than the {n_test} MNIST test images: lower {name}")
+        if start + n > n_test:
+            raise ValueError(f"seed={max(seeds)} with {name}={n} needs test images {start}..{start + n - 1}, but "
+                             f"MNIST has {n_test}: use seeds below {n_test // n}, lower {name}, or turn off "
+                             "per_seed_sampling")
+    determinants.check_int("n_samples", config.n_samples, 1)
+    if not spatial:
+        return
+    determinants.check_int("n_spatial_samples", config.n_spatial_samples, 1)
+    determinants.check_int("n_centres", config.n_centres, 1)
+    k = max(config.spatial_ks, default=1)
+    for radius in config.radii:  # centres are random pixels; the smallest ball is one around a corner
+        try:
+            corner = grid.ball(radius, 0)
+        except ValueError as exc:
+            raise ValueError(f"radii: {exc}") from None
+        if corner.numel() < k:
+            raise ValueError(f"radii holds radius={radius}, whose ball around a corner pixel holds {corner.numel()} "
+                             f"pixel(s): spatial k={k} needs at least {k} (use a larger radius)")
+    pools = [("patch", name, dict(pool=pool)) for name, pool in grid.patches().items()]
+    pools += [("separation", d, dict(min_separation=d)) for d in config.separations]
+    for what, name, where in pools:
+        for k in config.spatial_ks:
+            try:
+                sample_indices(width, k, 1, grid=grid, seed=config.index_seed, **where)
+            except ValueError as exc:
+                raise ValueError(f"{what} {name!r} cannot hold spatial k={k}: {exc}") from None
 
 
 class _Rows:
@@ -497,7 +559,7 @@ def _stored(store: Store, key: str) -> MetricTable:
         return MetricTable(key, ResultTable.from_json(body["payload"]["table"]), body["payload"]["meta"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptEntryError(f"metric entry {key} in {store.metrics_dir} is not a metric table of this version "
-                                f"({exc}); delete it (kag cache rm {key})") from None
+                                f"({exc}); `kag cache rm {key[:12]}` removes it") from None
 
 
 def ensure_metrics(
@@ -523,6 +585,10 @@ def ensure_metrics(
     end, so a scheduler can do something else meanwhile. ``label`` (e.g. the profile name) is
     recorded in the stored entry for ``kag cache ls``.
     """
+    check_regime(regime)
+    check_train_config(train)
+    check_metric_request(width, seeds, config, spatial,
+                         n_test=MNIST_TEST_IMAGES if mnist is None else int(mnist.test_images.shape[0]))
     store = store or Store()
     mnist = mnist or load_mnist()
     seeds = tuple(seeds)

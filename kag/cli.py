@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from kag.repro.profiles import PROFILE_CHOICES
 
@@ -27,23 +27,57 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _int_at_least(name: str, minimum: int):
-    """argparse type: an integer >= ``minimum``, with a message naming ``name`` and the bad value."""
+def _checked_int(name: str, check: Callable[[int], int]):
+    """argparse type: an integer that passes the library's ``check`` (whose one-line message names
+    ``name``, the bad value and what is allowed)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name}={text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed: it must be >= {minimum}")
-        return value
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
 
+def _width(value: int) -> int:
+    from kag.model import check_width
+
+    return check_width(value)
+
+
+def _seed(value: int) -> int:
+    from kag.train import check_seed
+
+    return check_seed(value)
+
+
+def _epochs(value: int) -> int:
+    from kag.train import check_epochs
+
+    return check_epochs(value)
+
+
+def _os_message(exc: OSError) -> str:
+    """``<path>: <problem>`` for an OSError that names a path, else its own text."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    where = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else str(exc.filename)
+    if exc.filename2 is not None:
+        where += f" -> {os.fsdecode(exc.filename2)}"
+    return f"{where}: {exc.strerror}"
+
+
 def _emit(obj: Any, as_json: bool, text: str) -> None:
     print(json.dumps(obj, indent=2, default=str) if as_json else text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -61,17 +95,38 @@ def _profile(args: argparse.Namespace):
     return get_profile(args.profile, device=args.device if args.device not in (None, "auto") else None)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Training:
+    """What ``kag train`` and ``kag metrics`` were asked to train, checked (see :func:`_training`)."""
+
+    profile: Any
+    config: Any  # the profile's TrainConfig, with --epochs applied
+    regime: str
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+def _training(args: argparse.Namespace) -> _Training:
+    """The training options shared by ``train`` and ``metrics``, every one checked before any work:
+    distinct widths and seeds, the profile's TrainConfig with ``--epochs`` applied, the device."""
+    from kag.devices import resolve_device
+    from kag.model import check_widths
+    from kag.train import check_seeds, check_train_config
+
+    profile = _profile(args)
+    config = profile.train if args.epochs is None else dataclasses.replace(profile.train, epochs=args.epochs)
+    resolve_device(args.device)
+    return _Training(profile, check_train_config(config), "augmented" if args.augment else "standard",
+                     check_widths(args.width), check_seeds(args.seeds) if args.seeds else profile.seeds)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from kag.pipeline import ensure_models
 
-    profile = _profile(args)
-    config = profile.train
-    if args.epochs is not None:
-        config = dataclasses.replace(config, epochs=args.epochs)
-    regime = "augmented" if args.augment else "standard"
-    seeds = tuple(args.seeds) if args.seeds else profile.seeds
+    job = _training(args)
+    profile, config, regime, seeds = job.profile, job.config, job.regime, job.seeds
     rows, t0 = [], time.perf_counter()
-    for width in args.width:
+    for width in job.widths:
         for rec in ensure_models(width, seeds, regime, config, device=args.device,
                                  eval_shift_seed=profile.metrics.eval_shift_seed):
             rows.append({
@@ -88,17 +143,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from kag.analysis import ensure_metrics, summarize_table
+    from kag.analysis import check_metric_request, ensure_metrics, summarize_table
+    from kag.data import load_mnist
+    from kag.pipeline import model_key
+    from kag.store import Store
 
-    profile = _profile(args)
-    regime = "augmented" if args.augment else "standard"
-    if args.eval_images:
-        profile = profile.with_metrics(eval_images=args.eval_images)
-    seeds = tuple(args.seeds) if args.seeds else profile.seeds
+    job = _training(args)
+    profile = job.profile if not args.eval_images else job.profile.with_metrics(eval_images=args.eval_images)
+    for width in job.widths:  # an impossible measurement fails here, before anything is trained
+        check_metric_request(width, job.seeds, profile.metrics, width in profile.spatial_widths)
+    store, mnist = Store(), load_mnist()
     entries = []
-    for width in args.width:
-        entries.extend(ensure_metrics(width, regime, seeds, profile.train, profile.metrics,
-                                      spatial=width in profile.spatial_widths, device=args.device, label=profile.name))
+    for width in job.widths:
+        keys = {s: model_key(width, s, job.regime, job.config, mnist.sha256) for s in job.seeds}
+        missing = [s for s in job.seeds if not store.has_model(keys[s])]
+        if missing:
+            print(f"kag: training {_count(len(missing), 'model')} first (width {width} {job.regime}, "
+                  f"seed{'s' if len(missing) > 1 else ''} {' '.join(map(str, missing))}, "
+                  f"{_count(job.config.epochs, 'epoch')})", file=sys.stderr, flush=True)
+        entries.extend(ensure_metrics(width, job.regime, job.seeds, job.config, profile.metrics,
+                                      spatial=width in profile.spatial_widths, device=args.device, store=store,
+                                      mnist=mnist, label=profile.name))
     if args.json:
         rows = [{"key": e.key, "meta": e.meta, "table": e.table.to_json()} for e in entries]
         print(json.dumps(rows, indent=1, default=str, allow_nan=False))
@@ -108,13 +173,14 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    from kag.keys import short
     from kag.store import Store
 
     store = Store()
     if args.action == "ls":
         rows = [{**r, "flags": _staleness(r)} for r in store.entries()]
         text = "\n".join(
-            f"{r['kind']:<7} {r['key'][:16]}  " + (r.get("error") or " ".join(
+            f"{r['kind']:<7} {short(r['key'])}  " + (r.get("error") or " ".join(
                 f"{k}={r[k]}" for k in ("profile", "width", "seed", "regime", "epochs", "test_accuracy") if r.get(k) is not None))
             + "".join(f"  [{flag}]" for flag in r["flags"])
             for r in rows) or f"(empty: {store.root})"
@@ -123,19 +189,30 @@ def cmd_cache(args: argparse.Namespace) -> int:
         n = store.export(args.file)
         print(f"exported {n} entries from {store.root} to {args.file}")
     elif args.action == "import":
-        n = store.import_(args.file)
-        print(f"imported {n} new entries from {args.file} into {store.root}")
+        report = store.import_(args.file)
+        for name, reason in report.rejected:
+            print(f"rejected {name}: {reason}", file=sys.stderr)
+        print(f"imported {len(report.added)} new entries from {args.file} into {store.root} "
+              f"({len(report.present)} already there, {len(report.rejected)} rejected)")
+        return 1 if report.rejected else 0
     elif args.action == "rm":
-        for key in args.keys:
-            print(f"{'removed' if store.remove(key) else 'no such entry'}: {key}")
+        keys = [store.resolve_key(prefix) for prefix in args.keys]  # every key checked before anything is removed
+        for key in keys:
+            store.remove(key)
+            print(f"removed {short(key)}")
     elif args.action == "verify":
-        rows = store.entries()
-        for r in rows:
-            if r["kind"] == "model" and "error" not in r:
-                store.verify_model(r["key"])
-            elif r["kind"] == "metrics":
-                store.load_metrics(r["key"])
-        print(f"{len(rows)} entries verified in {store.root}")
+        problems = store.repair() if args.repair else store.problems()
+        for p in problems:
+            print(f"{'removed' if args.repair else 'problem'}: {p}", file=sys.stderr)
+        n = len(store.keys())
+        if args.repair:
+            print(f"{len(problems)} problems removed; {n} entries verified in {store.root}")
+            return 0
+        if problems:
+            print(f"{len(problems)} problems in {store.root}: `kag cache verify --repair` removes them "
+                  "(broken entries are recomputed when next needed)")
+            return 1
+        print(f"{n} entries verified in {store.root}")
     return 0
 
 
@@ -159,9 +236,18 @@ def _staleness(entry: dict[str, Any]) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from kag.repro.report import render_from_cache
+    from kag.paths import usable_directory
+    from kag.repro.report import default_out_dir, render_from_cache
 
-    out = render_from_cache(args.profile, device=args.device, out_dir=args.out)
+    if args.out:
+        try:  # a bad --out is a bad argument (exit 2), found before the cache is read
+            out_dir = usable_directory(args.out, f"--out={args.out}")
+        except NotADirectoryError as exc:
+            raise ValueError(str(exc)) from None
+    else:
+        out_dir = default_out_dir(_profile(args))
+        usable_directory(out_dir, f"the report directory {out_dir}")
+    out = render_from_cache(args.profile, device=args.device, out_dir=out_dir)
     print(f"report written to {out}")
     return 0
 
@@ -181,18 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
+    def training(p: argparse.ArgumentParser) -> None:  # what to train: the same for train and metrics
+        p.add_argument("--width", type=_checked_int("width", _width), nargs="+", required=True,
+                       help="hidden widths, distinct, each in 1..65536")
+        p.add_argument("--seeds", type=_checked_int("seed", _seed), nargs="+", default=None,
+                       help="distinct seeds in 0..2**32-1 (default: the profile's)")
+        p.add_argument("--epochs", type=_checked_int("epochs", _epochs), default=None,
+                       help="epochs >= 1 (default: the profile's)")
+        p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
+
     p = sub.add_parser("train", help="train (or reuse cached) models")
-    p.add_argument("--width", type=_int_at_least("width", 1), nargs="+", required=True)
-    p.add_argument("--seeds", type=_int_at_least("seed", 0), nargs="+", default=None)
-    p.add_argument("--epochs", type=_int_at_least("epochs", 0), default=None)
-    p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
+    training(p)
     common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("metrics", help="compute (or reuse cached) metric tables")
-    p.add_argument("--width", type=_int_at_least("width", 1), nargs="+", required=True)
-    p.add_argument("--seeds", type=_int_at_least("seed", 0), nargs="+", default=None)
-    p.add_argument("--augment", action="store_true")
+    p = sub.add_parser("metrics", help="compute (or reuse cached) metric tables, training missing models first")
+    training(p)
     p.add_argument("--eval-images", choices=("clean", "augmented"), default=None,
                    help="measure on clean or shifted test images (default: the profile's)")
     common(p)
@@ -204,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     csub.add_parser("export").add_argument("file")
     csub.add_parser("import").add_argument("file")
-    csub.add_parser("verify")
-    csub.add_parser("rm").add_argument("keys", nargs="+")
+    csub.add_parser("verify", help="re-hash every entry and recompute its key; list every problem").add_argument(
+        "--repair", action="store_true", help="remove broken entries and temporaries left by killed processes")
+    csub.add_parser("rm").add_argument("keys", nargs="+", help="keys or prefixes of 12+ hex digits")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("report", help="re-render the reproduction report from cached results")
@@ -230,7 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KagError, KeyError, RuntimeError, OSError) as exc:  # corrupt data or cache, busy, file system
         if os.environ.get("KAG_DEBUG"):
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError):
+            message = _os_message(exc)
+        else:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"kag: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,8 +18,9 @@ def key_fields(config: Any) -> dict[str, Any]:
     cached whose value is still its ``NEUTRAL`` one (the value that reproduces the behaviour from
     before the field existed). So adding a field never invalidates a trained model or a table;
     changing any value, or any default in use, changes the key."""
-    neutral = getattr(config, "NEUTRAL", {})
-    return {k: v for k, v in dataclasses.asdict(config).items() if not (k in neutral and v == neutral[k])}
+    from kag.keys import fields_for_key
+
+    return fields_for_key(dataclasses.asdict(config), getattr(config, "NEUTRAL", {}))
 
 
 @dataclass(frozen=True)

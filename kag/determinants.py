@@ -55,6 +55,18 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def check_distinct(name: str, values: tuple) -> tuple:
+    """Return ``values`` if there is at least one and none repeats, else a one-line ValueError
+    (``name`` is the plural, e.g. "seeds")."""
+    if not values:
+        raise ValueError(f"{name}=() is not allowed: give at least one")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        one = name.removesuffix("s")
+        raise ValueError(f"{name}={list(values)} repeat {one} {repeated[0]}: each {one} may appear once")
+    return values
+
+
 def check_jacobian(J: torch.Tensor, name: str = "J") -> torch.Tensor:
     """``J`` must be a finite floating tensor ``[B, n, m]``; returns it unchanged."""
     if not isinstance(J, torch.Tensor):

@@ -24,11 +24,21 @@ N_CLASSES = 10
 PARAM_NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")
 
 
+MAX_WIDTH = 65536  # far beyond the paper's 512: fc2 alone then holds 4.3e9 weights (17 GB in float32)
+
+
 def check_width(width: int) -> int:
-    """Return ``width`` if it is a positive integer, else raise a one-line ``ValueError``."""
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width={width!r} is not allowed: the hidden width must be a positive integer")
+    """Return ``width`` if it is an integer in ``1..MAX_WIDTH``, else raise a one-line ``ValueError``."""
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width={width!r} is not allowed: the hidden width must be an integer in 1..{MAX_WIDTH}")
     return width
+
+
+def check_widths(widths) -> tuple[int, ...]:
+    """Return ``widths`` as a tuple if each is a valid width (:func:`check_width`) and none repeats."""
+    from kag.determinants import check_distinct
+
+    return check_distinct("widths", tuple(check_width(w) for w in widths))
 
 
 class MLP(nn.Module):

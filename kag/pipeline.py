@@ -16,11 +16,12 @@ from filelock import Timeout
 from kag import augment, data, model, train
 from kag.config import TrainConfig, key_fields
 from kag.data import MNIST, load_mnist
+from kag.determinants import check_int
 from kag.devices import resolve_device
 from kag.errors import Busy
 from kag.model import check_width
 from kag.store import Store, make_key, source_digest
-from kag.train import check_regime, train_seeds
+from kag.train import check_regime, check_seeds, check_train_config, train_seeds
 
 # The code behind a trained model. Its digest is recorded in each manifest as provenance only (and
 # `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
@@ -105,8 +106,12 @@ def ensure_models(
     the others wait, then read what the first one wrote (or, with ``wait=False``, get
     :class:`kag.store.Busy` at once).
     """
-    check_width(width)
+    check_width(width)  # every argument is checked before MNIST is loaded or anything trains
+    check_seeds(seeds)
     check_regime(regime)
+    check_train_config(config)
+    check_int("eval_shift_seed", eval_shift_seed, 0)
+    resolve_device(device)
     store = store or Store()
     mnist = mnist or load_mnist()
     keys = {s: model_key(width, s, regime, config, mnist.sha256) for s in seeds}

@@ -9,6 +9,8 @@ seed means the same thing on every device; only float round-off differs between 
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 
 from kag.augment import sample_shifts, shift_images
 from kag.data import MNIST, normalize
+from kag.determinants import check_distinct, check_int
 from kag.model import check_width, init_params, stacked_forward, unstack_state
 from kag.config import TrainConfig
 from kag.progress import Progress
@@ -28,6 +31,7 @@ from kag.progress import Progress
 TRAINER_VERSION = 1
 STREAMS = {"init": 0, "order": 1, "augment": 2, "eval-shift": 3}
 REGIMES = ("standard", "augmented")
+SEED_LIMIT = 2**32  # seeds are 32-bit unsigned integers
 
 
 def stream_generator(seed: int, stream: str) -> torch.Generator:
@@ -45,6 +49,47 @@ def check_regime(regime: str) -> str:
     if regime not in REGIMES:
         raise ValueError(f"regime={regime!r} is unknown: choose one of {', '.join(REGIMES)}")
     return regime
+
+
+def check_seed(seed: int) -> int:
+    """Return ``seed`` as an int if it is an integer in ``0..2**32-1``, else a one-line ``ValueError``."""
+    seed = check_int("seed", seed, 0)
+    if seed >= SEED_LIMIT:
+        raise ValueError(f"seed={seed} is not allowed: seeds are integers in 0..{SEED_LIMIT - 1}")
+    return seed
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Return ``seeds`` as a tuple of ints: at least one, each valid (:func:`check_seed`), none repeated."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds={seeds!r} is not allowed: give a sequence of seeds, e.g. (0, 1, 2)")
+    return check_distinct("seeds", tuple(check_seed(s) for s in seeds))
+
+
+def check_epochs(epochs: int) -> int:
+    """Return ``epochs`` if it is an integer >= 1 (zero epochs would store the init as a trained model)."""
+    return check_int("epochs", epochs, 1)
+
+
+def check_train_config(config: TrainConfig) -> TrainConfig:
+    """Return ``config`` if its fields are in their domains, else a one-line ``ValueError`` naming the field."""
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a kag.config.TrainConfig, got {type(config).__name__}")
+    check_epochs(config.epochs)
+    check_int("batch_size", config.batch_size, 1)
+    check_int("translate_px", config.translate_px, 0)
+    if config.train_subset is not None:
+        check_int("train_subset", config.train_subset, 1)
+    for name, positive in (("lr", True), ("weight_decay", False)):
+        value = getattr(config, name)
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise ValueError(f"{name}={value!r} is not allowed: expected a finite number "
+                             f"{'> 0' if positive else '>= 0'}")
+    if len(config.betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in config.betas):
+        raise ValueError(f"betas={config.betas!r} is not allowed: expected two numbers in [0, 1)")
+    for regime in config.timeline_regimes:
+        check_regime(regime)
+    return config
 
 
 @dataclass
@@ -101,11 +146,8 @@ def train_seeds(
     """Train every seed of one (width, regime) together and return inits, finals and checkpoints."""
     check_width(width)
     check_regime(regime)
-    seeds = tuple(int(s) for s in seeds)
-    if not seeds:
-        raise ValueError("seeds=() is not allowed: give at least one seed")
-    if config.epochs < 0:
-        raise ValueError(f"epochs={config.epochs} is not allowed: epochs must be >= 0")
+    seeds = check_seeds(seeds)
+    check_train_config(config)
     device = torch.device(device)
     t0 = time.perf_counter()
 

@@ -45,7 +45,7 @@ def test_train_json_then_cached(capsys):
     (["train", "--width", "64", "--profile", "huge"], "huge"),
     (["train", "--width", "64", "--device", "tpu"], "device='tpu'"),
     (["cache", "import", "/nonexistent/cache.tar.gz"], "does not exist"),
-    (["cache", "rm", "not-a-key"], "not a cache key"),
+    (["cache", "rm", "not-a-key"], "key='not-a-key' is not a key"),
 ])
 def test_bad_arguments_give_one_line_error_and_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)
@@ -74,20 +74,163 @@ def test_corrupt_data_exits_1_not_2(capsys, monkeypatch, tmp_path, mnist):
 
 
 def test_corrupt_cache_exits_1_and_ls_flags_entries_of_other_code(capsys, monkeypatch, tmp_path):
+    import kag.train
+
     monkeypatch.setenv("KAG_HOME", str(tmp_path))
-    code, out, _ = run(capsys, "train", "--width", "8", "--seeds", "0", "--epochs", "1", "--profile", "smoke",
-                       "--device", "cpu", "--json")
+    argv = ["train", "--width", "8", "--seeds", "0", "--epochs", "1", "--profile", "smoke", "--device", "cpu", "--json"]
+    with monkeypatch.context() as m:  # an entry trained under an older trainer version: valid, but unreachable
+        m.setattr(kag.train, "TRAINER_VERSION", kag.train.TRAINER_VERSION - 1)
+        code, out, _ = run(capsys, *argv)
+    old = json.loads(out)[0]["key"]
+    code, out, _ = run(capsys, *argv)
     key = json.loads(out)[0]["key"]
+    assert key != old
     manifest = tmp_path / "store" / "models" / key / "manifest.json"
     body = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps({**body, "source_sha256": "0" * 64}))
+    manifest.write_text(json.dumps({**body, "source_sha256": "0" * 64}))  # provenance only: the key still holds
     code, out, _ = run(capsys, "cache", "ls")
-    assert code == 0 and "[made by other source code]" in out and "unreachable" not in out
-    manifest.write_text(json.dumps({**body, "versions": {**body["versions"], "trainer": 0}}))
-    code, out, _ = run(capsys, "cache", "ls")
-    assert "[other versions: unreachable" in out
+    lines = {line.split()[1]: line for line in out.splitlines()}
+    assert code == 0 and set(lines) == {key[:12], old[:12]}
+    assert "[made by other source code]" in lines[key[:12]] and "unreachable" not in lines[key[:12]]
+    assert "[other versions: unreachable" in lines[old[:12]]
     weights = tmp_path / "store" / "models" / key / "weights.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
-    manifest.write_text(json.dumps(body))
-    code, _, err = run(capsys, "cache", "verify")
-    assert code == 1 and "weights.safetensors" in err and err.startswith("kag: error:")
+    code, out, err = run(capsys, "cache", "verify")
+    assert code == 1 and f"{key}/weights.safetensors" in err and "--repair" in out
+    code, out, err = run(capsys, "cache", "verify", "--repair")
+    assert code == 0 and err.startswith("removed:") and "1 problems removed; 1 entries verified" in out
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 0 and "1 entries verified" in out
+
+
+def test_cache_rm_takes_the_prefix_ls_shows(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    code, out, _ = run(capsys, "train", "--width", "8", "--seeds", "0", "--epochs", "1", "--profile", "smoke",
+                       "--device", "cpu")
+    prefix = out.splitlines()[0].split()[-1]  # the model line's last column: the key as shown
+    assert len(prefix) == 12
+    code, out, _ = run(capsys, "cache", "ls")
+    assert out.split()[1] == prefix
+    code, out, err = run(capsys, "cache", "rm", prefix[:6])
+    assert code == 2 and "12 to 64 hex digits" in err
+    code, out, _ = run(capsys, "cache", "rm", prefix)
+    assert code == 0 and out.strip() == f"removed {prefix}"
+    code, out, err = run(capsys, "cache", "rm", prefix)
+    assert code == 1 and "no cache entry" in err
+
+
+def test_cache_import_lists_rejected_entries_and_exits_1(capsys, monkeypatch, tmp_path):
+    import io
+    import tarfile
+
+    archive = tmp_path / "bad.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("../evil.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))
+    code, out, err = run(capsys, "cache", "import", str(archive))
+    assert code == 1 and "rejected ../evil.txt" in err and "0 new entries" in out and "1 rejected" in out
+    assert not (tmp_path / "evil.txt").exists()
+
+
+# -- arguments are validated before any work starts ---------------------------------------------
+@pytest.fixture
+def untouched_home(monkeypatch, tmp_path):
+    """An empty KAG_HOME that a rejected command must leave uncreated; training fails the test."""
+    import kag.pipeline
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("trained although the arguments were bad")
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("KAG_HOME", str(home))
+    monkeypatch.setattr(kag.pipeline, "train_seeds", forbidden)
+    return home
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--width", "1000000000"],
+     "width=1000000000 is not allowed: the hidden width must be an integer in 1..65536"),
+    (["train", "--width", "8", "--epochs", "0"], "epochs=0 is not allowed: expected an integer >= 1"),
+    (["train", "--width", "8", "--seeds", "0", "0"], "seeds=[0, 0] repeat seed 0"),
+    (["train", "--width", "8", "16", "8"], "widths=[8, 16, 8] repeat width 8"),
+    (["train", "--width", "8", "--seeds", "4294967296"],
+     "seed=4294967296 is not allowed: seeds are integers in 0..4294967295"),
+    (["train", "--width", "8", "--seeds", "-1"], "seed=-1"),
+    (["metrics", "--width", "1"], "ks asks for k=2, more than width=1"),
+    (["metrics", "--width", "8", "2"], "ks asks for k=3, more than width=2"),
+    (["metrics", "--width", "8", "--seeds", "0", "1250"], "seed=1250 with n_images=8 needs test images 10000..10007"),
+    (["metrics", "--width", "8", "--epochs", "0"], "epochs=0"),
+    (["metrics", "--width", "8", "--seeds", "1", "1"], "repeat seed 1"),
+    (["metrics", "--width", "8", "8"], "repeat width 8"),
+    (["metrics", "--width", "65537"], "width=65537"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_bad_request_fails_with_exit_2_before_any_work(capsys, untouched_home, argv, fragment):
+    code, out, err = run(capsys, *argv, "--profile", "smoke", "--device", "cpu")
+    assert code == 2 and out == ""
+    assert fragment in err and err.startswith("kag: error:") and len(err.strip().splitlines()) == 1
+    assert not untouched_home.exists()  # no store was opened, no data loaded, nothing trained
+
+
+NOT_A_DIRECTORY = "is a file: it must be a directory (or a path that does not exist yet)"
+
+
+def test_kag_home_or_kag_data_that_is_a_file_gives_one_line_naming_it(capsys, monkeypatch, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    monkeypatch.setenv("KAG_HOME", str(file))
+    for argv in (["train", "--width", "8", "--seeds", "0", "--epochs", "1"], ["metrics", "--width", "8"]):
+        code, _, err = run(capsys, *argv, "--profile", "smoke", "--device", "cpu")
+        assert code == 1
+        assert err == f"kag: error: KAG_HOME={file} {NOT_A_DIRECTORY}\n"
+    monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KAG_DATA", str(file))
+    code, _, err = run(capsys, "data")
+    assert code == 1 and err == f"kag: error: KAG_DATA={file} {NOT_A_DIRECTORY}\n"
+
+
+def test_report_out_that_is_a_file_is_a_bad_argument(capsys, tmp_path):
+    file = tmp_path / "report"
+    file.write_text("")
+    code, _, err = run(capsys, "report", "--profile", "smoke", "--out", str(file))
+    assert code == 2 and err == f"kag: error: --out={file} {NOT_A_DIRECTORY}\n"
+    code, _, err = run(capsys, "report", "--profile", "smoke", "--out", str(file / "sub"))
+    assert code == 2 and err == f"kag: error: --out={file / 'sub'} cannot be a directory: {file} is a file\n"
+
+
+def test_an_os_error_is_reported_as_path_and_problem_not_errno(capsys, monkeypatch, tmp_path):
+    import kag.repro.report
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/reports/index.html")
+
+    monkeypatch.setattr(kag.repro.report, "render_from_cache", denied)
+    code, _, err = run(capsys, "report", "--profile", "smoke", "--out", str(tmp_path / "r"))
+    assert code == 1 and err == "kag: error: /srv/reports/index.html: Permission denied\n"
+
+
+def test_metrics_takes_epochs_like_train_and_says_when_it_trains(capsys, monkeypatch, tmp_path):
+    import dataclasses
+
+    import kag.analysis
+    from kag.repro.profiles import SMOKE
+
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    asked = []
+
+    def ensure_metrics(width, regime, seeds, train, config, **kwargs):
+        asked.append((width, regime, seeds, train))
+        return []
+
+    monkeypatch.setattr(kag.analysis, "ensure_metrics", ensure_metrics)
+    options = ["--width", "8", "--seeds", "0", "1", "--epochs", "1", "--profile", "smoke", "--device", "cpu"]
+    code, _, err = run(capsys, "metrics", *options)
+    assert code == 0 and err == "kag: training 2 models first (width 8 standard, seeds 0 1, 1 epoch)\n"
+    assert asked == [(8, "standard", (0, 1), dataclasses.replace(SMOKE.train, epochs=1))]
+    code, out, _ = run(capsys, "train", *options, "--json")  # the very models metrics asked for
+    assert code == 0 and [r["epochs"] for r in json.loads(out)] == [1, 1]
+    code, _, err = run(capsys, "metrics", *options)
+    assert code == 0 and err == ""  # nothing to train
+    code, _, err = run(capsys, "metrics", *options[:4], "--profile", "smoke", "--device", "cpu")
+    assert err == "kag: training 1 model first (width 8 standard, seed 0, 2 epochs)\n"  # the profile's epochs

@@ -1,74 +1,217 @@
+"""The store: atomic writes, keys recomputed from what each entry records, verify/repair, and a
+safe import that takes only the store's own layout (malicious archives are built here)."""
+
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing as mp
 import os
+import pickle
+import tarfile
+import time
 
 import pytest
 import torch
 
-from kag.pipeline import ensure_models, model_key
+import kag.store as store_module
 from kag.config import TrainConfig
 from kag.errors import CorruptEntryError
-from kag.store import Store, make_key
+from kag.keys import metric_key_of, model_key_of
+from kag.pipeline import ensure_models, model_key
+from kag.store import Store, file_sha256
+
+from entries import metric_entry, model_meta, model_tensors, save_metrics, save_model
 
 TINY = TrainConfig(epochs=1, train_subset=512, checkpoint_every=1)
 
 
-def _key(n: int) -> str:
-    return make_key("test", n=n)
-
-
 def test_save_and_load_round_trip(tmp_path):
     store = Store(tmp_path)
-    tensors = {"a": torch.randn(3, 4), "b": torch.arange(5)}
-    store.save_model(_key(1), tensors, {"width": 3})
-    loaded, manifest = store.load_model(_key(1))
-    assert torch.equal(loaded["a"], tensors["a"]) and torch.equal(loaded["b"], tensors["b"])
-    assert manifest["width"] == 3 and "weights.safetensors" in manifest["files"]
+    key, meta = model_meta(width=3)
+    tensors = model_tensors(3)
+    store.save_model(key, tensors, meta)
+    loaded, manifest = store.load_model(key)
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    assert manifest["width"] == 3 and set(manifest["files"]) == {"weights.safetensors"}
 
 
 def test_failed_write_leaves_nothing_half_written(tmp_path, monkeypatch):
     store = Store(tmp_path)
-    import kag.store as store_module
 
     def exploding_save(tensors, path):
         open(path, "wb").write(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(store_module, "save_file", exploding_save)
+    key, meta = model_meta()
     with pytest.raises(OSError, match="disk full"):
-        store.save_model(_key(2), {"a": torch.ones(2)}, {})
-    assert not store.has_model(_key(2))
+        store.save_model(key, model_tensors(), meta)
+    assert not store.has_model(key)
     assert list(store.models_dir.iterdir()) == []  # no temporary directory left behind
+
+
+def test_an_entry_is_never_stored_under_a_key_its_inputs_do_not_give(tmp_path):
+    store = Store(tmp_path)
+    _, meta = model_meta(seed=0)
+    other, _ = model_meta(seed=1)
+    with pytest.raises(ValueError, match="refusing to store it under another key"):
+        store.save_model(other, model_tensors(), meta)
+    key, payload, meta = metric_entry(other)
+    with pytest.raises(ValueError, match="refusing"):
+        store.save_metrics(model_meta(seed=2)[0], payload, meta)
+    assert store.keys() == []
+
+
+def test_keys_recomputed_from_real_entries_match(tmp_path, mnist):
+    """The manifest and metric entry the pipeline writes describe exactly their keys."""
+    from kag.analysis import ensure_metrics
+    from kag.repro.profiles import SMOKE
+
+    store = Store(tmp_path)
+    (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
+    assert model_key_of(store.read_manifest(record.key)) == record.key
+    (table,) = ensure_metrics(8, "standard", (0,), TINY, SMOKE.metrics, device="cpu", store=store, mnist=mnist)
+    assert metric_key_of(store.load_metrics(table.key)) == table.key
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_corrupt_weights_are_named_in_the_error(tmp_path, damage):
     store = Store(tmp_path)
-    store.save_model(_key(3), {"a": torch.randn(100)}, {})
-    path = store.models_dir / _key(3) / "weights.safetensors"
+    key = save_model(store)
+    path = store.models_dir / key / "weights.safetensors"
     data = bytearray(path.read_bytes())
     if damage == "flip":
         data[-5] ^= 0xFF
     else:
         data = data[: len(data) // 2]
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptEntryError, match="weights.safetensors"):
-        store.load_model(_key(3))
+    with pytest.raises(CorruptEntryError, match="weights.safetensors.*kag cache verify --repair"):
+        store.load_model(key)
 
 
 def test_corrupt_manifest_and_metrics_are_named_in_the_error(tmp_path):
     store = Store(tmp_path)
-    store.save_model(_key(4), {"a": torch.randn(2)}, {})
-    (store.models_dir / _key(4) / "manifest.json").write_text("{not json")
-    with pytest.raises(CorruptEntryError, match="manifest.json"):
-        store.load_model(_key(4))
-    store.save_metrics(_key(5), {"pr": [1.0, 2.0]}, {})
-    path = store.metrics_path(_key(5))
-    path.write_text(path.read_text().replace("2.0", "3.0"))
-    with pytest.raises(CorruptEntryError, match=_key(5)):
-        store.load_metrics(_key(5))
+    key = save_model(store)
+    (store.models_dir / key / "manifest.json").write_text("{not json")
+    with pytest.raises(CorruptEntryError, match="manifest.json.*not JSON"):
+        store.load_model(key)
+    mkey = save_metrics(store, key)
+    path = store.metrics_path(mkey)
+    path.write_text(path.read_text().replace("1.0", "3.0"))
+    with pytest.raises(CorruptEntryError, match=mkey):
+        store.load_metrics(mkey)
+
+
+def _rename(store: Store, key: str, new: str) -> None:
+    os.replace(store.models_dir / key, store.models_dir / new)
+
+
+def test_a_renamed_or_rekeyed_model_is_rejected(tmp_path):
+    """Seed 0's weights under seed 1's key: the manifest's inputs give seed 0's key."""
+    store = Store(tmp_path)
+    key0 = save_model(store, seed=0)
+    key1, _ = model_meta(seed=1)
+    _rename(store, key0, key1)
+    manifest = store.models_dir / key1 / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["key"] = key1  # the poisoned key: the manifest claims to be seed 1
+    manifest.write_text(json.dumps(body))
+    with pytest.raises(CorruptEntryError, match="renamed or its manifest edited"):
+        store.load_model(key1)
+    assert "renamed" in store.entries()[0]["error"]
+
+
+def test_a_renamed_metric_table_is_rejected(tmp_path):
+    store = Store(tmp_path)
+    model = save_model(store)
+    mkey = save_metrics(store, model)
+    other = model_meta(seed=5)[0]
+    os.replace(store.metrics_path(mkey), store.metrics_path(other))
+    with pytest.raises(CorruptEntryError, match="not " + other[:12]):
+        store.load_metrics(other)
+
+
+def _edit_files(store: Store, key: str, **files: str) -> None:
+    """Record ``files`` (name -> digest) in an entry's manifest, as an attacker would."""
+    manifest = store.models_dir / key / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["files"].update(files)
+    manifest.write_text(json.dumps(body))
+
+
+def test_manifest_files_outside_the_entry_and_extra_files_are_rejected(tmp_path):
+    store = Store(tmp_path)
+    key = save_model(store)
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not yours")
+    _edit_files(store, key, **{"../../../secret.txt": file_sha256(outside)})
+    with pytest.raises(CorruptEntryError, match="a model entry has exactly weights.safetensors"):
+        store.verify_model(key)
+    key2 = save_model(store, seed=2)
+    (store.models_dir / key2 / "notes.txt").write_text("extra")
+    with pytest.raises(CorruptEntryError, match="unexpected files"):
+        store.verify_model(key2)
+
+
+def test_a_pickle_in_place_of_the_weights_is_rejected_even_with_a_matching_digest(tmp_path):
+    store = Store(tmp_path)
+    key = save_model(store)
+    weights = store.models_dir / key / "weights.safetensors"
+    weights.write_bytes(pickle.dumps({"a": torch.ones(3)}))
+    _edit_files(store, key, **{"weights.safetensors": file_sha256(weights)})
+    with pytest.raises(CorruptEntryError, match="not a safetensors file"):
+        store.load_model(key)
+
+
+def test_verify_lists_every_problem_and_repair_removes_them(tmp_path):
+    store = Store(tmp_path)
+    good = save_model(store, seed=0)
+    no_manifest = save_model(store, seed=1)
+    (store.models_dir / no_manifest / "manifest.json").unlink()
+    empty_manifest = save_model(store, seed=2)
+    (store.models_dir / empty_manifest / "manifest.json").write_text("")
+    bad_metrics = save_metrics(store, good)
+    store.metrics_path(bad_metrics).write_text("[]")
+    old_tmp = store.models_dir / ".tmp-orphan"
+    old_tmp.mkdir()
+    (old_tmp / "weights.safetensors").write_bytes(b"x" * 100)
+    long_ago = time.time() - 2 * store_module.ORPHAN_AGE_S
+    os.utime(old_tmp, (long_ago, long_ago))
+    fresh_tmp = store.models_dir / ".tmp-live"  # a write in progress elsewhere: left alone
+    fresh_tmp.mkdir()
+    problems = store.problems()
+    found = {p.path.name: p.reason for p in problems}
+    assert set(found) == {no_manifest, empty_manifest, f"{bad_metrics}.json", ".tmp-orphan"}
+    assert "manifest.json is missing" in found[no_manifest] and "not JSON" in found[empty_manifest]
+    assert len(store.repair()) == 4
+    assert store.problems() == [] and store.keys() == [good] and fresh_tmp.is_dir()
+
+
+def test_a_model_whose_manifest_was_deleted_is_retrained_into_place(tmp_path, mnist):
+    store = Store(tmp_path)
+    (first,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
+    (store.models_dir / first.key / "manifest.json").unlink()
+    with pytest.raises(CorruptEntryError, match="manifest.json is missing"):
+        store.load_model(first.key)
+    (again,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
+    assert not again.cached and store.problems() == []
+    assert [p.name for p in store.models_dir.iterdir()] == [first.key]  # the broken one set aside and deleted
+
+
+def test_keys_are_taken_by_a_twelve_digit_prefix(tmp_path):
+    store = Store(tmp_path)
+    key = save_model(store)
+    assert store.resolve_key(key[:12]) == key == store.resolve_key(key)
+    with pytest.raises(ValueError, match="12 to 64 hex digits"):
+        store.resolve_key(key[:6])
+    with pytest.raises(KeyError, match="no cache entry"):
+        store.resolve_key("0" * 12 if not key.startswith("0" * 12) else "f" * 12)
+    os.makedirs(store.metrics_dir)
+    twin = key[:12] + "0" * 52 if key[12:] != "0" * 52 else key[:12] + "1" * 52
+    store.metrics_path(twin).write_text("{}")
+    with pytest.raises(ValueError, match="ambiguous"):
+        store.resolve_key(key[:12])
 
 
 def test_bad_key_is_rejected(tmp_path):
@@ -118,18 +261,40 @@ def test_second_request_is_served_from_the_store(tmp_path, mnist):
     assert sorted(second[0].checkpoints) == [0, 1]
 
 
+# -- export and import ------------------------------------------------------------------------------
 def test_export_import_round_trip(tmp_path, mnist):
     source = Store(tmp_path / "a")
-    ensure_models(8, (0,), "standard", TINY, device="cpu", store=source, mnist=mnist)
-    source.save_metrics(_key(6), {"x": 1}, {"profile": "smoke"})
+    (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=source, mnist=mnist)
+    mkey = save_metrics(source, record.key)
     archive = tmp_path / "cache.tar.gz"
     assert source.export(archive) == 2
     target = Store(tmp_path / "b")
-    assert target.import_(archive) == 2
-    assert target.import_(archive) == 0  # existing entries are kept
+    report = target.import_(archive)
+    assert len(report.added) == 2 and not report.rejected
+    assert len(target.import_(archive).present) == 2  # existing entries are kept
     again = ensure_models(8, (0,), "standard", TINY, device="cpu", store=target, mnist=mnist)
     assert again[0].cached
-    assert target.load_metrics(_key(6))["payload"] == {"x": 1}
+    assert target.load_metrics(mkey)["payload"]["meta"]["model_key"] == record.key
+    assert [p.name for p in target.root.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_a_failed_export_leaves_no_partial_archive(tmp_path, monkeypatch):
+    store = Store(tmp_path / "s")
+    save_model(store, seed=0)
+    save_model(store, seed=1)
+    calls = []
+
+    def failing_verify(self, key):
+        calls.append(key)
+        if len(calls) == 2:
+            raise CorruptEntryError("broken on purpose")
+        return original(self, key)
+
+    original = Store.verify_model
+    monkeypatch.setattr(Store, "verify_model", failing_verify)
+    with pytest.raises(CorruptEntryError, match="on purpose"):
+        store.export(tmp_path / "out.tar.gz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
 
 
 def test_import_of_a_corrupt_archive_is_a_clear_error(tmp_path):
@@ -140,10 +305,110 @@ def test_import_of_a_corrupt_archive_is_a_clear_error(tmp_path):
     assert [p.name for p in (tmp_path / "s").iterdir()] == []
 
 
+def _entry_files(store: Store, key: str) -> dict[str, bytes]:
+    return {f"models/{key}/{p.name}": p.read_bytes() for p in (store.models_dir / key).iterdir()}
+
+
+def _archive(path, files: dict[str, bytes], special: list[tarfile.TarInfo] = (), level: int = 6) -> None:
+    with tarfile.open(path, "w:gz", compresslevel=level) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in special:
+            tar.addfile(info)
+
+
+def _link(name: str, target: str, kind=tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+def _malicious(kind: str, good: dict[str, bytes], bad_key: str, source: Store, seed0: str):
+    """(files, special members) of an archive holding one valid entry plus one attack."""
+    files, special = dict(good), []
+    bad = _entry_files(source, bad_key)  # a valid entry of its own key, tampered with below
+    renamed = {n.replace(seed0, bad_key): b for n, b in _entry_files(source, seed0).items()}
+    manifest_name = f"models/{bad_key}/manifest.json"
+    if kind == "escape":
+        files["../escaped.txt"] = b"outside"
+        files["/tmp/kag-absolute-escape.txt"] = b"outside"
+    elif kind == "symlink":
+        special.append(_link(f"models/{bad_key}/weights.safetensors", "/etc/passwd"))
+        files[manifest_name] = bad[manifest_name]
+    elif kind == "hardlink":
+        special.append(_link(f"metrics/{bad_key}.json", "/etc/passwd", tarfile.LNKTYPE))
+    elif kind == "pickle":
+        blob = pickle.dumps({"final.fc1.weight": torch.ones(2)})
+        body = json.loads(bad[manifest_name])
+        body["files"]["weights.safetensors"] = __import__("hashlib").sha256(blob).hexdigest()
+        files[manifest_name] = json.dumps(body).encode()
+        files[f"models/{bad_key}/weights.safetensors"] = blob
+    elif kind == "poisoned-key":  # seed 0's entry renamed to seed 1's key, manifest key rewritten
+        body = json.loads(renamed[manifest_name])
+        body["key"] = bad_key
+        files |= renamed | {manifest_name: json.dumps(body).encode()}
+    elif kind == "extra-files":
+        files |= bad | {f"models/{bad_key}/run.sh": b"rm -rf ~"}
+    elif kind == "outside-files":
+        body = json.loads(bad[manifest_name])
+        body["files"]["../../../../etc/passwd"] = "0" * 64
+        files |= bad | {manifest_name: json.dumps(body).encode()}
+    elif kind == "renamed-metrics":
+        model = seed0
+        mkey, payload, meta = metric_entry(model)
+        scratch = Store(source.root.parent / "scratch")
+        scratch.save_metrics(mkey, payload, meta)
+        files[f"metrics/{bad_key}.json"] = scratch.metrics_path(mkey).read_bytes()
+    elif kind == "bomb":  # 64 MB of zeros claiming to be a width-4 model's weights (about 0.1 MB)
+        files |= {manifest_name: bad[manifest_name], f"models/{bad_key}/weights.safetensors": bytes(64 << 20)}
+    return files, special
+
+
+ATTACKS = {"escape": "not part of the store's layout", "symlink": "is a link", "hardlink": "is a link",
+           "pickle": "not a safetensors file", "poisoned-key": "renamed or its manifest edited",
+           "extra-files": "run.sh' is not part of the store's layout",
+           "outside-files": "a model entry has exactly weights.safetensors", "renamed-metrics": "it says it is entry",
+           "bomb": "over the limit"}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_import_rejects_malicious_entries_and_keeps_the_valid_one(tmp_path, attack):
+    source = Store(tmp_path / "source")
+    good_key = save_model(source, seed=3)
+    seed0 = save_model(source, seed=0)
+    bad_key = save_model(source, seed=1)
+    files, special = _malicious(attack, _entry_files(source, good_key), bad_key, source, seed0)
+    archive = tmp_path / "attack.tar.gz"
+    _archive(archive, files, special, level=1)
+    target = Store(tmp_path / "home" / "store")
+    report = target.import_(archive)
+    assert report.added == [f"models/{good_key}"]  # the valid entry still comes in
+    assert report.rejected and all(ATTACKS[attack] in reason for _, reason in report.rejected), report.rejected
+    assert target.keys() == [good_key] and target.problems() == []
+    assert not (tmp_path / "home" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+    assert not os.path.exists("/tmp/kag-absolute-escape.txt")
+    size = sum(p.stat().st_size for p in (tmp_path / "home").rglob("*") if p.is_file())
+    assert size < 2 << 20  # the bomb never reached the disk
+    assert all("tmp-" not in reason for _, reason in report.rejected)  # no deleted temporary path is named
+
+
+def test_import_honours_a_total_size_limit(tmp_path):
+    source = Store(tmp_path / "source")
+    save_model(source, seed=0)
+    save_model(source, seed=1)
+    archive = tmp_path / "two.tar.gz"
+    source.export(archive)
+    one = sum(len(b) for b in _entry_files(source, source.keys()[0]).values())
+    report = Store(tmp_path / "t").import_(archive, max_bytes=one + 10)
+    assert len(report.added) == 1 and "over the limit" in report.rejected[0][1]
+
+
 def test_entries_lists_models_and_metrics(tmp_path):
     store = Store(tmp_path)
-    store.save_model(_key(7), {"a": torch.ones(1)}, {"width": 8, "seed": 0, "regime": "standard"})
-    store.save_metrics(_key(8), {}, {"profile": "smoke", "width": 8})
+    model = save_model(store, width=8)
+    save_metrics(store, model)
     kinds = sorted((e["kind"], e.get("width")) for e in store.entries())
-    assert kinds == [("metrics", 8), ("model", 8)]
+    assert kinds == [("metrics", 4), ("model", 8)]
     assert json.dumps(store.entries())  # serialisable for `kag cache ls --json`

@@ -163,6 +163,7 @@ CellsFn = Callable[[Profile], "list[Cell]"]
 NeedsFn = Callable[[Cell, Profile], "list[Group]"]
 JudgeFn = Callable[["Claim", Cell, Results], "tuple[str, dict[str, Any], str | None]"]
 KeyNumberFn = Callable[["list[dict[str, Any]]"], str]
+ExplainFn = Callable[["Claim", "list[dict[str, Any]]"], str]
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ class Claim:
     profiles: tuple[str, ...] = ALL_PROFILES  # profiles under which it is judged; elsewhere "not run"
     xfail: Mapping[str, str] = field(default_factory=dict)  # profile -> stated reason (strict xfail)
     control: bool = False  # True for the control N1: the machinery must say no, on valid numbers
+    # every cell row (judged or not) -> one sentence on why the claim did not reproduce (see plain());
+    # None: a generic sentence built from the rule and the verdicts
+    explain: ExplainFn | None = None
 
     @property
     def rule(self) -> Rule:
@@ -220,6 +224,26 @@ class Claim:
             return self.headline(judged_rows)
         except (KeyError, TypeError, ValueError):
             return ""
+
+    def plain(self, rows: list[dict[str, Any]]) -> str:
+        """One sentence in plain words on why the claim did not reproduce, from its cell rows (the
+        report's, judged or not): what was expected, what was measured (the range over the cells
+        that missed) and in how many cells. Empty when every cell came out as expected, or when no
+        cell was judged (the status says "not run")."""
+        judged = [r for r in rows if r.get("verdict")]
+        unjudged = len(rows) - len(judged)
+        if not judged or not any(_misses(self, r) for r in judged) and not unjudged:
+            return ""
+        if not any(_misses(self, r) for r in judged):
+            held = "the control said no" if self.control else "the rule held"
+            return (f"In all {len(judged)} judged cells {held}, but {unjudged} of {len(rows)} cells were not judged "
+                    "(not run, or an error before judging).")
+        try:
+            text = (self.explain or _explain_generic)(self, rows)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+            text = _explain_generic(self, rows)  # values of an unexpected shape: the rule and the verdicts
+        more = f"; {unjudged} of {len(rows)} cells were not judged" if unjudged else ""
+        return f"{text}{more}."
 
 
 # -- reading the results table ------------------------------------------------------------------
@@ -555,44 +579,316 @@ def _judge_n2(c: Claim, cell: Cell, r: Results):
     return verdict, v, None
 
 
+# -- plain words: why a claim did not reproduce ---------------------------------------------------
+# An explainer takes the claim and every cell row of the report (dicts with "cell", "params",
+# "verdict" and the judge's "values"; a NaN may arrive as None from JSON) and returns one sentence:
+# what was expected, what was measured in the cells that missed (the range over them) and in how
+# many cells. Every number comes from the values; none is written here.
+def _x(v: Any) -> float:
+    """A number from a verdict's values; None (JSON's NaN) and non-numbers are NaN."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _n(v: Any, spec: str = ".3g") -> str:
+    x = _x(v)
+    return "n/a" if math.isnan(x) else format(x, spec)
+
+
+def _span(values: Any, spec: str = ".3g", unit: str = "") -> str:
+    """The range of ``values``: "0.38–0.85", "-0.31 to -0.05", or one number when both ends read alike."""
+    xs = sorted(x for x in map(_x, values) if not math.isnan(x))
+    if not xs:
+        return "n/a"
+    lo, hi = format(xs[0], spec), format(xs[-1], spec)
+    if lo == hi:
+        return lo + unit
+    return f"{lo}–{hi}{unit}" if xs[0] >= 0 else f"{lo}{unit} to {hi}{unit}"
+
+
+def _pct(values: Any, spec: str | None = None) -> str:
+    """Fractions as a range of percents: [0.26, 1.02] -> "26–102%"."""
+    xs = [100.0 * _x(v) for v in values]
+    finite = [abs(x) for x in xs if math.isfinite(x)]
+    return _span(xs, spec or (".0f" if finite and max(finite) >= 10 else ".2g"), "%")
+
+
+def _misses(c: Claim, row: dict[str, Any]) -> bool:
+    """A judged cell that is not as expected: not supported (a claim); supported or invalid (a control)."""
+    v = row.get("verdict")
+    return v in (SUPPORTED, INVALID) if c.control else v is not None and v != SUPPORTED
+
+
+def _with(rows: list[dict[str, Any]], verdict: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r.get("verdict") == verdict]
+
+
+def _cells(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = True) -> str:
+    """"in all 8 cells", "in 2 of 8 cells (n=256-k=2, n=512-k=2)"; beyond three cells, the
+    parameter values they are found at ("at n=256, 512") where those are not every value."""
+    if len(sub) == len(rows):
+        return f"in all {len(rows)} cells" if len(rows) > 1 else "in its one cell"
+    out = f"in {len(sub)} of {len(rows)} cells"
+    if not where:
+        return out
+    if len(sub) <= 3:
+        return f"{out} ({', '.join(str(r['cell']) for r in sub)})"
+    parts = []
+    for key in sub[0].get("params") or {}:
+        mine = list(dict.fromkeys(str(r["params"].get(key)) for r in sub))
+        if len(mine) < len({str(r["params"].get(key)) for r in rows}):
+            parts.append(f"{key}={', '.join(mine)}")
+    return f"{out} (at {'; '.join(parts)})" if parts else out
+
+
+def _tally(miss: list[dict[str, Any]]) -> str:
+    """" (2 contradicted, 6 inconclusive)"."""
+    return " (" + ", ".join(f"{len(_with(miss, w))} {w}" for w in (CONTRADICTED, INCONCLUSIVE, INVALID)
+                            if _with(miss, w)) + ")"
+
+
+def _bounds(values: list[dict[str, Any]]) -> str:
+    """Lowest lower bound to highest upper bound: where the error bars of these cells reach."""
+    lbs = [x for x in (_x(v.get("lower_bound")) for v in values) if not math.isnan(x)]
+    ubs = [x for x in (_x(v.get("upper_bound")) for v in values) if not math.isnan(x)]
+    return f"{_n(min(lbs))} to {_n(max(ubs))}" if lbs and ubs else "n/a"
+
+
+def _explain_generic(c: Claim, rows: list[dict[str, Any]]) -> str:
+    """The fallback: the rule's own words, the verdicts of the cells that missed, and their means."""
+    miss = [r for r in rows if _misses(c, r)]
+    means = [r["values"]["mean"] for r in miss if isinstance(r.get("values"), dict) and "mean" in r["values"]]
+    measured = f", mean {_span(means)}" if means else ""
+    expected = f"the control to say no ({c.rule})" if c.control else f"{c.rule} in every cell"
+    return f"Expected {expected}, but {_cells(miss, rows)} it did not{_tally(miss)[:-1]}{measured})"
+
+
+_UNCLEAR = "the seeds could not tell it from {t} (mean {mean}, error bars {bounds})"
+
+
+def _explain_lower_bound(goal: str, below: str, unclear: str = _UNCLEAR) -> ExplainFn:
+    """For a rule "lower bound > t": ``goal`` is what was expected, ``below`` what a contradicted
+    cell shows (upper bound at or below t), ``unclear`` what an inconclusive one shows. Each may use
+    {t} (the threshold), {mean} (the range of the cells' means), {gap} (of minus the means: by how
+    much the other side led), {bounds} (where their error bars reach) and {lo}, {hi} (C3's orders)."""
+    def explain(c: Claim, rows: list[dict[str, Any]]) -> str:
+        first = next(r["values"] for r in rows if r.get("verdict"))
+        orders = first.get("orders") or ["the lowest k", "the highest k"]
+
+        def words(text: str, sub: list[dict[str, Any]]) -> str:
+            values = [r["values"] for r in sub]
+            return text.format(t=_n(first.get("threshold"), "g"), mean=_span(v.get("mean") for v in values),
+                               gap=_span(0.0 - _x(v.get("mean")) for v in values), bounds=_bounds(values),
+                               lo=orders[0], hi=orders[-1])
+
+        parts = [f"{_cells(sub, rows)} {words(text, sub)}"
+                 for sub, text in ((_with(rows, CONTRADICTED), below), (_with(rows, INCONCLUSIVE), unclear)) if sub]
+        return f"Expected {words(goal, rows)} in every cell, but " + ", and ".join(parts)
+    return explain
+
+
+def _explain_rho(goal: str, x_name: str, fell: str) -> ExplainFn:
+    """For a rule "Spearman rho >= t" over a few cells: ``goal`` is what was expected, ``x_name``
+    formats one x ("n = {}"), ``fell`` what rho <= -t means. Each missed cell is named with its rho
+    and the mean PR ratio at the first and last x."""
+    def explain(c: Claim, rows: list[dict[str, Any]]) -> str:
+        miss = [r for r in rows if _misses(c, r)]
+
+        def one(r: dict[str, Any]) -> str:
+            v = r["values"]
+            x, y = v.get("x") or [], v.get("y") or []
+            rho = "undefined" if math.isnan(_x(v.get("rho"))) else _n(v.get("rho"), "+.2f")
+            trend = (f", mean PR ratio {_n(y[0])} at {x_name.format(_n(x[0], 'g'))} and {_n(y[-1])} at "
+                     f"{x_name.format(_n(x[-1], 'g'))}") if x and y else ""
+            return f"{r['cell']}: rho {rho}{trend}"
+
+        parts = [f"{text} {_cells(sub, rows, where=False)}"
+                 for sub, text in ((_with(rows, CONTRADICTED), fell), (_with(rows, INCONCLUSIVE), "showed no clear trend"))
+                 if sub]
+        shown = "; ".join(one(r) for r in miss[:4]) + ("; ..." if len(miss) > 4 else "")
+        t = _n(miss[0]["values"].get("threshold"), "g")
+        return f"Expected {goal} (Spearman rho >= {t}), but it " + " and ".join(parts) + f" ({shown})"
+    return explain
+
+
+def _conditions(r: dict[str, Any], key: str = "conditions") -> list[dict[str, Any]]:
+    return list((r["values"].get(key) or {}).values())
+
+
+def _explain_spatial(where: str, spread: bool = False) -> ExplainFn:
+    """C5 and C6: the PR ratio above t in every condition (``where``: "at every radius"), and for
+    C5 (``spread``) at most a factor max_spread between the conditions' means."""
+    def explain(c: Claim, rows: list[dict[str, Any]]) -> str:
+        miss = [r for r in rows if _misses(c, r)]
+        v0 = miss[0]["values"]
+        t = _x(v0.get("min_lower_bound"))
+        low = [r for r in miss if any(_x(s.get("upper_bound")) <= t for s in _conditions(r))]
+        unclear = [r for r in miss if r not in low and not all(_x(s.get("lower_bound")) > t for s in _conditions(r))]
+        wide = [r for r in miss if spread and not _x(r["values"].get("spread")) <= _x(v0.get("max_spread"))]
+        lowest = lambda sub, key: _span(min(_x(s.get(key)) for s in _conditions(r)) for r in sub)  # noqa: E731
+        some = where.replace("every", "some")
+        parts = []
+        if low:
+            parts.append(f"{_cells(low, rows)} it was at or below {t:g} {some} (lowest mean {lowest(low, 'mean')})")
+        if unclear:
+            parts.append(f"{_cells(unclear, rows)} the seeds could not tell it from {t:g} {some} (lowest lower "
+                         f"bound {lowest(unclear, 'lower_bound')})")
+        if wide:
+            parts.append(f"{_cells(wide, rows)} it varied by a factor {_span(r['values'].get('spread') for r in wide)} "
+                         "between them")
+        if not parts:
+            return _explain_generic(c, rows)
+        limit = f", varying by at most a factor {_n(v0.get('max_spread'), 'g')} between them" if spread else ""
+        return f"Expected the PR ratio above {t:g} {where}{limit}, but " + "; ".join(parts) + _tally(miss)
+    return explain
+
+
+def _explain_c7(c: Claim, rows: list[dict[str, Any]]) -> str:
+    miss = [r for r in rows if _misses(c, r)]
+    v0 = miss[0]["values"]
+    t, most = _x(v0.get("min_lower_bound")), _x(v0.get("max_relative_change"))
+    near, far = _n(v0.get("d_near"), "g"), _n(v0.get("d_far"), "g")
+    low = [r for r in miss if _x(r["values"]["far"].get("upper_bound")) <= t]
+    unclear = [r for r in miss if r not in low and not _x(r["values"]["far"].get("lower_bound")) > t]
+    moved = [r for r in miss if not abs(_x(r["values"].get("relative_change"))) <= most]
+    parts = []
+    if low:
+        parts.append(f"{_cells(low, rows)} it was at or below {t:g} at d = {far} "
+                     f"(mean {_span(r['values']['far'].get('mean') for r in low)})")
+    if unclear:
+        parts.append(f"{_cells(unclear, rows)} the seeds could not tell it from {t:g} at d = {far} "
+                     f"(lower bound {_span(r['values']['far'].get('lower_bound') for r in unclear)})")
+    if moved:
+        change = [_x(r["values"].get("relative_change")) for r in moved]
+        how = (f"fell by {_pct(-x for x in change)}" if all(x < 0 for x in change) else
+               f"rose by {_pct(change)}" if all(x > 0 for x in change) else f"changed by {_pct(change)}")
+        parts.append(f"{_cells(moved, rows)} it {how} from d = {near} to d = {far}")
+    if not parts:
+        return _explain_generic(c, rows)
+    return (f"Expected the PR ratio at d = {far} above {t:g} and within ±{_pct([most])} of its value at d = {near}, "
+            "but " + "; ".join(parts) + _tally(miss))
+
+
+def _explain_c8(c: Claim, rows: list[dict[str, Any]]) -> str:
+    miss = [r for r in rows if _misses(c, r)]
+    v0 = miss[0]["values"]
+    lo, hi = (_x(x) for x in v0.get("range") or (math.nan, math.nan))
+    t = _x(v0.get("min_lower_bound"))
+    red = {id(r): _x(r["values"].get("reduction")) for r in miss}
+    groups = (([r for r in miss if red[id(r)] < 0], "raised them by {}", lambda x: -x),
+              ([r for r in miss if 0 <= red[id(r)] < lo], "lowered them by only {}", lambda x: x),
+              ([r for r in miss if red[id(r)] > hi], f"lowered them by {{}}, more than {_pct([hi])}", lambda x: x))
+    parts = [f"{_cells(sub, rows)} it {text.format(_pct(sign(red[id(r)]) for r in sub))}"
+             for sub, text, sign in groups if sub]
+    undefined = [r for r in miss if math.isnan(red[id(r)])]
+    if undefined:
+        parts.append(f"{_cells(undefined, rows)} the reduction was undefined")
+    low = [r for r in miss if r["values"].get("augmented_all_above") is False]
+    if low:
+        lbs = [min(_x(s.get("lower_bound")) for s in _conditions(r, "augmented_conditions")) for r in low]
+        parts.append(f"{_cells(low, rows)} the augmented PR ratio was not clearly above {t:g} in some condition "
+                     f"(lowest lower bound {_span(lbs)})")
+    if not parts:
+        return _explain_generic(c, rows)
+    return (f"Expected augmentation to lower the PR ratios by {_pct([lo, hi])} and keep them above {t:g}, but "
+            + "; ".join(parts) + _tally(miss))
+
+
+def _explain_c9(c: Claim, rows: list[dict[str, Any]]) -> str:
+    miss = [r for r in rows if _misses(c, r)]
+    by_threshold: dict[float, list[dict[str, Any]]] = {}
+    regimes: dict[float, list[str]] = {}
+    for r in rows:
+        if r.get("verdict"):
+            t = _x(r["values"].get("threshold"))
+            regimes.setdefault(t, [])
+            if r["params"].get("regime") not in regimes[t]:
+                regimes[t].append(r["params"].get("regime"))
+            if r in miss:
+                by_threshold.setdefault(t, []).append(r)
+    goal = " and ".join(f"{_pct([t], '.1f')} ({', '.join(map(str, rg))})" for t, rg in regimes.items())
+    parts = [f"{_cells(sub, rows)} it was {_pct((r['values'].get('mean') for r in sub), '.1f')} against "
+             f"{_pct([t], '.1f')}" for t, sub in by_threshold.items()]
+    return f"Expected a mean test accuracy of at least {goal}, but " + "; ".join(parts) + _tally(miss)
+
+
+def _explain_n1(c: Claim, rows: list[dict[str, Any]]) -> str:
+    shows, invalid = _with(rows, SUPPORTED), _with(rows, INVALID)
+    parts = []
+    if shows:
+        which = []
+        for obs, (key, name) in N1_INPUTS.items():
+            hit = [r for r in shows if (r["values"].get("verdicts") or {}).get(obs) == SUPPORTED]
+            if hit:
+                which.append(f"{name}: lower bound {_span(r['values'][key].get('lower_bound') for r in hit)} above "
+                             f"{_n(hit[0]['values'][key].get('threshold'), 'g')} in {len(hit)}")
+        parts.append(f"{_cells(shows, rows)} it showed KAG ({'; '.join(which)})")
+    if invalid:
+        problems = [p for r in invalid for p in (r.get("problems") or r["values"].get("problems") or [])]
+        first = problems[0] if problems else "invalid values"
+        more = f", and {len(problems) - 1} more problems" if len(problems) > 1 else ""
+        parts.append(f"{_cells(invalid, rows)} its numbers could not be judged ({first}{more})")
+    if not parts:
+        return _explain_generic(c, rows)
+    return "Expected two independent initialisations to show no KAG, but " + "; and ".join(parts)
+
+
 # -- the registry ----------------------------------------------------------------------------------
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1-PR", "KAG emerges in training: trained networks concentrate their minors more than at initialisation.",
           "PR ratio = PR(trained)/PR(init), per seed", "every width n, minor order k, layer; standard regime",
-          _global_cells("C1-PR"), _judge_c1_pr, _lower_bounds, figure="global_pr_ratio"),
+          _global_cells("C1-PR"), _judge_c1_pr, _lower_bounds, figure="global_pr_ratio",
+          explain=_explain_lower_bound("the PR ratio PR(trained)/PR(init) above {t}",
+                                       "it was at or below {t} (mean {mean})")),
     Claim("C1-KL", "KAG emerges in training: the minor distribution moves away from the initial one.",
           "KL(trained || init) - KL(independent init || init), per seed (seed-paired)",
           "every n, k, layer; standard regime", _global_cells("C1-KL"), _judge_c1_kl, _lower_bounds,
-          figure="global_kl"),
+          figure="global_kl",
+          explain=_explain_lower_bound(
+              "KL(trained‖init) to exceed KL(independent init‖init)",
+              "the trained network was no farther from its init than an independent init (difference {mean})",
+              "the seeds could not tell the two apart (difference {mean}, error bars {bounds})")),
     Claim("C1-RR", "KAG emerges in training: minors align with the neuron basis (secondary, noisier).",
           "RR(trained)/RR(init), per seed", "every n, k, layer; standard regime", _global_cells("C1-RR"),
-          _judge_c1_rr, _lower_bounds, figure="global_rr"),
+          _judge_c1_rr, _lower_bounds, figure="global_rr",
+          explain=_explain_lower_bound("the RR ratio RR(trained)/RR(init) above {t}",
+                                       "it was at or below {t} (mean {mean})")),
     Claim("C2", "Layer 1 shows stronger KAG than layer 2.", "PR ratio(L1) - PR ratio(L2), per seed",
           "every n, k >= 2; standard regime",
           lambda p: [_cell("C2", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
-          _judge_c2, _lower_bounds, figure="global_pr_ratio"),
+          _judge_c2, _lower_bounds, figure="global_pr_ratio",
+          explain=_explain_lower_bound(
+              "layer 1's PR ratio to exceed layer 2's", "layer 2's was at least as large (by {gap})",
+              "the seeds could not tell the layers apart (L1 - L2 {mean}, error bars {bounds})")),
     Claim("C3", "Higher-order minors show stronger KAG.", "PR ratio(k=3) - PR ratio(k=1), per seed",
           "every n, layer; standard regime",
           lambda p: [_cell("C3", n=n, layer=layer) for n in p.widths for layer in LAYERS] if len(p.metrics.ks) > 1 else [],
-          _judge_c3, _lower_bounds, figure="global_pr_ratio"),
+          _judge_c3, _lower_bounds, figure="global_pr_ratio",
+          explain=_explain_lower_bound(
+              "the PR ratio at k = {hi} to exceed the one at k = {lo}",
+              "the one at k = {lo} was at least as large (by {gap})",
+              "the seeds could not tell the orders apart (difference {mean}, error bars {bounds})")),
     Claim("C4", "Larger networks develop stronger KAG.",
           "Spearman rho between width n and the mean PR ratio (L1, k=3)", "each regime",
           lambda p: [_cell("C4", regime=rg) for rg in REGIMES], _judge_c4, _rhos,
-          needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths], figure="global_pr_ratio"),
+          needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths], figure="global_pr_ratio",
+          explain=_explain_rho("the mean PR ratio to rise with width", "n = {}", "fell with width")),
     Claim("C5", "KAG is scale-agnostic: it appears in Euclidean balls of every radius.",
           "PR ratio with columns restricted to a ball of radius r around random centres, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C5"), _judge_c5,
           lambda rows: "spread " + ", ".join(f"{r['values']['spread']:.2f}" for r in rows[:8]),
-          needs_of=_own_regime, figure="spatial_balls"),
+          needs_of=_own_regime, figure="spatial_balls", explain=_explain_spatial("at every radius", spread=True)),
     Claim("C6", "KAG appears in every region of the image.",
           "PR ratio with columns restricted to one 14x14 patch, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C6"), _judge_c6, _patch_lower_bounds,
-          needs_of=_own_regime, figure="spatial_patches"),
+          needs_of=_own_regime, figure="spatial_patches", explain=_explain_spatial("in every patch")),
     Claim("C7", "KAG persists when the pixels of a minor are far apart.",
           "PR ratio with the k pixels pairwise >= d apart, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C7"), _judge_c7,
           lambda rows: "change at far d: " + ", ".join(f"{r['values']['relative_change']:+.2f}" for r in rows[:8]),
-          needs_of=_own_regime, figure="spatial_separation"),
+          needs_of=_own_regime, figure="spatial_separation", explain=_explain_c7),
     Claim("C8", "Augmentation lowers PR ratios by about 30% but keeps them above 1.",
           "reduction = 1 - mean PR ratio(augmented)/mean PR ratio(standard), averaged over an analysis' conditions",
           "each spatial analysis, layer, k; augmented models on clean and on shifted test images; largest width",
@@ -600,29 +896,37 @@ CLAIMS: tuple[Claim, ...] = (
           lambda rows: "reduction {:.2f} to {:.2f}".format(min(r["values"]["reduction"] for r in rows),
                                                            max(r["values"]["reduction"] for r in rows)),
           needs_of=lambda cell, p: [Group(cell.p["n"], "standard"), Group(cell.p["n"], "augmented", cell.p["eval"])],
-          figure="augmentation"),
+          figure="augmentation", explain=_explain_c8),
     Claim("C9", "All widths reach similar, high test accuracy.", "mean test accuracy over seeds",
           "each regime and width; augmented models on clean and on shifted test images", _c9_cells, _judge_c9,
           lambda rows: "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in rows[:4]),
-          needs_of=_own_regime, figure="accuracy", profiles=("paper",)),
+          needs_of=_own_regime, figure="accuracy", profiles=("paper",), explain=_explain_c9),
     Claim("C10", "Zero rows appear: trained Jacobians have more (near-)vanishing rows than at initialisation.",
           "zero-row fraction(trained) - fraction(init), threshold = 1st percentile of init row norms, per seed",
           "every width; L1; standard regime", lambda p: [_cell("C10", n=n, layer="L1") for n in p.widths],
-          _judge_c10, _lower_bounds, figure="zero_rows"),
+          _judge_c10, _lower_bounds, figure="zero_rows",
+          explain=_explain_lower_bound(
+              "trained Jacobians to have more zero rows than at initialisation",
+              "they had no more (zero-row fraction trained - init {mean})",
+              "the seeds could not tell the fractions apart (difference {mean}, error bars {bounds})")),
     Claim("C11", "KAG grows during training.",
           "Spearman rho between checkpoint epoch and the mean PR ratio (L1, k=3)", "every width; standard regime",
-          lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline"),
+          lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline",
+          explain=_explain_rho("the mean PR ratio to grow during training", "epoch {}", "fell during training")),
     Claim("N2", "Beyond the paper: KAG is more than row and column norms.",
           "PR(trained)/PR(norm-matched surrogate), per seed: the initial Jacobian rescaled to the trained row and "
           "column norms (SPEC §5); a ratio of 1 means the norms alone explain the PR",
           "every n, k >= 2, layer; standard regime",
           lambda p: [_cell("N2", n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks if k >= 2
                      for layer in LAYERS],
-          _judge_n2, _lower_bounds, figure="surrogate"),
+          _judge_n2, _lower_bounds, figure="surrogate",
+          explain=_explain_lower_bound("PR(trained)/PR(norm-matched surrogate) above {t}",
+                                       "the surrogate reached the trained PR (ratio {mean})")),
     Claim("N1", "Control: two independent random initialisations show no KAG.",
           "the C1-PR, C1-KL and C1-RR rules applied to an independent init vs the init: PR ratio and RR ratio of the "
           "null, and KL(null‖init) - KL(null2‖init) with a second independent init, per seed",
-          "every n, k, layer; standard regime", _global_cells("N1"), _judge_n1, _null_lower_bounds, control=True),
+          "every n, k, layer; standard regime", _global_cells("N1"), _judge_n1, _null_lower_bounds, control=True,
+          explain=_explain_n1),
 )
 
 BY_ID: Mapping[str, Claim] = MappingProxyType({c.id: c for c in CLAIMS})

@@ -498,10 +498,10 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
         entry = {"id": c.id, "group": c.group, "claim": c.statement, "measurement": c.measurement, "rule": str(c.rule),
                  "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
                  "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "control": c.control,
-                 "figure": c.figure, **status, "cells": rows}
+                 "figure": c.figure, **status, "plain": c.plain(rows), "cells": rows}
         criteria.append(entry)
         summary.append({k: entry[k] for k in ("id", "claim", "status", "label", "counts", "counts_text", "judged",
-                                              "as_expected", "key_number", "control", "xfail_reason")}
+                                              "as_expected", "key_number", "plain", "control", "xfail_reason")}
                        | {"n_cells": len(rows)})
     return {
         "title": "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)",

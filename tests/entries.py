@@ -1,0 +1,50 @@
+"""Valid store entries for tests, built without training: a manifest or metric entry that describes its key."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from kag.analysis import measurement_versions, metric_key
+from kag.config import MetricConfig, TrainConfig
+from kag.pipeline import model_key, training_versions
+from kag.train import initial_state
+
+DATA = "d" * 64  # a stand-in data digest
+
+
+def model_meta(width: int = 4, seed: int = 0, regime: str = "standard", epochs: int = 1) -> tuple[str, dict[str, Any]]:
+    """(key, manifest fields) of a model as :func:`kag.pipeline.ensure_models` records it."""
+    config = TrainConfig(epochs=epochs)
+    meta = {"width": width, "seed": seed, "regime": regime, "epochs": epochs, "train_config": dataclasses.asdict(config),
+            "data_sha256": DATA, "versions": training_versions()}
+    return model_key(width, seed, regime, config, DATA), meta
+
+
+def model_tensors(width: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
+    state = initial_state(width, seed)
+    return {f"init.{k}": v for k, v in state.items()} | {f"final.{k}": v.clone() for k, v in state.items()}
+
+
+def save_model(store, width: int = 4, seed: int = 0, regime: str = "standard") -> str:
+    key, meta = model_meta(width, seed, regime)
+    store.save_model(key, model_tensors(width, seed), meta)
+    return key
+
+
+def metric_entry(model: str, regime: str = "standard", spatial: bool = False, value: float = 1.0
+                 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(key, payload, meta) of a metric table as :func:`kag.analysis.ensure_metrics` records it."""
+    config = MetricConfig()
+    payload = {"table": [{"observable": "pr_ratio", "value": value}], "meta": {"model_key": model, "spatial": spatial}}
+    meta = {"profile": "test", "width": 4, "seed": 0, "regime": regime, "metric_config": dataclasses.asdict(config),
+            "versions": measurement_versions()}
+    return metric_key(model, config, regime, spatial), payload, meta
+
+
+def save_metrics(store, model: str, **kwargs: Any) -> str:
+    key, payload, meta = metric_entry(model, **kwargs)
+    store.save_metrics(key, payload, meta)
+    return key
