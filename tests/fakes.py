@@ -169,3 +169,31 @@ def noisy(width, seed, regime, eval_images, layer, k, analysis, condition, role,
     # opposite signs in L1 and L2, and at k = 1 and k > 1: C2's and C3's differences straddle 0
     sign = 1.0 if (layer == "L1") != (k == 1) else -1.0
     return 1.0 + 0.2 * e * sign
+
+
+def null_shows_kag(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
+    """As :func:`kag_like`, but the null looks trained: its PR and RR ratios sit above 1 and its KL
+    from the init exceeds the second null's, so the control N1 shows KAG in every cell."""
+    if role in ("null", "null2") and analysis == "global" and observable in ("pr_ratio", "rr_ratio", "kl"):
+        if observable == "kl":
+            return 1.0 + 0.02 * seed if role == "null" else 0.1 + 0.01 * seed
+        return 1.5 + 0.01 * seed
+    return kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable)
+
+
+def null_with_nan(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
+    """As :func:`kag_like`, but the null's PR ratio is NaN at seed 1: every N1 cell is invalid."""
+    if role == "null" and observable == "pr_ratio" and analysis == "global" and seed == 1:
+        return float("nan")
+    return kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable)
+
+
+def scaled_augmentation(factor):
+    """A :func:`kag_like` world whose augmented spatial PR ratios are ``factor`` times the standard
+    ones (kag_like's own factor is 0.75): factor 1.6 raises them by 60%, 0.9 lowers them by 10%."""
+    def value(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
+        v = kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable)
+        if regime == "augmented" and analysis in ("balls", "patches", "separation") and observable == "pr_ratio":
+            return v / 0.75 * factor
+        return v
+    return value

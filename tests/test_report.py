@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kag.repro.report.figures import FIGURES
-from kag.repro.report.render import render, render_figures
+from kag.repro.report.render import data_uri, render, render_figures
 
 SAMPLE = Path(__file__).parent / "data" / "report_sample.json"
 
@@ -53,8 +53,9 @@ def test_html_is_self_contained_and_names_every_claim(report: Path, data: dict):
     assert "http://" not in html and "https://" not in html
     srcs = re.findall(r'<img[^>]*\bsrc="([^"]+)"', html)
     assert srcs, "no figure in the report"
-    for src in srcs:
-        assert "/" not in src and (report / src).is_file(), src
+    for src in srcs:  # embedded: the page needs no file beside it
+        assert src.startswith("data:image/png;base64,"), src[:60]
+    assert {data_uri(p.read_bytes()) for p in report.glob("*.png")} == set(srcs)
 
 
 def test_html_marks_statuses_and_verdicts_with_classes(report: Path, data: dict):

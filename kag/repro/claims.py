@@ -599,7 +599,8 @@ def _n(v: Any, spec: str = ".3g") -> str:
 
 def _span(values: Any, spec: str = ".3g", unit: str = "") -> str:
     """The range of ``values``: "0.38–0.85", "-0.31 to -0.05", or one number when both ends read alike."""
-    xs = sorted(x for x in map(_x, values) if not math.isnan(x))
+    # a difference of equal values can carry 1e-17 of rounding: that is a zero
+    xs = sorted(0.0 if abs(x) < 1e-12 else x for x in map(_x, values) if not math.isnan(x))
     if not xs:
         return "n/a"
     lo, hi = format(xs[0], spec), format(xs[-1], spec)
@@ -629,7 +630,7 @@ def _cells(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = 
     """"in all 8 cells", "in 2 of 8 cells (n=256-k=2, n=512-k=2)"; beyond three cells, the
     parameter values they are found at ("at n=256, 512") where those are not every value."""
     if len(sub) == len(rows):
-        return f"in all {len(rows)} cells" if len(rows) > 1 else "in its one cell"
+        return {1: "in its one cell", 2: "in both cells"}.get(len(rows), f"in all {len(rows)} cells")
     out = f"in {len(sub)} of {len(rows)} cells"
     if not where:
         return out
@@ -644,9 +645,8 @@ def _cells(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = 
 
 
 def _tally(miss: list[dict[str, Any]]) -> str:
-    """" (2 contradicted, 6 inconclusive)"."""
-    return " (" + ", ".join(f"{len(_with(miss, w))} {w}" for w in (CONTRADICTED, INCONCLUSIVE, INVALID)
-                            if _with(miss, w)) + ")"
+    """"2 contradicted, 6 inconclusive"."""
+    return ", ".join(f"{len(_with(miss, w))} {w}" for w in (CONTRADICTED, INCONCLUSIVE, INVALID) if _with(miss, w))
 
 
 def _bounds(values: list[dict[str, Any]]) -> str:
@@ -662,7 +662,7 @@ def _explain_generic(c: Claim, rows: list[dict[str, Any]]) -> str:
     means = [r["values"]["mean"] for r in miss if isinstance(r.get("values"), dict) and "mean" in r["values"]]
     measured = f", mean {_span(means)}" if means else ""
     expected = f"the control to say no ({c.rule})" if c.control else f"{c.rule} in every cell"
-    return f"Expected {expected}, but {_cells(miss, rows)} it did not{_tally(miss)[:-1]}{measured})"
+    return f"Expected {expected}, but {_cells(miss, rows)} it did not ({_tally(miss)}{measured})"
 
 
 _UNCLEAR = "the seeds could not tell it from {t} (mean {mean}, error bars {bounds})"
@@ -704,9 +704,8 @@ def _explain_rho(goal: str, x_name: str, fell: str) -> ExplainFn:
                      f"{x_name.format(_n(x[-1], 'g'))}") if x and y else ""
             return f"{r['cell']}: rho {rho}{trend}"
 
-        parts = [f"{text} {_cells(sub, rows, where=False)}"
-                 for sub, text in ((_with(rows, CONTRADICTED), fell), (_with(rows, INCONCLUSIVE), "showed no clear trend"))
-                 if sub]
+        clauses = ((_with(rows, CONTRADICTED), fell), (_with(rows, INCONCLUSIVE), "showed no clear trend"))
+        parts = [f"{text} {_cells(sub, rows, where=False)}" for sub, text in clauses if sub]
         shown = "; ".join(one(r) for r in miss[:4]) + ("; ..." if len(miss) > 4 else "")
         t = _n(miss[0]["values"].get("threshold"), "g")
         return f"Expected {goal} (Spearman rho >= {t}), but it " + " and ".join(parts) + f" ({shown})"
@@ -741,7 +740,7 @@ def _explain_spatial(where: str, spread: bool = False) -> ExplainFn:
         if not parts:
             return _explain_generic(c, rows)
         limit = f", varying by at most a factor {_n(v0.get('max_spread'), 'g')} between them" if spread else ""
-        return f"Expected the PR ratio above {t:g} {where}{limit}, but " + "; ".join(parts) + _tally(miss)
+        return f"Expected the PR ratio above {t:g} {where}{limit}, but " + "; ".join(parts) + f"; {_tally(miss)}"
     return explain
 
 
@@ -768,7 +767,7 @@ def _explain_c7(c: Claim, rows: list[dict[str, Any]]) -> str:
     if not parts:
         return _explain_generic(c, rows)
     return (f"Expected the PR ratio at d = {far} above {t:g} and within ±{_pct([most])} of its value at d = {near}, "
-            "but " + "; ".join(parts) + _tally(miss))
+            "but " + "; ".join(parts) + f"; {_tally(miss)}")
 
 
 def _explain_c8(c: Claim, rows: list[dict[str, Any]]) -> str:
@@ -785,15 +784,21 @@ def _explain_c8(c: Claim, rows: list[dict[str, Any]]) -> str:
     undefined = [r for r in miss if math.isnan(red[id(r)])]
     if undefined:
         parts.append(f"{_cells(undefined, rows)} the reduction was undefined")
-    low = [r for r in miss if r["values"].get("augmented_all_above") is False]
+    aug = {id(r): _conditions(r, "augmented_conditions") for r in miss}
+    low = [r for r in miss if any(_x(s.get("upper_bound")) <= t for s in aug[id(r)])]
     if low:
-        lbs = [min(_x(s.get("lower_bound")) for s in _conditions(r, "augmented_conditions")) for r in low]
-        parts.append(f"{_cells(low, rows)} the augmented PR ratio was not clearly above {t:g} in some condition "
-                     f"(lowest lower bound {_span(lbs)})")
+        means = [min(_x(s.get("mean")) for s in aug[id(r)]) for r in low]
+        parts.append(f"{_cells(low, rows)} the augmented PR ratio was at or below {t:g} in some condition "
+                     f"(lowest mean {_span(means)})")
+    unclear = [r for r in miss if r not in low and r["values"].get("augmented_all_above") is False]
+    if unclear:
+        lbs = [min(_x(s.get("lower_bound")) for s in aug[id(r)]) for r in unclear]
+        parts.append(f"{_cells(unclear, rows)} the seeds could not tell the augmented PR ratio from {t:g} in some "
+                     f"condition (lowest lower bound {_span(lbs)})")
     if not parts:
         return _explain_generic(c, rows)
     return (f"Expected augmentation to lower the PR ratios by {_pct([lo, hi])} and keep them above {t:g}, but "
-            + "; ".join(parts) + _tally(miss))
+            + "; ".join(parts) + f"; {_tally(miss)}")
 
 
 def _explain_c9(c: Claim, rows: list[dict[str, Any]]) -> str:
@@ -811,7 +816,7 @@ def _explain_c9(c: Claim, rows: list[dict[str, Any]]) -> str:
     goal = " and ".join(f"{_pct([t], '.1f')} ({', '.join(map(str, rg))})" for t, rg in regimes.items())
     parts = [f"{_cells(sub, rows)} it was {_pct((r['values'].get('mean') for r in sub), '.1f')} against "
              f"{_pct([t], '.1f')}" for t, sub in by_threshold.items()]
-    return f"Expected a mean test accuracy of at least {goal}, but " + "; ".join(parts) + _tally(miss)
+    return f"Expected a mean test accuracy of at least {goal}, but " + "; ".join(parts) + f"; {_tally(miss)}"
 
 
 def _explain_n1(c: Claim, rows: list[dict[str, Any]]) -> str:
@@ -826,7 +831,9 @@ def _explain_n1(c: Claim, rows: list[dict[str, Any]]) -> str:
                              f"{_n(hit[0]['values'][key].get('threshold'), 'g')} in {len(hit)}")
         parts.append(f"{_cells(shows, rows)} it showed KAG ({'; '.join(which)})")
     if invalid:
-        problems = [p for r in invalid for p in (r.get("problems") or r["values"].get("problems") or [])]
+        # one problem per line, however many cells share it
+        problems = list(dict.fromkeys(p for r in invalid
+                                      for p in r.get("problems") or r["values"].get("problems") or []))
         first = problems[0] if problems else "invalid values"
         more = f", and {len(problems) - 1} more problems" if len(problems) > 1 else ""
         parts.append(f"{_cells(invalid, rows)} its numbers could not be judged ({first}{more})")

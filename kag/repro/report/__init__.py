@@ -3,7 +3,8 @@ and the long-format results table (table.csv).
 
 :func:`write_report` is called once per ``pytest claims`` run by the controlling process, with the
 verdicts the tests recorded; :func:`render_from_cache` (``kag report``) judges every cell again on
-the cached tables, without pytest and without training anything. Reports go to
+the cached tables, without pytest and without training anything, and refuses (MissingResults)
+when no metric table of the profile is cached. Reports go to
 ``reports/<profile>`` under the current directory unless told otherwise.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kag.errors import MissingResults
 from kag.repro.profiles import Profile, get_profile
 from kag.repro.report.assemble import assemble, verdicts_from_cache, verdicts_from_outcomes
 from kag.repro.report.render import render
@@ -33,9 +35,17 @@ def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_di
 
 def render_from_cache(profile_name: str | None = None, device: str | None = None,
                       out_dir: str | Path | None = None) -> Path:
-    """Re-judge every claim on cached tables and render the report (nothing is trained or computed)."""
+    """Re-judge every claim on cached tables and render the report (nothing is trained or computed).
+
+    Raises :class:`~kag.errors.MissingResults`, before anything is written, when no metric table of
+    the profile is cached: a report whose every claim is "not run" would only hide that. A store
+    holding some of the profile's tables renders, its other claims "not run"."""
     profile = get_profile(profile_name, device=device)
     results = Results(profile, device=device, compute=False)
     table = results.available()
+    if not len(table):
+        raise MissingResults(
+            f"no metric table of the {profile.name} profile is cached in {results.store.root}: produce them with "
+            f"`pytest claims -n auto --kag-profile {profile.name}` (or set KAG_HOME to the kag home that holds them)")
     data = assemble(results, verdicts_from_cache(results), table, None, device)
     return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table)

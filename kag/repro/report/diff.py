@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 COMPARED = ("summary", "criteria", "figures_data")
-SKIPPED_KEYS = {"detail"}  # free text rebuilt from the numbers; the numbers themselves are compared
+SKIPPED_KEYS = {"detail", "plain"}  # free text rebuilt from the numbers; the numbers themselves are compared
 
 
 def differences(old: Any, new: Any, rtol: float = 0.0, path: str = "") -> list[str]:

@@ -1,5 +1,9 @@
 """Render the assembled report data to ``out_dir``: results.json, table.csv, figure PNGs, index.html, README.md.
 
+index.html is one file that loads nothing: its figures are embedded as ``data:image/png;base64``
+URIs and its styles are inline, so it can be mailed or archived alone. README.md links the PNG
+files written beside it (a code host renders those).
+
 Every file is written atomically (a temporary file, then ``os.replace``), so a reader never sees a
 half-written report, and PNGs of figures that this render did not draw are removed, so the folder
 always matches its results.json.
@@ -7,6 +11,7 @@ always matches its results.json.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -56,7 +61,12 @@ def render_figures(figures_data: dict, out_dir: Path) -> list[str]:
     Returns the stems written. A figure that raises is skipped with a warning: one bad panel must not
     cost the report of a long run.
     """
-    written = []
+    return list(_write_figures(figures_data, out_dir))
+
+
+def _write_figures(figures_data: dict, out_dir: Path) -> dict[str, bytes]:
+    """:func:`render_figures`, returning stem -> PNG bytes of the figures written."""
+    written = {}
     with matplotlib.rc_context(RC):
         for stem, fn in FIGURES.items():
             try:
@@ -70,8 +80,13 @@ def render_figures(figures_data: dict, out_dir: Path) -> list[str]:
                 path.unlink(missing_ok=True)
             else:
                 _write_atomic(path, payload)
-                written.append(stem)
+                written[stem] = payload
     return written
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:image/png;base64,...`` URI, for an <img> that needs no file beside the page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 # -- template helpers -----------------------------------------------------------------------------
@@ -99,7 +114,7 @@ def _environment() -> Environment:
     return env
 
 
-def _context(data: dict, figures: list[str]) -> dict[str, Any]:
+def _context(data: dict, figures: dict[str, bytes]) -> dict[str, Any]:
     prov = data.get("provenance") or {}
     return {
         "title": data.get("title", "Reproduction report"),
@@ -113,6 +128,7 @@ def _context(data: dict, figures: list[str]) -> dict[str, Any]:
         "timings": prov.get("timings") or {},
         "cache": prov.get("cache") or {},
         "figures": set(figures),
+        "figure_uri": {stem: data_uri(png) for stem, png in figures.items()},
         "status_class": {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na"},
         "status_icon": {"reproduced": "✅", "contradicted": "❌", "inconclusive": "❔", "not run": "⚪"},
         "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT},
@@ -137,7 +153,7 @@ def render(data: dict, out_dir: Path, table: ResultTable | None = None) -> Path:
     _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     if table is not None:
         _write_atomic(out_dir / TABLE_FILE, table_csv(table))
-    figures = render_figures(data.get("figures_data") or {}, out_dir)
+    figures = _write_figures(data.get("figures_data") or {}, out_dir)
     env, ctx = _environment(), _context(data, figures)
     _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
