@@ -29,7 +29,8 @@ class TrainConfig:
 
     A new field gets an entry in ``NEUTRAL`` (see :func:`key_fields`)."""
 
-    NEUTRAL: ClassVar[dict[str, Any]] = {}
+    # added after models were cached: at these values the model is trained as before the field existed
+    NEUTRAL: ClassVar[dict[str, Any]] = {"rotate_deg": 0.0, "scale_range": None}
 
     epochs: int = 200
     lr: float = 1e-3  # [assumed] SPEC §2
@@ -40,6 +41,10 @@ class TrainConfig:
     translate_px: int = 4  # augmented regime: RandomAffine(translate=(4/28, 4/28))
     checkpoint_every: int = 10  # fc1 snapshots for the training timeline (C11)
     timeline_regimes: tuple[str, ...] = ("standard",)  # [assumed] which regimes keep a timeline
+    # augmented regime, the assumption sweep (SPEC §8): RandomAffine(degrees=(-rotate_deg, rotate_deg),
+    # scale=scale_range) on top of the translation; at 0.0 and None the augmentation is translation only
+    rotate_deg: float = 0.0
+    scale_range: tuple[float, float] | None = None
 
     def checkpoint_epochs(self) -> tuple[int, ...]:
         """Epochs whose fc1 is kept (0 = the untrained network, always included)."""

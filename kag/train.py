@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kag.augment import sample_shifts, shift_images
+from kag.augment import affine_images, affine_matrices, sample_affine, sample_shifts, shift_images
 from kag.data import MNIST, normalize
 from kag.determinants import check_distinct, check_int
 from kag.model import check_width, init_params, stacked_forward, unstack_state
@@ -87,6 +87,15 @@ def check_train_config(config: TrainConfig) -> TrainConfig:
                              f"{'> 0' if positive else '>= 0'}")
     if len(config.betas) != 2 or not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in config.betas):
         raise ValueError(f"betas={config.betas!r} is not allowed: expected two numbers in [0, 1)")
+    r = config.rotate_deg
+    if isinstance(r, bool) or not (isinstance(r, numbers.Real) and 0 <= r <= 180):
+        raise ValueError(f"rotate_deg={r!r} is not allowed: expected a number of degrees in [0, 180]")
+    if config.scale_range is not None:
+        scale = config.scale_range
+        if not (isinstance(scale, (tuple, list)) and len(scale) == 2
+                and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
+                and 0 < scale[0] <= scale[1]):
+            raise ValueError(f"scale_range={scale!r} is not allowed: expected None or (lo, hi) with 0 < lo <= hi")
     for regime in config.timeline_regimes:
         check_regime(regime)
     return config
@@ -127,7 +136,10 @@ def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, lab
 
 
 def shifted_test_images(mnist: MNIST, max_shift: int, seed: int) -> torch.Tensor:
-    """The test set with one fixed random shift per image (the option of SPEC §3)."""
+    """The test set with one fixed random shift per image (the option of SPEC §3).
+
+    Translation only, whatever rotation or scale the training used: the "augmented" evaluation
+    images are the same for every point of the assumption sweep with the same ``max_shift``."""
     return shift_images(mnist.test_images, sample_shifts(mnist.test_images.shape[0], max_shift, torch.Generator().manual_seed(seed)))
 
 
@@ -171,19 +183,28 @@ def train_seeds(
     )
     order_gens = [stream_generator(s, "order") for s in seeds]
     aug_gens = [stream_generator(s, "augment") for s in seeds]
+    # rotation or scale (SPEC §8) takes the affine path; translation alone keeps the integer shift,
+    # whose random stream and images are exactly those of the models trained before the affine path
+    affine = augment and (config.rotate_deg != 0 or config.scale_range is not None)
     steps_per_epoch = -(-n_train // config.batch_size)
     progress = Progress(f"train {label or f'width {width} {regime}'} seeds {list(seeds)}", total=config.epochs, unit="epoch")
     last_loss = torch.zeros(m)
     for epoch in range(1, config.epochs + 1):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in order_gens]).to(device)  # [M, N]
-        if augment:
+        if affine:  # one inverse affine matrix per (seed, image), from that seed's augment stream
+            matrices = torch.stack([
+                affine_matrices(*sample_affine(n_train, config.translate_px, config.rotate_deg, config.scale_range, g))
+                for g in aug_gens]).to(device)  # [M, N, 2, 3]
+        elif augment:
             shifts = torch.stack([sample_shifts(n_train, config.translate_px, g) for g in aug_gens]).to(device)  # [M, N, 2]
         epoch_loss = torch.zeros(m, device=device)
         for step in range(steps_per_epoch):
             sl = slice(step * config.batch_size, (step + 1) * config.batch_size)
             idx = order[:, sl]  # [M, b]
             batch = images[idx]  # [M, b, 28, 28]
-            if augment:
+            if affine:
+                batch = affine_images(batch.reshape(-1, 28, 28), matrices[:, sl].reshape(-1, 2, 3)).view(batch.shape)
+            elif augment:
                 batch = shift_images(batch.reshape(-1, 28, 28), shifts[:, sl].reshape(-1, 2)).view(batch.shape)
             logits = stacked_forward(params, normalize(batch))
             per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1), reduction="none").view(m, -1).mean(1)

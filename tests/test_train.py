@@ -59,3 +59,42 @@ def test_bad_training_arguments_are_one_line_errors(mnist, kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match.replace("(", "\\(").replace(")", "\\)")):
         train_seeds(**args)
+
+
+# -- rotation and scale in the augmented regime (the assumption sweep, SPEC §8) ---------------------
+AFFINE_SMOKE = TrainConfig(epochs=1, train_subset=512, checkpoint_every=1, batch_size=128)
+
+
+def test_rotation_and_scale_train_and_differ_from_translation_only(mnist):
+    plain = train_seeds(8, (0,), "augmented", AFFINE_SMOKE, mnist, "cpu", evaluate=False)
+    rotated = dataclasses.replace(AFFINE_SMOKE, rotate_deg=15.0, scale_range=(0.9, 1.1))
+    group = train_seeds(8, (0,), "augmented", rotated, mnist, "cpu", evaluate=False)
+    again = train_seeds(8, (0,), "augmented", rotated, mnist, "cpu", evaluate=False)
+    weight = group.final_states[0]["fc1.weight"]
+    assert torch.isfinite(weight).all() and torch.equal(weight, again.final_states[0]["fc1.weight"])
+    assert not torch.allclose(weight, plain.final_states[0]["fc1.weight"])
+    # the same init: only the augmentation differs
+    torch.testing.assert_close(group.init_states[0]["fc1.weight"], plain.init_states[0]["fc1.weight"])
+
+
+def test_rotation_and_scale_leave_the_standard_regime_alone(mnist):
+    rotated = dataclasses.replace(AFFINE_SMOKE, rotate_deg=15.0, scale_range=(0.9, 1.1))
+    a = train_seeds(8, (0,), "standard", rotated, mnist, "cpu", evaluate=False)
+    b = train_seeds(8, (0,), "standard", AFFINE_SMOKE, mnist, "cpu", evaluate=False)
+    assert torch.equal(a.final_states[0]["fc1.weight"], b.final_states[0]["fc1.weight"])
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(rotate_deg=-1.0), "rotate_deg=-1.0"),
+    (dict(rotate_deg=181.0), "rotate_deg=181.0"),
+    (dict(rotate_deg=float("nan")), "rotate_deg=nan"),
+    (dict(scale_range=(1.1, 0.9)), "scale_range=(1.1, 0.9)"),
+    (dict(scale_range=(0.0, 1.0)), "scale_range=(0.0, 1.0)"),
+    (dict(scale_range=(0.9,)), "scale_range=(0.9,)"),
+], ids=["angle-negative", "angle-over-180", "angle-nan", "scale-reversed", "scale-zero", "scale-one-value"])
+def test_bad_rotation_or_scale_is_a_one_line_error(fields, match):
+    from kag.train import check_train_config
+
+    with pytest.raises(ValueError, match=match.replace("(", "\\(").replace(")", "\\)")) as info:
+        check_train_config(dataclasses.replace(TINY, **fields))
+    assert "\n" not in str(info.value)

@@ -144,10 +144,32 @@ def test_keys_record_every_version_and_normalisation_is_in_the_model_key():
 def test_a_field_added_at_its_neutral_value_changes_no_key():
     @dataclasses.dataclass(frozen=True)
     class TrainConfigWithRotation(TrainConfig):
-        NEUTRAL: ClassVar[dict] = {"rotate_degrees": 0.0}
+        NEUTRAL: ClassVar[dict] = {**TrainConfig.NEUTRAL, "rotate_degrees": 0.0}
         rotate_degrees: float = 0.0
 
     plain = model_key(64, 0, "augmented", TrainConfig(), "d" * 64)
     assert model_key(64, 0, "augmented", TrainConfigWithRotation(), "d" * 64) == plain
     assert model_key(64, 0, "augmented", TrainConfigWithRotation(rotate_degrees=15.0), "d" * 64) != plain
     assert model_key(64, 0, "augmented", TrainConfig(lr=3e-3), "d" * 64) != plain
+
+
+TRAIN_FIELDS_BEFORE_THE_SWEEP = {"epochs", "lr", "betas", "weight_decay", "batch_size", "train_subset", "translate_px",
+                                 "checkpoint_every", "timeline_regimes"}
+
+
+@pytest.mark.parametrize("regime", ["standard", "augmented"])
+def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime):
+    from kag.config import key_fields
+    from kag.keys import make_key, model_key_of
+
+    assert set(key_fields(TrainConfig())) == TRAIN_FIELDS_BEFORE_THE_SWEEP
+    before = {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k in TRAIN_FIELDS_BEFORE_THE_SWEEP}
+    key = model_key(64, 0, regime, TrainConfig(), "d" * 64)
+    assert key == make_key("model", data="d" * 64, width=64, seed=0, regime=regime, train=before,
+                           versions=training_versions())
+    # a manifest written before the fields existed still names its model
+    manifest = dict(data_sha256="d" * 64, width=64, seed=0, regime=regime, train_config=before,
+                    versions=training_versions())
+    assert model_key_of(manifest) == key
+    for changed in (TrainConfig(rotate_deg=15.0), TrainConfig(scale_range=(0.9, 1.1))):
+        assert model_key(64, 0, regime, changed, "d" * 64) != key
