@@ -1,0 +1,327 @@
+"""The assumption sweep (SPEC §8): grid files, the plan of tasks, and the Dask engine at smoke scale.
+
+The Dask tests share one 2-worker ``LocalCluster`` (processes, one thread each) and run
+``sweeps/smoke.toml`` (width 8, 3 seeds, 1 epoch on 2,048 images; two points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kag.analysis import metric_key
+from kag.cli import main
+from kag.config import TrainConfig
+from kag.pipeline import model_key
+from kag.repro.profiles import PAPER
+from kag.repro.sweep import engine
+from kag.repro.sweep.grid import AXES, load_grid, parse_grid
+from kag.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "sweeps" / "smoke.toml"
+ASSUMPTIONS = ROOT / "sweeps" / "assumptions.toml"
+SOURCE = "sweeps/x.toml"
+HAS_AFFINE = {"rotate_deg", "scale_range"} <= {f.name for f in dataclasses.fields(TrainConfig)}
+NO_AFFINE = "TrainConfig has no rotate_deg/scale_range yet (the affine augmentation lands with kag.augment)"
+
+FIDELITY = 'widths = [8]\nseeds = [0, 1, 2]\nepochs = 1\ntrain_subset = 2048\nmetrics = "smoke"'
+
+
+def grid_text(fidelity: str = FIDELITY, axes: str = "lr = [1e-3, 3e-3]", design: str = "", extra: str = "") -> str:
+    text = f"[fidelity]\n{fidelity}\n\n[axes]\n{axes}\n"
+    if design:
+        text += f"\n[design]\n{design}\n"
+    return text + extra
+
+
+# -- grid files ---------------------------------------------------------------------------------
+BAD_GRIDS = [
+    (grid_text(axes="lr = []"), "axes.lr = [] is empty: give at least one value"),
+    (grid_text(axes="lr = 1e-3"), "axes.lr = 1e-3 is not a list"),
+    (grid_text(axes="lr = [0.0, 1e-3]"), "axes.lr = [0, 1e-3] is out of range: lr=0 must lie in (0, 1]"),
+    (grid_text(axes="lr = [3.0]"), "axes.lr = [3] is out of range"),
+    (grid_text(axes='lr = ["fast"]'), 'axes.lr = ["fast"] holds "fast", not a finite number'),
+    (grid_text(axes="lr = [1e-3, 1e-3]"), "axes.lr = [1e-3, 1e-3] repeats 1e-3"),
+    (grid_text(axes="weight_decay = [-1e-4]"), "axes.weight_decay = [-1e-4] is out of range"),
+    (grid_text(axes='augmentation = ["translate3"]'), 'axes.augmentation = ["translate3"] holds "translate3"'),
+    (grid_text(axes='eval_images = ["blurred"]'), 'axes.eval_images = ["blurred"] holds "blurred"'),
+    (grid_text(axes='augmentation = [["affine"]]'), 'axes.augmentation = [["affine"]] holds ["affine"]'),
+    (grid_text(axes="momentum = [0.9]"), "axes.momentum is not a key of [axes]"),
+    (grid_text(axes=""), "[axes] is empty"),
+    (grid_text(extra="[bogus]\nx = 1\n"), "[bogus] is not a section of a grid file"),
+    ("[fidelity]\n" + FIDELITY + "\n", "[axes] is missing"),
+    (grid_text(fidelity=FIDELITY + "\nbatch = 128"), "fidelity.batch is not a key of [fidelity]"),
+    (grid_text(fidelity="widths = [8]\nseeds = [0, 1]"), "fidelity.epochs is missing"),
+    (grid_text(fidelity="widths = [0]\nseeds = [0, 1]\nepochs = 1"), "fidelity.widths = [0]: width=0 is not allowed"),
+    (grid_text(fidelity="widths = []\nseeds = [0, 1]\nepochs = 1"), "fidelity.widths = [] is empty"),
+    (grid_text(fidelity="widths = [8]\nseeds = [1, 1]\nepochs = 1"), "fidelity.seeds = [1, 1]"),
+    (grid_text(fidelity="widths = [8]\nseeds = [0, 1]\nepochs = 0"), "fidelity.epochs = 0: epochs=0 is not allowed"),
+    (grid_text(fidelity="widths = [8]\nseeds = [0, 1]\nepochs = 1\ntrain_subset = 70000"),
+     "fidelity.train_subset = 70000 is more than the 60,000 MNIST training images"),
+    (grid_text(fidelity='widths = [8]\nseeds = [0, 1]\nepochs = 1\nmetrics = "huge"'),
+     'fidelity.metrics = "huge" is not a profile'),
+    (grid_text(fidelity='widths = [2]\nseeds = [0, 1]\nepochs = 1\nmetrics = "smoke"'),
+     "[fidelity] cannot be measured at the smoke profile's sizes: ks asks for k=3, more than width=2"),
+    (grid_text(fidelity='widths = [8]\nseeds = [0, 1]\nepochs = 1\nmetrics = ["smoke"]'),
+     'fidelity.metrics = ["smoke"] is not a profile'),
+    (grid_text(design='kind = "latin"'), 'design.kind = "latin" is not a design: use one-factor or full'),
+    (grid_text(design="foo = 1"), "design.foo is not a key of [design]"),
+    (grid_text(design='pairs = [["lr"]]'), 'design.pairs = [["lr"]] holds ["lr"]: each pair names two different axes'),
+    (grid_text(axes="lr = [1e-3, 3e-3]\nweight_decay = [0.0]", design='pairs = [["lr", "momentum"]]'),
+     'names "momentum", which is not an axis'),
+    (grid_text(axes="lr = [1e-3, 3e-3]\nweight_decay = [1e-4]", design='pairs = [["lr", "weight_decay"]]'),
+     "pairs weight_decay, but axes.weight_decay has no value besides the default"),
+    (grid_text(axes="lr = [1e-3, 3e-3]\nweight_decay = [0.0]",
+               design='kind = "full"\npairs = [["lr", "weight_decay"]]'),
+     "design.pairs = [[\"lr\", \"weight_decay\"]] is only for the one-factor design"),
+    ("[fidelity\nwidths = [8]", "not valid TOML"),
+]
+
+
+BAD_GRID_IDS = [
+    "axes.lr-empty",
+    "axes.lr-not-a-list",
+    "axes.lr-zero",
+    "axes.lr-too-large",
+    "axes.lr-not-a-number",
+    "axes.lr-repeated",
+    "axes.weight_decay-negative",
+    "axes.augmentation-unknown",
+    "axes.eval_images-unknown",
+    "axes.augmentation-not-a-name",
+    "axes.momentum-unknown-key",
+    "axes-empty",
+    "bogus-section",
+    "axes-missing",
+    "fidelity.batch-unknown-key",
+    "fidelity.epochs-missing",
+    "fidelity.widths-zero",
+    "fidelity.widths-empty",
+    "fidelity.seeds-repeated",
+    "fidelity.epochs-zero",
+    "fidelity.train_subset-too-large",
+    "fidelity.metrics-unknown",
+    "fidelity-k-exceeds-width",
+    "fidelity.metrics-not-a-name",
+    "design.kind-unknown",
+    "design.foo-unknown-key",
+    "design.pairs-one-axis",
+    "design.pairs-unknown-axis",
+    "design.pairs-adds-no-point",
+    "design.pairs-with-full",
+    "invalid-toml",
+]
+
+
+@pytest.mark.parametrize("text, fragment", BAD_GRIDS, ids=BAD_GRID_IDS)
+def test_a_bad_grid_file_gives_one_line_error_naming_the_key(text, fragment):
+    with pytest.raises(ValueError) as info:
+        parse_grid(text, SOURCE)
+    message = str(info.value)
+    assert message.startswith(f"{SOURCE}: ") and fragment in message, message
+    assert "\n" not in message
+
+
+def test_a_missing_grid_file_is_named():
+    with pytest.raises(ValueError, match=r"nope\.toml: no such grid file"):
+        load_grid("sweeps/nope.toml")
+
+
+def test_the_default_point_at_paper_fidelity_is_the_paper_profile():
+    grid = parse_grid("[fidelity]\nwidths = [64, 128, 256, 512]\nseeds = [0, 1, 2, 3, 4]\nepochs = 200\n"
+                      "[axes]\nlr = [3e-4, 1e-3]\n", SOURCE)
+    default = grid.points()[0]
+    assert grid.at_paper_fidelity and default.name == "default" and default.changed == {}
+    p = default.profile
+    assert p.train == PAPER.train and p.metrics == PAPER.metrics
+    assert (p.widths, p.seeds, p.spatial_widths, p.reductions) == (PAPER.widths, PAPER.seeds, PAPER.spatial_widths, ())
+    data = "0" * 64
+    for regime in ("standard", "augmented"):
+        key = model_key(512, 3, regime, p.train, data)
+        assert key == model_key(512, 3, regime, PAPER.train, data)
+        assert metric_key(key, p.metrics, regime, True) == metric_key(key, PAPER.metrics, regime, True)
+    assert engine.stands_for(p) == "paper"
+    other = grid.points()[1]
+    assert other.name == "lr=3e-4" and other.profile.train == dataclasses.replace(PAPER.train, lr=3e-4)
+
+
+def test_the_smoke_grid_has_the_default_and_one_learning_rate():
+    grid = load_grid(SMOKE)
+    assert [p.name for p in grid.points()] == ["default", "lr=3e-3"]
+    default, fast = (p.profile for p in grid.points())
+    assert (default.widths, default.seeds) == ((8,), (0, 1, 2))
+    assert (default.train.epochs, default.train.train_subset) == (1, 2048)
+    assert fast.train == dataclasses.replace(default.train, lr=3e-3) and fast.metrics == default.metrics
+    assert default.reductions and engine.stands_for(default) == "quick"
+
+
+def test_one_factor_varies_each_axis_around_the_default_plus_the_pairs():
+    if not HAS_AFFINE:
+        pytest.skip(NO_AFFINE)
+    grid = load_grid(ASSUMPTIONS)
+    names = [p.name for p in grid.points()]
+    assert names[:9] == ["default", "lr=3e-4", "lr=3e-3", "weight_decay=0", "weight_decay=0.01",
+                         "augmentation=translate2", "augmentation=translate6", "augmentation=affine",
+                         "eval_images=shifted"]
+    assert len(names) == 9 + 2 * 3 and len(set(names)) == len(names)
+    by_name = {p.name: p.profile for p in grid.points()}
+    affine = by_name["augmentation=affine"].train
+    assert (affine.translate_px, affine.rotate_deg, tuple(affine.scale_range)) == (4, 15.0, (0.9, 1.1))
+    assert by_name["augmentation=translate6"].train.translate_px == 6
+    assert by_name["eval_images=shifted"].metrics.eval_images == "augmented"
+    assert by_name["weight_decay=0.01,augmentation=affine"].train.weight_decay == 0.01
+
+
+def test_full_design_crosses_every_axis():
+    axes = 'lr = [1e-3, 3e-3]\nweight_decay = [0.0, 1e-4]\neval_images = ["clean", "shifted"]'
+    grid = parse_grid(grid_text(axes=axes, design='kind = "full"'), SOURCE)
+    points = grid.points()
+    assert len(points) == 8 and points[0].name == "weight_decay=0"
+    assert {p.name for p in points} >= {"default", "lr=3e-3,weight_decay=0,eval_images=shifted"}
+    assert all(set(p.values) == set(AXES) for p in points)
+
+
+# -- the plan -----------------------------------------------------------------------------------
+def test_identical_tasks_of_different_points_are_planned_once(mnist, tmp_path):
+    grid = load_grid(SMOKE)
+    store = Store(tmp_path / "store")
+    plan = engine.plan_sweep(grid.points(), mnist, store)
+    kinds = [t.kind for t in plan.tasks.values()]
+    assert (kinds.count("train"), kinds.count("metrics")) == (4, 6)  # 2 points x 2 regimes; 3 table groups each
+    assert kinds.index("metrics") == 4  # training first
+    default = grid.points()[0]
+    twin = dataclasses.replace(default, name="twin", profile=dataclasses.replace(default.profile, name="twin"))
+    twice = engine.plan_sweep([default, twin], mnist, store)
+    assert len(twice.tasks) == 5 and twice.needs["twin"] == twice.needs["default"]
+    assert plan.cached(store) == set()
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+def test_cli_bad_grid_exits_2_with_one_line(capsys, tmp_path):
+    bad = tmp_path / "x.toml"
+    bad.write_text(grid_text(axes="lr = []"))
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"kag: error: {bad}: axes.lr = [] is empty: give at least one value"
+    assert main(["sweep", str(SMOKE), "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"]) == 2
+    assert "--workers sizes the embedded cluster" in capsys.readouterr().err
+
+
+def test_cli_dry_run_lists_points_and_tasks(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    assert main(["sweep", str(SMOKE), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["default", "5", "tasks", "(0", "cached)"] and out[1].startswith("lr=3e-3 ")
+    assert out[2].startswith("2 points, 10 tasks (4 training, 6 metric tables), 0 cached; fidelity: widths 8 instead")
+    assert not (tmp_path / "store" / "models").exists()
+
+
+# -- the Dask engine ----------------------------------------------------------------------------
+def _executing(dask_worker) -> list[str]:
+    return [ts.key for ts in dask_worker.state.executing]
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client
+
+    cluster = engine.local_cluster(workers=2, device="cpu")
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def swept(client, tmp_path_factory):
+    home = tmp_path_factory.mktemp("sweep_home")
+    store = Store(home / "store")
+    run = engine.run_sweep(load_grid(SMOKE), client=client, store=store)
+    return home, store, run
+
+
+def _every_point_judged(run) -> None:
+    for point in run.points:
+        rows = engine.judge_point(point.profile, run.results[point.name])
+        assert rows and {r["outcome"] for r in rows} <= {"judged", "skipped"}, point.name
+        judged = [r for r in rows if r["outcome"] == "judged"]
+        assert judged and all(r["verdict"] in ("supported", "contradicted", "inconclusive", "invalid") for r in judged)
+        assert {r["claim"] for r in rows if r["outcome"] == "skipped"} == {"C9"}  # C9: paper fidelity only
+        assert engine.verdict_line(point.name, rows).startswith(f"{point.name}: ")
+
+
+def _entry_times(store: Store) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in store.root.rglob("*") if p.is_file() and "locks" not in p.parts}
+
+
+@pytest.mark.xdist_group("sweep")
+def test_a_two_worker_cluster_runs_the_smoke_grid_and_every_point_gets_verdicts(swept):
+    _, store, run = swept
+    assert run.failed == {} and run.summary.ran == 10 and run.summary.cached == 0
+    assert run.summary.computed == 4 * 3 + 6 * 3  # every model and table of 3 seeds, each once
+    kinds = [e["kind"] for e in store.events()]
+    assert (kinds.count("train"), kinds.count("metrics")) == (4, 18)
+    assert [p.name for p in run.points] == ["default", "lr=3e-3"]
+    _every_point_judged(run)
+
+
+@pytest.mark.xdist_group("sweep")
+def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys, monkeypatch):
+    home, store, _ = swept
+    events, times = store.events(), _entry_times(store)
+    again = engine.run_sweep(load_grid(SMOKE), client=client, store=store)
+    assert again.summary.ran == 0 and again.summary.cached == 10 and again.failed == {}
+    _every_point_judged(again)
+    monkeypatch.setenv("KAG_HOME", str(home))  # the command line, on the same store: verdicts, nothing run
+    assert main(["sweep", str(SMOKE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("default: ") and out[1].startswith("lr=3e-3: ") and "0 tasks run" in out[2]
+    assert store.events() == events and _entry_times(store) == times
+
+
+@pytest.mark.xdist_group("sweep")
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_killing_a_worker_mid_training_loses_nothing(client, tmp_path):
+    store = Store(tmp_path / "store")
+    points = load_grid(SMOKE).points()[:1]  # the default point: 2 training and 3 metric tasks
+    outcome: dict = {}
+
+    def sweep() -> None:
+        try:
+            outcome["run"] = engine.run_sweep(points, client=client, store=store)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    killed, deadline = None, time.monotonic() + 60
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        for address, keys in client.run(_executing).items():
+            if any(k.startswith("train-") for k in keys):
+                pid = client.run(os.getpid, workers=[address])[address]
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                break
+        time.sleep(0.05)
+    thread.join(timeout=180)
+    assert killed is not None, "no training task was seen running"
+    assert "error" not in outcome, outcome.get("error")
+    run = outcome["run"]
+    assert run.failed == {} and run.summary.retried >= 1
+    _every_point_judged(run)
+    trained: dict[tuple, list[int]] = {}
+    for e in store.events():
+        if e["kind"] == "train":
+            trained.setdefault((e["width"], e["regime"]), []).extend(e["seeds"])
+    assert {k: sorted(v) for k, v in trained.items()} == {(8, "standard"): [0, 1, 2], (8, "augmented"): [0, 1, 2]}
+    tables = [e["key"] for e in store.events() if e["kind"] == "metrics"]
+    assert len(tables) == len(set(tables)) == 9  # 3 groups x 3 seeds, each computed once
+    events = store.events()
+    rerun = engine.run_sweep(points, client=client, store=store)
+    assert rerun.summary.ran == 0 and store.events() == events
