@@ -258,19 +258,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_out_dir(args: argparse.Namespace):
+    """Where the sweep report goes (``--out``, else reports/sweep under the current directory), checked
+    before any work: a bad --out is a bad argument."""
+    from kag.paths import usable_directory
+    from kag.repro.sweep.report import default_out_dir
+
+    if args.out:
+        try:
+            return usable_directory(args.out, f"--out={args.out}")
+        except NotADirectoryError as exc:
+            raise ValueError(str(exc)) from None
+    out_dir = default_out_dir()
+    return usable_directory(out_dir, f"the report directory {out_dir}")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from kag.data import load_mnist
     from kag.devices import resolve_device
     from kag.repro.sweep import engine
+    from kag.repro.sweep import report as sweep_report
     from kag.repro.sweep.grid import load_grid
     from kag.store import Store
 
+    t0 = time.perf_counter()
     grid = load_grid(args.grid)  # a bad grid file is a bad argument: one line, exit 2
     if args.scheduler and args.workers is not None:
         raise ValueError("--workers sizes the embedded cluster: with --scheduler the cluster at "
                          f"{args.scheduler} has its own workers")
+    if args.report_only and args.dry_run:
+        raise ValueError("--report-only renders the report of work already done and --dry-run lists the work to "
+                         "do: give one of them")
+    if args.report_only and (args.scheduler or args.workers is not None):
+        raise ValueError("--report-only runs nothing: --scheduler and --workers do not apply")
     if not args.scheduler:  # on a cluster, the workers resolve the device
         resolve_device(args.device)
+    out_dir = None if args.dry_run else _sweep_out_dir(args)
+    if args.report_only:  # refuses (exit 1) when a point has no cached metric table
+        print(f"sweep report written to {sweep_report.report_from_cache(grid, out_dir, device=args.device)}")
+        return 0
     points = grid.points()
     if args.dry_run:
         store = Store()
@@ -286,9 +312,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               + ("the paper's" if grid.at_paper_fidelity else "; ".join(grid.reductions())))
         return 0
     run = engine.run_sweep(grid, scheduler=args.scheduler, workers=args.workers, device=args.device)
+    verdicts = {p.name: engine.judge_point(p.profile, run.results[p.name]) for p in run.points}
     for p in run.points:
-        print(engine.verdict_line(p.name, engine.judge_point(p.profile, run.results[p.name])))
+        print(engine.verdict_line(p.name, verdicts[p.name]))
     print(f"sweep {grid.source}: {run.summary}")
+    # written even when tasks failed: their points' claims show "not run"
+    out = sweep_report.write_sweep_report(grid, run.points, run.results, out_dir, verdicts=verdicts, run=run.summary,
+                                          session_seconds=time.perf_counter() - t0, device=args.device,
+                                          scheduler=args.scheduler)
+    print(f"sweep report written to {out}")
     if run.failed:
         for key, error in run.failed.items():
             print(f"failed: {key}: {error}", file=sys.stderr)
@@ -360,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the points and how many tasks they need (and how many are cached); run nothing")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="where the verdict-matrix report goes (default: reports/sweep under the current directory)")
+    p.add_argument("--report-only", action="store_true",
+                   help="re-render the report from cached results without running anything (refused when a point "
+                        "has no cached results)")
     p.set_defaults(func=cmd_sweep)
     return parser
 

@@ -197,3 +197,15 @@ def scaled_augmentation(factor):
             return v / 0.75 * factor
         return v
     return value
+
+
+class CachedFakeResults(FakeResults):
+    """:class:`FakeResults` whose :meth:`entries` answer as a store holding every table would: one
+    entry per seed, with made-up metric and model keys (the sweep report counts them)."""
+
+    store = SimpleNamespace(root=Path("/nonexistent/fake-store"), read_manifest=lambda key: {"device": "cpu"})
+
+    def entries(self, width, regime, eval_images="clean"):
+        return [SimpleNamespace(key=f"metrics-{self.profile.name}-{width}-{regime}-{eval_images}-{seed}",
+                                meta={"model_key": f"model-{self.profile.name}-{width}-{regime}-{seed}"})
+                for seed in self.profile.seeds]

@@ -279,7 +279,9 @@ def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys
     assert again.summary.ran == 0 and again.summary.cached == 10 and again.failed == {}
     _every_point_judged(again)
     monkeypatch.setenv("KAG_HOME", str(home))  # the command line, on the same store: verdicts, nothing run
+    monkeypatch.chdir(home)  # the report lands in reports/sweep/ under the working directory
     assert main(["sweep", str(SMOKE)]) == 0
+    assert (home / "reports" / "sweep" / "index.html").is_file()
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("default: ") and out[1].startswith("lr=3e-3: ") and "0 tasks run" in out[2]
     assert store.events() == events and _entry_times(store) == times

@@ -461,29 +461,48 @@ def _own_regime(cell: Cell, profile: Profile) -> list[Group]:
     return [Group(cell.p["n"], cell.p["regime"])]
 
 
-def _spatial_with_se(r: Results, cell: Cell, analysis: str, regime: str | None = None, eval_images: str = "clean"
+def measured_on(profile: Profile, regime: str) -> str:
+    """The test images a C5-C7 cell of ``regime`` reads: the profile's ``eval_images`` for augmented
+    models, clean ones for standard models (SPEC §3). Every named profile says "clean"; the sweep's
+    ``eval_images=shifted`` point says "augmented". C8 and C9 name their images per cell instead."""
+    return profile.metrics.eval_images if regime == "augmented" else "clean"
+
+
+def _own_images(cell: Cell, profile: Profile) -> list[Group]:
+    return [Group(cell.p["n"], cell.p["regime"], measured_on(profile, cell.p["regime"]))]
+
+
+def _spatial_with_se(r: Results, cell: Cell, analysis: str, regime: str | None = None, eval_images: str | None = None
                      ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per-condition seeds and SEs of one spatial analysis; ``eval_images`` None: the images of :func:`measured_on`."""
     p = cell.p
-    at = (p["n"], regime or p["regime"], eval_images, analysis, p["layer"], p["k"])
+    regime = regime or p["regime"]
+    at = (p["n"], regime, eval_images or measured_on(r.profile, regime), analysis, p["layer"], p["k"])
     return _spatial(r, *at), _spatial_se(r, *at)
+
+
+def _on_images(r: Results, cell: Cell, detail: str) -> str:
+    """A C5-C7 cell's detail, saying so when its models were measured on shifted test images."""
+    shifted = measured_on(r.profile, cell.p["regime"]) == "augmented"
+    return f"on shifted test images: {detail}" if shifted else detail
 
 
 def _judge_c5(c: Claim, cell: Cell, r: Results):
     p = cell.p
     per, se = _spatial_with_se(r, cell, "balls")
     verdict, v = rule_scale_agnostic(per, c.thresholds["min_lower_bound"], c.thresholds["max_spread"], se)
-    sizes = r.table(p["n"], p["regime"]).select(analysis="balls", layer=p["layer"], k=p["k"], observable="pool_size",
-                                                seed=r.profile.seeds[0])
+    sizes = r.table(p["n"], p["regime"], measured_on(r.profile, p["regime"])).select(
+        analysis="balls", layer=p["layer"], k=p["k"], observable="pool_size", seed=r.profile.seeds[0])
     v["pool_size"] = {row.condition: row.value for row in sizes}
     detail = ("; ".join(f"r={rad}: {_fmt(s)}" for rad, s in v["conditions"].items())
               + f"; spread {v['spread']:.4g} (smallest consistent with the error bars {v['min_spread']:.4g})")
-    return verdict, v, detail
+    return verdict, v, _on_images(r, cell, detail)
 
 
 def _judge_c6(c: Claim, cell: Cell, r: Results):
     per, se = _spatial_with_se(r, cell, "patches")
     verdict, v = rule_all_above(per, c.thresholds["min_lower_bound"], se)
-    return verdict, v, "; ".join(f"{name}: {_fmt(s)}" for name, s in v["conditions"].items())
+    return verdict, v, _on_images(r, cell, "; ".join(f"{name}: {_fmt(s)}" for name, s in v["conditions"].items()))
 
 
 def _judge_c7(c: Claim, cell: Cell, r: Results):
@@ -496,7 +515,7 @@ def _judge_c7(c: Claim, cell: Cell, r: Results):
     lo, hi = v["change_interval"]
     detail = (f"d={ds[-1]}: {_fmt(v['far'])}; d={ds[0]}: mean {v['near']['mean']:.4g}; "
               f"change {v['relative_change']:+.3f} (interval {lo:+.3f} to {hi:+.3f})")
-    return verdict, v, detail
+    return verdict, v, _on_images(r, cell, detail)
 
 
 def _patch_lower_bounds(rows: list[dict[str, Any]]) -> str:
@@ -886,16 +905,16 @@ CLAIMS: tuple[Claim, ...] = (
           "PR ratio with columns restricted to a ball of radius r around random centres, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C5"), _judge_c5,
           lambda rows: "spread " + ", ".join(f"{r['values']['spread']:.2f}" for r in rows[:8]),
-          needs_of=_own_regime, figure="spatial_balls", explain=_explain_spatial("at every radius", spread=True)),
+          needs_of=_own_images, figure="spatial_balls", explain=_explain_spatial("at every radius", spread=True)),
     Claim("C6", "KAG appears in every region of the image.",
           "PR ratio with columns restricted to one 14x14 patch, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C6"), _judge_c6, _patch_lower_bounds,
-          needs_of=_own_regime, figure="spatial_patches", explain=_explain_spatial("in every patch")),
+          needs_of=_own_images, figure="spatial_patches", explain=_explain_spatial("in every patch")),
     Claim("C7", "KAG persists when the pixels of a minor are far apart.",
           "PR ratio with the k pixels pairwise >= d apart, per seed",
           "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C7"), _judge_c7,
           lambda rows: "change at far d: " + ", ".join(f"{r['values']['relative_change']:+.2f}" for r in rows[:8]),
-          needs_of=_own_regime, figure="spatial_separation", explain=_explain_c7),
+          needs_of=_own_images, figure="spatial_separation", explain=_explain_c7),
     Claim("C8", "Augmentation lowers PR ratios by about 30% but keeps them above 1.",
           "reduction = 1 - mean PR ratio(augmented)/mean PR ratio(standard), averaged over an analysis' conditions",
           "each spatial analysis, layer, k; augmented models on clean and on shifted test images; largest width",

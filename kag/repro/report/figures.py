@@ -4,7 +4,8 @@ Every function reads the seed-level numbers of ``data["figures_data"]`` (see
 :func:`kag.repro.report.assemble.figure_data`), draws mean ± 2 std over seeds (the paper's error bars and
 the claims' lower bounds) and returns ``None`` when the numbers it needs are absent, so a run that
 deselected some tests still renders. Figures are built on :class:`matplotlib.figure.Figure`
-directly: no pyplot, no global backend state.
+directly: no pyplot, no global backend state. :data:`SWEEP_FIGURES` are the sweep report's, drawn the
+same way from its own ``figures_data`` (:func:`kag.repro.sweep.report.figures_data`).
 """
 
 from __future__ import annotations
@@ -511,3 +512,153 @@ FIGURES: dict[str, FigureFn] = {
     "sampling": sampling,
 }
 """Figure stem (the PNG's file name and a criterion's ``figure``) -> function of ``figures_data``."""
+
+
+# -- the assumption sweep (kag.repro.sweep.report): one figure per question ------------------------
+# Each reads ``figures_data`` of the sweep report: per grid point, the numbers its judged cells (or,
+# for accuracy, its results tables) gave; only the points that vary the figure's axes are in it.
+def _ticks(values: list[str], default: str | None) -> list[str]:
+    return [f"{v}\n(default)" if v == default else v for v in values]
+
+
+def _offsets(n_lines: int, spread: float = 0.24) -> list[float]:
+    """x offsets of n_lines markers sharing a categorical x, so their bars do not overlap."""
+    return [0.0] if n_lines <= 1 else [spread * (i / (n_lines - 1) - 0.5) for i in range(n_lines)]
+
+
+SWEEP_IMAGES = {"clean": "clean test images", "shifted": "shifted test images"}
+
+
+def sweep_c8_reduction(fd: dict) -> Figure | None:
+    """C8's reduction 1 - PR ratio(aug)/PR ratio(std) per grid point: the mean over its judged cells
+    (bar: their range), against the augmentation, one line per weight decay; the claim's band shaded."""
+    d = fd.get("c8") or {}
+    points = [p for p in d.get("points") or [] if any(p.get("reduction", {}).get(im) for im in SWEEP_IMAGES)]
+    if len(points) < 2:
+        return None
+    xs, lines = d["x_values"], d["line_values"]
+    images = [im for im in SWEEP_IMAGES if any(p["reduction"].get(im) for p in points)]
+    fig, axes = _figure(len(images), width=max(6.0, 4.2 * len(images)), height=3.6)
+    cmap = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    offsets = _offsets(len(lines))
+    for ax, images_ in zip(axes, images):
+        lo, hi = d.get("band") or (None, None)
+        if lo is not None and hi is not None:
+            ax.axhspan(lo, hi, color="0.85", alpha=0.6, lw=0, zorder=0, label=f"claim: {lo:.0%} to {hi:.0%}")
+        for i, line in enumerate(lines):
+            pts = []
+            for p in points:
+                r = [x for x in p["reduction"].get(images_) or [] if x is not None and math.isfinite(x)]
+                if p["line"] == line and r:
+                    pts.append((xs.index(p["x"]) + offsets[i], float(np.mean(r)), min(r), max(r)))
+            if not pts:
+                continue
+            pts.sort()
+            m = np.array([q[1] for q in pts])
+            yerr = [m - np.array([q[2] for q in pts]), np.array([q[3] for q in pts]) - m]
+            ax.errorbar([q[0] for q in pts], m, yerr=yerr, capsize=2, lw=1.2, ms=4, marker="o", elinewidth=0.8,
+                        color=cmap[i % len(cmap)], label=f"{d['line_axis']} {line}"
+                        + (" (default)" if line == d.get("line_default") else ""))
+        ax.axhline(0.0, color="0.4", lw=0.8, ls=":", zorder=0)
+        ax.set_xticks(range(len(xs)), _ticks(xs, d.get("x_default")), fontsize=7)
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.set_xlabel(d["x_axis"])
+        ax.set_title(f"augmented models on {SWEEP_IMAGES[images_]}", fontsize=9)
+    axes[0].set_ylabel("reduction 1 - PR ratio(aug) / PR ratio(std)")
+    fig.suptitle("C8: how much augmentation lowers the spatial PR ratios (mean over cells; bar: their range)",
+                 fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def sweep_c2_gap(fd: dict) -> Figure | None:
+    """C2's L1 - L2 PR ratio per grid point (mean ± 2 std over seeds), against the learning rate and
+    the weight decay (one column each), one row per width, one line per k."""
+    d = fd.get("c2") or {}
+    panels = [p for p in d.get("panels") or [] if len({q["x"] for q in p.get("points") or []}) >= 2]
+    widths = sorted({int(c["n"]) for p in panels for q in p["points"] for c in q.get("cells") or []})
+    if not panels or not widths:
+        return None
+    ks = sorted({str(c["k"]) for p in panels for q in p["points"] for c in q.get("cells") or []}, key=float)
+    fig, axes = _figure(len(panels), len(widths), width=max(6.0, 4.2 * len(panels)), height=2.6 * len(widths) + 0.8)
+    offsets = _offsets(len(ks))
+    drawn = False
+    for row, n in enumerate(widths):
+        for col, panel in enumerate(panels):
+            ax = axes[row * len(panels) + col]
+            xs = panel["x_values"]
+            for i, k in enumerate(ks):
+                pts = sorted((xs.index(q["x"]) + offsets[i], c) for q in panel["points"] for c in q.get("cells") or []
+                             if int(c["n"]) == n and str(c["k"]) == k and c.get("mean") is not None)
+                if not pts:
+                    continue
+                drawn = True
+                m = np.array([c["mean"] for _, c in pts], dtype=float)
+                low = np.array([np.nan if c.get("lower_bound") is None else c["lower_bound"] for _, c in pts])
+                high = np.array([np.nan if c.get("upper_bound") is None else c["upper_bound"] for _, c in pts])
+                ax.errorbar([x for x, _ in pts], m, yerr=[np.nan_to_num(m - low), np.nan_to_num(high - m)], capsize=2,
+                            lw=1.2, ms=3.5, marker="o", elinewidth=0.8, color=_k_color(k), label=f"k={k}")
+            ax.axhline(d.get("threshold", 0.0), color="0.4", lw=0.8, ls=":", zorder=0)
+            ax.set_xticks(range(len(xs)), _ticks(xs, panel.get("x_default")), fontsize=7)
+            ax.set_xlim(-0.5, len(xs) - 0.5)
+            ax.set_title(f"width n={n}", fontsize=9)
+            if row == len(widths) - 1:
+                ax.set_xlabel(panel["axis"])
+            if col == 0:
+                ax.set_ylabel("PR ratio L1 - L2")
+    if not drawn:
+        return None
+    fig.suptitle("C2: layer 1's PR ratio minus layer 2's (mean ± 2 std over seeds; C2 holds above the line)",
+                 fontsize=10)
+    _legend(fig, axes)
+    return fig
+
+
+def sweep_accuracy(fd: dict) -> Figure | None:
+    """Test accuracy of the augmented models per grid point (mean ± 2 std over seeds), against the
+    augmentation, one line per width: clean test images solid, shifted dashed; the paper's figure marked."""
+    d = fd.get("accuracy") or {}
+    points = d.get("points") or []
+    if len(points) < 2:
+        return None
+    xs = d["x_values"]
+    widths = sorted({int(n) for p in points for n in p.get("widths") or {}})
+    fig, axes = _figure(1, width=6.5, height=3.6)
+    ax = axes[0]
+    cmap = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    series = [(n, im) for n in widths for im in SWEEP_IMAGES]
+    offsets = _offsets(len(series))
+    drawn = False
+    for i, (n, images_) in enumerate(series):
+        pts = sorted((xs.index(p["x"]) + offsets[i], s) for p in points
+                     if (s := mean_2std(((p.get("widths") or {}).get(str(n)) or {}).get(images_))) is not None)
+        if not pts:
+            continue
+        drawn = True
+        ax.errorbar([x for x, _ in pts], [s[0] for _, s in pts], yerr=[s[1] for _, s in pts], capsize=2, lw=1.2,
+                    ms=3.5, marker="o" if images_ == "clean" else "s", elinewidth=0.8,
+                    color=cmap[widths.index(n) % len(cmap)], ls="-" if images_ == "clean" else "--",
+                    mfc=None if images_ == "clean" else "white", label=f"n={n}, {SWEEP_IMAGES[images_]}")
+    if not drawn:
+        return None
+    paper, tol = d.get("paper"), d.get("tolerance")
+    if paper is not None:
+        if tol:
+            ax.axhspan(paper - tol, paper + tol, color="0.85", alpha=0.6, lw=0, zorder=0)
+        ax.axhline(paper, color="tab:red", lw=1.0, ls=":", zorder=1, label=f"paper: {paper:.0%}"
+                   + (f" (± {tol * 100:g} pp shaded)" if tol else ""))
+    ax.set_xticks(range(len(xs)), _ticks(xs, d.get("x_default")), fontsize=7)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.set_xlabel(d.get("x_axis", "augmentation"))
+    ax.set_ylabel("test accuracy of the augmented models")
+    ax.set_title("Augmented models' test accuracy (mean ± 2 std over seeds)", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+SWEEP_FIGURES: dict[str, FigureFn] = {
+    "sweep_c8_reduction": sweep_c8_reduction,
+    "sweep_c2_gap": sweep_c2_gap,
+    "sweep_accuracy": sweep_accuracy,
+}
+"""The sweep report's figures (stem -> function of its ``figures_data``)."""

@@ -26,7 +26,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 
 from kag.repro.claims import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
 from kag.repro.report.assemble import TABLE_FILE, jsonable
-from kag.repro.report.figures import FIGURES
+from kag.repro.report.figures import FIGURES, SWEEP_FIGURES
 from kag.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -64,11 +64,12 @@ def render_figures(figures_data: dict, out_dir: Path) -> list[str]:
     return list(_write_figures(figures_data, out_dir))
 
 
-def _write_figures(figures_data: dict, out_dir: Path) -> dict[str, bytes]:
-    """:func:`render_figures`, returning stem -> PNG bytes of the figures written."""
+def _write_figures(figures_data: dict, out_dir: Path, figures: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """:func:`render_figures` of the registry ``figures`` (stem -> function; default :data:`FIGURES`),
+    returning stem -> PNG bytes of the figures written."""
     written = {}
     with matplotlib.rc_context(RC):
-        for stem, fn in FIGURES.items():
+        for stem, fn in (FIGURES if figures is None else figures).items():
             try:
                 fig = fn(figures_data or {})
                 payload = _png(fig) if fig is not None else None
@@ -157,4 +158,28 @@ def render(data: dict, out_dir: Path, table: ResultTable | None = None) -> Path:
     env, ctx = _environment(), _context(data, figures)
     _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
+    return out_dir
+
+
+# -- the sweep report (kag.repro.sweep.report) ----------------------------------------------------
+STATUS_CLASS = {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na", "skipped": "na"}
+STATUS_ICON = {"reproduced": "✅", "contradicted": "❌", "inconclusive": "❔", "not run": "⚪", "skipped": "➖"}
+
+
+def render_sweep(data: dict, out_dir: Path) -> Path:
+    """Write the sweep report of ``data`` (from :func:`kag.repro.sweep.report.assemble_sweep`) into
+    ``out_dir``: results.json, the figure PNGs, index.html (figures embedded) and README.md."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = jsonable(data)
+    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    figures = _write_figures(data.get("figures_data") or {}, out_dir, SWEEP_FIGURES)
+    prov = data.get("provenance") or {}
+    ctx = {**data, "prov": prov, "figures_drawn": set(figures),
+           "figure_uri": {stem: data_uri(png) for stem, png in figures.items()},
+           "status_class": STATUS_CLASS, "status_icon": STATUS_ICON,
+           "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT}}
+    env = _environment()
+    _write_atomic(out_dir / "index.html", env.get_template("sweep.html.j2").render(ctx).encode())
+    _write_atomic(out_dir / "README.md", env.get_template("sweep.md.j2").render(ctx).encode())
     return out_dir

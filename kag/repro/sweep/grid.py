@@ -14,7 +14,7 @@ The file has three sections::
     lr = [3e-4, 1e-3, 3e-3]
     weight_decay = [0.0, 1e-4, 1e-2]
     augmentation = ["translate2", "translate4", "translate6", "affine"]
-    eval_images = ["clean", "shifted"]
+    eval_images = ["clean", "shifted"]  # the images C5-C7 judge augmented models on (C8, C9: both, always)
 
     [design]                   # optional (default: one-factor, no pairs)
     kind = "one-factor"        # or "full": every combination of the axes' values
@@ -127,6 +127,7 @@ class Grid:
     train_subset: int | None = None
     checkpoint_every: int = PAPER.train.checkpoint_every
     metrics: str = "paper"
+    text: str = dataclasses.field(default="", repr=False, compare=False)  # the file as read (the report's provenance)
 
     def axis(self, name: str) -> tuple[Any, ...]:
         """The values of axis ``name`` (the default alone when the file leaves the axis out)."""
@@ -162,7 +163,7 @@ class Grid:
         train = dataclasses.replace(PAPER.train, **fidelity, lr=values["lr"], weight_decay=values["weight_decay"],
                                     **AUGMENTATIONS[values["augmentation"]])
         metrics = dataclasses.replace(PROFILES[self.metrics].metrics, eval_images=EVAL_IMAGES[values["eval_images"]])
-        words = ", ".join(f"{axis} {_toml(values[axis]).strip(chr(34))}" for axis in AXES)
+        words = ", ".join(f"{axis} {value_text(values[axis])}" for axis in AXES)
         return dataclasses.replace(
             PAPER, name=name or point_name(values), widths=self.widths, seeds=self.seeds,
             spatial_widths=(max(self.widths),), train=train, metrics=metrics,
@@ -192,9 +193,14 @@ class Grid:
         return Point("default", tuple(DEFAULTS.items()), self.profile(DEFAULTS, "default"))
 
 
+def value_text(value: Any) -> str:
+    """An axis value as point names write it: ``3e-4``, ``0``, ``translate2``."""
+    return _toml(value).strip('"')
+
+
 def point_name(values: Mapping[str, Any]) -> str:
     """``default``, ``lr=3e-4``, or ``augmentation=affine,weight_decay=0`` (the axes off their default)."""
-    changed = [f"{axis}={_toml(values[axis]).strip(chr(34))}" for axis in AXES if values[axis] != DEFAULTS[axis]]
+    changed = [f"{axis}={value_text(values[axis])}" for axis in AXES if values[axis] != DEFAULTS[axis]]
     return ",".join(changed) or "default"
 
 
@@ -339,7 +345,8 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
                                                    "augmentation", given["augmentation"])
 
     grid = Grid(source, widths, seeds, options["epochs"], axes, kind, tuple(pairs),
-                options.get("train_subset"), options.get("checkpoint_every", PAPER.train.checkpoint_every), metrics)
+                options.get("train_subset"), options.get("checkpoint_every", PAPER.train.checkpoint_every), metrics,
+                text)
     base = grid.default_point().profile
     for width in widths:  # an impossible measurement fails here, before anything trains
         try:

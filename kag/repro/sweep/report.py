@@ -1,0 +1,525 @@
+"""The sweep's verdict-matrix report (SPEC §8): ``reports/sweep/`` with index.html, README.md,
+results.json and one figure per question.
+
+:func:`assemble_sweep` turns the judged rows of every grid point (:func:`~kag.repro.sweep.engine.judge_point`)
+into one JSON-serialisable dict: the matrix (a row per claim, a column per point, the default first;
+a cell is the claim's status at that point with its key number and, when it did not reproduce, the
+claim's plain-words sentence), a summary generated from the matrix, the numbers behind the figures
+(from the points' verdict values, and the accuracy rows of their tables where C9 is not judged) and
+the provenance. :func:`kag.repro.report.render.render_sweep` writes it. :func:`write_sweep_report`
+does both after a run; :func:`report_from_cache` re-renders from the store alone (``kag sweep GRID
+--report-only``) and refuses when a point has no cached metric table. Nothing here trains or
+computes metrics.
+
+A figure shows only the points that vary its axes (``point.changed`` within them): in a one-factor
+design, the default point plus the points that vary that axis (and, for C8, the augmentation x
+weight-decay pairs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kag.errors import MissingResults
+from kag.repro.claims import BY_ID, CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
+from kag.repro.report.assemble import CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, _git, _versions, claim_status
+from kag.repro.results import Results
+from kag.repro.sweep.engine import Summary, judge_point, point_groups
+from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
+
+PAPER_AUGMENTED_ACCURACY = 0.96  # the paper's test accuracy of its augmented models (SPEC §3)
+ACCURACY_TOLERANCE = 0.01  # "recovered": within 1 percentage point of it, at every width
+SKIPPED = "skipped"  # a claim judged at the paper's fidelity only (C9), at a reduced-fidelity point
+MATRIX_STATUSES = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, SKIPPED)
+IMAGES = {"clean": "clean", "augmented": "shifted"}  # a C8/C9 cell's ``eval`` -> the images, in words
+AXIS_WORDS = {"lr": "learning rate", "weight_decay": "weight decay", "augmentation": "augmentation",
+              "eval_images": "evaluation images"}
+SHIFTED_NOTE = ("At an eval_images=shifted point, the augmented-regime cells of C5-C7 read the augmented models "
+                "measured on shifted test images (one fixed shift per image); C8 and C9 judge both image sets at "
+                "every point, and every other cell reads the standard models (or, for C4, the augmented models on "
+                "clean images), so it repeats the default point's verdict.")
+
+
+# One figure per question; a figure is drawn when the grid varies its axes (see figures_data).
+FIGURES = (
+    {"stem": "sweep_c8_reduction", "claim": "C8", "axes": ["augmentation", "weight_decay"],
+     "question": "Does augmentation lower the PR ratios by about 30% (C8) under another augmentation or weight decay?",
+     "caption": "Per grid point, the reduction 1 - PR ratio(augmented) / PR ratio(standard): the mean over the "
+                "point's judged C8 cells (bar: their range), on clean and on shifted test images; C8's band shaded. "
+                "Points: the default and those that vary the augmentation, the weight decay or both."},
+    {"stem": "sweep_c2_gap", "claim": "C2", "axes": ["lr", "weight_decay"],
+     "question": "Is layer 1's PR ratio above layer 2's (C2) at another learning rate or weight decay?",
+     "caption": "Per grid point and C2 cell, layer 1's PR ratio minus layer 2's (mean ± 2 std over seeds); C2 "
+                "holds where the whole bar lies above the line. Points: the default and those that vary the "
+                "learning rate (left) or the weight decay (right)."},
+    {"stem": "sweep_accuracy", "claim": "C9", "axes": ["augmentation"],
+     "question": f"Do the augmented models reach the paper's {PAPER_AUGMENTED_ACCURACY:.0%} test accuracy under "
+                 "another augmentation?",
+     "caption": "Per grid point and width, the augmented models' test accuracy (mean ± 2 std over seeds) on clean "
+                "test images (solid) and shifted ones (dashed): C9's values where it is judged, else the accuracy "
+                f"rows of the results tables. The paper's {PAPER_AUGMENTED_ACCURACY:.0%} is marked, "
+                f"± {ACCURACY_TOLERANCE * 100:g} percentage point shaded. Points: the default and those that vary "
+                "the augmentation."},
+)
+
+
+def default_out_dir() -> Path:
+    """``reports/sweep`` under the current directory."""
+    return Path.cwd() / "reports" / "sweep"
+
+
+def ordered(points: Sequence[Point]) -> list[Point]:
+    """The grid's points with the default point first (where the design holds it)."""
+    return sorted(points, key=lambda p: p.name != "default")
+
+
+def _where(names: Sequence[str]) -> str:
+    """Point names as a sentence lists them: "the default point, lr=3e-3"."""
+    return ", ".join("the default point" if n == "default" else n for n in names)
+
+
+def _at(where: Sequence[str], names: Sequence[str]) -> str:
+    """"at lr=3e-3", or, when ``where`` holds most of ``names``, "at every point but lr=3e-3"."""
+    if len(where) == len(names):
+        return "at every point of the grid"
+    if len(where) > len(names) / 2:
+        return f"at every point but {_where([n for n in names if n not in where])}"
+    return f"at {_where(where)}"
+
+
+# -- the matrix -------------------------------------------------------------------------------------
+def _status_word(c: Claim, status: str) -> str:
+    if c.control and status == REPRODUCED:
+        return CONTROL_SAYS_NO
+    if c.control and status == CONTRADICTED:
+        return CONTROL_SHOWS_EFFECT
+    return status
+
+
+def matrix_cell(c: Claim, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One claim at one point: its status over the point's cells, the words to show, its key number
+    (``Claim.key_number``) and, when it did not come out as expected, its plain sentence (``Claim.plain``)."""
+    if rows and all(r["outcome"] == SKIPPED for r in rows):
+        return {"status": SKIPPED, "label": SKIPPED, "key_number": "", "plain": "", "counts_text": "",
+                "cells": len(rows), "judged": 0, "detail": rows[0]["detail"]}
+    s = claim_status(c, rows)
+    return {"status": s["status"], "label": s["label"], "key_number": s["key_number"], "plain": c.plain(rows),
+            "counts_text": s["counts_text"], "cells": s["cells"], "judged": s["judged"], "detail": ""}
+
+
+def matrix(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per claim (registry order): its cells keyed by point name, and its plain sentences,
+    each once with the points where it was said (``plain``: [{"points", "label", "text"}])."""
+    out = []
+    for c in CLAIMS:
+        cells = {p.name: matrix_cell(c, [r for r in verdicts.get(p.name, []) if r["claim"] == c.id]) for p in points}
+        plain: dict[tuple[str, str], list[str]] = {}
+        for name, cell in cells.items():
+            if cell["plain"]:
+                plain.setdefault((cell["label"], cell["plain"]), []).append(name)
+        out.append({"id": c.id, "claim": c.statement, "rule": str(c.rule), "control": c.control, "cells": cells,
+                    "plain": [{"points": names, "label": label, "text": text}
+                              for (label, text), names in plain.items()]})
+    return out
+
+
+# -- the numbers behind the figures and the recovery sentences --------------------------------------
+def _judged(rows: list[dict[str, Any]], claim: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r["claim"] == claim and r["verdict"] is not None]
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def c8_reductions(rows: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """images ("clean", "shifted") -> the reductions of the point's judged C8 cells on them."""
+    out: dict[str, list[float | None]] = {}
+    for r in _judged(rows, "C8"):
+        out.setdefault(IMAGES[r["params"]["eval"]], []).append(_finite(r["values"].get("reduction")))
+    return out
+
+
+def c2_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The point's judged C2 cells: width, k and L1 - L2 (mean, mean ∓ 2 std over seeds)."""
+    return [{"n": r["params"]["n"], "k": r["params"]["k"],
+             **{key: _finite(r["values"].get(key)) for key in ("mean", "lower_bound", "upper_bound")}}
+            for r in _judged(rows, "C2")]
+
+
+def augmented_accuracy(profile: Any, rows: list[dict[str, Any]], results: Any) -> dict[str, Any]:
+    """Per-seed test accuracy of the augmented models, width -> images -> seeds: C9's values where C9
+    was judged at this point, else the ``test_accuracy`` rows of the augmented regime's tables
+    (None for a seed without a row; a width without tables is left out)."""
+    judged = {(r["params"]["n"], IMAGES[r["params"]["eval"]]): r["values"].get("seeds")
+              for r in _judged(rows, "C9") if r["params"]["regime"] == "augmented"}
+    out: dict[str, Any] = {}
+    for n in profile.widths:
+        per_images = {}
+        for images in ("clean", "shifted"):
+            seeds = judged.get((n, images))
+            if seeds is None:
+                try:
+                    found = results.table(n, "augmented", "clean").by_seed(
+                        analysis="accuracy", observable="test_accuracy", condition=images)
+                except MissingResults:
+                    continue
+                seeds = [found.get(s) for s in profile.seeds]
+            if any(_finite(s) is not None for s in seeds):
+                per_images[images] = [_finite(s) for s in seeds]
+        if per_images:
+            out[str(n)] = per_images
+    return {"widths": out, "source": "C9" if judged else "tables"}
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    finite = [v for v in values if _finite(v) is not None]
+    return float(np.mean(finite)) if finite else None
+
+
+def _axis_values(axis: str, values: Sequence[Any]) -> list[str]:
+    """Distinct axis values in reading order (numbers ascending; names in the grid module's order)."""
+    if axis in ("lr", "weight_decay"):
+        ordered_ = sorted(set(values))
+    else:
+        names = list(AUGMENTATIONS if axis == "augmentation" else EVAL_IMAGES)
+        ordered_ = sorted(set(values), key=names.index)
+    return [value_text(v) for v in ordered_]
+
+
+def _varying(points: Sequence[Point], axes: Sequence[str]) -> list[Point]:
+    """The points that leave the default on ``axes`` only (the default point included)."""
+    return [p for p in points if set(p.changed) <= set(axes)]
+
+
+def figures_data(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
+                 accuracy: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The numbers of the three figures (see :data:`kag.repro.report.figures.SWEEP_FIGURES`)."""
+    c8 = BY_ID["C8"].thresholds
+    sel = _varying(points, ("augmentation", "weight_decay"))
+    out: dict[str, Any] = {"c8": {
+        "x_axis": AXIS_WORDS["augmentation"],
+        "x_values": _axis_values("augmentation", [p.values["augmentation"] for p in sel]),
+        "x_default": value_text(DEFAULTS["augmentation"]), "line_axis": AXIS_WORDS["weight_decay"],
+        "line_values": _axis_values("weight_decay", [p.values["weight_decay"] for p in sel]),
+        "line_default": value_text(DEFAULTS["weight_decay"]), "band": [c8["min_reduction"], c8["max_reduction"]],
+        "points": [{"name": p.name, "x": value_text(p.values["augmentation"]),
+                    "line": value_text(p.values["weight_decay"]), "reduction": c8_reductions(verdicts.get(p.name, []))}
+                   for p in sel]}}
+    panels = []
+    for axis in ("lr", "weight_decay"):
+        sel = _varying(points, (axis,))
+        panels.append({"axis": AXIS_WORDS[axis], "x_values": _axis_values(axis, [p.values[axis] for p in sel]),
+                       "x_default": value_text(DEFAULTS[axis]),
+                       "points": [{"name": p.name, "x": value_text(p.values[axis]),
+                                   "cells": c2_cells(verdicts.get(p.name, []))} for p in sel]})
+    out["c2"] = {"panels": panels, "threshold": BY_ID["C2"].thresholds["min_lower_bound"]}
+    sel = _varying(points, ("augmentation",))
+    out["accuracy"] = {
+        "x_axis": AXIS_WORDS["augmentation"],
+        "x_values": _axis_values("augmentation", [p.values["augmentation"] for p in sel]),
+        "x_default": value_text(DEFAULTS["augmentation"]), "paper": PAPER_AUGMENTED_ACCURACY,
+        "tolerance": ACCURACY_TOLERANCE,
+        "points": [{"name": p.name, "x": value_text(p.values["augmentation"]), **accuracy[p.name]} for p in sel
+                   if accuracy.get(p.name, {}).get("widths")]}
+    return out
+
+
+# -- the summary ------------------------------------------------------------------------------------
+def _by_status(row: dict[str, Any], names: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in names:
+        out.setdefault(row["cells"][name]["status"], []).append(name)
+    return out
+
+
+def _span(xs: Sequence[float], spec: str = ".2f") -> str:
+    xs = sorted(xs)
+    lo, hi = format(xs[0], spec), format(xs[-1], spec)
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def _recovered(claim_id: str, what: str, rows: list[dict[str, Any]], names: Sequence[str],
+               number: Mapping[str, float | None], number_words: str) -> tuple[list[str], str]:
+    """(points where the claim is reproduced, one sentence) for C2 or C8."""
+    row = next(r for r in rows if r["id"] == claim_id)
+    by = _by_status(row, names)
+    judged = [n for n in names if row["cells"][n]["status"] not in (NOT_RUN, SKIPPED)]
+    where = by.get(REPRODUCED, [])
+    head = f"{claim_id} ({what})"
+    if not judged:
+        return where, f"{head} was not judged at any point of the grid."
+    if not where:
+        return where, f"{head} is recovered nowhere in the grid."
+    nums = [number[n] for n in where if number.get(n) is not None]
+    more = f" ({number_words} {_span(nums)})" if nums else ""
+    return where, f"{head} is recovered {_at(where, names)}{more}."
+
+
+def _accuracy_recovered(names: Sequence[str], accuracy: Mapping[str, dict[str, Any]]
+                        ) -> tuple[dict[str, list[str]], list[str]]:
+    """images -> points where every width's mean augmented accuracy is within the tolerance of the
+    paper's; and the sentences that say so."""
+    paper, tol = PAPER_AUGMENTED_ACCURACY, ACCURACY_TOLERANCE
+    where: dict[str, list[str]] = {}
+    measured: dict[str, list[float]] = {}
+    for images in ("clean", "shifted"):
+        where[images] = []
+        for name in names:
+            means = [_mean(per.get(images) or []) for per in (accuracy.get(name, {}).get("widths") or {}).values()]
+            means = [m for m in means if m is not None]
+            if not means:
+                continue
+            measured.setdefault(images, []).extend(means)
+            if all(abs(m - paper) <= tol + 1e-12 for m in means):
+                where[images].append(name)
+    goal = (f"The paper's {paper:.0%} test accuracy of augmented models (within {tol * 100:g} percentage point"
+            f"{'' if tol * 100 == 1 else 's'}, at every width)")
+    if not measured:
+        return where, [f"{goal} cannot be checked: no augmented model's accuracy is cached."]
+    sentences = []
+    for images in ("clean", "shifted"):
+        subject = goal if images == "clean" else ("On shifted test images (where SPEC §3 notes the paper may have "
+                                                  "measured), it")
+        on = " on clean test images" if images == "clean" else ""
+        if images not in measured:
+            sentences.append(f"{subject} was not measured{on}.")
+        elif where[images]:
+            sentences.append(f"{subject} is recovered{on} {_at(where[images], names)}.")
+        else:
+            span = _span([100 * m for m in measured[images]], ".1f")
+            sentences.append(f"{subject} is recovered nowhere in the grid{on} (mean accuracies {span}%).")
+    return where, sentences
+
+
+def _flip(c: Claim, judged: dict[str, list[str]], names: Sequence[str]) -> dict[str, Any]:
+    """A claim whose status differs between points: its status at the default point (else at most
+    points), and each other status with the points where the claim flips to it."""
+    base = next((s for s, ns in judged.items() if "default" in ns), None)
+    if base is None:
+        base = max(judged, key=lambda s: (len(judged[s]), -MATRIX_STATUSES.index(s)))
+    others = [s for s in MATRIX_STATUSES if s in judged and s != base]
+    at = judged[base]
+    if "default" in at:
+        rest = [n for n in at if n != "default"]
+        where = "the default point" + (f" and {_where(rest)}" if 0 < len(rest) <= 2 else
+                                       f" and {len(rest)} other points" if rest else "")
+    else:
+        where = f"{len(at)} of {len(names)} points" if len(at) > 2 else _where(at)
+    is_ = ":" if c.control else " is"
+    sentence = (f"{c.id}{is_} {_status_word(c, base)} at {where}; it flips to "
+                + "; to ".join(f"{_status_word(c, s)} at {_where(judged[s])}" for s in others) + ".")
+    return {"claim": c.id, "from": base, "by_status": {s: judged[s] for s in (base, *others)}, "sentence": sentence}
+
+
+def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
+            accuracy: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the matrix says, in sentences: the claims that hold at every point, those that keep one
+    other status, those that flip (and where), those not judged, and where C2, C8 and the paper's
+    96% augmented accuracy are recovered."""
+    names = [p.name for p in points]
+    hold, steady, flips, skipped, not_run = [], [], [], [], {}
+    for row in rows:
+        c = BY_ID[row["id"]]
+        by = _by_status(row, names)
+        for name in by.get(NOT_RUN, []):
+            if row["cells"][name]["cells"]:  # a claim with no cell under this fidelity is not "missing"
+                not_run.setdefault(name, []).append(row["id"])
+        judged = {s: ns for s, ns in by.items() if s not in (NOT_RUN, SKIPPED)}
+        if not judged:
+            if by.get(SKIPPED):
+                skipped.append(row["id"])
+            continue
+        if len(judged) == 1:
+            (status, ns), = judged.items()
+            if status == REPRODUCED and len(ns) == len(names):
+                hold.append(row["id"] + (f" ({CONTROL_SAYS_NO})" if c.control else ""))
+            else:
+                steady.append({"claim": row["id"], "status": status, "points": ns,
+                               "words": _status_word(c, status)})
+            continue
+        flips.append(_flip(c, judged, names))
+    sentences = []
+    everywhere = f"at every point of the grid ({len(names)} point{'s' if len(names) != 1 else ''})"
+    sentences.append(f"Reproduced {everywhere}: {', '.join(hold)}." if hold else
+                     f"No claim is reproduced {everywhere}.")
+    same: dict[tuple[str, str], list[str]] = {}  # (words, where) -> claims: one sentence per status
+    for s in steady:
+        partial = len(s["points"]) < len(names)
+        at = f"at every point where judged ({_where(s['points'])})" if partial else "at every point"
+        same.setdefault((s["words"], at), []).append(s["claim"])
+    sentences += [f"{words[0].upper()}{words[1:]} {at}: {', '.join(ids)}." for (words, at), ids in same.items()]
+    sentences += [f["sentence"] for f in flips]
+    if not flips:
+        sentences.append("No claim flips between the points of the grid.")
+    if skipped:
+        sentences.append(f"Not judged at this fidelity: {', '.join(skipped)} (judged at the paper's fidelity only).")
+    for name, ids in not_run.items():
+        sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
+                         f"{', '.join(ids)}.")
+    reductions = {n: _mean([x for xs in c8_reductions(verdicts.get(n, [])).values() for x in xs]) for n in names}
+    gaps = {n: _mean([c["mean"] for c in c2_cells(verdicts.get(n, []))]) for n in names}
+    c2_where, c2_sentence = _recovered("C2", "layer 1's PR ratio above layer 2's", rows, names, gaps,
+                                       "mean L1 - L2")
+    t8 = BY_ID["C8"].thresholds
+    c8_where, c8_sentence = _recovered(
+        "C8", f"augmentation lowers the PR ratios by {t8['min_reduction']:.0%} to {t8['max_reduction']:.0%} and "
+              f"keeps them above {t8['min_lower_bound']:g}", rows, names, reductions, "mean reduction")
+    acc_where, acc_sentences = _accuracy_recovered(names, accuracy)
+    return {"sentences": sentences, "hold": hold, "steady": steady, "flips": flips, "skipped": skipped,
+            "not_run": not_run,
+            "recovered": {"C2": c2_where, "C8": c8_where, "accuracy": acc_where,
+                          "sentences": [c2_sentence, c8_sentence, *acc_sentences]}}
+
+
+# -- provenance -------------------------------------------------------------------------------------
+def point_cache(point: Point, results: Any) -> dict[str, Any]:
+    """The cache entries behind a point: its metric-table and model keys (of the groups its claims
+    read), the groups missing from the store, and where its models were trained."""
+    tables, models, missing, devices = [], [], [], set()
+    for g in point_groups(point.profile):
+        try:
+            entries = results.entries(g.width, g.regime, g.eval_images)
+        except MissingResults:
+            missing.append(str(g))
+            continue
+        for e in entries:
+            tables.append(e.key)
+            models.append(e.meta["model_key"])
+            try:
+                devices.add(results.store.read_manifest(e.meta["model_key"]).get("device"))
+            except (OSError, KeyError, ValueError, LookupError):
+                pass
+    return {"tables": sorted(set(tables)), "models": sorted(set(models)), "missing": missing,
+            "training_devices": sorted(d for d in devices if d)}
+
+
+def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[str, Any]], run: Summary | None,
+               session_seconds: float | None, device: str | None, scheduler: str | None) -> dict[str, Any]:
+    """The grid file (text, sha256), fidelity, design, points and their cache keys, versions,
+    device, the run's wall time (None when re-rendered from the cache) and the commit."""
+    import torch
+
+    from kag.devices import resolve_device
+
+    versions = _versions()
+    for pkg in ("distributed", "dask"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    dev = resolve_device(device)
+    all_tables = {k for c in caches.values() for k in c["tables"]}
+    all_models = {k for c in caches.values() for k in c["models"]}
+    return {
+        "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "grid": {"source": grid.source, "sha256": hashlib.sha256(grid.text.encode()).hexdigest() if grid.text else None,
+                 "text": grid.text},
+        "fidelity": {"widths": list(grid.widths), "seeds": list(grid.seeds), "epochs": grid.epochs,
+                     "train_subset": grid.train_subset, "checkpoint_every": grid.checkpoint_every,
+                     "metrics": grid.metrics, "reductions": list(grid.reductions()),
+                     "at_paper_fidelity": grid.at_paper_fidelity},
+        "design": {"kind": grid.design, "pairs": [list(p) for p in grid.pairs],
+                   "axes": {a: [value_text(v) for v in grid.axis(a)] for a in AXES}},
+        "points": [{"name": p.name, "settings": {a: value_text(v) for a, v in p.settings},
+                    "changed": {a: value_text(v) for a, v in p.changed.items()},
+                    "tables": len(caches[p.name]["tables"]), "models": len(caches[p.name]["models"]),
+                    "groups": len(point_groups(p.profile)), "missing": caches[p.name]["missing"],
+                    "table_keys": caches[p.name]["tables"], "model_keys": caches[p.name]["models"]} for p in points],
+        "keys": {"tables": len(all_tables), "models": len(all_models)},
+        "versions": versions,
+        "git": _git(),
+        "device": "the Dask cluster's workers" if scheduler else str(dev),
+        "device_name": (f"cluster at {scheduler}" if scheduler else torch.cuda.get_device_name(dev)
+                        if dev.type == "cuda" else platform.processor() or platform.machine()),
+        "training_devices": sorted({d for c in caches.values() for d in c["training_devices"]}),
+        "platform": platform.platform(),
+        "run": None if run is None else {
+            "summary": str(run), "seconds": run.seconds, "planned": run.planned, "cached": run.cached, "ran": run.ran,
+            "computed": run.computed, "retried": run.retried, "failed": run.failed},
+        "session_seconds": session_seconds,
+    }
+
+
+# -- the whole report ---------------------------------------------------------------------------------
+def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
+                   results: Mapping[str, Any], *, caches: Mapping[str, dict[str, Any]] | None = None,
+                   run: Summary | None = None, session_seconds: float | None = None, device: str | None = None,
+                   scheduler: str | None = None) -> dict[str, Any]:
+    """The sweep report as data. ``verdicts``: point name -> :func:`~kag.repro.sweep.engine.judge_point`
+    rows; ``results``: point name -> its results (the accuracy rows and the cache entries are read
+    from them); ``run``: the summary of a run made in this process (None when re-rendered)."""
+    points = ordered(points)
+    caches = dict(caches) if caches is not None else {p.name: point_cache(p, results[p.name]) for p in points}
+    accuracy = {p.name: augmented_accuracy(p.profile, verdicts.get(p.name, []), results[p.name]) for p in points}
+    rows = matrix(points, verdicts)
+    notes = [SHIFTED_NOTE] if any(p.values["eval_images"] == "shifted" for p in points) else []
+    return {
+        "title": "Assumption sweep of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' "
+                 "(arXiv 2511.21626)",
+        "grid": {"source": grid.source, "design": grid.design, "pairs": [list(p) for p in grid.pairs],
+                 "reductions": list(grid.reductions()), "at_paper_fidelity": grid.at_paper_fidelity},
+        "points": [{"name": p.name, "changed": {a: value_text(v) for a, v in p.changed.items()},
+                    "settings": {a: value_text(v) for a, v in p.settings}} for p in points],
+        "statuses": list(MATRIX_STATUSES),
+        "matrix": rows,
+        "summary": summary(rows, points, verdicts, accuracy),
+        "notes": notes,
+        "figures": [dict(f, axes_words=[AXIS_WORDS[a] for a in f["axes"]]) for f in FIGURES],
+        "accuracy": accuracy,
+        "figures_data": figures_data(points, verdicts, accuracy),
+        "verdicts": {p.name: verdicts.get(p.name, []) for p in points},
+        "provenance": provenance(grid, points, caches, run, session_seconds, device, scheduler),
+    }
+
+
+def write_sweep_report(grid: Grid, points: Sequence[Point], results: Mapping[str, Any],
+                       out_dir: str | Path | None = None, *, verdicts: Mapping[str, list[dict[str, Any]]] | None = None,
+                       caches: Mapping[str, dict[str, Any]] | None = None, run: Summary | None = None,
+                       session_seconds: float | None = None, device: str | None = None,
+                       scheduler: str | None = None) -> Path:
+    """Judge every point (unless ``verdicts`` are given), assemble the report (the other arguments
+    as :func:`assemble_sweep`'s) and render it into ``out_dir`` (default ``reports/sweep``)."""
+    from kag.repro.report.render import render_sweep
+
+    if verdicts is None:
+        verdicts = {p.name: judge_point(p.profile, results[p.name]) for p in points}
+    data = assemble_sweep(grid, points, verdicts, results, caches=caches, run=run, session_seconds=session_seconds,
+                          device=device, scheduler=scheduler)
+    return render_sweep(data, Path(out_dir) if out_dir else default_out_dir())
+
+
+def report_from_cache(grid: Grid, out_dir: str | Path | None = None, *, device: str | None = None,
+                      store: Any = None, mnist: Any = None) -> Path:
+    """Re-judge every point on cached tables and render the report (nothing is trained or computed).
+
+    Raises :class:`~kag.errors.MissingResults`, before anything is written, when a point has no
+    cached metric table: its column would be all "not run". A point with some of its tables renders,
+    the claims that read the missing ones "not run"."""
+    from kag.data import load_mnist
+    from kag.store import Store
+
+    store = store or Store()
+    mnist = mnist or load_mnist()
+    points = ordered(grid.points())
+    results = {p.name: Results(p.profile, store=store, mnist=mnist, compute=False) for p in points}
+    caches = {p.name: point_cache(p, results[p.name]) for p in points}
+    empty = [p.name for p in points if not caches[p.name]["tables"]]
+    if empty:
+        shown = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        raise MissingResults(f"{len(empty)} of {len(points)} points of {grid.source} have no cached metric table in "
+                             f"{store.root} ({shown}): run `kag sweep {grid.source}` first (or set KAG_HOME to the "
+                             "kag home that holds them)")
+    return write_sweep_report(grid, points, results, out_dir, caches=caches, device=device)

@@ -1,0 +1,317 @@
+"""The sweep's verdict-matrix report on fake results: the matrix, the summary it generates, the
+figures (only the points that vary their axes), results.json, provenance, and ``kag sweep
+--report-only``. No cluster and no training: each grid point is judged on a fake results table.
+
+The grid is sweeps/smoke.toml with a weight-decay, an augmentation and an evaluation-images value
+added, and the augmentation x weight-decay pair. Every point lives in one world (augmentation raises
+the spatial PR ratios, so C8 is contradicted; PR ratios on shifted test images are below 1), except:
+at lr=3e-3 layer 2 beats layer 1 (C2 flips), and at augmentation=translate2 augmentation lowers the
+PR ratios by 30% and the augmented models score 95.5% on clean test images (C8 and the paper's 96%
+recovered there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fakes import CachedFakeResults, FakeResults, scaled_augmentation
+from kag.cli import main
+from kag.errors import MissingResults
+from kag.repro.claims import CLAIMS, get_claim
+from kag.repro.profiles import QUICK, SMOKE
+from kag.repro.report.assemble import jsonable
+from kag.repro.report.render import render_sweep
+from kag.repro.results import Group
+from kag.repro.sweep import report as sweep_report
+from kag.repro.sweep.engine import judge_point
+from kag.repro.sweep.grid import load_grid, parse_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_GRID = ROOT / "sweeps" / "smoke.toml"
+SOURCE = "sweeps/smoke-plus.toml"
+MORE_AXES = ('weight_decay = [0.0, 1e-4]\naugmentation = ["translate2", "translate4"]\n'
+             'eval_images = ["clean", "shifted"]\n\n[design]\npairs = [["augmentation", "weight_decay"]]\n')
+SPATIAL = ("balls", "patches", "separation")
+PAIR = "weight_decay=0,augmentation=translate2"
+
+
+def world(factor: float = 1.6, shifted_below_one: bool = True, layers_swapped: bool = False,
+          clean_accuracy: float | None = None):
+    """:func:`fakes.scaled_augmentation` (augmented spatial PR ratios ``factor`` x standard), with PR
+    ratios of 0.5 on shifted test images, layer 2's global values in place of layer 1's (and back),
+    and another clean accuracy of the augmented models, each if asked."""
+    base = scaled_augmentation(factor)
+
+    def value(**row):
+        if layers_swapped and row["analysis"] == "global" and row["layer"] in ("L1", "L2"):
+            row = {**row, "layer": {"L1": "L2", "L2": "L1"}[row["layer"]]}
+        if (shifted_below_one and row["eval_images"] == "augmented" and row["analysis"] in SPATIAL
+                and row["observable"] == "pr_ratio"):
+            return 0.5 + 0.001 * row["seed"]
+        if (clean_accuracy is not None and row["regime"] == "augmented" and row["observable"] == "test_accuracy"
+                and row["condition"] == "clean"):
+            return clean_accuracy
+        return base(**row)
+    return value
+
+
+WORLDS = {"lr=3e-3": world(layers_swapped=True),
+          "augmentation=translate2": world(0.7, shifted_below_one=False, clean_accuracy=0.955)}
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return parse_grid(SMOKE_GRID.read_text() + MORE_AXES, SOURCE)
+
+
+@pytest.fixture(scope="module")
+def swept(grid):
+    points = grid.points()
+    results = {p.name: FakeResults(p.profile, WORLDS.get(p.name, world())) for p in points}
+    verdicts = {p.name: judge_point(p.profile, results[p.name]) for p in points}
+    return points, results, verdicts
+
+
+@pytest.fixture(scope="module")
+def data(grid, swept):
+    points, results, verdicts = swept
+    return sweep_report.assemble_sweep(grid, points, verdicts, results)
+
+
+@pytest.fixture(scope="module")
+def rendered(data, tmp_path_factory):
+    return render_sweep(data, tmp_path_factory.mktemp("sweep_report"))
+
+
+def _cell(data, claim: str, point: str) -> dict:
+    return next(r for r in data["matrix"] if r["id"] == claim)["cells"][point]
+
+
+# -- the matrix -------------------------------------------------------------------------------------
+def test_the_matrix_has_a_row_per_claim_and_a_column_per_point_default_first(data, swept):
+    points, _, verdicts = swept
+    names = [p["name"] for p in data["points"]]
+    assert names[0] == "default" and sorted(names) == sorted(p.name for p in points) and len(names) == 6
+    assert [r["id"] for r in data["matrix"]] == [c.id for c in CLAIMS]
+    assert all(list(r["cells"]) == names for r in data["matrix"])
+    c2 = get_claim("C2")
+    rows = [r for r in verdicts["lr=3e-3"] if r["claim"] == "C2"]
+    cell = _cell(data, "C2", "lr=3e-3")
+    assert cell["status"] == "contradicted" and cell["plain"] == c2.plain(rows) and cell["plain"]
+    assert cell["key_number"] == c2.key_number(rows) and cell["key_number"].startswith("lower bound")
+    ok = _cell(data, "C2", "default")
+    assert ok["status"] == "reproduced" and ok["plain"] == "" and ok["key_number"]
+    assert all(_cell(data, "C9", n)["status"] == "skipped" for n in names)  # judged at the paper's fidelity only
+    assert _cell(data, "N1", "default")["label"] == "the control says no"
+    c8 = next(r for r in data["matrix"] if r["id"] == "C8")["plain"]  # one sentence, said at five points
+    assert len(c8) == 1 and c8[0]["points"] == [n for n in names if n != "augmentation=translate2"]
+    assert c8[0]["text"] == _cell(data, "C8", "default")["plain"] and c8[0]["label"] == "contradicted"
+
+
+def test_the_shifted_point_judges_c5_to_c7_of_augmented_models_on_shifted_images(data, swept, grid):
+    points, results, verdicts = swept
+    for claim in ("C5", "C6", "C7"):
+        assert _cell(data, claim, "default")["status"] == "reproduced", claim
+        assert _cell(data, claim, "eval_images=shifted")["status"] == "contradicted", claim
+        rows = [r for r in verdicts["eval_images=shifted"] if r["claim"] == claim]
+        assert {r["params"]["regime"] for r in rows if r["verdict"] == "contradicted"} == {"augmented"}
+        assert all(r["verdict"] == "supported" for r in rows if r["params"]["regime"] == "standard")
+        assert all(r["detail"].startswith("on shifted test images: ") for r in rows
+                   if r["params"]["regime"] == "augmented")
+        shifted = next(p.profile for p in points if p.name == "eval_images=shifted")
+        cell = next(c for c in get_claim(claim).cells(shifted) if c.p["regime"] == "augmented")
+        assert get_claim(claim).needs(cell, shifted) == [Group(cell.p["n"], "augmented", "augmented")]
+        for profile in (SMOKE, QUICK):  # the named profiles read clean images, as before
+            cell = next(c for c in get_claim(claim).cells(profile) if c.p["regime"] == "augmented")
+            assert get_claim(claim).needs(cell, profile) == [Group(cell.p["n"], "augmented", "clean")]
+    # C8 and C9 name their images per cell: the same at the shifted point as at the default
+    c8 = {r["cell"]: r["verdict"] for r in verdicts["default"] if r["claim"] == "C8"}
+    assert c8 == {r["cell"]: r["verdict"] for r in verdicts["eval_images=shifted"] if r["claim"] == "C8"}
+    assert any("eval_images=shifted" in n for n in data["notes"])
+
+
+# -- the summary ------------------------------------------------------------------------------------
+def test_the_summary_names_the_points_where_a_claim_flips(data):
+    s = data["summary"]
+    flips = {f["claim"]: f for f in s["flips"]}
+    assert set(flips) == {"C2", "C5", "C6", "C7", "C8"}
+    assert flips["C2"]["by_status"] == {"reproduced": ["default", "weight_decay=0", "augmentation=translate2",
+                                                       "eval_images=shifted", PAIR],
+                                        "contradicted": ["lr=3e-3"]}
+    text = " ".join(s["sentences"])
+    assert "C2 is reproduced at the default point and 4 other points; it flips to contradicted at lr=3e-3." in text
+    assert "C5 is reproduced at the default point and 4 other points; it flips to contradicted at " \
+           "eval_images=shifted." in text
+    assert "C8 is contradicted at the default point and 4 other points; it flips to reproduced at " \
+           "augmentation=translate2." in text
+    held = s["hold"]
+    assert "C1-PR" in held and "N1 (the control says no)" in held and "C2" not in held
+    assert text.startswith("Reproduced at every point of the grid (6 points): C1-PR, C1-KL, C1-RR, C3,")
+    assert "Inconclusive at every point: C4." in text  # one width: rho undefined everywhere
+    assert "Not judged at this fidelity: C9 (judged at the paper's fidelity only)." in text
+
+
+def test_the_summary_says_where_c8_and_the_paper_s_accuracy_are_recovered(data):
+    rec = data["summary"]["recovered"]
+    assert rec["C8"] == ["augmentation=translate2"]
+    everywhere = [p["name"] for p in data["points"]]
+    assert rec["accuracy"] == {"clean": ["augmentation=translate2"], "shifted": everywhere}
+    c2, c8, clean, shifted = rec["sentences"]
+    assert c8 == ("C8 (augmentation lowers the PR ratios by 15% to 50% and keeps them above 1) is recovered at "
+                  "augmentation=translate2 (mean reduction 0.30).")
+    assert c2 == "C2 (layer 1's PR ratio above layer 2's) is recovered at every point but lr=3e-3 (mean L1 - L2 0.30)."
+    assert clean == ("The paper's 96% test accuracy of augmented models (within 1 percentage point, at every width) "
+                     "is recovered on clean test images at augmentation=translate2.")
+    assert shifted.startswith("On shifted test images") and shifted.endswith("recovered at every point of the grid.")
+
+
+def test_a_claim_recovered_nowhere_says_so(grid, swept):
+    points, results, verdicts = swept
+    some = [p for p in points if p.name in ("default", "lr=3e-3")]
+    data = sweep_report.assemble_sweep(grid, some, verdicts, results)
+    sentences = data["summary"]["recovered"]["sentences"]
+    assert sentences[1].endswith("is recovered nowhere in the grid.") and sentences[1].startswith("C8 (")
+    assert sentences[2].endswith("is recovered nowhere in the grid on clean test images (mean accuracies 99.0%).")
+    assert data["summary"]["recovered"]["C8"] == []
+
+
+def test_accuracy_comes_from_c9_where_it_is_judged_else_from_the_tables():
+    rows = [{"claim": "C9", "verdict": "supported", "params": {"regime": "augmented", "n": 8, "eval": e},
+             "values": {"seeds": seeds}} for e, seeds in (("clean", [0.95, 0.96, 0.97]), ("augmented", [0.9] * 3))]
+    asked = []
+
+    class Tables:  # width 16 has no C9 cell: its tables are read, and are missing
+        def table(self, *group):
+            asked.append(group)
+            raise MissingResults("not cached")
+
+    got = sweep_report.augmented_accuracy(SMOKE, rows, Tables())
+    assert got["source"] == "C9" and got["widths"] == {"8": {"clean": [0.95, 0.96, 0.97], "shifted": [0.9] * 3}}
+    assert asked == [(16, "augmented", "clean")] * 2
+
+
+# -- the figures ------------------------------------------------------------------------------------
+def test_each_figure_holds_only_the_points_that_vary_its_axes(data):
+    fd = data["figures_data"]
+    names = lambda section: [p["name"] for p in section["points"]]  # noqa: E731
+    assert names(fd["c8"]) == ["default", "weight_decay=0", "augmentation=translate2", PAIR]
+    lr, wd = fd["c2"]["panels"]
+    assert (lr["axis"], names(lr), lr["x_values"]) == ("learning rate", ["default", "lr=3e-3"], ["1e-3", "3e-3"])
+    assert (wd["axis"], names(wd), wd["x_values"]) == ("weight decay", ["default", "weight_decay=0"], ["0", "1e-4"])
+    assert names(fd["accuracy"]) == ["default", "augmentation=translate2"]
+    assert fd["c8"]["x_values"] == ["translate2", "translate4"] and fd["c8"]["line_values"] == ["0", "1e-4"]
+    c8 = get_claim("C8").thresholds
+    assert fd["c8"]["band"] == [c8["min_reduction"], c8["max_reduction"]]
+
+
+def test_the_figures_are_built_from_the_points_verdict_values(data, swept):
+    _, _, verdicts = swept
+    fd = data["figures_data"]
+    by_name = {p["name"]: p for p in fd["c8"]["points"]}
+    c8 = [r["values"]["reduction"] for r in verdicts["augmentation=translate2"] if r["claim"] == "C8"]
+    assert by_name["augmentation=translate2"]["reduction"]["clean"] + \
+        by_name["augmentation=translate2"]["reduction"]["shifted"] == c8
+    assert all(r == pytest.approx(0.3, abs=1e-3) for r in c8)
+    assert by_name["default"]["reduction"]["clean"] == pytest.approx([-0.6] * (len(c8) // 2), abs=1e-3)
+    c2 = {p["name"]: p["cells"] for p in fd["c2"]["panels"][0]["points"]}
+    means = [r["values"]["mean"] for r in verdicts["lr=3e-3"] if r["claim"] == "C2"]
+    assert [c["mean"] for c in c2["lr=3e-3"]] == means and all(m < 0 for m in means)
+    acc = {p["name"]: p for p in fd["accuracy"]["points"]}
+    assert acc["augmentation=translate2"]["widths"]["8"]["clean"] == [0.955] * 3
+    assert acc["default"]["source"] == "tables" and fd["accuracy"]["paper"] == 0.96
+
+
+def test_the_report_embeds_its_figures_and_says_the_same_in_markdown(rendered, data):
+    html = (rendered / "index.html").read_text()
+    md = (rendered / "README.md").read_text()
+    stems = ["sweep_c8_reduction", "sweep_c2_gap", "sweep_accuracy"]
+    assert all((rendered / f"{stem}.png").read_bytes().startswith(b"\x89PNG") for stem in stems)
+    assert html.count('src="data:image/png;base64,') == 3
+    assert not re.search(r'(src|href)="(https?:|//)', html)  # loads nothing
+    assert all(f"({stem}.png)" in md for stem in stems)
+    for sentence in data["summary"]["sentences"] + data["summary"]["recovered"]["sentences"]:
+        assert sentence in md
+        assert sentence.replace("'", "&#39;") in html
+    header = next(line for line in md.splitlines() if line.startswith("| Claim |"))
+    assert header.split("|")[2].strip() == "default" and "weight_decay=0, augmentation=translate2" in header
+    c2 = next(line for line in md.splitlines() if line.startswith("| **C2** |"))
+    assert c2.count("✅ reproduced") == 5 and c2.count("❌ contradicted") == 1 and "lower bound" in c2
+    assert "➖ skipped" in next(line for line in md.splitlines() if line.startswith("| **C9** |"))
+
+
+def test_a_grid_that_varies_no_figure_axis_draws_no_figure(swept, tmp_path):
+    grid = load_grid(SMOKE_GRID)  # lr only: C2's figure, and neither C8's nor the accuracy's
+    points, results, verdicts = swept
+    some = [p for p in points if p.name in ("default", "lr=3e-3")]
+    out = render_sweep(sweep_report.assemble_sweep(grid, some, verdicts, results), tmp_path)
+    assert sorted(p.name for p in out.glob("*.png")) == ["sweep_c2_gap.png"]
+    assert "No figure: the grid does not vary augmentation or weight decay" in (out / "README.md").read_text()
+
+
+def test_results_json_round_trips(rendered, data, tmp_path):
+    loaded = json.loads((rendered / "results.json").read_text())
+    assert loaded == jsonable(data)
+    again = render_sweep(loaded, tmp_path)
+    for name in ("results.json", "index.html", "README.md", "sweep_c8_reduction.png"):
+        assert (again / name).read_bytes() == (rendered / name).read_bytes(), name
+
+
+def test_provenance_records_the_grid_file_fidelity_design_and_points(data, grid):
+    prov = data["provenance"]
+    assert prov["grid"]["text"] == grid.text and prov["grid"]["source"] == SOURCE
+    assert prov["grid"]["sha256"] == hashlib.sha256(grid.text.encode()).hexdigest()
+    assert prov["fidelity"]["widths"] == [8] and prov["fidelity"]["epochs"] == 1 and prov["fidelity"]["reductions"]
+    assert prov["design"] == {"kind": "one-factor", "pairs": [["augmentation", "weight_decay"]],
+                              "axes": {"lr": ["1e-3", "3e-3"], "weight_decay": ["0", "1e-4"],
+                                       "augmentation": ["translate2", "translate4"],
+                                       "eval_images": ["clean", "shifted"]}}
+    assert [p["name"] for p in prov["points"]][0] == "default" and len(prov["points"]) == 6
+    assert all(p["tables"] == 0 and p["missing"] for p in prov["points"])  # fakes keep no store entries
+    assert {"kag", "torch", "distributed"} <= set(prov["versions"]) and prov["git"]["commit"]
+    assert prov["run"] is None and prov["session_seconds"] is None and prov["device"]
+
+
+# -- the command line --------------------------------------------------------------------------------
+def test_report_only_refuses_an_empty_cache(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))
+    out = tmp_path / "report"
+    assert main(["sweep", str(SMOKE_GRID), "--report-only", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"kag: error: 2 of 2 points of {SMOKE_GRID} have no cached metric table")
+    assert f"run `kag sweep {SMOKE_GRID}` first" in err and not out.exists()
+
+
+def test_report_only_renders_from_the_cache_without_running(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(sweep_report, "Results", lambda profile, **kw: CachedFakeResults(profile, world()))
+    monkeypatch.setattr("kag.data.load_mnist", lambda: None)  # the fakes need no data
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(SMOKE_GRID), "--report-only"]) == 0
+    out = tmp_path / "reports" / "sweep"
+    assert capsys.readouterr().out.strip() == f"sweep report written to {out}"
+    data = json.loads((out / "results.json").read_text())
+    assert [p["name"] for p in data["points"]] == ["default", "lr=3e-3"]
+    assert data["provenance"]["run"] is None and data["provenance"]["training_devices"] == ["cpu"]
+    default = data["provenance"]["points"][0]
+    assert default["tables"] == default["groups"] * 3 and default["missing"] == []  # 3 seeds per group
+    assert "no run in this process: re-rendered from the cache" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--report-only", "--dry-run"], "give one of them"),
+    (["--report-only", "--workers", "2"], "--report-only runs nothing"),
+], ids=["with-dry-run", "with-workers"])
+def test_report_only_with_options_that_run_is_a_bad_argument(capsys, argv, fragment):
+    assert main(["sweep", str(SMOKE_GRID), *argv]) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_file_is_a_bad_argument(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["sweep", str(SMOKE_GRID), "--report-only", "--out", str(blocker)]) == 2
+    assert f"--out={blocker} is a file" in capsys.readouterr().err
