@@ -68,6 +68,7 @@ MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
 # The code behind a metric table: its digest is provenance only (see kag.pipeline.TRAINING_SOURCES).
 METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.spatial", "kag.surrogate",
                   "kag.analysis", "kag.table")
+METRIC_DIGEST = source_digest(*METRIC_SOURCES)  # read at import: the code that runs (see kag.pipeline)
 
 
 def measurement_versions() -> dict[str, int]:
@@ -617,7 +618,7 @@ def ensure_metrics(
                                            {"profile": label or None, "width": width, "seed": record.seed,
                                             "regime": regime, "metric_config": dataclasses.asdict(config),
                                             "versions": measurement_versions(),
-                                            "source_sha256": source_digest(*METRIC_SOURCES)})
+                                            "source_sha256": METRIC_DIGEST})
                         store.log_event("metrics", width=width, regime=regime, seed=record.seed,
                                         eval_images=meta["eval_images"], seconds=meta["timings"]["total"], key=key)
                         Progress(f"metrics width {width} {regime} seed {record.seed} (eval {meta['eval_images']})",

@@ -27,6 +27,9 @@ from kag.train import check_regime, check_seeds, check_train_config, train_seeds
 # `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
 # so a comment or a renamed variable never makes a trained model unreachable.
 TRAINING_SOURCES = ("kag.data", "kag.model", "kag.augment", "kag.train", "kag.pipeline")
+# Read once, when this module is imported (after the modules it names): the code that runs, even if
+# the files are edited while a long training run is still going.
+TRAINING_DIGEST = source_digest(*TRAINING_SOURCES)
 _CKPT = re.compile(r"^ckpt\.(\d+)\.(fc1\.(?:weight|bias))$")
 
 
@@ -153,7 +156,7 @@ def ensure_models(
                         "flush_denormal": bool(flushed),
                         "torch": torch.__version__,
                         "versions": training_versions(),
-                        "source_sha256": source_digest(*TRAINING_SOURCES),  # provenance only
+                        "source_sha256": TRAINING_DIGEST,  # provenance only
                     }
                     store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
                 fresh = set(missing)

@@ -412,3 +412,13 @@ def test_entries_lists_models_and_metrics(tmp_path):
     kinds = sorted((e["kind"], e.get("width")) for e in store.entries())
     assert kinds == [("metrics", 4), ("model", 8)]
     assert json.dumps(store.entries())  # serialisable for `kag cache ls --json`
+
+
+def test_the_recorded_source_digest_is_the_code_that_ran(tmp_path, mnist, monkeypatch):
+    """Provenance is read when the modules are imported, not when an entry is saved: a long run whose
+    files are edited meanwhile must not record the edited files' digest."""
+    import kag.pipeline
+
+    monkeypatch.setattr(kag.pipeline, "TRAINING_DIGEST", "a" * 64)  # as if the files changed after import
+    (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=Store(tmp_path), mnist=mnist)
+    assert record.manifest["source_sha256"] == "a" * 64
