@@ -9,6 +9,7 @@ are hashed, field by field, into the cache keys (with the algorithm versions, se
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,6 +22,11 @@ def key_fields(config: Any) -> dict[str, Any]:
     from kag.keys import fields_for_key
 
     return fields_for_key(dataclasses.asdict(config), getattr(config, "NEUTRAL", {}))
+
+
+def _as_float(value: Any) -> Any:
+    """``value`` as a float if it is a real number (not a bool), else unchanged."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,16 @@ class TrainConfig:
     # scale=scale_range) on top of the translation; at 0.0 and None the augmentation is translation only
     rotate_deg: float = 0.0
     scale_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        # Real-valued fields are stored as floats, so 0 and 0.0 (or [0.9, 0.98] and (0.9, 0.98))
+        # give one cache key; anything else is left for kag.train.check_train_config to reject.
+        for name in ("lr", "weight_decay", "rotate_deg"):
+            object.__setattr__(self, name, _as_float(getattr(self, name)))
+        for name in ("betas", "scale_range"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(_as_float(v) for v in value))
 
     def checkpoint_epochs(self) -> tuple[int, ...]:
         """Epochs whose fc1 is kept (0 = the untrained network, always included)."""

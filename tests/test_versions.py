@@ -173,3 +173,13 @@ def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime)
     assert model_key_of(manifest) == key
     for changed in (TrainConfig(rotate_deg=15.0), TrainConfig(scale_range=(0.9, 1.1))):
         assert model_key(64, 0, regime, changed, "d" * 64) != key
+
+
+def test_real_valued_fields_hash_alike_as_int_float_list_or_tuple():
+    """0 and 0.0, [0.9, 0.98] and (0.9, 0.98) are the same training: one key."""
+    from kag.config import TrainConfig, key_fields
+
+    as_ints = TrainConfig(lr=1, weight_decay=0, rotate_deg=15, betas=[0.9, 0.98], scale_range=[1, 2])
+    as_floats = TrainConfig(lr=1.0, weight_decay=0.0, rotate_deg=15.0, betas=(0.9, 0.98), scale_range=(1.0, 2.0))
+    assert key_fields(as_ints) == key_fields(as_floats) and as_ints == as_floats
+    assert "rotate_deg" not in key_fields(TrainConfig(rotate_deg=0))  # an int 0 is the neutral value too
