@@ -86,15 +86,10 @@ def bootstrap_pr_ratio(
     defined image on a side. Draws: image indices ``[n_boot, B]`` then column indices
     ``[n_boot, S]`` from a local ``torch.Generator`` seeded by ``seed`` (the global RNG is untouched).
     """
+    _check_paired_minors(m_trained, m_init)
     for name, m in (("m_trained", m_trained), ("m_init", m_init)):
-        if _check_minors(name, m).dim() != 2:
-            raise ValueError(f"{name} has shape {list(m.shape)}: expected minors [B, S]")
         if torch.isinf(m).any():
             raise ValueError(f"{name} contains Inf: minors must be finite")
-    if m_trained.shape != m_init.shape:
-        raise ValueError(
-            f"m_trained has shape {list(m_trained.shape)} but m_init has {list(m_init.shape)}: they must match"
-        )
     n_boot = check_int("n_boot", n_boot, 2)
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
     B, S = m_trained.shape
@@ -117,6 +112,17 @@ def bootstrap_pr_ratio(
             replicates.append(t / i)
     se = float(torch.cat(replicates).std(correction=1))
     return ratio, se
+
+
+def _check_paired_minors(m_trained: torch.Tensor, m_init: torch.Tensor) -> None:
+    """Both tensors are minors ``[B, S]`` of one shape (columns paired by a shared index sample)."""
+    for name, m in (("m_trained", m_trained), ("m_init", m_init)):
+        if _check_minors(name, m).dim() != 2:
+            raise ValueError(f"{name} has shape {list(m.shape)}: expected minors [B, S]")
+    if m_trained.shape != m_init.shape:
+        raise ValueError(
+            f"m_trained has shape {list(m_trained.shape)} but m_init has {list(m_init.shape)}: they must match"
+        )
 
 
 def _scaled_minors(m: torch.Tensor) -> torch.Tensor:
@@ -237,13 +243,7 @@ def bootstrap_kl(
     image-by-column residual, so the sum errs on the large side. Draws: image indices
     ``[n_boot, B]`` then column indices ``[n_boot, S]`` from a local generator seeded by ``seed``.
     """
-    for name, m in (("m_trained", m_trained), ("m_init", m_init)):
-        if _check_minors(name, m).dim() != 2:
-            raise ValueError(f"{name} has shape {list(m.shape)}: expected minors [B, S]")
-    if m_trained.shape != m_init.shape:
-        raise ValueError(
-            f"m_trained has shape {list(m_trained.shape)} but m_init has {list(m_init.shape)}: they must match"
-        )
+    _check_paired_minors(m_trained, m_init)
     n_boot = check_int("n_boot", n_boot, 2)
     hist = log_minor_histograms(m_trained, m_init, bins, central)  # validates bins, central and the values
     p_full, q_full = (c.to(torch.float64) / c.sum() for c in (hist.trained, hist.init))
