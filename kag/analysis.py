@@ -51,7 +51,7 @@ from kag.model import check_width
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.spatial import ImageGrid
-from kag.surrogate import norm_matched
+from kag.surrogate import norm_matched_variants
 from kag.store import Store, make_key, source_digest
 from kag.table import ResultTable, Row
 from kag.train import check_regime, check_seeds, check_train_config, initial_state, shifted_test_images
@@ -232,8 +232,8 @@ def _chunked_jacobians(states: dict[str, dict[str, torch.Tensor]], x: torch.Tens
     for b0 in range(0, x.shape[0], _IMAGE_CHUNK):
         xs = x[b0 : b0 + _IMAGE_CHUNK]
         J = {name: _layer_jacobian(state, xs, layer, dtype) for name, state in states.items()}
-        for role, match in surrogates.items():
-            J[role] = norm_matched(J["init"], J["trained"], match=match, rounds=rounds)
+        if surrogates:
+            J.update(norm_matched_variants(J["init"], J["trained"], surrogates, rounds=rounds))
         yield slice(b0, b0 + xs.shape[0]), J
 
 

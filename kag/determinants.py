@@ -313,17 +313,29 @@ def minors(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Ten
     return minors_unchecked(J, rows.to(J.device), cols.to(J.device))
 
 
-def minors_unchecked(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """:func:`minors` without validation, for callers that already checked (e.g. the rotation ratio)."""
+def entry_major_index(rows: torch.Tensor, cols: torch.Tensor, n_cols: int) -> torch.Tensor:
+    """Where the k×k entries of every sampled minor lie in ``J.reshape(B, n * n_cols)``: ``rows/cols
+    [S, k] -> [k, k, S]`` int64, entry-major and contiguous (the layout :func:`minors_unchecked` gathers).
+
+    A caller that takes the same index sample's minors of many Jacobians (the rotation ratio) builds
+    it once instead of once per call."""
+    return (rows[:, :, None] * n_cols + cols[:, None, :]).permute(1, 2, 0).contiguous()
+
+
+def minors_unchecked(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                     entries: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`minors` without validation, for callers that already checked (e.g. the rotation ratio);
+    ``entries``: :func:`entry_major_index` of (rows, cols), if the caller has it."""
     B, n, m = J.shape
     S, k = rows.shape
     flat_J = J.reshape(B, n * m)
-    flat_idx = rows[:, :, None] * m + cols[:, None, :]  # [S, k, k]: position of entry (i, j) in flat_J
+    if entries is None:
+        entries = entry_major_index(rows, cols, m)  # [k, k, S]
     per_sample = B * k * k * (8 + J.element_size())
     chunk = max(1, chunk_bytes(_MINOR_CHUNK_BYTES, J.device) // per_sample)
     out = torch.empty(B, S, dtype=torch.float64, device=J.device)
     for s0 in range(0, S, chunk):
-        idx = flat_idx[s0 : s0 + chunk].permute(1, 2, 0).reshape(1, -1)  # entry-major: [1, k*k*s]
+        idx = entries[:, :, s0 : s0 + chunk].reshape(1, -1)  # [1, k*k*s]: a view when one chunk holds all S
         block = flat_J.gather(1, idx.expand(B, -1))  # gather beats index_select here (measured 1.5×)
         out[:, s0 : s0 + chunk] = _abs_det(block.to(torch.float64).view(B, k, k, -1))  # [B, k, k, s]
     return out

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from kag.jacobians import full_float32_precision
-from kag.determinants import check_indices, check_int, check_jacobian, chunk_bytes, minors_unchecked
+from kag.determinants import (check_indices, check_int, check_jacobian, chunk_bytes, entry_major_index,
+                              minors_unchecked)
 
 # Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
 # cache key; bump it when any of them computes something else.
@@ -452,8 +453,11 @@ def rotation_maxima(
         aligned = torch.stack([minors_unchecked(J, r, c).amax(dim=1) for r, c in samples])  # [K, B]
         used_rows = torch.unique(torch.cat([r.flatten() for r, _ in samples]))
         used_cols = torch.unique(torch.cat([c.flatten() for _, c in samples]))
-        local = [(torch.searchsorted(used_rows, r), torch.searchsorted(used_cols, c)) for r, c in samples]
         r, u = used_rows.numel(), used_cols.numel()
+        local = []  # each sample's indices into the rotated [r, u] blocks, and its entry positions (built once)
+        for rows, cols in samples:
+            rows_local, cols_local = torch.searchsorted(used_rows, rows), torch.searchsorted(used_cols, cols)
+            local.append((rows_local, cols_local, entry_major_index(rows_local, cols_local, u)))
         Q = rotation_matrices(n, n_rotations, seed, J.device)[:, used_rows, :].to(J.dtype)  # [R, r, n]
 
         budget = chunk_bytes(_ROTATION_CHUNK_BYTES, J.device)
@@ -469,8 +473,8 @@ def rotation_maxima(
                 Qc = Q[q0 : q0 + rc]
                 nq = Qc.shape[0]
                 rotated = (Qc.reshape(nq * r, n) @ Jb).view(nq, r, nb, u).transpose(1, 2).reshape(nq * nb, r, u)
-                for i, (rows_local, cols_local) in enumerate(local):
-                    best = minors_unchecked(rotated, rows_local, cols_local).amax(dim=1)  # [nq*nb]
+                for i, (rows_local, cols_local, entries) in enumerate(local):
+                    best = minors_unchecked(rotated, rows_local, cols_local, entries).amax(dim=1)  # [nq*nb]
                     rotated_max[i, b0 : b0 + nb, q0 : q0 + nq] = best.view(nq, nb).T
     return aligned, rotated_max
 

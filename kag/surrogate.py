@@ -35,16 +35,27 @@ def norm_matched(
     A zero target norm makes the row (column) zero; a row (column) whose current norm is zero stays
     zero, with no division by zero. Norms are max-scaled, so subnormal rows (SPEC §3) keep their
     tiny norm instead of underflowing to 0. Computed in float64: images are independent, so call
-    it on chunks of images to bound memory.
+    it on chunks of images to bound memory. :func:`norm_matched_variants` builds several variants
+    from one pass over the norms.
     """
+    return norm_matched_variants(J_init, J_trained, {match: match}, rounds=rounds)[match]
+
+
+def norm_matched_variants(
+    J_init: torch.Tensor, J_trained: torch.Tensor, variants: dict[str, str], *, rounds: int = 20
+) -> dict[str, torch.Tensor]:
+    """Several surrogates of one pair of Jacobians, ``{name: match} -> {name: surrogate}``, each exactly
+    :func:`norm_matched` with that ``match``; the target norms and the init's scaled squares are computed
+    once for all of them instead of once per variant."""
     check_jacobian(J_init, "J_init")
     check_jacobian(J_trained, "J_trained")
     if J_init.shape != J_trained.shape:
         raise ValueError(
             f"J_init has shape {list(J_init.shape)} but J_trained has {list(J_trained.shape)}: they must match"
         )
-    if match not in _MATCHES:
-        raise ValueError(f"match={match!r} is not allowed: expected one of {', '.join(_MATCHES)}")
+    for match in variants.values():
+        if match not in _MATCHES:
+            raise ValueError(f"match={match!r} is not allowed: expected one of {', '.join(_MATCHES)}")
     rounds = check_int("rounds", rounds, 1)
 
     with torch.no_grad():
@@ -59,16 +70,18 @@ def norm_matched(
         unit = J0 / torch.where(rho > 0, rho, torch.ones_like(rho))  # rows scaled to max |entry| 1
         A = unit.square()  # [B, n, d]
         rho = rho.squeeze(2)
-        row_scale = rho.clone()  # a_i * rho_i, the effective scale of row i (a = 1 to start)
-        col = torch.ones_like(col_target)  # c_j
-        for step in {"rows": ["rows"], "cols": ["cols"], "both": ["cols", "rows"] * rounds}[match]:
-            if step == "cols":  # ||X[:, j]||^2 = sum_i (a_i rho_i)^2 A_ij c_j^2
-                col = _safe_ratio(col_target, torch.bmm(row_scale.square()[:, None, :], A).squeeze(1).sqrt())
-            else:  # ||X[i, :]|| = a_i rho_i sqrt(sum_j A_ij c_j^2)
-                row_scale = _safe_ratio(row_target, torch.bmm(A, col.square()[:, :, None]).squeeze(2).sqrt())
-        del A
-        X = unit.mul_(row_scale[:, :, None]).mul_(col[:, None, :])  # never forms a_i = row_scale / rho
-    return X.to(J_init.dtype)
+        out = {}
+        for name, match in variants.items():
+            row_scale = rho.clone()  # a_i * rho_i, the effective scale of row i (a = 1 to start)
+            col = torch.ones_like(col_target)  # c_j
+            for step in {"rows": ["rows"], "cols": ["cols"], "both": ["cols", "rows"] * rounds}[match]:
+                if step == "cols":  # ||X[:, j]||^2 = sum_i (a_i rho_i)^2 A_ij c_j^2
+                    col = _safe_ratio(col_target, torch.bmm(row_scale.square()[:, None, :], A).squeeze(1).sqrt())
+                else:  # ||X[i, :]|| = a_i rho_i sqrt(sum_j A_ij c_j^2)
+                    row_scale = _safe_ratio(row_target, torch.bmm(A, col.square()[:, :, None]).squeeze(2).sqrt())
+            X = unit.mul(row_scale[:, :, None]).mul_(col[:, None, :])  # never forms a_i = row_scale / rho
+            out[name] = X.to(J_init.dtype)
+    return out
 
 
 def _safe_ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from kag.determinants import minors, sample_indices
+from kag.determinants import entry_major_index, minors, minors_unchecked, sample_indices
 from kag.spatial import ImageGrid
 
 minors_module = importlib.import_module("kag.determinants")  # not `kag.determinants`: the package may export a function of that name
@@ -44,6 +44,20 @@ def test_minors_are_the_same_whatever_the_chunking(monkeypatch):
     whole = minors(J, rows, cols)
     monkeypatch.setattr(minors_module, "_MINOR_CHUNK_BYTES", {"cpu": 1000})  # a few samples per chunk
     assert torch.equal(minors(J, rows, cols), whole)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3], ids=lambda k: f"k={k}")
+def test_precomputed_entry_positions_give_the_same_minors(k, monkeypatch):
+    """A caller may build the entry-major positions once (the rotation ratio does): same minors, any chunking."""
+    J = torch.randn(4, 10, 784, generator=torch.Generator().manual_seed(k))
+    rows, cols = sample_indices(10, k, 300, n_cols=784, seed=k)
+    entries = entry_major_index(rows, cols, 784)
+    assert entries.shape == (k, k, 300) and entries.is_contiguous()
+    assert int(entries[1 % k, 0, 5]) == int(rows[5, 1 % k]) * 784 + int(cols[5, 0])
+    whole = minors(J, rows, cols)
+    assert torch.equal(minors_unchecked(J, rows, cols, entries), whole)
+    monkeypatch.setattr(minors_module, "_MINOR_CHUNK_BYTES", {"cpu": 1000})
+    assert torch.equal(minors_unchecked(J, rows, cols, entries), whole)
 
 
 @pytest.mark.parametrize("k", [2, 3, 4], ids=lambda k: f"k={k}")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from kag.surrogate import SURROGATE_VERSION, norm_matched
+from kag.surrogate import SURROGATE_VERSION, norm_matched, norm_matched_variants
 
 B, N, D = 3, 5, 7  # images, hidden units, pixels
 
@@ -133,6 +133,23 @@ def test_the_surrogate_has_the_init_dtype(dtype):
     assert S.dtype == dtype
     rtol = 1e-6 if dtype == torch.float32 else 1e-13
     torch.testing.assert_close(_row_norms(S.double()), _row_norms(J), rtol=rtol, atol=0)
+
+
+def test_variants_built_together_equal_each_built_alone():
+    """The analysis builds the three surrogates of a chunk from one pass over the norms: bit for bit
+    the surrogates that three separate calls give."""
+    J_init, J_trained = _jacobian(0, torch.float32), _jacobian(1, torch.float32)
+    variants = {"surrogate": "both", "surrogate_rows": "rows", "surrogate_cols": "cols"}
+    together = norm_matched_variants(J_init, J_trained, variants, rounds=7)
+    assert list(together) == list(variants)
+    for name, match in variants.items():
+        assert torch.equal(together[name], norm_matched(J_init, J_trained, match=match, rounds=7))
+    assert torch.equal(J_init, _jacobian(0, torch.float32))  # the input is not modified
+
+
+def test_a_bad_variant_raises_before_any_work():
+    with pytest.raises(ValueError, match="match='pixels' is not allowed"):
+        norm_matched_variants(_jacobian(0), _jacobian(1), {"a": "rows", "b": "pixels"})
 
 
 @pytest.mark.parametrize(
