@@ -12,6 +12,7 @@ recovered there).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -277,6 +278,63 @@ def test_provenance_records_the_grid_file_fidelity_design_and_points(data, grid)
 
 
 # -- the command line --------------------------------------------------------------------------------
+# -- the fidelity check (SPEC §8) ----------------------------------------------------------------------
+def test_the_reference_of_a_reduced_grid_is_its_default_point_at_the_paper_fidelity(grid):
+    from kag.repro.profiles import PAPER
+
+    ref = sweep_report.reference_grid(grid).default_point().profile
+    assert ref.train == PAPER.train and ref.metrics == PAPER.metrics and ref.seeds == PAPER.seeds
+    assert ref.widths == grid.widths
+    widths = ", ".join(map(str, grid.widths))
+    assert sweep_report.reference_grid(grid).reductions() == (f"widths {widths} instead of 64, 128, 256, 512",)
+
+
+def _three_seeds(value):
+    """Fake results of a profile's first three seeds (the fakes know three), e.g. the paper's five."""
+    return lambda profile, **kw: FakeResults(dataclasses.replace(profile, seeds=profile.seeds[:3]), value)
+
+
+def test_the_fidelity_check_names_the_claims_whose_status_differs(grid, monkeypatch):
+    """Reduced runs judged in one world, the paper-fidelity reference in another where layer 2 beats
+    layer 1: C2 differs, and the check says so; the claims that agree are counted."""
+    default = grid.default_point()
+    reduced = judge_point(default.profile, FakeResults(default.profile, world()))
+    monkeypatch.setattr(sweep_report, "Results", _three_seeds(world(layers_swapped=True)))
+    check = sweep_report.fidelity_check(grid, reduced, store=None, mnist=None)
+    assert check["needed"] and check["available"]
+    by_id = {c["id"]: c for c in check["claims"]}
+    assert by_id["C2"]["reduced"] == "reproduced" and by_id["C2"]["reference"] == "contradicted"
+    assert not by_id["C2"]["match"] and by_id["C2"]["cells_agree"] < by_id["C2"]["cells"]
+    assert "C2" in check["differ"] and by_id["C3"]["match"]
+    assert by_id["C9"]["reduced"] == "skipped" and not by_id["C9"]["compared"]  # judged at paper fidelity only
+    assert len(check["agree"]) == len(check["compared"]) - len(check["differ"])
+    assert check["sentence"].startswith(f"At the default point, the reduced fidelity gives the paper-fidelity status "
+                                        f"for {len(check['agree'])} of {len(check['compared'])} claims")
+    assert "C2 (reproduced here, contradicted at the paper's fidelity)" in check["sentence"]
+
+
+def test_the_fidelity_check_without_the_reference_tables_says_it_was_not_measured(grid, tmp_path):
+    from kag.store import Store
+
+    default = grid.default_point()
+    reduced = judge_point(default.profile, FakeResults(default.profile, world()))
+    check = sweep_report.fidelity_check(grid, reduced, Store(tmp_path / "store"), mnist=None)
+    assert check["needed"] and not check["available"]
+    widths = ", ".join(map(str, grid.widths))
+    assert check["sentence"].startswith(f"Not measured: the paper-fidelity tables of widths {widths} are not in")
+
+
+def test_the_report_shows_the_fidelity_check(grid, swept, monkeypatch, tmp_path):
+    points, results, verdicts = swept
+    monkeypatch.setattr(sweep_report, "Results", _three_seeds(world()))
+    out = sweep_report.write_sweep_report(grid, points, results, tmp_path, verdicts=verdicts)
+    data = json.loads((out / "results.json").read_text())
+    assert data["fidelity"]["available"] and data["fidelity"]["differ"] == []
+    for page in ("README.md", "index.html"):
+        text = (out / page).read_text()
+        assert "Fidelity check" in text and data["fidelity"]["sentence"] in text
+
+
 def test_report_only_refuses_an_empty_cache(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))
     out = tmp_path / "report"
@@ -287,7 +345,9 @@ def test_report_only_refuses_an_empty_cache(capsys, monkeypatch, tmp_path):
 
 
 def test_report_only_renders_from_the_cache_without_running(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(sweep_report, "Results", lambda profile, **kw: CachedFakeResults(profile, world()))
+    monkeypatch.setattr(sweep_report, "Results",  # the fidelity check's paper-fidelity reference has 5 seeds
+                        lambda profile, **kw: CachedFakeResults(dataclasses.replace(profile, seeds=profile.seeds[:3]),
+                                                                world()))
     monkeypatch.setattr("kag.data.load_mnist", lambda: None)  # the fakes need no data
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(SMOKE_GRID), "--report-only"]) == 0
@@ -299,6 +359,7 @@ def test_report_only_renders_from_the_cache_without_running(capsys, monkeypatch,
     default = data["provenance"]["points"][0]
     assert default["tables"] == default["groups"] * 3 and default["missing"] == []  # 3 seeds per group
     assert "no run in this process: re-rendered from the cache" in (out / "README.md").read_text()
+    assert data["fidelity"]["available"]  # the check is judged on the cached reference as well
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -18,6 +18,7 @@ weight-decay pairs).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -32,6 +33,7 @@ from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
 from kag.repro.report.assemble import CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, _git, _versions, claim_status
 from kag.repro.results import Results
+from kag.repro.profiles import PAPER
 from kag.repro.sweep.engine import Summary, judge_point, point_groups
 from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
 
@@ -453,12 +455,77 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
     }
 
 
+# -- SPEC §8's check of a reduced fidelity -------------------------------------------------------------
+def reference_grid(grid: Grid) -> Grid:
+    """``grid`` at the paper's fidelity (SPEC's seeds, epochs, checkpoints and measurement sizes), its widths kept."""
+    return dataclasses.replace(grid, seeds=PAPER.seeds, epochs=PAPER.train.epochs, train_subset=None,
+                               checkpoint_every=PAPER.train.checkpoint_every, metrics="paper")
+
+
+def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, Any]:
+    """The default point's verdicts at the sweep's fidelity (``reduced``) against the same point at the paper's
+    fidelity (``reference``; both :func:`~kag.repro.sweep.engine.judge_point` rows): per claim both statuses
+    and how many of the cells judged in both agree, and one sentence."""
+    claims, compared, agree = [], [], []
+    for c in CLAIMS:
+        a = matrix_cell(c, [r for r in reduced if r["claim"] == c.id])
+        b = matrix_cell(c, [r for r in reference if r["claim"] == c.id])
+        verdict_b = {r["cell"]: r["verdict"] for r in reference if r["claim"] == c.id and r["outcome"] == "judged"}
+        cells = [(r["verdict"], verdict_b[r["cell"]]) for r in reduced
+                 if r["claim"] == c.id and r["outcome"] == "judged" and r["cell"] in verdict_b]
+        both = a["status"] not in (NOT_RUN, SKIPPED) and b["status"] not in (NOT_RUN, SKIPPED)
+        claims.append({"id": c.id, "reduced": a["status"], "reduced_label": a["label"], "reduced_key": a["key_number"],
+                       "reference": b["status"], "reference_label": b["label"], "reference_key": b["key_number"],
+                       "compared": both, "match": both and a["status"] == b["status"],
+                       "cells": len(cells), "cells_agree": sum(x == y for x, y in cells)})
+        if both:
+            compared.append(c.id)
+            agree += [c.id] if a["status"] == b["status"] else []
+    differ = [c for c in claims if c["compared"] and not c["match"]]
+    cells = sum(c["cells"] for c in claims)
+    cells_agree = sum(c["cells_agree"] for c in claims)
+    if not compared:
+        sentence = "No claim is judged at both fidelities, so the reduced fidelity is not justified by a measurement."
+    else:
+        sentence = (f"At the default point, the reduced fidelity gives the paper-fidelity status for {len(agree)} of "
+                    f"{len(compared)} claims judged at both ({cells_agree} of {cells} cells agree)")
+        if differ:
+            sentence += ("; it differs for " + "; ".join(f"{c['id']} ({c['reduced_label']} here, "
+                                                        f"{c['reference_label']} at the paper's fidelity)" for c in differ)
+                         + ", so the sweep's verdicts on " + ", ".join(c["id"] for c in differ)
+                         + " are about the reduced runs and may not carry over to the paper's")
+        sentence += "."
+    return {"available": True, "claims": claims, "compared": compared, "agree": agree,
+            "differ": [c["id"] for c in differ], "cells": cells, "cells_agree": cells_agree, "sentence": sentence}
+
+
+def fidelity_check(grid: Grid, reduced: list[dict[str, Any]], store: Any, mnist: Any) -> dict[str, Any]:
+    """SPEC §8's justification of a reduced fidelity, measured: the default point's verdicts here
+    (``reduced``) against the default point at the paper's fidelity (:func:`reference_grid`), judged
+    on the tables in ``store`` only (nothing is trained or computed; the ``paper`` profile's run leaves
+    them there). ``{"needed": False}`` at the paper's fidelity; ``available`` False, with the reason,
+    when the reference tables are not cached."""
+    if grid.at_paper_fidelity:
+        return {"needed": False}
+    ref = reference_grid(grid).default_point()
+    rows = judge_point(ref.profile, Results(ref.profile, store=store, mnist=mnist, compute=False))
+    widths = ", ".join(map(str, grid.widths))
+    out = {"needed": True, "reference": f"the default point at the paper's fidelity: widths {widths}, seeds "
+                                        f"{', '.join(map(str, PAPER.seeds))}, {PAPER.train.epochs} epochs, SPEC sizes"}
+    if not any(r["outcome"] == "judged" for r in rows):
+        return {**out, "available": False,
+                "sentence": f"Not measured: the paper-fidelity tables of widths {widths} are not in {store.root}; "
+                            "`pytest claims --kag-profile paper` computes them, and `kag sweep GRID --report-only` "
+                            "then adds this check."}
+    return {**out, **compare_fidelity(reduced, rows), "reference_verdicts": rows}
+
+
 # -- the whole report ---------------------------------------------------------------------------------
 def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
                    results: Mapping[str, Any], *, caches: Mapping[str, dict[str, Any]] | None = None,
                    run: Summary | None = None, session_seconds: float | None = None, device: str | None = None,
-                   scheduler: str | None = None) -> dict[str, Any]:
-    """The sweep report as data. ``verdicts``: point name -> :func:`~kag.repro.sweep.engine.judge_point`
+                   scheduler: str | None = None, fidelity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sweep report as data (``fidelity``: :func:`fidelity_check`'s result, None when not run). ``verdicts``: point name -> :func:`~kag.repro.sweep.engine.judge_point`
     rows; ``results``: point name -> its results (the accuracy rows and the cache entries are read
     from them); ``run``: the summary of a run made in this process (None when re-rendered)."""
     points = ordered(points)
@@ -476,6 +543,8 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
         "statuses": list(MATRIX_STATUSES),
         "matrix": rows,
         "summary": summary(rows, points, verdicts, accuracy),
+        "fidelity": fidelity or {"needed": not grid.at_paper_fidelity, "available": False,
+                                 "sentence": "Not measured in this report."},
         "notes": notes,
         "figures": [dict(f, axes_words=[AXIS_WORDS[a] for a in f["axes"]]) for f in FIGURES],
         "accuracy": accuracy,
@@ -496,8 +565,13 @@ def write_sweep_report(grid: Grid, points: Sequence[Point], results: Mapping[str
 
     if verdicts is None:
         verdicts = {p.name: judge_point(p.profile, results[p.name]) for p in points}
+    default = grid.default_point()
+    fidelity = None
+    if default.name in verdicts and default.name in results:
+        fidelity = fidelity_check(grid, verdicts[default.name], results[default.name].store,
+                                  results[default.name].mnist)
     data = assemble_sweep(grid, points, verdicts, results, caches=caches, run=run, session_seconds=session_seconds,
-                          device=device, scheduler=scheduler)
+                          device=device, scheduler=scheduler, fidelity=fidelity)
     return render_sweep(data, Path(out_dir) if out_dir else default_out_dir())
 
 
