@@ -7,18 +7,27 @@ untrained network and a perturbed copy, fc1 checkpoints every 10 epochs; the cos
 does not depend on how well the model is trained), multiplies by the seeds and divides by the
 workers (``pytest claims -n 2`` runs two tables at once, one thread each).
 
+With ``--whole-grid`` it measures instead of extrapolating: the models of the current store are
+hard-linked into a temporary, empty ``KAG_HOME`` and ``pytest claims -n 2 --kag-profile paper`` computes
+every metric table there (nothing is trained); it prints the wall time and whether the verdicts and
+numbers equal those of the committed ``reports/paper/results.json`` (rtol 0: a faster evaluation must
+compute the same tables). It needs the 40 trained ``paper`` models in the store.
+
 With ``--baseline REV`` it times the same kinds with the code of revision REV (checked out into a
 temporary git worktree and run in a subprocess). Its rotation ratio over all 512 images and 100
 rotations would take tens of minutes per table, so it is timed on 8 and 16 rotation images and
 extrapolated linearly in images. The last line is ``ratio <x>`` (baseline / now).
 
     python benchmarks/paper_evaluation.py --baseline b19fc60
+    python benchmarks/paper_evaluation.py --whole-grid
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,10 +98,44 @@ def grid_minutes(per_kind: dict[str, float], seeds: int = 5) -> float:
     return sum(per_kind.values()) * seeds / WORKERS / 60
 
 
+def whole_grid() -> None:
+    """Evaluate the whole paper grid on the cached models in a scratch KAG_HOME; compare with reports/paper."""
+    sys.path.insert(0, str(ROOT))
+    from kag.paths import data_dir
+    from kag.store import Store
+
+    models = Store().root / "models"
+    if not models.is_dir() or len(list(models.iterdir())) < 40:
+        raise SystemExit(f"{models} does not hold the 40 paper models: run `pytest claims --kag-profile paper` once")
+    with tempfile.TemporaryDirectory(prefix="kag-eval-bench-") as home:
+        shutil.copytree(models, Path(home) / "store" / "models", copy_function=os.link)  # read-only: links suffice
+        env = {**os.environ, "KAG_HOME": home, "KAG_DATA": str(data_dir())}
+        report = Path(home) / "report"
+        cmd = [sys.executable, "-m", "pytest", "claims", "-q", "-p", "no:cacheprovider", "-n", str(WORKERS),
+               "--kag-profile", "paper", "--kag-device", "cpu", "--kag-not-reproduced=xfail",
+               "--kag-report-dir", str(report)]
+        print("$ " + " ".join(cmd[2:]), flush=True)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+        seconds = time.perf_counter() - t0
+        events = Path(home) / "store" / "events.jsonl"
+        trained = [line for line in (events.read_text().splitlines() if events.exists() else [])
+                   if '"kind": "train' in line]
+        print(f"paper grid, whole evaluation measured: {seconds / 60:.1f} min on {WORKERS} workers "
+              f"(goal <= 45 min; {len(trained)} training events, expected 0)")
+        diff = subprocess.run([sys.executable, "-m", "kag.repro.report.diff", str(ROOT / "reports/paper/results.json"),
+                               str(report / "results.json"), "--rtol", "0"], cwd=ROOT, env=env)
+        print("same verdicts and numbers as reports/paper: " + ("yes" if diff.returncode == 0 else "NO"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=None, help="git revision to compare with (e.g. b19fc60)")
+    parser.add_argument("--whole-grid", action="store_true",
+                        help="measure the whole grid's evaluation on the cached models instead of extrapolating")
     args = parser.parse_args()
+    if args.whole_grid:
+        return whole_grid()
     print("now (this checkout), one table of each kind, 1 thread:", flush=True)
     t0 = time.perf_counter()
     now = run(ROOT, NOW)
