@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -52,6 +53,7 @@ from kag.store import Store, make_key
 RETRIES = 2  # a task that raised runs at most twice more
 ALLOWED_FAILURES = 3  # a task whose worker died runs again until it has killed this many workers
 PROGRESS_EVERY_S = 10.0
+HEARTBEAT_S = 1.0  # the progress loop's longest sleep; it wakes at once when a task ends
 
 
 class SweepError(KagError):
@@ -211,9 +213,11 @@ def local_cluster(workers: int | None = None, device: str | None = None):
     env.update({k: os.environ[k] for k in ("KAG_QUIET", "KAG_DEVICE") if k in os.environ})
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
         # memory_limit=0: a task's memory is torch's (training, Jacobians), which Dask cannot spill;
-        # results live in the store, never in worker memory.
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                            memory_limit=0, env=env, resources={"GPU": 1} if gpu else None)
+        # results live in the store, never in worker memory. The scheduler's HTTP server (it runs even
+        # without a dashboard) takes a free port, so two sweeps on one machine do not compete for 8787.
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                            scheduler_kwargs={"dashboard": False}, memory_limit=0, env=env,
+                            resources={"GPU": 1} if gpu else None)
 
 
 @contextlib.contextmanager
@@ -320,7 +324,6 @@ def run_sweep(grid: Grid | Sequence[Point], *, client=None, scheduler: str | Non
 def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_gpu: bool, summary: Summary,
              label: str) -> dict[str, str]:
     import dask
-    from distributed import as_completed
 
     gpu = _wants_gpu(client, device, pin_gpu)
     futures = {}
@@ -333,13 +336,23 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
             # The key names the result by content, so a second submission of it is the same work;
             # pure=False because the task's effect is on the store, not its return value.
             futures[task.key] = client.submit(fn, *args, key=task.key, pure=False, retries=RETRIES)
+    # Each future puts itself here when it ends (finished, erred or cancelled): the loop wakes at once
+    # on a completion, and at least every HEARTBEAT_S to keep the progress line's ETA current.
+    ended: queue.SimpleQueue = queue.SimpleQueue()
+    for future in futures.values():
+        future.add_done_callback(ended.put)
     progress = Progress(label, total=len(futures), unit="tasks", every=PROGRESS_EVERY_S)
     failed: dict[str, str] = {}
     done, t0 = 0, time.perf_counter()
-    pending = as_completed(list(futures.values()))
     try:
-        while not pending.is_empty():
-            for future in pending.next_batch(block=False) if pending.has_ready() else []:
+        while done < len(futures):
+            try:
+                batch = [ended.get(timeout=HEARTBEAT_S)]
+            except queue.Empty:
+                batch = []
+            while not ended.empty():
+                batch.append(ended.get())
+            for future in batch:
                 done += 1
                 if future.status == "finished":
                     summary.ran += 1
@@ -352,8 +365,6 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
             elapsed = time.perf_counter() - t0
             eta = f"ETA {elapsed / done * (len(futures) - done):.0f} s" if done else "ETA unknown"
             progress.update(done, f"{len(failed)} failed, {eta}" if failed else eta)
-            if not pending.is_empty():
-                time.sleep(0.2)
         try:
             attempts = client.run_on_scheduler(_attempts, keys=list(futures))
         except Exception:  # a scheduler that refuses to run code: the retries go uncounted
