@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="re-render the reproduction report from cached results")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default=None)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--out", default=None, help="output directory (default: reports/<profile>)")
     p.set_defaults(func=cmd_report)
 

@@ -414,7 +414,9 @@ def assumptions(p: Profile) -> list[dict[str, str]]:
     ]
 
 
-def _git() -> dict[str, Any]:
+def git_state() -> dict[str, Any]:
+    """The commit checked out in the current directory, and whether kag/ or claims/ differ from it."""
+
     def run(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout.strip()
@@ -425,7 +427,8 @@ def _git() -> dict[str, Any]:
     return {"commit": commit or "unknown", "dirty": bool(run("status", "--porcelain", "--", "kag", "claims"))}
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Python's version and those of kag and the packages its numbers depend on."""
     out = {"python": sys.version.split()[0]}
     for pkg in ("kag", "torch", "torchvision", "numpy", "scipy", "jinja2", "matplotlib", "safetensors", "pytest", "pytest-xdist"):
         try:
@@ -470,8 +473,8 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
         "profile": p.name,
         "profile_config": dataclasses.asdict(p),
         "seeds": list(p.seeds),
-        "versions": _versions(),
-        "git": _git(),
+        "versions": package_versions(),
+        "git": git_state(),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "training_devices": sorted(d for d in train_devices if d),

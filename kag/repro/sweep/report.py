@@ -31,7 +31,8 @@ import numpy as np
 
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
-from kag.repro.report.assemble import CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, _git, _versions, claim_status
+from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, claim_status, git_state,
+                                       package_versions)
 from kag.repro.results import Results
 from kag.repro.profiles import PAPER
 from kag.repro.sweep.engine import Summary, judge_point, point_groups
@@ -416,7 +417,7 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
 
     from kag.devices import resolve_device
 
-    versions = _versions()
+    versions = package_versions()
     for pkg in ("distributed", "dask"):
         try:
             versions[pkg] = metadata.version(pkg)
@@ -442,7 +443,7 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
                     "table_keys": caches[p.name]["tables"], "model_keys": caches[p.name]["models"]} for p in points],
         "keys": {"tables": len(all_tables), "models": len(all_models)},
         "versions": versions,
-        "git": _git(),
+        "git": git_state(),
         "device": "the Dask cluster's workers" if scheduler else str(dev),
         "device_name": (f"cluster at {scheduler}" if scheduler else torch.cuda.get_device_name(dev)
                         if dev.type == "cuda" else platform.processor() or platform.machine()),
