@@ -69,6 +69,20 @@ class TrainConfig:
         return tuple(sorted(set(range(0, self.epochs + 1, self.checkpoint_every)) | {self.epochs}))
 
 
+AUGMENTATION_FIELDS = ("translate_px", "rotate_deg", "scale_range")  # the TrainConfig fields only augmented training reads
+
+
+def regime_config(config: TrainConfig, regime: str) -> TrainConfig:
+    """``config`` as it acts on ``regime``: a standard model is trained without augmentation, so its
+    augmentation fields take their defaults. A standard model then has one cache key whatever
+    augmentation a grid point names, and is trained once (the keys at the defaults are unchanged).
+    Its recorded shifted test accuracy is on the default shifts (±4 px)."""
+    if regime == "augmented":
+        return config
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in AUGMENTATION_FIELDS}
+    return dataclasses.replace(config, **defaults)
+
+
 @dataclass(frozen=True)
 class MetricConfig:
     """Everything that determines the metric table of one trained model (SPEC §3-6).

@@ -14,7 +14,7 @@ import torch
 from filelock import Timeout
 
 from kag import augment, data, model, train
-from kag.config import TrainConfig, key_fields
+from kag.config import TrainConfig, key_fields, regime_config
 from kag.data import MNIST, load_mnist
 from kag.determinants import check_int
 from kag.devices import resolve_device
@@ -59,15 +59,16 @@ def training_versions() -> dict[str, int]:
 
 
 def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str) -> str:
-    """Cache key of one trained model: data digest, width, seed, regime, training config and the
-    versions of the algorithms behind it (never the source text)."""
+    """Cache key of one trained model: data digest, width, seed, regime, training config (as it acts on
+    the regime, :func:`kag.config.regime_config`) and the versions of the algorithms behind it (never
+    the source text)."""
     return make_key(
         "model",
         data=data_sha256,
         width=width,
         seed=seed,
         regime=regime,
-        train=key_fields(config),
+        train=key_fields(regime_config(config, regime)),
         versions=training_versions(),
     )
 
@@ -115,6 +116,7 @@ def ensure_models(
     check_train_config(config)
     check_int("eval_shift_seed", eval_shift_seed, 0)
     resolve_device(device)
+    config = regime_config(config, regime)  # what is trained, locked and recorded: standard ignores augmentation
     store = store or Store()
     mnist = mnist or load_mnist()
     keys = {s: model_key(width, s, regime, config, mnist.sha256) for s in seeds}

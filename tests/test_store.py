@@ -3,6 +3,7 @@ safe import that takes only the store's own layout (malicious archives are built
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import multiprocessing as mp
@@ -73,6 +74,20 @@ def test_keys_recomputed_from_real_entries_match(tmp_path, mnist):
     assert model_key_of(store.read_manifest(record.key)) == record.key
     (table,) = ensure_metrics(8, "standard", (0,), TINY, SMOKE.metrics, device="cpu", store=store, mnist=mnist)
     assert metric_key_of(store.load_metrics(table.key)) == table.key
+
+
+def test_a_standard_model_is_trained_once_whatever_augmentation_is_named(tmp_path, mnist):
+    """Grid points that differ only in augmentation share their standard models (kag.config.regime_config)."""
+    store = Store(tmp_path)
+    (first,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
+    affine = dataclasses.replace(TINY, translate_px=6, rotate_deg=15.0, scale_range=(0.9, 1.1))
+    (again,) = ensure_models(8, (0,), "standard", affine, device="cpu", store=store, mnist=mnist)
+    assert again.cached and again.key == first.key and store.keys() == [first.key]
+    manifest = store.read_manifest(first.key)
+    assert (manifest["train_config"]["translate_px"], manifest["train_config"]["rotate_deg"]) == (4, 0.0)
+    assert model_key_of(manifest) == first.key
+    (augmented,) = ensure_models(8, (0,), "augmented", affine, device="cpu", store=store, mnist=mnist)
+    assert not augmented.cached and augmented.key != first.key
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])

@@ -180,6 +180,20 @@ def test_one_factor_varies_each_axis_around_the_default_plus_the_pairs():
     assert by_name["weight_decay=0.01,augmentation=affine"].train.weight_decay == 0.01
 
 
+def test_points_that_differ_in_augmentation_only_share_their_standard_tasks(mnist, tmp_path):
+    if not HAS_AFFINE:
+        pytest.skip(NO_AFFINE)
+    plan = engine.plan_sweep(load_grid(ASSUMPTIONS).points(), mnist, Store(tmp_path / "store"))
+
+    def tasks(point: str, regime: str) -> set[str]:
+        return {k for k in plan.needs[point] if plan.tasks[k].regime == regime}
+
+    default = tasks("default", "standard")
+    assert default and tasks("augmentation=translate6", "standard") == tasks("augmentation=affine", "standard") == default
+    assert tasks("weight_decay=0,augmentation=affine", "standard") == tasks("weight_decay=0", "standard") != default
+    assert tasks("augmentation=translate6", "augmented").isdisjoint(tasks("default", "augmented"))
+
+
 def test_full_design_crosses_every_axis():
     axes = 'lr = [1e-3, 3e-3]\nweight_decay = [0.0, 1e-4]\neval_images = ["clean", "shifted"]'
     grid = parse_grid(grid_text(axes=axes, design='kind = "full"'), SOURCE)

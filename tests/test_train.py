@@ -77,11 +77,16 @@ def test_rotation_and_scale_train_and_differ_from_translation_only(mnist):
     torch.testing.assert_close(group.init_states[0]["fc1.weight"], plain.init_states[0]["fc1.weight"])
 
 
-def test_rotation_and_scale_leave_the_standard_regime_alone(mnist):
-    rotated = dataclasses.replace(AFFINE_SMOKE, rotate_deg=15.0, scale_range=(0.9, 1.1))
-    a = train_seeds(8, (0,), "standard", rotated, mnist, "cpu", evaluate=False)
+def test_augmentation_fields_leave_the_standard_regime_alone(mnist):
+    """The premise of kag.config.regime_config: a standard model is the same whatever augmentation is named."""
+    affine = dataclasses.replace(AFFINE_SMOKE, translate_px=6, rotate_deg=15.0, scale_range=(0.9, 1.1))
+    a = train_seeds(8, (0,), "standard", affine, mnist, "cpu", evaluate=False)
     b = train_seeds(8, (0,), "standard", AFFINE_SMOKE, mnist, "cpu", evaluate=False)
-    assert torch.equal(a.final_states[0]["fc1.weight"], b.final_states[0]["fc1.weight"])
+    for name, tensor in b.final_states[0].items():
+        assert torch.equal(a.final_states[0][name], tensor), name
+    assert a.checkpoints[0].keys() == b.checkpoints[0].keys()
+    for epoch, snapshot in b.checkpoints[0].items():
+        assert all(torch.equal(a.checkpoints[0][epoch][k], v) for k, v in snapshot.items()), epoch
 
 
 @pytest.mark.parametrize("fields, match", [

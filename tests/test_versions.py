@@ -171,8 +171,10 @@ def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime)
     manifest = dict(data_sha256="d" * 64, width=64, seed=0, regime=regime, train_config=before,
                     versions=training_versions())
     assert model_key_of(manifest) == key
-    for changed in (TrainConfig(rotate_deg=15.0), TrainConfig(scale_range=(0.9, 1.1))):
-        assert model_key(64, 0, regime, changed, "d" * 64) != key
+    # augmentation moves the key of an augmented model only (kag.config.regime_config)
+    for changed in (TrainConfig(rotate_deg=15.0), TrainConfig(scale_range=(0.9, 1.1)), TrainConfig(translate_px=6)):
+        assert (model_key(64, 0, regime, changed, "d" * 64) != key) == (regime == "augmented")
+    assert model_key(64, 0, regime, TrainConfig(lr=3e-3, translate_px=6), "d" * 64) != key
 
 
 def test_real_valued_fields_hash_alike_as_int_float_list_or_tuple():
