@@ -118,9 +118,7 @@ def whole_grid() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, env=env, check=False)
         seconds = time.perf_counter() - t0
-        events = Path(home) / "store" / "events.jsonl"
-        trained = [line for line in (events.read_text().splitlines() if events.exists() else [])
-                   if '"kind": "train' in line]
+        trained = [e for e in Store(Path(home) / "store").events() if e["kind"] == "train"]
         print(f"paper grid, whole evaluation measured: {seconds / 60:.1f} min on {WORKERS} workers "
               f"(goal <= 45 min; {len(trained)} training events, expected 0)")
         diff = subprocess.run([sys.executable, "-m", "kag.repro.report.diff", str(ROOT / "reports/paper/results.json"),
