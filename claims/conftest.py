@@ -9,23 +9,40 @@ results, and the report. The claims themselves live in :mod:`kag.repro.claims`.
   tables are computed once (store locks) and workers are not idle while one trains everything.
 * Each test records its verdict; the controlling process (not the workers) writes the report.
   Run state lives in ``config.stash``.
+* The terminal: while models are trained and tables computed, the controlling process prints
+  ``[kag] progress: models trained i/N, metric tables computed j/M, ~T left`` lines. It knows what
+  the selected cells need (their ids: from the collected items, or under xdist from the ids the
+  workers report), looks up which of those models and tables the store lacks, and a
+  :class:`kag.progress.WorkMonitor` thread polls the store for them (xdist captures the workers'
+  own output, so they cannot print it). Without xdist the ``results`` fixture lets the terminal
+  through while it computes. The run ends with the report's headline: the outcome, one line per
+  claim (status, robustness, key number), what this run computed, and the report's path, as the
+  last lines. A failing cell's message starts with what was expected and what was measured
+  (:func:`kag.repro.report.words.failure_text`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import pytest
 
+from kag.progress import WorkMonitor
 from kag.repro.claims import CLAIMS, Cell, Claim
 from kag.repro.profiles import Profile, get_profile
 
 PROFILE = pytest.StashKey[Profile]()
 OUTCOMES = pytest.StashKey[dict]()  # (claim id, cell id) -> {"outcome", "verdict", "message"}
 START = pytest.StashKey[float]()
+MONITOR = pytest.StashKey["WorkMonitor | None"]()  # the controller's progress monitor, once started
+REPORT = pytest.StashKey["Path | None"]()  # where the controller wrote the report
 CELL_PROPERTY = "kag_cell"
 VERDICT_PROPERTY = "kag_verdict"
 
@@ -50,7 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[OUTCOMES] = {}
     config.stash[START] = time.time()
-    config.pluginmanager.register(_VerdictCollector(config), "kag-verdicts")
+    config.stash[MONITOR] = None
+    config.stash[REPORT] = None
+    config.pluginmanager.register(_RunReporter(config), "kag-verdicts")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -85,27 +104,125 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append((CELL_PROPERTY, (claim.id, cell.id)))  # travels with every report
 
 
+def _groups_for(pairs: Iterable[tuple[Claim, Cell]], profile: Profile) -> list:
+    """The metric-table groups that these (claim, cell) pairs read, largest width first."""
+    groups: list = []
+    for claim, cell in pairs:
+        groups.extend(g for g in claim.needs(cell, profile) if g not in groups)
+    return sorted(groups, key=lambda g: (-g.width, g.eval_images != "clean"))
+
+
+def _selected(items: list[pytest.Item]) -> list[tuple[Claim, Cell]]:
+    """The (claim, cell) of every selected, not-skipped test item."""
+    return [found for item in items if (found := _claim_cell(item)) is not None
+            and not any(m.name == "skip" for m in item.iter_markers())]
+
+
 def _groups_to_prepare(items: list[pytest.Item], profile: Profile) -> list:
     """The metric-table groups that the selected, not-skipped tests read, largest width first."""
-    groups: list = []
-    for item in items:
-        found = _claim_cell(item)
-        if found is not None and not any(m.name == "skip" for m in item.iter_markers()):
-            claim, cell = found
-            groups.extend(g for g in claim.needs(cell, profile) if g not in groups)
-    return sorted(groups, key=lambda g: (-g.width, g.eval_images != "clean"))
+    return _groups_for(_selected(items), profile)
+
+
+def _pairs_from_ids(ids: Iterable[str], profile: Profile) -> list[tuple[Claim, Cell]]:
+    """The (claim, cell) of each test node id (``...::test_claim[C5-standard-L1-k=2-n=512]``) that
+    is judged under ``profile``: what an xdist worker's collection tells the controller."""
+    by_id = {f"{c.id}-{cell.id}": (c, cell) for c in CLAIMS if c.judged_under(profile) for cell in c.cells(profile)}
+    found = (re.search(r"\[(.*)\]$", i) for i in ids)
+    return [by_id[m.group(1)] for m in found if m and m.group(1) in by_id]
+
+
+def _pending_work(profile: Profile, groups: list, store: Any) -> tuple[set[str], set[str]]:
+    """(model keys, metric-table keys) that ``groups`` need and ``store`` lacks. The keys are computed
+    as :func:`kag.analysis.ensure_metrics` computes them; MNIST's digest is the pinned one that
+    every load verifies, so nothing is loaded."""
+    from kag.analysis import metric_key
+    from kag.data import SHA256, combined_digest
+    from kag.pipeline import model_key
+    from kag.repro.results import Results
+
+    digest = combined_digest(SHA256)
+    res = Results(profile, store=store, compute=False)
+    models, tables = set(), set()
+    for g in groups:
+        p = res.profile_for(g.eval_images)
+        for seed in profile.seeds:
+            mk = model_key(g.width, seed, g.regime, p.train, digest)
+            tk = metric_key(mk, p.metrics, g.regime, g.width in p.spatial_widths)
+            models |= set() if store.has_model(mk) else {mk}
+            tables |= set() if store.has_metrics(tk) else {tk}
+    return models, tables
+
+
+def _workers(config: pytest.Config) -> int:
+    """How many processes share the work: the xdist workers, else 1."""
+    n = getattr(config.option, "numprocesses", None)
+    return n if isinstance(n, int) and n > 0 and config.pluginmanager.getplugin("dsession") else 1
+
+
+def _start_monitor(config: pytest.Config, pairs: list[tuple[Claim, Cell]], xdist: bool) -> None:
+    """Say what the selected cells need, and start polling the store for it (once per run)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if config.stash[MONITOR] is not None or tr is None or config.option.collectonly or not pairs:
+        return
+    from kag.store import Store
+
+    profile, store = config.stash[PROFILE], Store()
+    models, tables = _pending_work(profile, _groups_for(pairs, profile), store)
+    lock = threading.Lock()
+    quiet = os.environ.get("KAG_QUIET", "") not in ("", "0")
+
+    def write(line: str) -> None:
+        if not quiet:
+            with lock:
+                tr.write_line(line)
+
+    claims = len({c.id for c, _ in pairs})
+    if models or tables:
+        head = (f"[kag] {profile.name} profile, {len(pairs)} cells of {claims} claims: {len(models)} models to train "
+                f"and {len(tables)} metric tables to compute (the rest is in {store.root}); progress below")
+    else:
+        head = (f"[kag] {profile.name} profile, {len(pairs)} cells of {claims} claims: every model and metric table "
+                f"is in {store.root}; judging only")
+    dsession = config.pluginmanager.getplugin("dsession")
+    # under xdist, the thread writes the header once xdist has printed its "N workers [M items]" line
+    ready = (lambda: getattr(getattr(dsession, "sched", None), "collection_is_completed", True)) if xdist else None
+    monitor = WorkMonitor(store, models, tables, write, workers=_workers(config), ready=ready,
+                          header=head if xdist else None)
+    config.stash[MONITOR] = monitor
+    if not xdist:
+        write(head)
+        if monitor.pending:
+            monitor.pause()  # until the results fixture lets the terminal through
+    monitor.start()
 
 
 @pytest.fixture(scope="session")
 def results(request: pytest.FixtureRequest):
-    """All metric tables of the profile; computes (and trains) what the selected tests need, once."""
+    """All metric tables of the profile; computes (and trains) what the selected tests need, once.
+
+    In a process that owns the terminal (no xdist), the terminal is let through while it computes,
+    so the progress lines of training and metrics show."""
     from kag.repro.results import Results, prepare
 
     config = request.config
     res = Results(config.stash[PROFILE], device=config.getoption("kag_device"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     start = int(worker[2:]) if worker[2:].isdigit() else 0
-    prepare(res, groups=_groups_to_prepare(request.session.items, res.profile), start=start)
+    groups = _groups_to_prepare(request.session.items, res.profile)
+    monitor = None if _is_worker(config) else config.stash[MONITOR]
+    capman = config.pluginmanager.getplugin("capturemanager")
+    visible = capman.global_and_fixture_disabled() if monitor is not None and capman else contextlib.nullcontext()
+    with visible:
+        if monitor is not None:
+            tr = config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.ensure_newline()
+            monitor.resume()
+        try:
+            prepare(res, groups=groups, start=start)
+        finally:
+            if monitor is not None:
+                monitor.finish()
     return res
 
 
@@ -117,17 +234,30 @@ def record_verdict(record_property):
     return record
 
 
-class _VerdictCollector:
-    """Collects outcomes and verdicts into ``config.stash`` (on the controller, they arrive from the
-    xdist workers), and has the controller write the report at the end."""
+class _RunReporter:
+    """The controlling process's view of the run: it starts the progress monitor once it knows the
+    selected cells, collects outcomes and verdicts into ``config.stash`` (under xdist they arrive
+    from the workers), writes the report, and ends the terminal output with its headline."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not _is_worker(self.config):  # without xdist: this process collects, computes and reports
+            _start_monitor(self.config, _selected(session.items), xdist=False)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist, the controller learns the selected cells from the first worker's collection."""
+        _start_monitor(self.config, _pairs_from_ids(ids, self.config.stash[PROFILE]), xdist=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if CELL_PROPERTY not in props:
             return
+        monitor = self.config.stash[MONITOR]
+        if monitor is not None and not _is_worker(self.config):
+            monitor.finish()  # the first verdict: every table is computed (or the computing failed)
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             outcome = report.outcome
             if hasattr(report, "wasxfail"):
@@ -136,7 +266,17 @@ class _VerdictCollector:
                 "outcome": outcome, "verdict": props.get(VERDICT_PROPERTY),
                 "message": str(report.longrepr)[:2000] if report.failed else ""}
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # the outermost wrapper: its end runs after pytest's summary
+    def pytest_sessionfinish(self, session: pytest.Session):
+        monitor = self.config.stash[MONITOR]
+        if monitor is not None:
+            monitor.finish()
+        result = yield
+        self._write_report()
+        self._print_headline()
+        return result
+
+    def _write_report(self) -> None:
         config = self.config
         outcomes = config.stash[OUTCOMES]
         if _is_worker(config) or config.getoption("kag_no_report") or not outcomes or config.option.collectonly:
@@ -144,13 +284,49 @@ class _VerdictCollector:
         from kag.repro.report import write_report
 
         profile, start = config.stash[PROFILE], config.stash[START]
-        out = write_report(profile, outcomes=outcomes, out_dir=config.getoption("kag_report_dir"),
-                           device=config.getoption("kag_device"), session_seconds=time.time() - start)
+        config.stash[REPORT] = write_report(profile, outcomes=outcomes, out_dir=config.getoption("kag_report_dir"),
+                                            device=config.getoption("kag_device"),
+                                            session_seconds=time.time() - start)
+
+    def _print_headline(self) -> None:
+        """The last lines of the run: the report's headline, what this run computed, the report's path."""
+        config, out = self.config, self.config.stash[REPORT]
         tr = config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            tr.ensure_newline()
-            tr.write_line(f"[kag] {_run_summary(start, time.time() - start)}")
-            tr.write_line(f"[kag] reproduction report ({profile.name} profile): {out}")
+        if tr is None or out is None:
+            return
+        profile, start = config.stash[PROFILE], config.stash[START]
+        try:
+            head = json.loads((Path(out) / "results.json").read_text()).get("headline") or {}
+        except (OSError, ValueError):
+            head = {}
+        tr.ensure_newline()
+        tr.write_sep("=", f"kag: reproduction of arXiv 2511.21626, {profile.name} profile")
+        for line in headline_lines(head, config.stash[OUTCOMES]):
+            tr.write_line(line)
+        tr.write_line(f"[kag] {_run_summary(start, time.time() - start)}")
+        tr.write_line(f"[kag] reproduction report ({profile.name} profile): {Path(out) / 'index.html'} "
+                      f"(also README.md, results.json and table.csv in {out})")
+
+
+def headline_lines(head: dict[str, Any], outcomes: dict[tuple[str, str], dict]) -> list[str]:
+    """The report's headline as terminal lines: the outcome, a table of claim, status, robustness
+    and key number, and what the failures above are."""
+    lines = []
+    if head.get("outcome"):
+        lines.append(f"Outcome {head['outcome']}: {head.get('sentence', '')}")
+    rows = [("claim", "status", "robustness", "key number")]
+    rows += [(c["id"], c["label"], c["robustness"], f"{c['quantity']}: {c['value']}") for c in head.get("claims", [])]
+    if len(rows) > 1:
+        widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+        lines += ["  ".join(str(v).ljust(w) for v, w in zip(r[:3], widths)) + "  " + str(r[3]) for r in rows]
+    failed = sum(o["outcome"] == "failed" for o in outcomes.values())
+    xfailed = sum(o["outcome"] == "xfailed" for o in outcomes.values())
+    if failed or xfailed:
+        what = f"{failed} failed" + (f" and {xfailed} xfailed" if xfailed else "")
+        lines.append(f"The {what} tests are cells that did not come out as the claim expects (contradicted or "
+                     "inconclusive; for the control N1: supported or invalid), not crashes: each says above what was "
+                     "expected and what was measured.")
+    return lines
 
 
 def _run_summary(start: float, seconds: float) -> str:

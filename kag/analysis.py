@@ -39,12 +39,17 @@ from kag.errors import Busy, CorruptEntryError, MissingResults
 from kag.jacobians import first_layer_jacobian, jacobians_from_weights
 from kag.determinants import minors, minors_per_item, sample_indices, sample_pooled_indices
 from kag.metrics import (
+    BootstrapKL,
     bootstrap_kl,
     bootstrap_pr_ratio,
+    bootstrap_pr_ratio_replicates,
     divergences,
+    matched_nonzero,
     mean_ignoring_undefined,
+    paired_kl_se,
     participation_ratio,
-    rotation_maxima,
+    rotation_matrices,
+    rotation_maxima_at,
     zero_row_fraction,
 )
 from kag.model import check_width
@@ -58,10 +63,12 @@ from kag.train import check_regime, check_seeds, check_train_config, initial_sta
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
-ANALYSIS_VERSION = 5  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
+ANALYSIS_VERSION = 6  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
 # null2, surrogates, bootstrap SEs, PR against S; 3: RR's variance components; 4: RR ratio = geometric
 # mean over index samples (the arithmetic mean of ratios is biased upwards); 5: measurement SEs of KL,
-# zero-row fractions, accuracies and the timeline's PR ratios
+# zero-row fractions, accuracies and the timeline's PR ratios; 6: the multiverse (variant rows), bootstrap
+# replicates of PR ratios (paired differences), SEs of spatial PR ratios, N2's KL and RR cells, one set of
+# rotations per table, RR only for the networks judged on it (trained, init, null, surrogate)
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
@@ -103,6 +110,17 @@ class MetricTable:
     key: str
     table: ResultTable
     meta: dict[str, Any]
+    variants: dict[str, ResultTable] = dataclasses.field(default_factory=dict)  # variant -> its own rows
+    replicates: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, compare=False)  # key -> replicates
+
+    def table_of(self, variant: str = "primary") -> ResultTable:
+        """The rows a claim reads under ``variant``: the primary's, with every row the variant measured
+        itself (same analysis, layer, k, condition, role and observable) in its place."""
+        own = self.variants.get(variant)
+        if variant == PRIMARY or not own:
+            return self.table
+        ident = {r[:-1] for r in own}
+        return ResultTable([r for r in self.table if r[:-1] not in ident] + list(own))
 
 
 def evaluation_inputs(mnist: MNIST, config: MetricConfig, regime: str, n: int, device: torch.device,
@@ -191,23 +209,29 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
                 raise ValueError(f"{what} {name!r} cannot hold spatial k={k}: {exc}") from None
 
 
+PRIMARY = "primary"  # the pre-registered estimator; every other variant's rows are kept apart
+
+
 class _Rows:
     """Collects the rows of one model's table; the identifying columns are fixed once."""
 
     def __init__(self, width: int, seed: int, regime: str, eval_images: str) -> None:
         self.ident = (width, seed, regime, eval_images)
         self.rows: list[Row] = []
+        self.variants: dict[str, list[Row]] = {}  # variant -> its rows (the multiverse, docs/SPEC.md §7)
+        self.replicates: dict[str, torch.Tensor] = {}  # replicate_key -> bootstrap replicates of a PR ratio
 
     def add(self, analysis: str, observable: str, value: float, *, layer: str | None = None, k: int | None = None,
-            condition: str | None = None, role: str = "trained") -> None:
+            condition: str | None = None, role: str = "trained", variant: str | None = None) -> None:
         number = math.nan if value is None else float(value)
-        self.rows.append(Row(*self.ident, layer, k, analysis, condition, role, observable, number))
+        row = Row(*self.ident, layer, k, analysis, condition, role, observable, number)
+        (self.rows if variant in (None, PRIMARY) else self.variants.setdefault(variant, [])).append(row)
 
 
 # Images per Jacobian chunk: bounds memory (n=512, float64: 64 images hold 200 MB per network and layer).
 _IMAGE_CHUNK = 64
 SURROGATES = {"surrogate": "both", "surrogate_rows": "rows", "surrogate_cols": "cols"}  # role -> matched norms
-KL_SE_ROLES = ("trained", "null", "null2")  # the KLs that claims C1-KL and N1 judge get a bootstrap SE
+KL_SE_ROLES = ("trained", "null", "null2", "surrogate")  # the KLs that C1-KL, N1 and N2 judge get a bootstrap SE
 
 
 def _dtype(config: MetricConfig) -> torch.dtype:
@@ -249,12 +273,12 @@ def _divergences(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> 
     return divergences(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central)
 
 
-def _bootstrap_kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> tuple[float, float, float]:
-    """(KL, its bootstrap SE, JS); NaN when neither side has a positive minor."""
+def _bootstrap_kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> BootstrapKL:
+    """KL, JS, their bootstrap SEs and replicates; NaN when neither side has a positive minor."""
     if not ((m_p > 0).any() or (m_q > 0).any()):
-        return math.nan, math.nan, math.nan
-    return tuple(bootstrap_kl(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central,
-                              n_boot=config.n_bootstrap, seed=config.index_seed))
+        return BootstrapKL(math.nan, math.nan, math.nan)
+    return bootstrap_kl(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central,
+                        n_boot=config.n_bootstrap, seed=config.index_seed)
 
 
 def accuracy_se(accuracy: float | None, n_test: int) -> float:
@@ -281,45 +305,216 @@ def _rotation_samples(n: int, d: int, config: MetricConfig) -> list[tuple[int, i
             for j in range(config.rr_index_samples) for k in config.ks]
 
 
+# -- the multiverse (docs/SPEC.md §7): estimator variants measured beside the primary ------------------
+PR_VARIANTS = ("nonzero-matched", "fewer-minors", "more-minors")
+RR_ARITHMETIC = "rr-arithmetic-mean"
+EXTRA_SAMPLE_SEED = 500  # the "more minors" extra index sample: index_seed + 500 (RR uses index_seed + j, j < 500)
+PR_ROLES = ("trained", "null")  # PR ratios against the init that claims judge (C1-PR, C2-C8; N1)
+RR_ROLES = ("trained", "init", "null", "surrogate")  # RR only where judged: C1-RR, N1, N2
+
+
+def rr_variants(config: MetricConfig) -> tuple[str, ...]:
+    """The RR variants of ``config``: fewer minors, more images, each extra rotation count, arithmetic mean."""
+    return ("rr-fewer-minors", "rr-more-images", *(f"rr-rotations-{r}" for r in config.rr_variant_rotations),
+            RR_ARITHMETIC)
+
+
+def fewer_samples(config: MetricConfig, spatial: bool = False) -> int:
+    """S of the "fewer minors" variant: the first ``variant_sample_fraction`` of the primary sample."""
+    s = config.n_spatial_samples if spatial else config.n_samples
+    return max(1, int(round(config.variant_sample_fraction * s)))
+
+
+def check_variant_config(config: MetricConfig) -> None:
+    """One-line ValueError when the multiverse's sizes cannot be measured under ``config``."""
+    if not 0 < config.variant_sample_fraction < 1:
+        raise ValueError(f"variant_sample_fraction={config.variant_sample_fraction!r} is not allowed: "
+                         "use a fraction strictly between 0 and 1")
+    determinants.check_int("variant_sample_multiple", config.variant_sample_multiple, 2)
+    if not config.n_rotation_images <= determinants.check_int("rr_variant_images", config.rr_variant_images, 1) \
+            <= config.n_images:
+        raise ValueError(f"rr_variant_images={config.rr_variant_images} is not allowed: use a count from "
+                         f"n_rotation_images={config.n_rotation_images} to n_images={config.n_images}")
+    for r in config.rr_variant_rotations:
+        if determinants.check_int("rr_variant_rotations", r, 1) <= config.n_rotations:
+            raise ValueError(f"rr_variant_rotations holds {r}: each must exceed n_rotations={config.n_rotations}")
+
+
+def replicate_key(analysis: str, layer: str, k: int, condition: str | None, role: str, variant: str) -> str:
+    """Where a PR ratio's bootstrap replicates are stored in a metric table (see :class:`MetricTable`)."""
+    return "|".join(str(x) for x in (analysis, layer, k, condition or "-", role, variant))
+
+
+def _pr_variant_minors(a: torch.Tensor, b: torch.Tensor, extra: tuple[torch.Tensor, torch.Tensor] | None,
+                       fewer: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The paired minors ``[B, S']`` of (numerator, init) under every PR variant."""
+    out = {PRIMARY: (a, b), "nonzero-matched": matched_nonzero(a, b), "fewer-minors": (a[:, :fewer], b[:, :fewer])}
+    if extra is not None:
+        out["more-minors"] = (torch.cat([a, extra[0]], dim=1), torch.cat([b, extra[1]], dim=1))
+    return out
+
+
+def _lazy_rotations(n: int, config: MetricConfig, device: torch.device):
+    """The table's Haar rotations, built once on first use and shared by layers, networks and variants
+    (the first R' are those of a run with R' rotations)."""
+    cache: list[torch.Tensor] = []
+
+    def get() -> torch.Tensor:
+        if not cache:
+            cache.append(rotation_matrices(n, max((config.n_rotations, *config.rr_variant_rotations)),
+                                           config.index_seed, device))
+        return cache[0]
+    return get
+
+
 def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
                    config: MetricConfig, surrogate: bool) -> None:
     """``global``, ``zero_rows`` and ``sampling`` rows for the trained, init, null and null2 (independent
-    inits) networks, and the norm-matched surrogates of the trained one when ``surrogate``."""
+    inits) networks, and the norm-matched surrogates of the trained one when ``surrogate``; the
+    multiverse's variant rows and the PR ratios' bootstrap replicates beside them."""
     dtype = _dtype(config)
     n, d = states["trained"]["fc1.weight"].shape[0], x.shape[1]
     samples = {k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks}
+    extra_size = (config.variant_sample_multiple - 1) * config.n_samples
+    extra = {k: sample_indices(n, k, extra_size, n_cols=d, seed=config.index_seed + EXTRA_SAMPLE_SEED)
+             for k in config.ks}
     rr_samples = _rotation_samples(n, d, config)
+    rotations = _lazy_rotations(n, config, x.device)
+    fewer = fewer_samples(config)
     k_s = max(config.ks)
     s_max = max(config.pr_sample_sizes, default=0)
     long_sample = sample_indices(n, k_s, s_max, n_cols=d, seed=config.index_seed) if s_max else None
     surrogates = SURROGATES if surrogate else {}
+    n_rr, n_rr_more = config.n_rotation_images, config.rr_variant_images
     for layer in LAYERS:
         m: dict[str, dict[int, list[torch.Tensor]]] = {}
+        m_extra: dict[str, dict[int, list[torch.Tensor]]] = {}
         norms: dict[str, list[torch.Tensor]] = {}
-        rr_parts: dict[str, list[torch.Tensor]] = {}
+        rr_parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # first n_rr images, every rotation
+        rr_more: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # images n_rr.. n_rr_more, primary rotations
         long: dict[str, list[torch.Tensor]] = {"trained": [], "init": []}
         for where, J in _chunked_jacobians(states, x, layer, dtype, surrogates, config.surrogate_rounds):
             for name, Jn in J.items():
                 for k in config.ks:
                     m.setdefault(name, {}).setdefault(k, []).append(minors(Jn, *samples[k]))
+                    if name in (*PR_ROLES, "init", "surrogate"):
+                        m_extra.setdefault(name, {}).setdefault(k, []).append(minors(Jn, *extra[k]))
                 norms.setdefault(name, []).append(torch.linalg.vector_norm(Jn, dim=2))
-                r_imgs = max(0, min(config.n_rotation_images, where.stop) - where.start)
-                if r_imgs and name != "null2":  # RR on the first images; float32 matmuls (their error is far
-                    rr_parts.setdefault(name, []).append(rotation_maxima(  # below the spread of the max)
-                        Jn[:r_imgs].to(torch.float32), [smp for _, _, smp in rr_samples],
-                        n_rotations=config.n_rotations, seed=config.index_seed))
+                if name in RR_ROLES:  # RR on the first images; float32 matmuls (their error is far below
+                    _rotation_parts(Jn, where, rr_samples, rotations, config, rr_parts.setdefault(name, []),
+                                    rr_more.setdefault(name, []))  # the spread of the max)
                 if long_sample is not None and name in long:
                     long[name].append(minors(Jn, *long_sample))
             del J
         m = {name: {k: torch.cat(parts) for k, parts in per_k.items()} for name, per_k in m.items()}
-        rr = {name: (torch.cat([a for a, _ in parts], dim=1), torch.cat([q for _, q in parts], dim=1))
-              for name, parts in rr_parts.items()}  # (aligned [samples, images], rotated [samples, images, R])
+        m_extra = {name: {k: torch.cat(parts) for k, parts in per_k.items()} for name, per_k in m_extra.items()}
+        rr = {name: tuple(torch.cat([p[i] for p in parts], dim=2) for i in (0, 1)) for name, parts in rr_parts.items()}
+        rr_m = {name: tuple(torch.cat([p[i] for p in parts], dim=2) for i in (0, 1)) if parts else None
+                for name, parts in rr_more.items()}  # aligned [J, P, B'], rotated [J, P, B', R]
         _zero_rows(rows, layer, {name: torch.cat(v) for name, v in norms.items()}, config)
         _sampling_rows(rows, layer, k_s, {name: torch.cat(v) for name, v in long.items()}, config)
         for k in config.ks:
             of_k = [i for i, (_, kk, _) in enumerate(rr_samples) if kk == k]
-            _global_rows(rows, layer, k, {name: per_k[k] for name, per_k in m.items()},
-                         {name: (a[of_k], q[of_k]) for name, (a, q) in rr.items()}, config)
+            _global_rows(rows, layer, k, {name: per_k[k] for name, per_k in m.items()}, config)
+            _pr_variant_rows(rows, layer, k, {name: per_k[k] for name, per_k in m.items()},
+                             {name: per_k[k] for name, per_k in m_extra.items()}, fewer, config)
+            parts = {name: (a[of_k], q[of_k]) for name, (a, q) in rr.items()}
+            more = {name: None if v is None else (v[0][of_k], v[1][of_k]) for name, v in rr_m.items()}
+            _rr_rows(rows, layer, k, parts, more, config)
+
+
+def _rotation_parts(Jn: torch.Tensor, where: slice, rr_samples, rotations, config: MetricConfig,
+                    parts: list, more: list) -> None:
+    """Rotation maxima of one chunk's images: the first ``n_rotation_images`` under every rotation any
+    variant needs, the next ones up to ``rr_variant_images`` under the primary's rotations only."""
+    samples = [smp for _, _, smp in rr_samples]
+    sizes = [fewer_samples(config)] if fewer_samples(config) < config.n_samples else []
+    spans = ((parts, 0, config.n_rotation_images, None),
+             (more, config.n_rotation_images, config.rr_variant_images, config.n_rotations))
+    for out, lo, hi, n_rot in spans:
+        first, last = max(lo, where.start), min(hi, where.stop)
+        if last > first:
+            Q = rotations()
+            Jc = Jn[first - where.start : last - where.start].to(torch.float32)
+            out.append(rotation_maxima_at(Jc, samples, Q if n_rot is None else Q[:n_rot], sizes))
+
+
+def _pr_variant_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], m_extra: dict[str, torch.Tensor],
+                     fewer: int, config: MetricConfig) -> None:
+    """PR ratios (trained and null against the init; trained against the surrogate) with their bootstrap
+    SEs under the primary and every PR variant; the replicates of trained/init are kept for paired
+    differences (C2, C3)."""
+    pairs = [(name, "init", name) for name in PR_ROLES if name in m]
+    if "surrogate" in m:
+        pairs.append(("trained", "surrogate", "surrogate"))
+    for num, den, role in pairs:
+        extra = (m_extra[num], m_extra[den]) if num in m_extra and den in m_extra else None
+        for variant, (a, b) in _pr_variant_minors(m[num], m[den], extra, fewer).items():
+            ratio, reps = bootstrap_pr_ratio_replicates(a, b, n_boot=config.n_bootstrap, seed=config.index_seed)
+            se = float(reps.std(correction=1))
+            observable = "pr_ratio" if den == "init" else "pr_trained_over"
+            if variant == PRIMARY:  # the primary's ratio rows are written by _global_rows
+                rows.add("global", f"{observable}_se", se, layer=layer, k=k, role=role)
+                if observable == "pr_trained_over":
+                    rows.add("global", observable, ratio, layer=layer, k=k, role=role)
+            else:
+                rows.add("global", observable, ratio, layer=layer, k=k, role=role, variant=variant)
+                rows.add("global", f"{observable}_se", se, layer=layer, k=k, role=role, variant=variant)
+            if role == "trained" and den == "init":
+                rows.replicates[replicate_key("global", layer, k, None, role, variant)] = reps
+
+
+def _rr_rows(rows: _Rows, layer: str, k: int, parts: dict[str, tuple[torch.Tensor, torch.Tensor]],
+             more: dict[str, tuple[torch.Tensor, torch.Tensor] | None], config: MetricConfig) -> None:
+    """RR, RR ratios and their three-source SEs under the primary and every RR variant. ``parts`` =
+    (aligned ``[J, P, B]``, rotated ``[J, P, B, R_max]``) of the first images; ``more`` the next
+    images' under the primary's rotations; P: the "fewer minors" prefix (if any), then all minors."""
+    if not parts:
+        return
+    R = config.n_rotations
+
+    def pick(name: str, variant: str) -> tuple[torch.Tensor, torch.Tensor]:
+        a, q = parts[name]
+        if variant == "rr-fewer-minors" and a.shape[1] > 1:
+            return a[:, 0], q[:, 0, :, :R]
+        if variant == "rr-more-images" and more.get(name) is not None:
+            a2, q2 = more[name]
+            return torch.cat([a[:, -1], a2[:, -1]], dim=1), torch.cat([q[:, -1, :, :R], q2[:, -1]], dim=1)
+        if variant.startswith("rr-rotations-"):
+            return a[:, -1], q[:, -1, :, : int(variant.rsplit("-", 1)[1])]
+        return a[:, -1], q[:, -1, :, :R]
+
+    for variant in (PRIMARY, *rr_variants(config)):
+        tag = None if variant == PRIMARY else variant
+        if variant == "rr-fewer-minors" and parts["trained"][0].shape[1] < 2:
+            continue
+        estimate = rr_arithmetic_estimate if variant == RR_ARITHMETIC else rr_ratio_estimate
+        picked = {name: pick(name, variant) for name in parts}
+        rr_mean = {name: _rr_estimate(*picked[name], *picked["init"])[0] for name in picked}
+
+        def add(observable: str, value: float, role: str = "trained") -> None:
+            rows.add("global", observable, value, layer=layer, k=k, role=role, variant=tag)
+
+        for name in picked:
+            if variant == PRIMARY or name != "init":
+                add("rr", float(np.mean(rr_mean[name])), name)
+            if name in PR_ROLES:
+                add("rr_ratio", estimate(rr_mean[name], rr_mean["init"]), name)
+        components = rr_variance_components((*picked["trained"], *picked["init"]), config.n_bootstrap,
+                                            config.index_seed, estimate)
+        if variant == PRIMARY:
+            for factor, se in components.items():
+                rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
+        add("rr_ratio_se", _combined(components))
+        if "surrogate" in picked:  # N2: RR(trained) / RR(surrogate), its own three-source SE
+            add("rr_trained_over", estimate(rr_mean["trained"], rr_mean["surrogate"]), "surrogate")
+            add("rr_trained_over_se", _combined(rr_variance_components(
+                (*picked["trained"], *picked["surrogate"]), config.n_bootstrap, config.index_seed, estimate)),
+                "surrogate")
+
+
+def _combined(components: dict[str, float]) -> float:
+    return math.sqrt(sum(se * se for se in components.values() if math.isfinite(se)))
 
 
 def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: MetricConfig) -> None:
@@ -353,6 +548,14 @@ def rr_ratio_estimate(per_sample_a: list[float], per_sample_b: list[float]) -> f
     return math.exp(float(np.mean(logs))) if logs else math.nan
 
 
+def rr_arithmetic_estimate(per_sample_a: list[float], per_sample_b: list[float]) -> float:
+    """The arithmetic mean over index samples of RR(a)/RR(b): a variant of the multiverse (biased
+    upwards by Jensen's inequality, see :func:`rr_ratio_estimate`); NaN when no ratio is finite."""
+    ratios = [a / b for a, b in zip(per_sample_a, per_sample_b)
+              if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
+    return float(np.mean(ratios)) if ratios else math.nan
+
+
 def _rr_estimate(aligned: torch.Tensor, rotated: torch.Tensor, base_aligned: torch.Tensor, base_rotated: torch.Tensor
                  ) -> tuple[list[float], list[float], list[float]]:
     """(RR of the network, RR of the base, their ratio) per index sample, each RR the mean over images
@@ -362,39 +565,72 @@ def _rr_estimate(aligned: torch.Tensor, rotated: torch.Tensor, base_aligned: tor
     return rr, base, [_ratio(a, b) for a, b in zip(rr, base)]
 
 
-def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: int) -> dict[str, float]:
-    """Measurement SE of the RR-ratio estimator (:func:`rr_ratio_estimate` of RR(trained) and RR(init))
-    from each source alone: resampling index samples, images or rotations (with replacement, trained
-    and init together) while the other two stay fixed; ``parts`` = (aligned, rotated) of trained and
-    init, ``[J, B]`` and ``[J, B, R]``."""
+def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: int,
+                           estimate=None) -> dict[str, float]:
+    """Measurement SE of the RR-ratio estimator (``estimate``, default :func:`rr_ratio_estimate`, of
+    RR(a) and RR(b)) from each source alone: resampling index samples, images or rotations (with
+    replacement, both networks together) while the other two stay fixed; ``parts`` = (aligned,
+    rotated) of a and b, ``[J, B]`` and ``[J, B, R]``. All replicates of a source at once: each is
+    a weighted mean (weights = how often an index was drawn), so no Python loop over replicates."""
     generator = torch.Generator().manual_seed(seed)
-    a_t, q_t, a_i, q_i = parts
-    sizes = {"index samples": a_t.shape[0], "images": a_t.shape[1], "rotations": q_t.shape[2]}
+    a_a, q_a, a_b, q_b = (t.to(torch.float64) for t in parts)
+    geometric = (estimate or rr_ratio_estimate) is rr_ratio_estimate
+    sizes = {"index samples": a_a.shape[0], "images": a_a.shape[1], "rotations": q_a.shape[2]}
     out = {}
     for factor, size in sizes.items():
-        estimates = []
-        for _ in range(n_boot):
-            pick = torch.randint(0, size, (size,), generator=generator)
-            axis = {"index samples": 0, "images": 1, "rotations": 2}[factor]
-            take = [t.index_select(axis, pick) if t.dim() > axis else t for t in (a_t, q_t, a_i, q_i)]
-            rr_a, rr_b, _ = _rr_estimate(*take)
-            estimates.append(rr_ratio_estimate(rr_a, rr_b))
-        finite = [e for e in estimates if math.isfinite(e)]
-        out[factor] = float(np.std(finite, ddof=1)) if len(finite) > 1 and size > 1 else math.nan
+        weights = _draw_weights(generator, n_boot, size)  # [n_boot, size]
+        if factor == "rotations":  # RR per sample [n_boot, J] of each network, rotations reweighted
+            rr = [_weighted_image_mean(a[None] / (torch.einsum("nr,jbr->njb", weights, q) / size))
+                  for a, q in ((a_a, q_a), (a_b, q_b))]
+        elif factor == "images":
+            rr = [_weighted_image_mean((a / q.mean(dim=2))[None].expand(n_boot, -1, -1), weights)
+                  for a, q in ((a_a, q_a), (a_b, q_b))]
+        else:
+            rr = [_weighted_image_mean((a / q.mean(dim=2))[None]).expand(n_boot, -1) for a, q in ((a_a, q_a), (a_b, q_b))]
+        sample_weights = weights if factor == "index samples" else torch.ones(n_boot, a_a.shape[0],
+                                                                              dtype=torch.float64)
+        estimates = _batched_estimate(rr[0], rr[1], sample_weights, geometric)
+        finite = estimates[torch.isfinite(estimates)]
+        out[factor] = float(finite.std(correction=1)) if finite.numel() > 1 and size > 1 else math.nan
     return out
 
 
-def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
-                 rr: dict[str, tuple[torch.Tensor, torch.Tensor]], config: MetricConfig) -> None:
-    """The ``global`` rows of one (layer, k): ``m`` minors ``[B, S]`` and ``rr`` the rotation maxima
-    (aligned ``[index samples, images]``, rotated ``[index samples, images, rotations]``) per network."""
+def _draw_weights(generator: torch.Generator, n_boot: int, size: int) -> torch.Tensor:
+    """How often each of ``size`` indices is drawn in each of ``n_boot`` resamples: ``[n_boot, size]``."""
+    draws = torch.randint(0, size, (n_boot, size), generator=generator)
+    offset = torch.arange(n_boot)[:, None] * size
+    return torch.bincount((draws + offset).flatten(), minlength=n_boot * size).view(n_boot, size).to(torch.float64)
+
+
+def _weighted_image_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over images (last axis) of ``values [n, J, B]`` ignoring NaN (undefined images), weighted by
+    ``weights [n, B]`` (None: equal): ``-> [n, J]``, NaN where no image is defined."""
+    defined = ~torch.isnan(values)
+    w = defined.to(torch.float64) if weights is None else defined * weights[:, None, :]
+    total = torch.where(defined, values, torch.zeros_like(values)).mul(w).sum(dim=2)
+    return total / w.sum(dim=2)  # 0/0 -> NaN
+
+
+def _batched_estimate(rr_a: torch.Tensor, rr_b: torch.Tensor, weights: torch.Tensor, geometric: bool) -> torch.Tensor:
+    """:func:`rr_ratio_estimate` (or the arithmetic mean) of every replicate row: ``rr_a, rr_b [n, J]``,
+    index samples weighted by ``weights [n, J]`` -> ``[n]``; NaN where no ratio is finite."""
+    ok = (rr_a > 0) & (rr_b > 0) & torch.isfinite(rr_a) & torch.isfinite(rr_b)
+    safe_a, safe_b = (torch.where(ok, t, torch.ones_like(t)) for t in (rr_a, rr_b))
+    terms = (safe_a / safe_b).log() if geometric else safe_a / safe_b
+    w = ok * weights
+    mean = (terms * w).sum(dim=1) / w.sum(dim=1)
+    return mean.exp() if geometric else mean
+
+
+def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], config: MetricConfig) -> None:
+    """The ``global`` PR and divergence rows of one (layer, k): ``m`` minors ``[B, S]`` per network
+    (RR: :func:`_rr_rows`; SEs of PR ratios and the variants: :func:`_pr_variant_rows`)."""
 
     def add(observable: str, value: float, role: str = "trained") -> None:
         rows.add("global", observable, value, layer=layer, k=k, role=role)
 
     pr = {name: _mean_pr(values) for name, values in m.items()}
-    rr_mean = {name: _rr_estimate(*rr[name], *rr["init"])[0] for name in rr}
-    kl: dict[str, float] = {}
+    kl: dict[str, Any] = {}
     for name in m:
         add("pr", pr[name][0], name)
         add("pr_undefined", pr[name][1], name)
@@ -402,31 +638,24 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor],
         if name != "init":
             add("pr_ratio", _ratio(pr[name][0], pr["init"][0]), name)
             if name in KL_SE_ROLES:
-                kl[name], kl_se, js = _bootstrap_kl(m[name], m["init"], config)
-                add("kl_se", kl_se, name)
+                kl[name] = _bootstrap_kl(m[name], m["init"], config)
+                add("kl_se", kl[name].se, name)
+                add("js_se", kl[name].js_se, name)
+                add("kl", kl[name].kl, name)
+                add("js", kl[name].js, name)
             else:
-                kl[name], js = _divergences(m[name], m["init"], config)
-            add("kl", kl[name], name)
-            add("js", js, name)
-        if name in rr_mean:
-            add("rr", float(np.mean(rr_mean[name])), name)
-            if name != "init":  # the RR estimator over the index samples
-                add("rr_ratio", rr_ratio_estimate(rr_mean[name], rr_mean["init"]), name)
-    components = rr_variance_components((*rr["trained"], *rr["init"]), config.n_bootstrap, config.index_seed)
-    for factor, se in components.items():
-        rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
-    add("rr_ratio_se", math.sqrt(sum(se * se for se in components.values() if math.isfinite(se))))
-    for name in ("trained", "null"):  # the PR ratios that C1-PR and N1 judge
-        if name in m:
-            _, se = bootstrap_pr_ratio(m[name], m["init"], n_boot=config.n_bootstrap, seed=config.index_seed)
-            add("pr_ratio_se", se, name)
+                kl_value, js = _divergences(m[name], m["init"], config)
+                kl[name] = BootstrapKL(kl_value, math.nan, js)
+                add("kl", kl_value, name)
+                add("js", js, name)
     for role in SURROGATES:
-        if role in m:  # how much of each observable the norms alone explain: X(trained) / X(surrogate)
-            ratio, se = bootstrap_pr_ratio(m["trained"], m[role], n_boot=config.n_bootstrap, seed=config.index_seed)
-            add("pr_trained_over", ratio, role)
-            add("pr_trained_over_se", se, role)
-            add("kl_trained_over", _ratio(kl["trained"], kl[role]), role)
-            add("rr_trained_over", rr_ratio_estimate(rr_mean["trained"], rr_mean[role]), role)
+        if role in m:  # how much of KL the norms alone explain: KL(trained) / KL(surrogate)
+            add("kl_trained_over", _ratio(kl["trained"].kl, kl[role].kl), role)
+    if "surrogate" in m:  # N2's KL cell: KL(trained‖init) - KL(surrogate‖init), SE from paired replicates
+        for i, divergence in enumerate(("kl", "js")):
+            t, sg = getattr(kl["trained"], divergence), getattr(kl["surrogate"], divergence)
+            add(f"{divergence}_minus_surrogate", t - sg, "surrogate")
+            add(f"{divergence}_minus_surrogate_se", paired_kl_se(kl["trained"], kl["surrogate"], i), "surrogate")
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
@@ -454,15 +683,16 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
 
 
 def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int, m: dict[str, torch.Tensor],
-                 pool_size: float) -> None:
+                 m_extra: dict[str, torch.Tensor], pool_size: float, config: MetricConfig) -> None:
     """Rows of one spatial condition from the minors ``[items, S]`` of every network (items = image or
-    (image, pool) pairs; PRs of all items are pooled)."""
+    (image, pool) pairs; PRs of all items are pooled): the PR ratio with its bootstrap SE and
+    replicates (paired differences: C7, C8) under the primary and every PR variant; ``m_extra``
+    the "more minors" variant's extra sample."""
 
-    def add(observable: str, value: float, role: str = "trained") -> None:
-        rows.add(analysis, observable, value, layer=layer, k=k, condition=condition, role=role)
+    def add(observable: str, value: float, role: str = "trained", variant: str | None = None) -> None:
+        rows.add(analysis, observable, value, layer=layer, k=k, condition=condition, role=role, variant=variant)
 
     pr = {name: _mean_pr(values) for name, values in m.items()}
-    add("pr_ratio", _ratio(pr["trained"][0], pr["init"][0]))
     for name in m:
         add("pr", pr[name][0], name)
         add("pr_undefined", pr[name][1], name)
@@ -470,40 +700,56 @@ def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int,
     if "surrogate" in m:
         add("pr_trained_over", _ratio(pr["trained"][0], pr["surrogate"][0]), "surrogate")
     add("pool_size", pool_size, "none")
+    extra = (m_extra["trained"], m_extra["init"]) if m_extra else None
+    variants = _pr_variant_minors(m["trained"], m["init"], extra, fewer_samples(config, spatial=True))
+    for variant, (a, b) in variants.items():
+        ratio, reps = bootstrap_pr_ratio_replicates(a, b, n_boot=config.n_bootstrap, seed=config.index_seed)
+        add("pr_ratio", ratio if variant != PRIMARY else _ratio(pr["trained"][0], pr["init"][0]), variant=variant)
+        add("pr_ratio_se", float(reps.std(correction=1)), variant=variant)
+        rows.replicates[replicate_key(analysis, layer, k, condition, "trained", variant)] = reps
 
 
 def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
                     config: MetricConfig, surrogate: bool, grid: ImageGrid = MNIST_GRID) -> list[list[int]]:
     """Balls of growing radius around random centres drawn per image, the five patches, and
-    well-separated pixels (SPEC §6); returns the ball centres of every image (pixel indices)."""
+    well-separated pixels (SPEC §6); returns the ball centres of every image (pixel indices). Each
+    condition also gets a second, independent index sample for the "more minors" variant."""
     dtype = _dtype(config)
     n, B, S = states["trained"]["fc1.weight"].shape[0], x.shape[0], config.n_spatial_samples
     centres = grid.random_centres(B * config.n_centres, seed=config.index_seed).view(B, config.n_centres)
     images = torch.arange(B).repeat_interleave(config.n_centres)  # item -> image, items = (image, centre)
     ball_pools = {r: [grid.ball(r, int(c)) for c in centres.flatten()] for r in config.radii}
-    balls = {(r, k): sample_pooled_indices(n, k, S, pools, n_cols=grid.n_columns, seed=config.index_seed)
-             for r, pools in ball_pools.items() for k in config.spatial_ks}
     ball_sizes = {r: float(np.mean([p.numel() for p in pools])) for r, pools in ball_pools.items()}
-    # (analysis, condition, k) -> (index sample, pool size): one sample shared by every image
-    fixed = {("patches", name, k): (sample_indices(n, k, S, grid=grid, pool=pool, seed=config.index_seed),
-                                    float(pool.numel()))
-             for name, pool in grid.patches().items() for k in config.spatial_ks}
-    fixed.update({("separation", str(d), k): (sample_indices(n, k, S, grid=grid, min_separation=float(d),
-                                                             seed=config.index_seed), float(grid.n_columns))
-                  for d in config.separations for k in config.spatial_ks})
+    seeds = {PRIMARY: (config.index_seed, S),
+             "more-minors": (config.index_seed + EXTRA_SAMPLE_SEED, (config.variant_sample_multiple - 1) * S)}
+    balls = {(r, k, which): sample_pooled_indices(n, k, size, pools, n_cols=grid.n_columns, seed=seed)
+             for r, pools in ball_pools.items() for k in config.spatial_ks for which, (seed, size) in seeds.items()}
+    # (analysis, condition, k, which) -> index sample, shared by every image
+    fixed = {("patches", name, k, which): sample_indices(n, k, size, grid=grid, pool=pool, seed=seed)
+             for name, pool in grid.patches().items() for k in config.spatial_ks
+             for which, (seed, size) in seeds.items()}
+    fixed.update({("separation", str(d), k, which): sample_indices(n, k, size, grid=grid, min_separation=float(d),
+                                                                   seed=seed)
+                  for d in config.separations for k in config.spatial_ks for which, (seed, size) in seeds.items()})
+    sizes = {("patches", name): float(pool.numel()) for name, pool in grid.patches().items()}
+    sizes.update({("separation", str(d)): float(grid.n_columns) for d in config.separations})
     surrogates = {"surrogate": "both"} if surrogate else {}
+    paired = ("trained", "init")  # the networks of the PR ratio's variants
     for layer in LAYERS:
         J = {name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
                                                                          config.surrogate_rounds).items()}
         for k in config.spatial_ks:
             for r in config.radii:
-                idx_rows, idx_cols = balls[(r, k)]
-                m = {name: minors_per_item(Jn, images, idx_rows, idx_cols) for name, Jn in J.items()}
-                _pooled_rows(rows, "balls", str(r), layer, k, m, ball_sizes[r])
-            for (analysis, condition, kk), ((idx_rows, idx_cols), size) in fixed.items():
-                if kk == k:
-                    m = {name: minors(Jn, idx_rows, idx_cols) for name, Jn in J.items()}
-                    _pooled_rows(rows, analysis, condition, layer, k, m, size)
+                m, m_extra = ({name: minors_per_item(Jn, images, *balls[(r, k, which)]) for name, Jn in J.items()
+                               if which == PRIMARY or name in paired} for which in seeds)
+                _pooled_rows(rows, "balls", str(r), layer, k, m, m_extra, ball_sizes[r], config)
+            for (analysis, condition, kk, which), sample in fixed.items():
+                if kk == k and which == PRIMARY:
+                    extra = fixed[(analysis, condition, kk, "more-minors")]
+                    m = {name: minors(Jn, *sample) for name, Jn in J.items()}
+                    m_extra = {name: minors(J[name], *extra) for name in paired}
+                    _pooled_rows(rows, analysis, condition, layer, k, m, m_extra, sizes[(analysis, condition)],
+                                 config)
     return centres.tolist()
 
 
@@ -550,14 +796,22 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     timings["total"] = time.perf_counter() - t0
     meta = {"width": record.width, "seed": record.seed, "regime": record.regime, "eval_images": config.eval_images,
             "model_key": record.key, "epochs": record.manifest.get("epochs"), "spatial": spatial,
-            "centres": centres, "timings": timings, "device": str(device)}
+            "centres": centres, "timings": timings, "device": str(device),
+            # the multiverse's rows and the PR ratios' bootstrap replicates (stored apart, see MetricTable)
+            "variants": {v: ResultTable(r).to_json() for v, r in rows.variants.items()},
+            "replicates": {key: [None if not math.isfinite(x) else round(x, 9) for x in reps.tolist()]
+                           for key, reps in rows.replicates.items()}}
     return ResultTable(rows.rows), meta
 
 
 def _stored(store: Store, key: str) -> MetricTable:
     body = store.load_metrics(key)
     try:
-        return MetricTable(key, ResultTable.from_json(body["payload"]["table"]), body["payload"]["meta"])
+        meta = dict(body["payload"]["meta"])
+        variants = {v: ResultTable.from_json(t) for v, t in meta.pop("variants", {}).items()}
+        replicates = {k: np.array([math.nan if x is None else float(x) for x in reps], dtype=np.float64)
+                      for k, reps in meta.pop("replicates", {}).items()}
+        return MetricTable(key, ResultTable.from_json(body["payload"]["table"]), meta, variants, replicates)
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptEntryError(f"metric entry {key} in {store.metrics_dir} is not a metric table of this version "
                                 f"({exc}); `kag cache rm {key[:12]}` removes it") from None

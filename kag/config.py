@@ -121,3 +121,8 @@ class MetricConfig:
     eval_shift_seed: int = 42  # one fixed shift per test image when eval_images == "augmented"
     timeline_k: int = 3
     zero_row_percentile: float = 1.0
+    # The pre-registered multiverse (docs/SPEC.md §7): estimator variants measured beside the primary.
+    variant_sample_fraction: float = 0.2  # "fewer minors": the first 20% of every index sample (PR and RR)
+    variant_sample_multiple: int = 2  # "more minors": the primary sample plus (multiple - 1) x S more (PR)
+    rr_variant_images: int = 64  # "more images" for RR (the primary: n_rotation_images)
+    rr_variant_rotations: tuple[int, ...] = (20, 100)  # "more rotations" for RR (the primary: n_rotations)

@@ -18,15 +18,15 @@ import numpy as np
 import torch
 
 from kag.jacobians import full_float32_precision
-from kag.determinants import (check_indices, check_int, check_jacobian, chunk_bytes, entry_major_index,
-                              minors_unchecked)
+from kag.determinants import _abs_det, check_indices, check_int, check_jacobian, chunk_bytes, minors_unchecked
 
 # Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
 # cache key; bump it when any of them computes something else.
 # 2: KL histograms keep every minor (SPEC §5 zero policy): bins over the pooled central 99.8% of
 #    log10 of the positive minors plus underflow (exact zeros) and overflow bins; 1 dropped zeros.
 # 3: PR divides each image by its largest minor first (no underflow of squares below 1e-154).
-OBSERVABLES_VERSION = 3
+# 4: rotated Jacobians as one batched matmul per (image, rotation) chunk, gathered without a transpose.
+OBSERVABLES_VERSION = 4
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
 _ROTATION_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}
@@ -77,7 +77,20 @@ def mean_ignoring_undefined(values: torch.Tensor | np.ndarray | list[float]) -> 
 def bootstrap_pr_ratio(
     m_trained: torch.Tensor, m_init: torch.Tensor, n_boot: int = 200, seed: int = 0
 ) -> tuple[float, float]:
-    """PR ratio and its bootstrap SE: ``m_trained, m_init [B, S] -> (ratio, se)``.
+    """PR ratio and its bootstrap SE: ``m_trained, m_init [B, S] -> (ratio, se)`` (see
+    :func:`bootstrap_pr_ratio_replicates`, whose replicates' SD (ddof 1) is the SE)."""
+    ratio, replicates = bootstrap_pr_ratio_replicates(m_trained, m_init, n_boot, seed)
+    return ratio, float(replicates.std(correction=1))
+
+
+def bootstrap_pr_ratio_replicates(
+    m_trained: torch.Tensor, m_init: torch.Tensor, n_boot: int = 200, seed: int = 0
+) -> tuple[float, torch.Tensor]:
+    """PR ratio and its bootstrap replicates: ``m_trained, m_init [B, S] -> (ratio, [n_boot])``.
+
+    Two calls with the same ``seed``, B and S use the same draws, so the replicates of two PR
+    ratios measured on the same images (two layers, two k's, two networks) are paired: the SD of
+    their replicate differences is the SE of the difference, shared images accounted for.
 
     ratio = mean over images of PR(m_trained[b]) / mean over images of PR(m_init[b]), images with
     an undefined PR left out of each mean (as :func:`mean_ignoring_undefined`). The two tensors
@@ -111,8 +124,21 @@ def bootstrap_pr_ratio(
             W = _multiplicities(columns[r0 : r0 + step], S)
             t, i = (_weighted_mean_pr(m, V, W) for m in scaled)
             replicates.append(t / i)
-    se = float(torch.cat(replicates).std(correction=1))
-    return ratio, se
+    return ratio, torch.cat(replicates).cpu()
+
+
+def matched_nonzero(m_a: torch.Tensor, m_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paired minors ``[B, S]`` reduced per image to their non-zero minors at a matched count: each
+    keeps its first c non-zero minors, c = the smaller of the two non-zero counts, and the rest are
+    set to 0 (a zero adds nothing to ‖m‖₁ or ‖m‖₂). The sample is i.i.d., so the first c non-zero
+    minors are a uniform subsample of them. PR over c minors of equal size is 1/√c, so exact zeros
+    (dead units) would otherwise raise a network's PR by about (1 - f)^(-1/2); matched, zeros
+    neither inflate nor deflate the PR ratio (docs/SPEC.md §7, the multiverse)."""
+    _check_paired_minors(m_a, m_b)
+    nonzero = [m != 0 for m in (m_a, m_b)]
+    count = torch.minimum(*(z.sum(dim=1) for z in nonzero))[:, None]
+    return tuple(torch.where(z & (z.cumsum(dim=1) <= count), m, torch.zeros_like(m))
+                 for m, z in zip((m_a, m_b), nonzero))
 
 
 def _check_paired_minors(m_trained: torch.Tensor, m_init: torch.Tensor) -> None:
@@ -224,6 +250,9 @@ class BootstrapKL(NamedTuple):
     kl: float
     se: float
     js: float
+    js_se: float = math.nan
+    # [2, n_boot, 2]: (image bootstrap, column bootstrap) x replicate x (KL, JS), for paired differences
+    replicates: torch.Tensor | None = None
 
 
 def bootstrap_kl(
@@ -254,7 +283,7 @@ def bootstrap_kl(
     draws = {0: torch.randint(0, B, (n_boot, B), generator=generator),
              1: torch.randint(0, S, (n_boot, S), generator=generator)}
     lo, hi = float(hist.edges[0]), float(hist.edges[-1])
-    variance = 0.0
+    reps = []
     with torch.no_grad():
         per_side = []
         for m in (m_trained, m_init):
@@ -268,9 +297,21 @@ def bootstrap_kl(
                 counts.append(c.scatter_add_(1, along, torch.ones(along.shape, dtype=torch.float64)))
             weights = _multiplicities(draws[axis], size)  # [n_boot, size]
             p, q = (weights @ c for c in counts)
-            replicates = _kl_rows(p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True), smoothing)
-            variance += float(replicates.var(correction=1))
-    return BootstrapKL(kl, math.sqrt(variance), js)
+            p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
+            reps.append(torch.stack([_kl_rows(p, q, smoothing), _js_rows(p, q)], dim=1))
+    replicates = torch.stack(reps)  # [2, n_boot, 2]
+    se, js_se = (math.sqrt(float(replicates[:, :, i].var(dim=1, correction=1).sum())) for i in (0, 1))
+    return BootstrapKL(kl, se, js, js_se, replicates)
+
+
+def paired_kl_se(a: BootstrapKL, b: BootstrapKL, divergence: int = 0) -> float:
+    """SE of ``a - b`` (KL if ``divergence`` is 0, JS if 1) from the replicates of two
+    :func:`bootstrap_kl` calls with the same draws (same seed, images and columns): the two one-way
+    variances of the replicate differences, added as in :func:`bootstrap_kl`."""
+    if a.replicates is None or b.replicates is None or a.replicates.shape != b.replicates.shape:
+        return math.nan
+    diff = a.replicates[:, :, divergence] - b.replicates[:, :, divergence]
+    return math.sqrt(float(diff.var(dim=1, correction=1).sum()))
 
 
 def _kl_rows(p: torch.Tensor, q: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -347,6 +388,17 @@ def js_divergence(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100
     smoothing. Natural log: ln 2 for disjoint histograms.
     """
     return _js_of(*_histogram_probabilities(m_trained, m_init, bins, central))
+
+
+def _js_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """JS of each row pair of ``p, q [R, bins]`` (probabilities), as :func:`_js_of`."""
+    mid = (p + q) / 2
+
+    def kl_rows(a: torch.Tensor) -> torch.Tensor:
+        terms = torch.where(a > 0, a * (a / torch.where(a > 0, mid, torch.ones_like(mid))).log(), torch.zeros_like(a))
+        return terms.sum(dim=1)
+
+    return ((kl_rows(p) + kl_rows(q)) / 2).clamp(0.0, math.log(2))
 
 
 def _js_of(p: torch.Tensor, q: torch.Tensor) -> float:
@@ -433,50 +485,120 @@ def rotation_maxima(
     Q_q. ``RR = aligned / rotated.mean(-1)``; the parts let a caller split RR's variance between
     index samples, images and rotations.
 
-    The rotated Jacobians are shared by all samples, so k = 1, 2, 3 cost about what one k costs.
-    Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk computes
-    ``Q_q[used rows] @ J[:, :, used cols]`` for many (rotation, image) pairs as one matmul, in J's
-    dtype with TF32 off (float32 measured 2-3× faster than float64 on CPU; its error, ~1e-6
+    The Haar rotations are :func:`rotation_matrices` ``(n, n_rotations, seed)``; see
+    :func:`rotation_maxima_at` to pass them in (built once, shared by many calls) and to get the
+    maxima over the first S' minors of every sample as well. ``chunk`` = (rotation, image) pairs per
+    matmul (None: from a budget of 32 MB on CPU, 1 GB on CUDA).
+    """
+    check_jacobian(J)
+    n_rotations = check_int("n_rotations", n_rotations, 1)
+    Q = rotation_matrices(J.shape[1], n_rotations, seed, J.device)
+    aligned, rotated = rotation_maxima_at(J, samples, Q, chunk=chunk)
+    return aligned[:, -1], rotated[:, -1]
+
+
+def rotation_maxima_at(
+    J: torch.Tensor,
+    samples: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    rotations: torch.Tensor,
+    sizes: Sequence[int] = (),
+    chunk: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotation maxima under given rotations, at several sample sizes: ``(aligned [K, P, B],
+    rotated [K, P, B, R])`` float64, P = ``len(sizes) + 1``: the largest of the first ``sizes[p]``
+    minors of each index sample, then (last) of all of them.
+
+    ``rotations [R, n, n]`` (e.g. :func:`rotation_matrices`, built once per width and shared by
+    layers, networks and estimator variants: the first R' of them are the rotations of a run with
+    R' rotations). Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk
+    computes ``Q_q[used rows] @ J[:, :, used cols]`` for many (rotation, image) pairs as one matmul,
+    in J's dtype with TF32 off (float32 measured 2-3× faster than float64 on CPU; its error, ~1e-6
     relative, is far below the spread of the maximum over rotations); determinants are float64.
-    ``chunk`` = (rotation, image) pairs per matmul (None: from a budget of 32 MB on CPU, 1 GB on CUDA).
+    The minors of all index samples of one k are gathered straight from the matmul's output in one
+    call per chunk and their maxima taken at once (no Python loop over samples).
     """
     check_jacobian(J)
     B, n, m = J.shape
     if not samples:
         raise ValueError("samples=[] is not allowed: give at least one (rows, cols) pair")
     samples = [tuple(t.to(J.device) for t in check_indices(r, c, n, m)) for r, c in samples]
-    n_rotations = check_int("n_rotations", n_rotations, 1)
+    if not isinstance(rotations, torch.Tensor) or rotations.dim() != 3 or rotations.shape[1:] != (n, n):
+        shape = list(rotations.shape) if isinstance(rotations, torch.Tensor) else type(rotations).__name__
+        raise ValueError(f"rotations has shape {shape}: expected [R, {n}, {n}] rotations of J's {n} rows")
+    smallest = min(r.shape[0] for r, _ in samples)
+    sizes = [check_int("sizes", s, 1) for s in sizes]
+    if any(s > smallest for s in sizes):
+        raise ValueError(f"sizes={sizes} asks for more minors than the smallest index sample holds ({smallest})")
     if chunk is not None:
         chunk = check_int("chunk", chunk, 1)
+    n_rotations = rotations.shape[0]
+    cuts = [*sizes, None]
+
+    def maxima(values: torch.Tensor) -> torch.Tensor:  # [..., S] -> [..., P]
+        return torch.stack([values[..., :cut].amax(dim=-1) for cut in cuts], dim=-1)
 
     with torch.no_grad(), full_float32_precision():
-        aligned = torch.stack([minors_unchecked(J, r, c).amax(dim=1) for r, c in samples])  # [K, B]
+        aligned = torch.stack([maxima(minors_unchecked(J, r, c)) for r, c in samples])  # [K, B, P]
         used_rows = torch.unique(torch.cat([r.flatten() for r, _ in samples]))
         used_cols = torch.unique(torch.cat([c.flatten() for _, c in samples]))
         r, u = used_rows.numel(), used_cols.numel()
-        local = []  # each sample's indices into the rotated [r, u] blocks, and its entry positions (built once)
-        for rows, cols in samples:
-            rows_local, cols_local = torch.searchsorted(used_rows, rows), torch.searchsorted(used_cols, cols)
-            local.append((rows_local, cols_local, entry_major_index(rows_local, cols_local, u)))
-        Q = rotation_matrices(n, n_rotations, seed, J.device)[:, used_rows, :].to(J.dtype)  # [R, r, n]
+        groups = _samples_by_shape(samples, used_rows, used_cols)
+        Q = rotations.to(J.device)[:, used_rows, :].to(J.dtype)  # [R, r, n]
 
         budget = chunk_bytes(_ROTATION_CHUNK_BYTES, J.device)
         pairs = chunk or max(1, budget // (2 * r * u * J.element_size()))
         bc = min(B, pairs)
         rc = max(1, min(n_rotations, pairs // bc))
-        rotated_max = torch.empty(len(samples), B, n_rotations, dtype=torch.float64, device=J.device)
+        rotated_max = torch.empty(len(samples), B, n_rotations, len(cuts), dtype=torch.float64, device=J.device)
         for b0 in range(0, B, bc):
             Jb = J[b0 : b0 + bc, :, used_cols]  # [nb, n, u]
             nb = Jb.shape[0]
-            Jb = Jb.permute(1, 0, 2).reshape(n, nb * u)  # [n, nb*u]: the chunk's images side by side
             for q0 in range(0, n_rotations, rc):
                 Qc = Q[q0 : q0 + rc]
                 nq = Qc.shape[0]
-                rotated = (Qc.reshape(nq * r, n) @ Jb).view(nq, r, nb, u).transpose(1, 2).reshape(nq * nb, r, u)
-                for i, (rows_local, cols_local, entries) in enumerate(local):
-                    best = minors_unchecked(rotated, rows_local, cols_local, entries).amax(dim=1)  # [nq*nb]
-                    rotated_max[i, b0 : b0 + nb, q0 : q0 + nq] = best.view(nq, nb).T
-    return aligned, rotated_max
+                # [nb, nq*r, u]: each (image, rotation) pair's rotated block contiguous, ready to gather
+                rotated = torch.matmul(Qc.reshape(nq * r, n), Jb).view(nb * nq, r * u)
+                for which, entries, k, S in groups:
+                    best = _grouped_rotated_maxima(rotated, entries, k, S, maxima)  # [nb*nq, G, P]
+                    rotated_max[which, b0 : b0 + nb, q0 : q0 + nq] = best.view(nb, nq, len(which), -1).permute(
+                        2, 0, 1, 3)
+    return aligned.permute(0, 2, 1), rotated_max.permute(0, 3, 1, 2)
+
+
+def _samples_by_shape(samples, used_rows: torch.Tensor, used_cols: torch.Tensor):
+    """Index samples grouped by shape ``(S, k)``: ``[(sample numbers, entries [k*k, G, S], k, S)]``,
+    ``entries`` the positions of every minor's k×k entries in a rotated block ``[r, u]`` flattened
+    (rows and columns as positions in ``used_rows`` / ``used_cols``), entry-major."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, (rows, _) in enumerate(samples):
+        by_shape.setdefault(tuple(rows.shape), []).append(i)
+    u = used_cols.numel()
+    groups = []
+    for (S, k), which in by_shape.items():
+        rows = torch.cat([torch.searchsorted(used_rows, samples[i][0]) for i in which])  # [G*S, k]
+        cols = torch.cat([torch.searchsorted(used_cols, samples[i][1]) for i in which])
+        entries = (rows[:, :, None] * u + cols[:, None, :]).permute(1, 2, 0).reshape(k * k, len(which), S)
+        groups.append((torch.tensor(which, device=used_rows.device), entries.contiguous(), k, S))
+    return groups
+
+
+# Gathered entries of rotated minors alive at once (float32 values, then float64 determinants).
+_ROTATED_GATHER_ELEMENTS = 2**22
+
+
+def _grouped_rotated_maxima(rotated: torch.Tensor, entries: torch.Tensor, k: int, S: int, maxima) -> torch.Tensor:
+    """Maxima of the minors of G index samples in every rotated block: ``rotated [pairs, r*u]``,
+    ``entries [k*k, G, S]`` -> ``[pairs, G, P]``; gathered in blocks of whole samples to bound memory."""
+    pairs, G = rotated.shape[0], entries.shape[1]
+    step = max(1, _ROTATED_GATHER_ELEMENTS // max(1, pairs * k * k * S))
+    out = []
+    for g0 in range(0, G, step):
+        idx = entries[:, g0 : g0 + step].reshape(1, -1)  # [1, k*k*g*S], entry-major
+        g = idx.shape[1] // (k * k * S)
+        block = rotated.gather(1, idx.expand(pairs, -1))
+        dets = _abs_det(block.to(torch.float64).view(pairs, k, k, g * S))  # [pairs, g*S]
+        out.append(maxima(dets.view(pairs, g, S)))
+    return torch.cat(out, dim=1)
 
 
 # ---------------------------------------------------------------------------------------------

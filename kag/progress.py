@@ -1,14 +1,23 @@
-"""Periodic progress lines on stderr for long work (training, metric tables).
+"""Progress for long work: periodic lines on stderr (:class:`Progress`), and a monitor that watches a
+store fill up (:class:`WorkMonitor`).
 
 Plain lines rather than a redrawn bar: they survive pytest capture, xdist workers and CI logs.
-``KAG_QUIET=1`` silences them.
+``KAG_QUIET=1`` silences :class:`Progress`.
+
+:class:`WorkMonitor` is for a process that waits while others compute, as pytest-xdist's controller
+does while its workers train models and compute metric tables: it polls the store for the entries
+the run still lacks and, through a ``write`` callback, reports how many are done and an estimate
+of the time left, from the seconds the finished ones took (the store's event log).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import threading
 import time
+from typing import Any, Callable, Iterable
 
 
 class Progress:
@@ -32,3 +41,156 @@ class Progress:
 
     def done(self, summary: str) -> None:
         self._print(f"done: {summary}")
+
+
+def format_duration(seconds: float | None) -> str:
+    """"12.3 s", "5 min 20 s", "2 h 05 min"; "n/a" for None or NaN."""
+    if seconds is None or not math.isfinite(float(seconds)):
+        return "n/a"
+    s = max(0.0, float(seconds))
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(round(s % 60)):02d} s"
+    return f"{int(s // 3600)} h {int(round(s % 3600 / 60)):02d} min"
+
+
+class WorkMonitor:
+    """Watch ``store`` until it holds the model keys ``models`` and metric-table keys ``tables``,
+    writing ``[kag] progress: models trained 6/24, metric tables computed 3/27, ~4 min 10 s left
+    (elapsed 1 min 02 s)`` through ``write`` when a count changes, and at least every ``every``
+    seconds.
+
+    The estimate is the mean seconds per model and per table of the ones this run finished (the
+    store's ``events.jsonl``), times what is left, divided by ``workers`` (the processes sharing
+    the work). Until a model and a table have been timed, it says so instead of guessing.
+
+    :meth:`start` runs the polling in a daemon thread; the thread first waits for ``ready()`` (e.g.
+    until pytest-xdist has printed its collection line), then writes ``header`` if given, and writes
+    nothing while :meth:`pause` holds. :meth:`finish`
+    prints the final line once (from any thread) and stops the thread.
+    """
+
+    def __init__(self, store: Any, models: Iterable[str], tables: Iterable[str], write: Callable[[str], None],
+                 *, workers: int = 1, every: float = 15.0, poll: float = 2.0,
+                 ready: Callable[[], bool] | None = None, header: str | None = None) -> None:
+        self.store, self.write = store, write
+        self.models, self.tables = set(models), set(tables)
+        self.workers, self.every, self.poll = max(1, int(workers)), every, poll
+        self.ready = ready or (lambda: True)
+        self.header = header
+        self.start_time = time.time()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._finished = False
+        self._thread: threading.Thread | None = None
+
+    # -- what is done, and how long the rest will take ------------------------------------------
+    @property
+    def pending(self) -> bool:
+        return bool(self.models or self.tables)
+
+    def counts(self) -> tuple[int, int]:
+        """(models in the store, metric tables in the store), of those this run lacked at the start."""
+        return (sum(self.store.has_model(k) for k in self.models),
+                sum(self.store.has_metrics(k) for k in self.tables))
+
+    def _unit_seconds(self) -> tuple[float, float]:
+        """Mean seconds per model trained and per table computed by this run (NaN until one was)."""
+        try:
+            events = [e for e in self.store.events() if e.get("time", 0) >= self.start_time]
+        except (OSError, ValueError):
+            return math.nan, math.nan
+        train = [e for e in events if e.get("kind") == "train"]
+        tables = [e for e in events if e.get("kind") == "metrics" and e.get("key") in self.tables]
+        n_models = sum(len(e.get("seeds") or []) for e in train)
+        per_model = sum(e.get("seconds", 0.0) for e in train) / n_models if n_models else math.nan
+        per_table = sum(e.get("seconds", 0.0) for e in tables) / len(tables) if tables else math.nan
+        return per_model, per_table
+
+    def seconds_left(self, models_done: int, tables_done: int) -> float:
+        """The estimate of the wall time left (NaN when a kind with work left has not been timed yet)."""
+        per_model, per_table = self._unit_seconds()
+        left = 0.0
+        for todo, each in ((len(self.models) - models_done, per_model), (len(self.tables) - tables_done, per_table)):
+            if todo > 0:
+                left += todo * each  # NaN when not timed yet
+        return left / self.workers
+
+    def line(self) -> str:
+        """One progress line."""
+        m, t = self.counts()
+        left = self.seconds_left(m, t)
+        if m == len(self.models) and t == len(self.tables):
+            eta = "done"
+        elif math.isfinite(left):
+            eta = f"~{format_duration(left)} left"
+        else:
+            eta = "time left: estimated once a model and a table are done"
+        return (f"[kag] progress: models trained {m}/{len(self.models)}, metric tables computed "
+                f"{t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
+
+    # -- the thread -------------------------------------------------------------------------------
+    def _emit(self, text: str) -> None:
+        with self._lock:
+            if not self._finished:
+                self.write(text)
+
+    def _run(self) -> None:
+        deadline = time.time() + 30.0
+        while not self._stop.is_set() and not self.ready() and time.time() < deadline:
+            self._stop.wait(0.2)
+        if self.header and not self._stop.wait(0.5):  # let the terminal finish the line it is on
+            self._emit(self.header)
+        last_counts, last_time = None, 0.0
+        while not self._stop.wait(self.poll):
+            if self._paused.is_set():
+                continue
+            counts = self.counts()
+            if counts == (len(self.models), len(self.tables)):
+                self.finish()
+                return
+            if counts != last_counts or time.time() - last_time >= self.every:
+                last_counts, last_time = counts, time.time()
+                self._emit(self.line())
+
+    def start(self) -> "WorkMonitor":
+        """Poll in a daemon thread (when nothing is pending, it only writes the header)."""
+        if not self.pending:
+            if self.header and self._thread is None:
+                self._thread = threading.Thread(target=self._header_only, name="kag-progress", daemon=True)
+                self._thread.start()
+            return self
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kag-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def _header_only(self) -> None:
+        deadline = time.time() + 30.0
+        while not self._stop.is_set() and not self.ready() and time.time() < deadline:
+            self._stop.wait(0.2)
+        if not self._stop.wait(0.5):
+            self._emit(self.header or "")
+
+    def pause(self) -> None:
+        """Write nothing until :meth:`resume` (e.g. while the terminal's output is captured)."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    def finish(self) -> None:
+        """Write the final line (once, if anything was pending) and stop the thread."""
+        self._stop.set()
+        with self._lock:
+            if self._finished:
+                return
+            if self.pending:
+                m, t = self.counts()
+                complete = m == len(self.models) and t == len(self.tables)
+                self.write(f"[kag] progress: {'done: ' if complete else 'stopped: '}models trained {m}/"
+                           f"{len(self.models)}, metric tables computed {t}/{len(self.tables)} in "
+                           f"{format_duration(time.time() - self.start_time)}")
+            self._finished = True

@@ -32,7 +32,8 @@ import math
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-TABLE_VERSION = 2  # 2: roles null2 and surrogate*, analysis "sampling", *_se and *_trained_over observables
+TABLE_VERSION = 3  # 2: roles null2 and surrogate*, analysis "sampling", *_se and *_trained_over observables;
+# 3: js_se, {kl,js}_minus_surrogate(_se), rr_trained_over_se, spatial pr_ratio_se
 
 ROLES = ("trained", "init", "null", "null2", "surrogate", "surrogate_rows", "surrogate_cols", "none")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,11 +10,14 @@ from kag.errors import MissingResults
 from kag.table import ResultTable, Row
 
 
+ZERO_MINORS = {"trained": 0.1, "init": 0.02}  # exact-zero fraction of the minors per unit of k
+
+
 class FakeResults:
     """A results table built from ``value(**row identity) -> float`` for every row a profile's
     claims read, including the per-seed measurement SEs ("pr_ratio_se" global, spatial and timeline,
-    "rr_ratio_se", "kl_se", "zero_row_fraction_se", "test_accuracy_se") and KL of a second null
-    init (role "null2"); ``table(n, regime,
+    "rr_ratio_se", "kl_se", "zero_row_fraction_se", "test_accuracy_se"), KL of a second null
+    init (role "null2") and the exact-zero fraction of the minors (:data:`ZERO_MINORS`); ``table(n, regime,
     eval_images)`` filters it exactly as the real :class:`Results`."""
 
     store = SimpleNamespace(root=Path("/nonexistent/fake-store"))
@@ -49,9 +53,14 @@ class FakeResults:
                             add("global", "pr_ratio_se", layer=layer, k=k)
                             add("global", "pr_ratio_se", layer=layer, k=k, role="null")
                             add("global", "rr_ratio_se", layer=layer, k=k)
-                            if regime == "standard":  # N2: X(trained) / X(norm-matched surrogate)
-                                add("global", "pr_trained_over", layer=layer, k=k, role="surrogate")
-                                add("global", "pr_trained_over_se", layer=layer, k=k, role="surrogate")
+                            for role, zero in ZERO_MINORS.items():  # the same made-up fractions in every world
+                                rows.append(Row(width=n, seed=seed, regime=regime, eval_images=ev, layer=layer, k=k,
+                                                analysis="global", condition=None, role=role,
+                                                observable="zero_minor_fraction", value=zero * k))
+                            if regime == "standard":  # N2: trained against the norm-matched surrogate
+                                for obs in ("pr_trained_over", "kl_minus_surrogate", "rr_trained_over"):
+                                    add("global", obs, layer=layer, k=k, role="surrogate")
+                                    add("global", f"{obs}_se", layer=layer, k=k, role="surrogate")
                         if n in profile.spatial_widths:
                             for k in m.spatial_ks:
                                 for analysis, conds in (("balls", m.radii), ("patches", ("top-left", "centre")),
@@ -66,6 +75,18 @@ class FakeResults:
                             add("timeline", "pr_ratio_se", layer="L1", k=3, condition=str(epoch))
         self._table = ResultTable(rows)
 
+    variant = "primary"  # the estimator claims read; the fake measures the primary only
+
+    def under(self, variant):
+        """As :meth:`kag.repro.results.Results.under`: the fake has no variant rows, so the primary's."""
+        view = copy.copy(self)
+        view.variant = variant
+        return view
+
+    def replicates(self, width, regime, eval_images, key):
+        """No bootstrap replicates are stored in the fake: paired SEs are unknown (None)."""
+        return None
+
     def table(self, width, regime, eval_images="clean"):
         return self._table.select(width=width, regime=regime, eval_images=eval_images)
 
@@ -79,11 +100,15 @@ class FakeResults:
 def kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
     """Trained networks concentrate (more in L1, at higher k, at larger widths), inits do not;
     augmentation lowers PR ratios by 25%; accuracy is high; KAG grows with the epoch; each PR
-    ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2)."""
+    ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2), a zero-row fraction 0.0002 to 0.0006."""
+    if observable == "zero_row_fraction_se":
+        return 0.0002 * (1 + seed)
     if observable.endswith("_se"):
         return 0.01 * (1 + seed)
-    if observable == "pr_trained_over":
+    if observable in ("pr_trained_over", "rr_trained_over"):
         return 1.3 + 0.01 * seed
+    if observable == "kl_minus_surrogate":
+        return 0.3 + 0.01 * seed
     if observable == "test_accuracy":
         return 0.99 if condition == "clean" else 0.96
     if observable == "zero_row_fraction":
@@ -113,10 +138,14 @@ def anti_kag(width, seed, regime, eval_images, layer, k, analysis, condition, ro
     """Every claim contradicted: trained PR/RR ratios below 1 (less in L1, at higher k, at larger
     widths), KL below the null's, augmentation raising PR ratios by 30%, low accuracy, fewer zero
     rows, KAG fading with the epoch; the nulls random-like."""
+    if observable == "zero_row_fraction_se":
+        return 0.0001
     if observable.endswith("_se"):
         return 0.01
-    if observable == "pr_trained_over":
+    if observable in ("pr_trained_over", "rr_trained_over"):
         return 0.8 + 0.001 * seed
+    if observable == "kl_minus_surrogate":
+        return -0.2 + 0.001 * seed
     if observable == "test_accuracy":
         return 0.5 + 0.001 * seed
     if observable == "zero_row_fraction":
@@ -147,8 +176,10 @@ def noisy(width, seed, regime, eval_images, layer, k, analysis, condition, role,
     e = NOISE[seed]
     if observable.endswith("_se"):
         return 0.01
-    if observable == "pr_trained_over":
+    if observable in ("pr_trained_over", "rr_trained_over"):
         return 1.0 + 0.1 * e
+    if observable == "kl_minus_surrogate":
+        return 0.1 * e
     if observable == "test_accuracy":
         t = CRITERIA["C9"].thresholds["min_standard" if regime == "standard" else "min_augmented"]
         return t - 0.005 + 0.01 * e

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,43 @@ def test_cold_run_trains_and_measures_every_model_exactly_once_across_workers(co
     assert len({e["pid"] for e in events}) == 2  # both workers did work
 
 
+def test_cold_run_shows_progress_while_it_computes(cold):
+    _, _, proc = cold
+    out = proc.stdout
+    assert re.search(r"^\[kag\] smoke profile, \d+ cells of \d+ claims: 12 models to train and 15 metric tables to "
+                     r"compute \(the rest is in .*\); progress below$", out, re.M), out[:3000]
+    assert re.search(r"^\[kag\] progress: models trained \d+/12, metric tables computed \d+/15, ", out, re.M)
+    assert re.search(r"^\[kag\] progress: done: models trained 12/12, metric tables computed 15/15 in ", out, re.M)
+    assert out.index("progress: done") < out.index("FAILURES" if "FAILURES" in out else "passed")
+
+
+def test_cold_run_ends_with_the_headline_and_the_report_path(cold):
+    _, report, proc = cold
+    lines = proc.stdout.rstrip().splitlines()
+    stats = max(i for i, line in enumerate(lines) if re.search(r"\d+ (passed|failed).* in [\d.]+s", line))
+    tail = lines[stats + 1:]
+    assert re.match(r"^=+ kag: reproduction of arXiv 2511\.21626, smoke profile =+$", tail[0]), tail[:2]
+    assert re.match(r"^Outcome (\[Re\]|\[¬Re\]|partial|not run): ", tail[1]), tail[1]
+    assert tail[2].split() == ["claim", "status", "robustness", "key", "number"]
+    from kag.repro.claims import CLAIMS
+
+    assert [line.split()[0] for line in tail[3:3 + len(CLAIMS)]] == [c.id for c in CLAIMS]
+    assert tail[-2].startswith("[kag] this run: trained 12 models")
+    assert tail[-1] == (f"[kag] reproduction report (smoke profile): {report / 'index.html'} "
+                        f"(also README.md, results.json and table.csv in {report})")
+
+
+def test_each_failing_cell_says_what_was_expected_and_what_was_measured(cold):
+    _, report, proc = cold
+    data = json.loads((report / "results.json").read_text())
+    failed = [(c["id"], r) for c in data["criteria"] for r in c["cells"] if r["outcome"] == "failed"]
+    assert failed
+    for cid, row in failed:
+        head = f"{cid} [{row['cell']}] {row['verdict']}"
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(head))
+        assert ": expected " in line and "; measured " in line, line
+
+
 def test_cold_run_writes_a_report_of_every_registered_claim(cold):
     from kag.repro.claims import CLAIMS
     from kag.repro.report.assemble import STATUSES
@@ -89,6 +127,9 @@ def test_warm_run_trains_and_computes_nothing_and_xfails_what_is_not_supported(c
     assert warm.returncode in (0, 1), warm.stdout[-3000:]
     assert len(_events(home)) == before  # everything from the store
     assert "trained 0 models" in warm.stdout
+    assert re.search(r"^\[kag\] smoke profile, \d+ cells of \d+ claims: every model and metric table is in .*; "
+                     r"judging only$", warm.stdout, re.M)
+    assert "[kag] progress:" not in warm.stdout
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     for c in data["criteria"]:
         for row in c["cells"]:

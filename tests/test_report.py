@@ -80,7 +80,7 @@ def test_a_control_that_is_invalid_or_shows_kag_is_shown_in_its_own_words(data: 
     crit["cells"][1].update(verdict="supported", as_expected=False)
     out = render(d, tmp_path)
     md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
-    assert "❔ invalid: NaN in PR ratio (null) at seed 1 (cell n=8-k=1-L1)" in md
+    assert "**invalid: NaN in PR ratio (null) at seed 1 (cell n=8-k=1-L1)**" in md
     assert "| supported (the control shows KAG) | no |" in md
     assert '<span class="verdict invalid">invalid</span>' in html
 
@@ -108,14 +108,15 @@ def test_sample_uses_the_verdict_words(data: dict):
 
 def test_readme_has_summary_table_and_every_claim(report: Path, data: dict):
     md = (report / "README.md").read_text()
-    assert "| Claim | Statement | Status | Cells | Key number |" in md
+    assert "| Claim | Statement | Status | Robustness | Cells | Key number |" in md
     for c in data["criteria"]:
         assert f"### {c['id']}" in md, c["id"]
     assert "![" in md and "](global_pr_ratio.png)" in md
+    summary = md[md.index("## Summary"):]
     for s in data["summary"]:
-        line = next(line for line in md.splitlines() if line.startswith(f"| [{s['id']}]"))
-        assert f" {s['label']} | {s['counts_text']}" in line, line
-    n1 = next(line for line in md.splitlines() if line.startswith("| [N1]"))
+        line = next(line for line in summary.splitlines() if line.startswith(f"| [{s['id']}]"))
+        assert f" **{s['label']}** | — | {s['counts_text']}" in line, line  # the sample has no variants
+    n1 = next(line for line in summary.splitlines() if line.startswith("| [N1]"))
     assert "control: as expected when every cell is contradicted or inconclusive" in n1
     assert "| Cell | Outcome | Verdict | As expected | Measured values |" in md
     assert ", measurement SE " in md  # beside the seed std where the tables carry bootstrap SEs

@@ -153,8 +153,9 @@ def test_a_whole_report_is_assembled_and_rendered_from_fake_results(results, tmp
     assert saved["summary"][0]["counts_text"] == f"{saved['summary'][0]['n_cells']} supported"
     assert saved["criteria"][0]["cells"][0]["verdict"] == "supported"
     md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
-    assert "| Claim | Statement | Status | Cells | Key number |" in md
-    assert "✅ the control says no" in md and "std 0.001, measurement SE 0.02" in md
+    assert "| Claim | Statement | Status | Robustness | Cells | Key number |" in md
+    assert "**the control says no**" in md and "std 0.001, measurement SE 0.02" in md
+    assert not any(ch in md + html for ch in "✅❌❔⚪➖"), "status marks must not need an emoji font"
     assert '<span class="verdict supported">12 supported</span>' in html and '<section class="control">' in html
     with open(out / "table.csv") as f:
         rows = list(csv.reader(f))

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from kag.analysis import replicate_key
 from kag.repro.profiles import Profile
 from kag.repro.results import Group, Results
 from kag.repro.rules import (
@@ -147,7 +148,10 @@ _CRITERIA: dict[str, Rule] = {
     "C9": _rule("standard >= {min_standard}, augmented >= {min_augmented}", min_standard=0.975, min_augmented=0.950),
     "C10": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
     "C11": _rule("rho >= {min_rho}", min_rho=0.8),
-    "N2": _rule("lower bound of PR(trained)/PR(norm-matched surrogate) > {min_lower_bound}", min_lower_bound=1.0),
+    "N2": _rule("per observable, the lower bound of PR(trained)/PR(surrogate) > {pr_min_lower_bound}, of "
+                "KL(trained‖init) - KL(surrogate‖init) > {kl_min_lower_bound}, of RR(trained)/RR(surrogate) > "
+                "{rr_min_lower_bound} (surrogate: norm-matched)",
+                pr_min_lower_bound=1.0, kl_min_lower_bound=0.0, rr_min_lower_bound=1.0),
 }
 # N1 is the C1 machinery on a null: its thresholds are C1's, read from C1's rules, never repeated.
 _CRITERIA["N1"] = _rule(
@@ -305,6 +309,28 @@ def _cell_se(per_seed: list[float] | None) -> float | None:
     return None if per_seed is None else measurement_se(per_seed)
 
 
+def _paired_se(per_seed_a: list[np.ndarray] | None, per_seed_b: list[np.ndarray] | None,
+               combine: Callable[[np.ndarray, np.ndarray], np.ndarray] = np.subtract) -> float | None:
+    """Measurement SE of a seed-paired comparison from bootstrap replicates drawn with the same draws
+    on both sides (same images and index-sample columns): per seed, the SD of ``combine(a, b)`` over
+    replicates; the cell's SE is their mean (:func:`measurement_se`). Shared images are accounted
+    for, unlike SEs added in quadrature. None when either side has no replicates."""
+    if per_seed_a is None or per_seed_b is None:
+        return None
+    per_seed = []
+    for a, b in zip(per_seed_a, per_seed_b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = combine(np.asarray(a), np.asarray(b))
+        values = values[np.isfinite(values)]
+        per_seed.append(float(values.std(ddof=1)) if values.size > 1 else math.nan)
+    return measurement_se(per_seed)
+
+
+def _global_replicates(r: Results, n: int, layer: str, k: int) -> list[np.ndarray] | None:
+    """Per-seed bootstrap replicates of the PR ratio (trained/init) at (layer, k), under r's variant."""
+    return r.replicates(n, "standard", "clean", replicate_key("global", layer, k, None, "trained", r.variant))
+
+
 def _difference(a: list[float], b: list[float]) -> list[float]:
     return [x - y for x, y in zip(a, b)]
 
@@ -414,16 +440,11 @@ def _null_lower_bounds(rows: list[dict[str, Any]]) -> str:
 
 
 # -- C2, C3, C4: where KAG is stronger ------------------------------------------------------------
-def _difference_se(r: Results, n: int, a: tuple[str, int], b: tuple[str, int]) -> float | None:
-    """Measurement SE of PR ratio at a - PR ratio at b; a, b = (layer, k)."""
-    return _difference_of_se(_global_se(r, n, *a), _global_se(r, n, *b))
-
-
 def _judge_c2(c: Claim, cell: Cell, r: Results):
     n, k = cell.p["n"], cell.p["k"]
     diff = _difference(_global(r, n, "L1", k, "pr_ratio"), _global(r, n, "L2", k, "pr_ratio"))
-    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"],
-                                        _difference_se(r, n, ("L1", k), ("L2", k)))
+    se = _paired_se(_global_replicates(r, n, "L1", k), _global_replicates(r, n, "L2", k))
+    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"], se)
     return verdict, v, None
 
 
@@ -431,8 +452,8 @@ def _judge_c3(c: Claim, cell: Cell, r: Results):
     n, layer = cell.p["n"], cell.p["layer"]
     lo, hi = min(r.profile.metrics.ks), max(r.profile.metrics.ks)
     diff = _difference(_global(r, n, layer, hi, "pr_ratio"), _global(r, n, layer, lo, "pr_ratio"))
-    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"],
-                                        _difference_se(r, n, (layer, hi), (layer, lo)))
+    se = _paired_se(_global_replicates(r, n, layer, hi), _global_replicates(r, n, layer, lo))
+    verdict, v = rule_lower_bound_above(diff, c.thresholds["min_lower_bound"], se)
     v["orders"] = [lo, hi]
     return verdict, v, None
 
@@ -481,6 +502,16 @@ def _spatial_with_se(r: Results, cell: Cell, analysis: str, regime: str | None =
     return _spatial(r, *at), _spatial_se(r, *at)
 
 
+def _spatial_replicates(r: Results, cell: Cell, analysis: str, condition: str, regime: str | None = None,
+                        eval_images: str | None = None) -> list[np.ndarray] | None:
+    """Per-seed bootstrap replicates of one spatial condition's PR ratio, under r's variant."""
+    p = cell.p
+    regime = regime or p["regime"]
+    images = eval_images or measured_on(r.profile, regime)
+    return r.replicates(p["n"], regime, images, replicate_key(analysis, p["layer"], p["k"], condition, "trained",
+                                                               r.variant))
+
+
 def _on_images(r: Results, cell: Cell, detail: str) -> str:
     """A C5-C7 cell's detail, saying so when its models were measured on shifted test images."""
     shifted = measured_on(r.profile, cell.p["regime"]) == "augmented"
@@ -508,8 +539,10 @@ def _judge_c6(c: Claim, cell: Cell, r: Results):
 def _judge_c7(c: Claim, cell: Cell, r: Results):
     per, se = _spatial_with_se(r, cell, "separation")
     ds = sorted(per, key=float)
+    reps = {d: _spatial_replicates(r, cell, "separation", d) for d in (ds[0], ds[-1])}
+    change_se = _paired_se(reps[ds[-1]], reps[ds[0]], lambda far, near: far / near - 1.0)
     verdict, v = rule_persists(per[ds[0]], per[ds[-1]], c.thresholds["min_lower_bound"],
-                               c.thresholds["max_relative_change"], se.get(ds[0]), se.get(ds[-1]))
+                               c.thresholds["max_relative_change"], se.get(ds[0]), se.get(ds[-1]), change_se)
     v["conditions"] = {d: seed_summary(per[d], se.get(d)) for d in ds}
     v["d_near"], v["d_far"] = float(ds[0]), float(ds[-1])
     lo, hi = v["change_interval"]
@@ -534,12 +567,26 @@ def _judge_c8(c: Claim, cell: Cell, r: Results):
     p, t = cell.p, c.thresholds
     std = _spatial(r, p["n"], "standard", "clean", p["analysis"], p["layer"], p["k"])
     aug, se = _spatial_with_se(r, cell, p["analysis"], "augmented", p["eval"])
-    verdict, v = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"], se)
+    verdict, v = rule_reduction(std, aug, t["min_reduction"], t["max_reduction"], t["min_lower_bound"], se,
+                                _reduction_se(r, cell, list(std)))
     lo, hi = v["reduction_interval"]
     detail = (f"reduction {v['reduction']:.3f} (standard mean {v['mean_standard']:.4g}, augmented mean "
               f"{v['mean_augmented']:.4g}; per-seed interval {lo:.3f} to {hi:.3f}); augmented lower bounds all > "
               f"{t['min_lower_bound']}: {v['augmented_all_above']}")
     return verdict, v, detail
+
+
+def _reduction_se(r: Results, cell: Cell, conditions: list[str]) -> float | None:
+    """Measurement SE of C8's per-seed reduction 1 - mean(aug)/mean(std) over the conditions, from the
+    two regimes' bootstrap replicates (same images, index samples and draws: paired)."""
+    p = cell.p
+    sides = []
+    for regime, images in (("standard", "clean"), ("augmented", p["eval"])):
+        reps = [_spatial_replicates(r, cell, p["analysis"], cond, regime, images) for cond in conditions]
+        if any(x is None for x in reps):
+            return None
+        sides.append([np.mean([reps[c][s] for c in range(len(conditions))], axis=0) for s in range(len(r.profile.seeds))])
+    return _paired_se(sides[1], sides[0], lambda aug, std: 1.0 - aug / std)
 
 
 # -- C9, C10, C11 ---------------------------------------------------------------------------------
@@ -588,13 +635,21 @@ def _judge_c11(c: Claim, cell: Cell, r: Results):
 
 
 # -- N2: more than norms ------------------------------------------------------------------------
+N2_OBSERVABLES = ("PR", "KL", "RR")
+# observable -> (the judged per-seed value, its measurement SE): rows of role "surrogate" (kag.analysis)
+_N2_ROWS = {"PR": ("pr_trained_over", "pr_trained_over_se"), "KL": ("kl_minus_surrogate", "kl_minus_surrogate_se"),
+            "RR": ("rr_trained_over", "rr_trained_over_se")}
+
+
 def _judge_n2(c: Claim, cell: Cell, r: Results):
+    """PR(trained)/PR(surrogate), KL(trained‖init) - KL(surrogate‖init) or RR(trained)/RR(surrogate),
+    each SE from a seed-paired bootstrap of that comparison itself (kag.analysis)."""
     p = cell.p
-    values = _global(r, p["n"], p["layer"], p["k"], "pr_trained_over", role="surrogate")
-    found = r.table(p["n"], "standard").by_seed(analysis="global", layer=p["layer"], k=p["k"],
-                                                observable="pr_trained_over_se", role="surrogate")
-    per_seed_se = [found[s] for s in r.profile.seeds] if all(s in found for s in r.profile.seeds) else None
-    verdict, v = rule_lower_bound_above(values, c.thresholds["min_lower_bound"], _cell_se(per_seed_se))
+    obs = p.get("obs", "PR")
+    value, se_name = _N2_ROWS[obs]
+    values = _global(r, p["n"], p["layer"], p["k"], value, role="surrogate")
+    per_seed_se = _global_se(r, p["n"], p["layer"], p["k"], value, role="surrogate")
+    verdict, v = rule_lower_bound_above(values, c.thresholds[f"{obs.lower()}_min_lower_bound"], _cell_se(per_seed_se))
     return verdict, v, None
 
 
@@ -940,11 +995,12 @@ CLAIMS: tuple[Claim, ...] = (
           lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline",
           explain=_explain_rho("the mean PR ratio to grow during training", "epoch {}", "fell during training")),
     Claim("N2", "Beyond the paper: KAG is more than row and column norms.",
-          "PR(trained)/PR(norm-matched surrogate), per seed: the initial Jacobian rescaled to the trained row and "
-          "column norms (SPEC §5); a ratio of 1 means the norms alone explain the PR",
-          "every n, k >= 2, layer; standard regime",
-          lambda p: [_cell("N2", n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks if k >= 2
-                     for layer in LAYERS],
+          "PR(trained)/PR(norm-matched surrogate), KL(trained‖init) - KL(surrogate‖init) and "
+          "RR(trained)/RR(surrogate), per seed: the surrogate is the initial Jacobian rescaled to the trained row and "
+          "column norms (SPEC §5); a PR or RR ratio of 1 (a KL difference of 0) means the norms alone explain it",
+          "every n, k >= 2, layer and observable (PR, KL, RR); standard regime",
+          lambda p: [_cell("N2", n=n, k=k, layer=layer, obs=obs) for n in p.widths for k in p.metrics.ks if k >= 2
+                     for layer in LAYERS for obs in N2_OBSERVABLES],
           _judge_n2, _lower_bounds, figure="surrogate",
           explain=_explain_lower_bound("PR(trained)/PR(norm-matched surrogate) above {t}",
                                        "the surrogate reached the trained PR (ratio {mean})")),

@@ -16,6 +16,15 @@ from kag.config import MetricConfig, TrainConfig
 from kag.devices import resolve_device
 
 WIDTHS_PAPER = (64, 128, 256, 512)
+MIN_SEEDS = 2  # a verdict's error bars are mean ± 2 SD over seeds: one seed has no SD (docs/SPEC.md §7)
+
+
+def check_verdict_seeds(seeds, where: str) -> None:
+    """One-line ValueError (exit 2 in the CLI) when ``seeds`` are too few to judge a claim."""
+    n = len(tuple(seeds))
+    if n < MIN_SEEDS:
+        raise ValueError(f"{where} = {list(seeds)} holds {n} seed{'s' if n != 1 else ''}: a verdict needs at least "
+                         f"{MIN_SEEDS} (its error bars are mean ± 2 SD over seeds); give {MIN_SEEDS} or more seeds")
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,9 @@ class Profile:
     spatial_widths: tuple[int, ...] = (512,)  # [assumed] spatial analyses at the largest width (as C8)
     description: str = ""
     reductions: tuple[str, ...] = field(default=())  # what this profile scales down from SPEC, in words
+
+    def __post_init__(self) -> None:
+        check_verdict_seeds(self.seeds, f"profile {self.name!r}: seeds")
 
     def with_metrics(self, **changes) -> "Profile":
         return dataclasses.replace(self, metrics=dataclasses.replace(self.metrics, **changes))
@@ -62,6 +74,8 @@ QUICK = Profile(
         pr_sample_sizes=(250, 500, 1_000, 2_000, 4_000),
         n_bootstrap=100,
         n_centres=2,
+        rr_variant_images=32,
+        rr_variant_rotations=(20,),
     ),
     description="Every claim exercised on real trained models in minutes on a CPU.",
     reductions=(
@@ -93,6 +107,8 @@ SMOKE = Profile(
         n_centres=1,
         radii=(7, 28),
         separations=(0, 14),
+        rr_variant_images=8,
+        rr_variant_rotations=(8,),
     ),
     description="Seconds; exercises the machinery for tests. Its verdicts mean nothing.",
     reductions=("tiny widths, 2 epochs on 2,048 images, tiny samples",),

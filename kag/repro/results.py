@@ -10,12 +10,14 @@ instead of waiting on one another.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from kag.analysis import MetricTable, ensure_metrics
+from kag.analysis import PRIMARY, MetricTable, ensure_metrics
 from kag.data import MNIST, load_mnist
 from kag.errors import Busy, MissingResults
 from kag.progress import Progress
@@ -24,6 +26,29 @@ from kag.store import Store
 from kag.table import ResultTable
 
 REGIMES = ("standard", "augmented")
+
+# Divergence variants of C1-KL (docs/SPEC.md §7): which divergence, against which reference. Each maps
+# the rows C1-KL reads (kl and kl_se of the trained network and of the reference role "null") onto
+# measured rows: JS instead of KL, and/or the norm-matched surrogate instead of the null.
+DIVERGENCE_VARIANTS = {"js-vs-null": ("js", "null"), "kl-vs-surrogate": ("kl", "surrogate"),
+                       "js-vs-surrogate": ("js", "surrogate")}
+
+
+def divergence_overlay(table: ResultTable, variant: str) -> ResultTable:
+    """``table`` with its global ``kl``/``kl_se`` rows of roles trained and null replaced by the
+    ``variant``'s divergence and reference (rows absent from the table are left as they were)."""
+    divergence, reference = DIVERGENCE_VARIANTS[variant]
+    source = {(r.layer, r.k, r.role, r.observable): r.value for r in table.select(analysis="global")}
+    out = []
+    for r in table:
+        if r.analysis == "global" and r.observable in ("kl", "kl_se") and r.role in ("trained", "null"):
+            role = reference if r.role == "null" else "trained"
+            observable = divergence + r.observable[2:]
+            value = source.get((r.layer, r.k, role, observable))
+            if value is not None:
+                r = r._replace(value=value)
+        out.append(r)
+    return ResultTable(out)
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,15 @@ class Results:
         self.compute = compute
         self._mnist = mnist
         self._cache: dict[Group, list[MetricTable]] = {}
+        self.variant = PRIMARY  # the estimator variant claims read (docs/SPEC.md §7, the multiverse)
+
+    def under(self, variant: str) -> "Results":
+        """A view of these results (same store, same in-process memo) that claims read under the
+        estimator ``variant``: every row the variant measured replaces the primary's, and a
+        divergence variant (:data:`DIVERGENCE_VARIANTS`) maps KL rows onto JS or surrogate rows."""
+        view = copy.copy(self)
+        view.variant = variant
+        return view
 
     @property
     def mnist(self) -> MNIST:
@@ -82,8 +116,30 @@ class Results:
         return self._cache[group]
 
     def table(self, width: int, regime: str, eval_images: str = "clean") -> ResultTable:
-        """The rows of every seed of one group, as one table."""
-        return sum((e.table for e in self.entries(width, regime, eval_images)), ResultTable())
+        """The rows of every seed of one group, as one table (under :attr:`variant`)."""
+        if self.variant in DIVERGENCE_VARIANTS:
+            return sum((divergence_overlay(e.table, self.variant) for e in self.entries(width, regime, eval_images)),
+                       ResultTable())
+        return sum((e.table_of(self.variant) for e in self.entries(width, regime, eval_images)), ResultTable())
+
+    def replicates(self, width: int, regime: str, eval_images: str, key: str) -> list[np.ndarray] | None:
+        """Per seed (profile order), the bootstrap replicates stored under ``key``
+        (:func:`kag.analysis.replicate_key`); None unless every seed has them."""
+        found = [e.replicates.get(key) for e in self.entries(width, regime, eval_images)]
+        return None if any(f is None for f in found) or len(found) != len(self.profile.seeds) else found
+
+    def available_variants(self, groups: list[Group] | None = None) -> dict[str, ResultTable]:
+        """Every multiverse variant's own rows in the cached groups (variant -> rows), for table.csv."""
+        out: dict[str, ResultTable] = {}
+        for g in groups if groups is not None else groups_needed(self.profile):
+            try:
+                entries = self.entries(g.width, g.regime, g.eval_images)
+            except MissingResults:
+                continue
+            for e in entries:
+                for name, rows in e.variants.items():
+                    out[name] = out.get(name, ResultTable()) + rows
+        return out
 
     def available(self, groups: list[Group] | None = None) -> ResultTable:
         """The rows of every cached group (default: all groups the profile needs); missing ones are skipped."""

@@ -45,13 +45,25 @@ def _below(value: float, threshold: float) -> bool:
     return bool(not math.isnan(value) and value < threshold)
 
 
+def error_sd(std: float, measurement_se: float | None) -> float:
+    """The SD behind a cell's error bars: the larger of the seed SD and the cell's measurement SE
+    (docs/SPEC.md §7). A seed SD below one seed's measurement error is luck, not precision. A NaN
+    SE (not measured) leaves the seed SD; a NaN seed SD (one seed) stays NaN: no verdict."""
+    if measurement_se is None or not math.isfinite(measurement_se) or math.isnan(std):
+        return std
+    return max(std, float(measurement_se))
+
+
 def seed_summary(values: Sequence[float], measurement_se: float | None = None) -> dict[str, Any]:
-    """Seeds, mean, std (ddof 1), the error bars mean ∓ 2 std, and the measurement SE when known."""
+    """Seeds, mean, std (ddof 1), the measurement SE when known, and the error bars mean ∓ 2 error
+    SD, the error SD being the larger of the seed SD and the measurement SE (:func:`error_sd`)."""
     mean, std = mean_std(values)
     s = {"seeds": [float(v) for v in values], "mean": mean, "std": std}
     if measurement_se is not None:
         s["measurement_se"] = float(measurement_se)
-    return s | {"lower_bound": lower_bound(values), "upper_bound": mean + 2.0 * std}
+    sd = error_sd(std, measurement_se)
+    s["error_sd"] = sd
+    return s | {"lower_bound": mean - 2.0 * sd, "upper_bound": mean + 2.0 * sd}
 
 
 def measurement_se(per_seed_se: Sequence[float]) -> float:
@@ -152,44 +164,40 @@ def rule_all_above(per_condition: Mapping[str, Sequence[float]], min_lb: float,
     return verdict_of(*_lower_bounds_verdicts(summaries, min_lb)), {"conditions": summaries, "min_lower_bound": min_lb}
 
 
-def _ratio_interval(num: Mapping[str, Any], den: Mapping[str, Any]) -> tuple[float, float]:
-    """The range of a/b over the error-bar box of a and b: NaN when a bound is NaN, unbounded
-    (-inf, inf) unless b's lower bound is positive."""
-    bounds = (num["lower_bound"], num["upper_bound"], den["lower_bound"], den["upper_bound"])
-    if any(math.isnan(v) for v in bounds):
-        return float("nan"), float("nan")
-    if not den["lower_bound"] > 0:
-        return float("-inf"), float("inf")
-    corners = [a / b for a in bounds[:2] for b in bounds[2:]]
-    return min(corners), max(corners)
-
-
 def rule_persists(near: Sequence[float], far: Sequence[float], min_lb: float, max_change: float,
-                  se_near: float | None = None, se_far: float | None = None) -> tuple[str, dict]:
+                  se_near: float | None = None, se_far: float | None = None, change_se: float | None = None
+                  ) -> tuple[str, dict]:
     """C7: far lower bound > min_lb and |mean(far)/mean(near) - 1| <= max_change.
 
-    Contradicted when far's upper bound <= min_lb, or when the change's interval (far/near - 1 over
-    the error bars of both) lies wholly outside ±max_change.
+    Contradicted when far's upper bound <= min_lb, or when the interval of the seed-paired changes
+    (far_i/near_i - 1 per seed; mean ± 2 error SD, the error SD floored at ``change_se``, their
+    measurement SE from paired bootstrap replicates) lies wholly outside ±max_change.
     """
     s_near, s_far = seed_summary(near, se_near), seed_summary(far, se_far)
     change = s_far["mean"] / s_near["mean"] - 1.0 if s_near["mean"] else float("inf")
-    lo, hi = _ratio_interval(s_far, s_near)
-    change_interval = [lo - 1.0, hi - 1.0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seed_changes = (np.asarray(far, dtype=np.float64) / np.asarray(near, dtype=np.float64) - 1.0).tolist()
+    s_change = seed_summary(seed_changes, change_se)
+    change_interval = [s_change["lower_bound"], s_change["upper_bound"]]
     supported = exceeds(s_far["lower_bound"], min_lb) and bool(np.isfinite(change)) and abs(change) <= max_change
     contradicted = (_below_or_at(s_far["upper_bound"], min_lb) or exceeds(change_interval[0], max_change)
                     or _below(change_interval[1], -max_change))
+    contradicted = contradicted and not supported  # the point change may sit inside the band, its interval not
     return verdict_of(supported, contradicted), {
-        "near": s_near, "far": s_far, "relative_change": change, "change_interval": change_interval,
-        "min_lower_bound": min_lb, "max_relative_change": max_change}
+        "near": s_near, "far": s_far, "relative_change": change, "change": s_change,
+        "change_interval": change_interval, "min_lower_bound": min_lb, "max_relative_change": max_change}
 
 
 def rule_reduction(standard: Mapping[str, Sequence[float]], augmented: Mapping[str, Sequence[float]],
-                   lo: float, hi: float, min_lb: float, se: Mapping[str, float] | None = None) -> tuple[str, dict]:
+                   lo: float, hi: float, min_lb: float, se: Mapping[str, float] | None = None,
+                   reduction_se: float | None = None) -> tuple[str, dict]:
     """C8: 1 - mean(aug)/mean(std) in [lo, hi] (means over conditions and seeds), aug lower bounds > min_lb.
 
     Contradicted when some augmented upper bound <= min_lb, or when the interval of the per-seed
     reductions (standard seed i paired with augmented seed i; mean ± 2 std over seeds) lies wholly
-    outside [lo, hi]. ``se``: measurement SEs of the augmented conditions, when known.
+    outside [lo, hi]. ``se``: measurement SEs of the augmented conditions, when known;
+    ``reduction_se``: the per-seed reduction's measurement SE (paired bootstrap), which floors the
+    SD of its interval.
     """
     mean_std_ = float(np.mean([np.mean(v) for v in standard.values()]))
     mean_aug = float(np.mean([np.mean(v) for v in augmented.values()]))
@@ -198,7 +206,7 @@ def rule_reduction(standard: Mapping[str, Sequence[float]], augmented: Mapping[s
     per_seed_aug = np.mean([np.asarray(v, dtype=np.float64) for v in augmented.values()], axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         seed_reductions = (1.0 - per_seed_aug / per_seed_std).tolist()
-    s_red = seed_summary(seed_reductions)
+    s_red = seed_summary(seed_reductions, reduction_se)
     interval = [s_red["lower_bound"], s_red["upper_bound"]]
     aug = _summaries(augmented, se)
     aug_above, aug_below = _lower_bounds_verdicts(aug, min_lb)
@@ -208,7 +216,7 @@ def rule_reduction(standard: Mapping[str, Sequence[float]], augmented: Mapping[s
     contradicted = not supported and (aug_below or _below(interval[1], lo) or exceeds(interval[0], hi))
     return verdict_of(supported, contradicted), {
         "mean_standard": mean_std_, "mean_augmented": mean_aug, "reduction": reduction, "range": [lo, hi],
-        "seed_reductions": seed_reductions, "reduction_interval": interval, "augmented_conditions": aug,
+        "seed_reductions": seed_reductions, "reduction_summary": s_red, "reduction_interval": interval, "augmented_conditions": aug,
         "augmented_all_above": aug_above, "min_lower_bound": min_lb}
 
 

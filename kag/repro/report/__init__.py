@@ -30,7 +30,7 @@ def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_di
     results = Results(profile, device=device, compute=False)
     table = results.available()
     data = assemble(results, verdicts_from_outcomes(profile, outcomes), table, session_seconds, device)
-    return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table)
+    return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table, results.available_variants())
 
 
 def render_from_cache(profile_name: str | None = None, device: str | None = None,
@@ -48,4 +48,4 @@ def render_from_cache(profile_name: str | None = None, device: str | None = None
             f"no metric table of the {profile.name} profile is cached in {results.store.root}: produce them with "
             f"`pytest claims -n auto --kag-profile {profile.name}` (or set KAG_HOME to the kag home that holds them)")
     data = assemble(results, verdicts_from_cache(results), table, None, device)
-    return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table)
+    return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table, results.available_variants())

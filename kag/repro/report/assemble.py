@@ -33,7 +33,9 @@ from kag.repro.claims import (
     Cell,
     Claim,
 )
+from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
+from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
 from kag.table import TABLE_VERSION, ResultTable
@@ -365,6 +367,137 @@ def n2_statement(criteria: list[dict[str, Any]]) -> str:
     return f"N2 is {n2['status']} ({n2['counts_text']}). {found} {N2_READING}"
 
 
+# -- the exact-zero minors beside every PR claim ---------------------------------------------------
+# claim id -> which orders k its cells read (None: every k); the claims judged on the PR ratio
+ZERO_MINOR_CLAIMS: dict[str, str | None] = {"C1-PR": None, "C2": "k>=2", "C3": "lowest and highest", "N2": "k>=2"}
+
+
+def _ks_of(claim_id: str, profile: Profile) -> list[int]:
+    ks = sorted(profile.metrics.ks)
+    which = ZERO_MINOR_CLAIMS.get(claim_id)
+    if which == "k>=2":
+        return [k for k in ks if k >= 2]
+    if which == "lowest and highest":
+        return sorted({ks[0], ks[-1]}) if len(ks) > 1 else []
+    return ks
+
+
+def zero_minor_table(table: ResultTable, profile: Profile, claim_id: str) -> dict[str, Any] | None:
+    """The exact-zero fraction of the sampled minors (trained and init, means over seeds) at every
+    (width, k) a PR claim reads, per layer, or None when the claim is not judged on the PR ratio or
+    the rows are absent. A fraction f of exact zeros inflates PR by about (1 - f)^-1/2 (issue 17),
+    so a reader needs it beside every PR verdict."""
+    if claim_id not in ZERO_MINOR_CLAIMS:
+        return None
+    zero = table.select(analysis="global", regime="standard", eval_images="clean", observable="zero_minor_fraction")
+    rows = []
+    for n in profile.widths:
+        for k in _ks_of(claim_id, profile):
+            at = zero.select(width=n, k=k)
+            if not len(at):
+                continue
+            rows.append([str(n), str(k)] + [_fmt(_mean(list(at.by_seed(layer=layer, role=role).values())), ".2f")
+                                            for layer in LAYERS for role in ("trained", "init")])
+    if not rows:
+        return None
+    return {"columns": ["n", "k"] + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
+            "rows": rows,
+            "note": "Exact-zero fraction of the sampled minors (mean over seeds), standard regime. A fraction f of "
+                    "exact zeros inflates PR by about (1 - f)^-1/2, so a layer or order with more zeros reads as "
+                    "less concentrated than it is."}
+
+
+# -- the headline: a replication journal's summary --------------------------------------------------
+RE, NOT_RE, PARTIAL = "[Re]", "[¬Re]", "partial"  # every, no, some paper claim reproduced (ReScience)
+OUTCOME_WORDS = {RE: "every paper claim judged here reproduced", NOT_RE: "no paper claim judged here reproduced",
+                 PARTIAL: "some paper claims reproduced, others not", NOT_RUN: "no paper claim was judged"}
+NO_ROBUSTNESS = "—"  # a claim without pre-registered variants in the data
+
+
+def counted_in_outcome(entry: dict[str, Any]) -> bool:
+    """Whether a claim counts towards [Re]/[¬Re]: the paper's claims do; the control N1 and N2 (beyond
+    the paper; ids starting with N are ours) are listed but not counted."""
+    return not entry.get("control") and not str(entry["id"]).startswith("N")
+
+
+def _role(entry: dict[str, Any]) -> str:
+    return "control" if entry.get("control") else "paper" if counted_in_outcome(entry) else "beyond the paper"
+
+
+def robustness_text(entry: dict[str, Any]) -> str:
+    """"robust", "fragile (S=2,000, non-zero minors disagree)", "not run", or "—" when the data has none."""
+    rob = entry.get("robustness") or {}
+    status = rob.get("status")
+    if not status:
+        return NO_ROBUSTNESS
+    disagree = rob.get("disagree") or []
+    return f"{status} ({', '.join(map(str, disagree))} disagree{'s' if len(disagree) == 1 else ''})" if disagree \
+        else str(status)
+
+
+def _deviation(entry: dict[str, Any]) -> str:
+    """What differs from the paper, in a short phrase: the claim's plain sentence when it did not reproduce."""
+    if entry["status"] == REPRODUCED:
+        return "none" if not entry.get("control") else "none: the control says no"
+    if entry["status"] == NOT_RUN:
+        reason = "judged under the " + ", ".join(entry.get("profiles") or []) + " profile only" \
+            if all(r.get("outcome") == "skipped" for r in entry["cells"]) and entry["cells"] else "no cell was judged"
+        return f"not run: {reason}"
+    return entry.get("plain") or entry.get("label") or entry["status"]
+
+
+def compute_used(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The hardware and the wall time per stage, from the report's provenance."""
+    prov = provenance or {}
+    t = prov.get("timings") or {}
+    name, device = prov.get("device_name"), prov.get("device")
+    hardware = f"{name} ({device})" if name and device else str(name or device or "n/a")
+    if prov.get("cpu_count"):
+        hardware += f", {prov['cpu_count']} CPU cores, {prov.get('torch_threads', 'n/a')} torch threads"
+    trained_on = ", ".join(prov.get("training_devices") or [])
+    stages = [("training (summed over models)", t.get("training_seconds")),
+              ("metric tables (summed over tables)", t.get("metrics_seconds")),
+              *((f"  metrics: {stage}", s) for stage, s in (t.get("metrics_seconds_by_stage") or {}).items()),
+              ("this run, wall time", t.get("session_seconds"))]
+    return {"hardware": hardware, "training_devices": trained_on,
+            "stages": [{"stage": stage, "seconds": s} for stage, s in stages if s is not None]}
+
+
+def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict[str, Any]:
+    """The summary a reader needs first, in the style of a replication journal (ReScience): the
+    overall outcome over the paper's claims ([Re] every one reproduced, [¬Re] none, partial some;
+    claims not run under this profile and N1/N2 are not counted), then per claim the paper's
+    statement, our value of its key quantity (:func:`kag.repro.report.quantities.claim_value`), the
+    primary verdict, its robustness, the deviations from the paper, and the compute it took."""
+    claims = []
+    for e in criteria:
+        claims.append({"id": e["id"], "statement": e["claim"], "quantity": QUANTITY.get(e["id"], e.get("measurement")),
+                       "value": claim_value(e["cells"]), "status": e["status"], "label": e.get("label") or e["status"],
+                       "robustness": robustness_text(e), "robustness_status": (e.get("robustness") or {}).get("status"),
+                       "deviation": _deviation(e), "counted": counted_in_outcome(e), "role": _role(e)})
+    judged = [c for c in claims if c["counted"] and c["status"] != NOT_RUN]
+    reproduced = [c["id"] for c in judged if c["status"] == REPRODUCED]
+    missed = [c["id"] for c in judged if c["status"] != REPRODUCED]
+    outcome = (NOT_RUN if not judged else RE if not missed else NOT_RE if not reproduced else PARTIAL)
+    not_judged = [c["id"] for c in claims if c["counted"] and c["status"] == NOT_RUN]
+    not_counted = [c["id"] for c in claims if not c["counted"]]
+    sentence = f"{len(reproduced)} of {len(judged)} paper claims judged here reproduced"
+    sentence += f" ({', '.join(reproduced)})" if reproduced else ""
+    sentence += f"; not reproduced: {', '.join(missed)}" if missed else ""
+    sentence += "."
+    if not_judged:
+        sentence += f" Not judged under this profile: {', '.join(not_judged)}."
+    if not_counted:
+        sentence += (f" Listed but not counted: {', '.join(not_counted)} (N1 is a control, N2 goes beyond the "
+                     "paper).")
+    robust = [c["id"] for c in claims if c["counted"] and c["robustness_status"] == "robust" and c["id"] in reproduced]
+    if any(c["robustness_status"] for c in claims):
+        sentence += f" Reproduced and robust under every pre-registered variant: {', '.join(robust) or 'none'}."
+    return {"outcome": outcome, "outcome_words": OUTCOME_WORDS[outcome], "sentence": sentence,
+            "reproduced": reproduced, "not_reproduced": missed, "not_judged": not_judged, "not_counted": not_counted,
+            "claims": claims, "compute": compute_used(provenance)}
+
+
 # -- assumptions and provenance -----------------------------------------------------------------
 def assumptions(p: Profile) -> list[dict[str, str]]:
     """SPEC's [assumed] choices and ours, with the values this profile used."""
@@ -495,20 +628,27 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
     """The whole report as data; ``table`` holds every cached row (``results.available()``)."""
     p = results.profile
     criteria, summary = [], []
+    judge_variants(results, verdicts)  # every judged cell under every variant of its claim (SPEC §7)
     for c in CLAIMS:
         rows = verdicts[c.id]
         status = claim_status(c, rows)
+        status["robustness"] = robustness(c, rows, status["status"], p, lambda cl, rr: claim_status(cl, rr)["status"])
+        status["variant_names"] = claim_variants(c, p)
         entry = {"id": c.id, "group": c.group, "claim": c.statement, "measurement": c.measurement, "rule": str(c.rule),
                  "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
                  "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "control": c.control,
-                 "figure": c.figure, **status, "plain": c.plain(rows), "cells": rows}
+                 "figure": c.figure, **status, "plain": c.plain(rows), "cells": rows,
+                 "zero_minors": zero_minor_table(table, p, c.id)}
         criteria.append(entry)
         summary.append({k: entry[k] for k in ("id", "claim", "status", "label", "counts", "counts_text", "judged",
-                                              "as_expected", "key_number", "plain", "control", "xfail_reason")}
+                                              "as_expected", "key_number", "plain", "control", "xfail_reason",
+                                              "robustness")}
                        | {"n_cells": len(rows)})
+    prov = provenance(results, session_seconds, device)
     return {
         "title": "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)",
         "profile": {"name": p.name, "description": p.description, "reductions": list(p.reductions)},
+        "headline": headline(criteria, prov),
         "summary": summary,
         "criteria": criteria,
         "assumptions": assumptions(p),
@@ -516,7 +656,7 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
         "methods": methods(table, p),
         "n2_statement": n2_statement(criteria),
         "table": {"file": TABLE_FILE, "schema": TABLE_VERSION, "rows": len(table)},
-        "provenance": provenance(results, session_seconds, device),
+        "provenance": prov,
     }
 
 

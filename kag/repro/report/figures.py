@@ -5,7 +5,8 @@ Every function reads the seed-level numbers of ``data["figures_data"]`` (see
 the claims' lower bounds) and returns ``None`` when the numbers it needs are absent, so a run that
 deselected some tests still renders. Figures are built on :class:`matplotlib.figure.Figure`
 directly: no pyplot, no global backend state. :data:`SWEEP_FIGURES` are the sweep report's, drawn the
-same way from its own ``figures_data`` (:func:`kag.repro.sweep.report.figures_data`).
+same way from its own ``figures_data`` (:func:`kag.repro.sweep.report.figures_data`). :func:`spec_curve`
+is drawn once per claim from the claim's report entry (its cells under every pre-registered variant).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from kag.repro.claims import CRITERIA
+from kag.repro.report.quantities import QUANTITY, Key, key_quantity
+from kag.stats import spearman
 
 LAYERS = ("L1", "L2")
 REGIME_STYLE = {"standard": "-", "augmented": "--"}
@@ -165,6 +171,108 @@ def global_rr(fd: dict) -> Figure | None:
                             "RR ratio (trained / init)",
                             "Rotation-ratio ratio vs width, and its null (independent init), standard regime",
                             ("standard",), unity=True)
+
+
+# -- where KAG is stronger: the quantities C2, C3 and C4 are judged on -----------------------------
+def _seed_difference(a: Any, b: Any) -> list[float | None]:
+    """Per-seed a - b (seed-paired, as C2 and C3 judge it); None where either side is missing."""
+    return [None if x is None or y is None else x - y for x, y in zip(a or [], b or [])]
+
+
+def _at(g: dict, n: int, layer: str, k: str, key: str = "pr_ratio") -> Any:
+    return (((g.get(str(n)) or {}).get(layer) or {}).get(k) or {}).get(key)
+
+
+def _threshold_line(ax, y: float, label: str) -> None:
+    ax.axhline(y, color="tab:red", lw=0.9, ls="--", zorder=0, label=label)
+
+
+def _difference_vs_width(fd: dict, lines: list[tuple[str, Callable[[dict, int], Any]]], ylabel: str, title: str,
+                         threshold: float, colors: list[str]) -> Figure | None:
+    """One panel: a line per ``(label, per-seed values of a width)`` against width, mean ± 2 std over
+    seeds, and the claim's threshold (the difference must lie wholly above it)."""
+    g = (fd.get("global") or {}).get("standard") or {}
+    widths = sorted(int(n) for n in g)
+    if not widths or not lines:
+        return None
+    fig, axes = _figure(1, width=6.5, height=3.6)
+    ax = axes[0]
+    drawn = False
+    for i, (label, seeds_at) in enumerate(lines):
+        seeds = [seeds_at(g, n) for n in widths]
+        drawn |= _errorline(ax, widths, seeds, _dodge(widths, i, len(lines)), color=colors[i % len(colors)],
+                            label=label)
+    if not drawn:
+        return None
+    _threshold_line(ax, threshold, f"threshold {threshold:g} (the lower bound must lie above it)")
+    _width_axis(ax, widths)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def _ks(g: dict) -> list[str]:
+    return _num_sorted({k for n in g.values() for layer in (n or {}).values() for k in (layer or {})})
+
+
+def c2_layer_gap(fd: dict) -> Figure | None:
+    """C2's judged quantity: PR ratio(L1) - PR ratio(L2) per seed, against width, one line per k >= 2
+    (mean ± 2 std over seeds), with the threshold the lower bound must clear."""
+    g = (fd.get("global") or {}).get("standard") or {}
+    ks = [k for k in _ks(g) if float(k) >= 2]
+    lines = [(f"k={k}", lambda g, n, k=k: _seed_difference(_at(g, n, "L1", k), _at(g, n, "L2", k))) for k in ks]
+    return _difference_vs_width(fd, lines, "PR ratio L1 − PR ratio L2",
+                                "C2: layer 1's PR ratio minus layer 2's (mean ± 2 std over seeds), standard regime",
+                                CRITERIA["C2"].thresholds["min_lower_bound"], [_k_color(k) for k in ks])
+
+
+def c3_order_gap(fd: dict) -> Figure | None:
+    """C3's judged quantity: PR ratio(highest k) - PR ratio(lowest k) per seed, against width, one
+    line per layer (mean ± 2 std over seeds), with the threshold the lower bound must clear."""
+    g = (fd.get("global") or {}).get("standard") or {}
+    ks = _ks(g)
+    if len(ks) < 2:
+        return None
+    lo, hi = ks[0], ks[-1]
+    lines = [(layer, lambda g, n, layer=layer: _seed_difference(_at(g, n, layer, hi), _at(g, n, layer, lo)))
+             for layer in LAYERS]
+    return _difference_vs_width(fd, lines, f"PR ratio k={hi} − PR ratio k={lo}",
+                                f"C3: PR ratio at k={hi} minus at k={lo} (mean ± 2 std over seeds), standard regime",
+                                CRITERIA["C3"].thresholds["min_lower_bound"], ["tab:blue", "tab:orange"])
+
+
+def c4_width(fd: dict) -> Figure | None:
+    """C4's judged quantity: the mean PR ratio (L1, largest k) against width in each regime (error
+    bars: ± 2 std over seeds), with Spearman ρ between width and the mean, the number C4 judges."""
+    g = fd.get("global") or {}
+    regimes = [r for r in ("standard", "augmented") if g.get(r)]
+    if not regimes:
+        return None
+    ks = _ks({r: n for rg in regimes for r, n in g[rg].items()})
+    if not ks:
+        return None
+    k = ks[-1]
+    fig, axes = _figure(1, width=6.5, height=3.6)
+    ax = axes[0]
+    drawn, widths = False, _widths({r: g[r] for r in regimes})
+    for i, regime in enumerate(regimes):
+        seeds = [_at(g[regime], n, "L1", k) for n in widths]
+        stats = [mean_2std(s) for s in seeds]
+        pts = [(n, s[0]) for n, s in zip(widths, stats) if s is not None]
+        rho = spearman([p[0] for p in pts], [p[1] for p in pts]) if len(pts) > 1 else math.nan
+        rho_text = "undefined" if not math.isfinite(rho) else f"{rho:+.2f}"
+        drawn |= _errorline(ax, widths, seeds, _dodge(widths, i, len(regimes)), color=LABEL_COLOR[regime],
+                            ls=REGIME_STYLE[regime], label=f"{regime}: ρ = {rho_text}")
+    if not drawn:
+        return None
+    _unity(ax)
+    _width_axis(ax, widths)
+    ax.set_ylabel(f"PR ratio, L1, k={k}")
+    ax.set_title(f"C4: PR ratio against width (mean ± 2 std over seeds); C4 needs Spearman ρ ≥ "
+                 f"{CRITERIA['C4'].thresholds['min_rho']:g}", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
 
 
 # -- spatial analyses -----------------------------------------------------------------------------
@@ -501,6 +609,9 @@ FIGURES: dict[str, FigureFn] = {
     "global_pr_ratio": global_pr_ratio,
     "global_kl": global_kl,
     "global_rr": global_rr,
+    "c2_layer_gap": c2_layer_gap,
+    "c3_order_gap": c3_order_gap,
+    "c4_width": c4_width,
     "spatial_balls": spatial_balls,
     "spatial_patches": spatial_patches,
     "spatial_separation": spatial_separation,
@@ -512,6 +623,101 @@ FIGURES: dict[str, FigureFn] = {
     "sampling": sampling,
 }
 """Figure stem (the PNG's file name and a criterion's ``figure``) -> function of ``figures_data``."""
+
+JUDGED_FIGURES: dict[str, str] = {"C2": "c2_layer_gap", "C3": "c3_order_gap", "C4": "c4_width"}
+"""Claim id -> the figure of the quantity it is judged on, shown in place of a criterion's ``figure``
+(these claims' registry entries named C1-PR's figure, which never shows their quantity)."""
+
+
+# -- the multiverse: one specification curve per claim ----------------------------------------------
+PRIMARY = "primary"
+VERDICT_COLOR = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#bf8700", "invalid": "#6e7781"}
+
+
+Spec = tuple[str, str, str, Key]  # (cell id, estimator, verdict, key number)
+
+
+def specifications(entry: dict) -> dict[str, list[Spec]]:
+    """(cell id, estimator, verdict, key number) for every judged cell of a claim under its primary
+    estimator and under every variant its rows carry (``row["variants"]``: name -> {"verdict",
+    "values"}), grouped by the observable a cell judges (N2's ``obs`` parameter; "" for the other
+    claims, whose cells share one scale); cells whose values have no key number
+    (:func:`~kag.repro.report.quantities.key_quantity`) or a NaN one are left out."""
+    out: dict[str, list[Spec]] = {}
+    for row in entry.get("cells") or []:
+        group = str((row.get("params") or {}).get("obs", ""))
+        under = [(PRIMARY, row.get("verdict"), row.get("values"))]
+        under += [(name, (v or {}).get("verdict"), (v or {}).get("values")) for name, v in
+                  (row.get("variants") or {}).items()]
+        for name, verdict, values in under:
+            key = key_quantity(values) if verdict else None
+            if key is not None and math.isfinite(key.mean):
+                out.setdefault(group, []).append((str(row.get("cell")), name, str(verdict), key))
+    return {g: sorted(specs, key=lambda s: s[3].mean) for g, specs in out.items()}
+
+
+def _variant_order(entry: dict, specs: list[Spec]) -> list[str]:
+    """The primary first, then the claim's declared variants, then any other name found (only those used)."""
+    used = {s[1] for s in specs}
+    names = [PRIMARY] + [str(n) for n in entry.get("variant_names") or []] + [s[1] for s in specs]
+    return [n for n in dict.fromkeys(names) if n in used]
+
+
+def _spec_panel(top, bottom, specs: list[Spec], names: list[str], ylabel: str) -> None:
+    """One specification curve: the sorted key numbers with their error bars (top) and which
+    estimator each used (bottom), with the threshold (or C8's band) of the first."""
+    for x, (_, name, verdict, key) in enumerate(specs):
+        color = VERDICT_COLOR.get(verdict, "0.5")
+        if math.isfinite(key.lower) and math.isfinite(key.upper):
+            top.vlines(x, key.lower, key.upper, color=color, lw=1.0, alpha=0.8)
+        top.plot([x], [key.mean], marker="o", ms=3.2, color=color, mfc=color if name == PRIMARY else "white", mew=0.9)
+        bottom.plot([x], [names.index(name)], marker="|", ms=6, color=color)
+    first = specs[0][3]
+    if first.band is not None:
+        top.axhspan(*first.band, color="0.85", alpha=0.6, lw=0, zorder=0)
+    elif math.isfinite(first.threshold):
+        top.axhline(first.threshold, color="0.3", lw=0.9, ls="--", zorder=0)
+    top.set_ylabel(ylabel, fontsize=7)
+    bottom.set_yticks(range(len(names)), names, fontsize=6.5)
+    bottom.set_ylim(len(names) - 0.5, -0.5)
+    bottom.set_xlabel(f"{len(specs)} specifications (cell × estimator), sorted")
+    bottom.tick_params(axis="x", labelsize=6)
+
+
+def spec_curve(entry: dict) -> Figure | None:
+    """A claim's specification curve: every (cell, estimator) pair's key number, sorted, as an error
+    bar (its lower to upper bound; for C8 the per-seed interval of the reduction, for ρ ± 2
+    measurement SE) around its value, coloured by its verdict, with the claim's threshold (C8: its
+    band); below it, which estimator each point used. The key number is the one the rule judges
+    (:func:`kag.repro.report.quantities.key_quantity`: the weakest condition for C5/C6, the far
+    separation for C7, the null's PR ratio for N1); N2's observables (PR, KL, RR) get a curve each.
+    None when no cell carries variants: without a multiverse there is nothing to add to the claim's
+    own figure."""
+    if not any((r or {}).get("variants") for r in entry.get("cells") or []):
+        return None
+    groups = specifications(entry)
+    if not groups:
+        return None
+    names = {g: _variant_order(entry, specs) for g, specs in groups.items()}
+    rows = max(len(n) for n in names.values())
+    fig = Figure(figsize=(8.0 if len(groups) == 1 else 4.0 * len(groups), 3.0 + 0.16 * rows), layout="constrained")
+    axes = fig.subplots(2, len(groups), squeeze=False, sharex="col",
+                        gridspec_kw={"height_ratios": [3.0, 0.35 + 0.2 * rows]})
+    quantity = QUANTITY.get(str(entry.get("id")), "key number")
+    for col, (group, specs) in enumerate(groups.items()):
+        _spec_panel(axes[0, col], axes[1, col], specs, names[group], group or quantity)
+        if group:
+            axes[0, col].set_title(group, fontsize=9)
+    every = [s for specs in groups.values() for s in specs]
+    handles = [Line2D([], [], color=c, marker="o", ls="", ms=4, label=v) for v, c in VERDICT_COLOR.items()
+               if any(s[2] == v for s in every)]
+    handles += [Line2D([], [], color="0.3", marker="o", ls="", ms=4, mfc="0.3", label="primary estimator"),
+                Line2D([], [], color="0.3", marker="o", ls="", ms=4, mfc="white", label="a variant")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6.5, frameon=False)
+    rob = (entry.get("robustness") or {}).get("status")
+    fig.suptitle(f"{entry.get('id')}: its key number under the primary estimator and every pre-registered variant"
+                 + (f" ({rob})" if rob else ""), fontsize=9)
+    return fig
 
 
 # -- the assumption sweep (kag.repro.sweep.report): one figure per question ------------------------

@@ -24,9 +24,10 @@ from typing import Any
 import matplotlib
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
+from kag.progress import format_duration
 from kag.repro.claims import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
-from kag.repro.report.assemble import TABLE_FILE, jsonable
-from kag.repro.report.figures import FIGURES, SWEEP_FIGURES
+from kag.repro.report.assemble import TABLE_FILE, headline, jsonable, robustness_text
+from kag.repro.report.figures import FIGURES, JUDGED_FIGURES, SWEEP_FIGURES, spec_curve
 from kag.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -85,6 +86,33 @@ def _write_figures(figures_data: dict, out_dir: Path, figures: dict[str, Any] | 
     return written
 
 
+def spec_stem(claim_id: str) -> str:
+    """The file stem of a claim's specification curve: ``spec_c1-pr``."""
+    return f"spec_{claim_id.lower()}"
+
+
+def _write_spec_curves(criteria: list[dict], out_dir: Path) -> dict[str, bytes]:
+    """Draw :func:`~kag.repro.report.figures.spec_curve` for every claim whose cells carry variants;
+    write ``spec_<id>.png`` and remove that file for the claims without one. Returns claim id -> PNG."""
+    written = {}
+    with matplotlib.rc_context(RC):
+        for entry in criteria:
+            path = out_dir / f"{spec_stem(str(entry.get('id')))}.png"
+            try:
+                fig = spec_curve(entry)
+                payload = _png(fig) if fig is not None else None
+            except Exception as exc:  # noqa: BLE001 - reported, and the rest of the report still renders
+                warnings.warn(f"specification curve of {entry.get('id')!r} skipped: {exc!r}", RuntimeWarning,
+                              stacklevel=2)
+                payload = None
+            if payload is None:
+                path.unlink(missing_ok=True)
+            else:
+                _write_atomic(path, payload)
+                written[str(entry["id"])] = payload
+    return written
+
+
 def data_uri(png: bytes) -> str:
     """A PNG as a ``data:image/png;base64,...`` URI, for an <img> that needs no file beside the page."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -111,17 +139,30 @@ def _md(x: Any) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(seconds=_seconds, num=_num, yesno=_yesno, md=_md, short=lambda k: str(k or "")[:12])
+    env.filters.update(seconds=_seconds, num=_num, yesno=_yesno, md=_md, short=lambda k: str(k or "")[:12],
+                       duration=format_duration)
     return env
 
 
-def _context(data: dict, figures: dict[str, bytes]) -> dict[str, Any]:
+# A status as a word in a coloured badge (HTML) or in bold (Markdown): no emoji, which a page
+# without an emoji font shows as empty boxes.
+STATUS_CLASS = {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na", "skipped": "na"}
+
+
+def _context(data: dict, figures: dict[str, bytes], specs: dict[str, bytes] | None = None) -> dict[str, Any]:
     prov = data.get("provenance") or {}
+    criteria = [{**c, "figure": JUDGED_FIGURES.get(str(c.get("id")), c.get("figure"))}
+                for c in data.get("criteria") or []]
+    specs = specs or {}
     return {
         "title": data.get("title", "Reproduction report"),
         "profile": data.get("profile") or {},
+        "headline": data.get("headline") or headline(criteria, prov),
+        "robustness": {str(c.get("id")): robustness_text(c) for c in criteria},
+        "spec_file": {cid: f"{spec_stem(cid)}.png" for cid in specs},
+        "spec_uri": {cid: data_uri(png) for cid, png in specs.items()},
         "summary": data.get("summary") or [],
-        "criteria": data.get("criteria") or [],
+        "criteria": criteria,
         "assumptions": data.get("assumptions") or [],
         "methods": data.get("methods") or [],
         "n2_statement": data.get("n2_statement") or "",
@@ -130,22 +171,26 @@ def _context(data: dict, figures: dict[str, bytes]) -> dict[str, Any]:
         "cache": prov.get("cache") or {},
         "figures": set(figures),
         "figure_uri": {stem: data_uri(png) for stem, png in figures.items()},
-        "status_class": {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na"},
-        "status_icon": {"reproduced": "✅", "contradicted": "❌", "inconclusive": "❔", "not run": "⚪"},
+        "status_class": STATUS_CLASS,
         "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT},
     }
 
 
-def table_csv(table: ResultTable) -> bytes:
-    """The long-format results table as CSV (empty fields for None; ``nan`` for undefined values)."""
+def table_csv(table: ResultTable, variants: dict[str, ResultTable] | None = None) -> bytes:
+    """The long-format results table as CSV (empty fields for None; ``nan`` for undefined values),
+    with a ``variant`` column: "primary" for the primary estimator's rows, then every multiverse
+    variant's own rows (docs/SPEC.md §7)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in table)
+    writer.writerow((*COLUMNS, "variant"))
+    for name, rows in (("primary", table), *sorted((variants or {}).items())):
+        writer.writerows([*("" if v is None else repr(v) if isinstance(v, float) else v for v in row), name]
+                         for row in rows)
     return buf.getvalue().encode()
 
 
-def render(data: dict, out_dir: Path, table: ResultTable | None = None) -> Path:
+def render(data: dict, out_dir: Path, table: ResultTable | None = None,
+           variants: dict[str, ResultTable] | None = None) -> Path:
     """Write the report of ``data`` (from :func:`kag.repro.report.assemble.assemble`) into ``out_dir``,
     with ``table`` (the rows behind it) as table.csv."""
     out_dir = Path(out_dir)
@@ -153,17 +198,19 @@ def render(data: dict, out_dir: Path, table: ResultTable | None = None) -> Path:
     data = jsonable(data)
     _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     if table is not None:
-        _write_atomic(out_dir / TABLE_FILE, table_csv(table))
+        _write_atomic(out_dir / TABLE_FILE, table_csv(table, variants))
     figures = _write_figures(data.get("figures_data") or {}, out_dir)
-    env, ctx = _environment(), _context(data, figures)
+    specs = _write_spec_curves(data.get("criteria") or [], out_dir)
+    env, ctx = _environment(), _context(data, figures, specs)
     _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
     return out_dir
 
 
 # -- the sweep report (kag.repro.sweep.report) ----------------------------------------------------
-STATUS_CLASS = {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn", "not run": "na", "skipped": "na"}
-STATUS_ICON = {"reproduced": "✅", "contradicted": "❌", "inconclusive": "❔", "not run": "⚪", "skipped": "➖"}
+# One letter per status for the verdict matrix, whose 15+ columns leave no room for the words (the
+# words are in each cell's tooltip, in the legend above the matrix and in the Markdown).
+STATUS_MARK = {"reproduced": "R", "contradicted": "C", "inconclusive": "I", "not run": "N", "skipped": "S"}
 
 
 def render_sweep(data: dict, out_dir: Path) -> Path:
@@ -177,7 +224,7 @@ def render_sweep(data: dict, out_dir: Path) -> Path:
     prov = data.get("provenance") or {}
     ctx = {**data, "prov": prov, "figures_drawn": set(figures),
            "figure_uri": {stem: data_uri(png) for stem, png in figures.items()},
-           "status_class": STATUS_CLASS, "status_icon": STATUS_ICON,
+           "status_class": STATUS_CLASS, "status_mark": STATUS_MARK,
            "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT}}
     env = _environment()
     _write_atomic(out_dir / "index.html", env.get_template("sweep.html.j2").render(ctx).encode())

@@ -50,7 +50,7 @@ from kag.analysis import check_metric_request
 from kag.config import TrainConfig
 from kag.determinants import check_int
 from kag.model import check_widths
-from kag.repro.profiles import PAPER, PROFILES, Profile
+from kag.repro.profiles import PAPER, PROFILES, Profile, check_verdict_seeds
 from kag.train import check_epochs, check_seeds, check_train_config
 
 AXES = ("lr", "weight_decay", "augmentation", "eval_images")
@@ -289,6 +289,7 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
             raise ValueError(f"{source}: fidelity.{key} is missing: give it, e.g. {key} = {example}")
     widths = check.integers("fidelity.widths", fidelity["widths"], check_widths)
     seeds = check.integers("fidelity.seeds", fidelity["seeds"], check_seeds)
+    check_verdict_seeds(seeds, f"{source}: fidelity.seeds")
     options: dict[str, Any] = {}
     for key, minimum, checker in (("epochs", 1, check_epochs), ("train_subset", 1, None),
                                   ("checkpoint_every", 0, None)):

@@ -45,6 +45,8 @@ MATRIX_STATUSES = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, SKIPPED)
 IMAGES = {"clean": "clean", "augmented": "shifted"}  # a C8/C9 cell's ``eval`` -> the images, in words
 AXIS_WORDS = {"lr": "learning rate", "weight_decay": "weight decay", "augmentation": "augmentation",
               "eval_images": "evaluation images"}
+# an axis as the verdict matrix's column headers name it, so 15+ columns fit a 1,400-pixel page
+AXIS_SHORT = {"lr": "lr", "weight_decay": "wd", "augmentation": "aug", "eval_images": "eval"}
 SHIFTED_NOTE = ("At an eval_images=shifted point, the augmented-regime cells of C5-C7 read the augmented models "
                 "measured on shifted test images (one fixed shift per image); C8 and C9 judge both image sets at "
                 "every point, and every other cell reads the standard models (or, for C4, the augmented models on "
@@ -77,6 +79,13 @@ FIGURES = (
 def default_out_dir() -> Path:
     """``reports/sweep`` under the current directory."""
     return Path.cwd() / "reports" / "sweep"
+
+
+def short_name(point: Point) -> list[str]:
+    """A point's name as header lines for the matrix: ``["wd=0.01", "aug=translate6"]``; ``["default"]``."""
+    if not point.changed:
+        return [point.name]
+    return [f"{AXIS_SHORT.get(a, a)}={value_text(v)}" for a, v in point.changed.items()]
 
 
 def ordered(points: Sequence[Point]) -> list[Point]:
@@ -539,8 +548,9 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
                  "(arXiv 2511.21626)",
         "grid": {"source": grid.source, "design": grid.design, "pairs": [list(p) for p in grid.pairs],
                  "reductions": list(grid.reductions()), "at_paper_fidelity": grid.at_paper_fidelity},
-        "points": [{"name": p.name, "changed": {a: value_text(v) for a, v in p.changed.items()},
+        "points": [{"name": p.name, "short": short_name(p), "changed": {a: value_text(v) for a, v in p.changed.items()},
                     "settings": {a: value_text(v) for a, v in p.settings}} for p in points],
+        "axis_short": [[AXIS_SHORT[a], AXIS_WORDS[a]] for a in AXES if a in AXIS_SHORT],
         "statuses": list(MATRIX_STATUSES),
         "matrix": rows,
         "summary": summary(rows, points, verdicts, accuracy),
