@@ -93,6 +93,10 @@ class FakeResults:
     def available(self, groups=None):
         return self._table
 
+    def available_variants(self, groups=None):
+        """As :meth:`kag.repro.results.Results.available_variants`: no variant rows in the fake."""
+        return {}
+
     def entries(self, width, regime, eval_images="clean"):
         raise MissingResults("fake results keep no store entries")
 

@@ -159,7 +159,8 @@ def test_a_whole_report_is_assembled_and_rendered_from_fake_results(results, tmp
     assert '<span class="verdict supported">12 supported</span>' in html and '<section class="control">' in html
     with open(out / "table.csv") as f:
         rows = list(csv.reader(f))
-    assert tuple(rows[0]) == COLUMNS and len(rows) == len(table) + 1
+    assert tuple(rows[0]) == (*COLUMNS, "variant") and len(rows) == len(table) + 1
+    assert {row[-1] for row in rows[1:]} == {"primary"}  # the fake measures no variant rows
 
 
 def test_quick_cells_cover_every_registered_claim():
