@@ -37,6 +37,7 @@ import pytest
 from kag.progress import WorkMonitor
 from kag.repro.claims import CLAIMS, Cell, Claim
 from kag.repro.profiles import Profile, get_profile
+from kag.repro.report.words import headline_lines
 
 PROFILE = pytest.StashKey[Profile]()
 OUTCOMES = pytest.StashKey[dict]()  # (claim id, cell id) -> {"outcome", "verdict", "message"}
@@ -306,27 +307,6 @@ class _RunReporter:
         tr.write_line(f"[kag] {_run_summary(start, time.time() - start)}")
         tr.write_line(f"[kag] reproduction report ({profile.name} profile): {Path(out) / 'index.html'} "
                       f"(also README.md, results.json and table.csv in {out})")
-
-
-def headline_lines(head: dict[str, Any], outcomes: dict[tuple[str, str], dict]) -> list[str]:
-    """The report's headline as terminal lines: the outcome, a table of claim, status, robustness
-    and key number, and what the failures above are."""
-    lines = []
-    if head.get("outcome"):
-        lines.append(f"Outcome {head['outcome']}: {head.get('sentence', '')}")
-    rows = [("claim", "status", "robustness", "key number")]
-    rows += [(c["id"], c["label"], c["robustness"], f"{c['quantity']}: {c['value']}") for c in head.get("claims", [])]
-    if len(rows) > 1:
-        widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
-        lines += ["  ".join(str(v).ljust(w) for v, w in zip(r[:3], widths)) + "  " + str(r[3]) for r in rows]
-    failed = sum(o["outcome"] == "failed" for o in outcomes.values())
-    xfailed = sum(o["outcome"] == "xfailed" for o in outcomes.values())
-    if failed or xfailed:
-        what = f"{failed} failed" + (f" and {xfailed} xfailed" if xfailed else "")
-        lines.append(f"The {what} tests are cells that did not come out as the claim expects (contradicted or "
-                     "inconclusive; for the control N1: supported or invalid), not crashes: each says above what was "
-                     "expected and what was measured.")
-    return lines
 
 
 def _run_summary(start: float, seconds: float) -> str:

@@ -20,7 +20,7 @@ from kag.repro.report.assemble import (NOT_RE, PARTIAL, RE, assemble, figure_dat
 from kag.repro.report.figures import FIGURES, JUDGED_FIGURES, c2_layer_gap, c3_order_gap, c4_width, spec_curve
 from kag.repro.report.quantities import key_quantity, value_text
 from kag.repro.report.render import render, spec_stem
-from kag.repro.report.words import expectation, failure_text
+from kag.repro.report.words import expectation, failure_text, headline_lines
 
 
 # -- the headline ------------------------------------------------------------------------------------
@@ -113,6 +113,18 @@ def test_an_old_results_json_without_a_headline_still_gets_one(tmp_path):
     expected = data.pop("headline")
     md = (render(data, tmp_path) / "README.md").read_text()
     assert f"**Outcome: {expected['outcome']}** ({expected['outcome_words']}). {expected['sentence']}" in md
+
+
+def test_the_terminal_gets_the_headline_as_a_compact_table():
+    h = headline([_entry("C1-PR", "reproduced"), _entry("C2", "contradicted"),
+                  _entry("N1", "reproduced", control=True, label="the control says no")], PROVENANCE)
+    lines = headline_lines(h, {("C2", "n=8"): {"outcome": "failed"}, ("C1-PR", "n=8"): {"outcome": "passed"}})
+    assert lines[0] == f"Outcome partial: {h['sentence']}"
+    assert lines[1].split() == ["claim", "status", "robustness", "key", "number"]
+    assert lines[2].startswith("C1-PR  reproduced           —           PR ratio (trained / init): 1.5 ± 0.1")
+    assert lines[4].startswith("N1     the control says no  —  ")
+    assert lines[5].startswith("The 1 failed tests are cells that did not come out as the claim expects")
+    assert headline_lines({}) == []
 
 
 # -- plain words ---------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ pytest shows for a failure reads as a finding, not a crash::
 
 Everything is built from the claim's rule and thresholds and the verdict's ``values``; no number
 is written here. A values dict of a shape this module does not know falls back to the rule's own
-words.
+words. :func:`headline_lines` writes the report's headline for a terminal (the last lines of
+``pytest claims``).
 """
 
 from __future__ import annotations
@@ -176,3 +177,26 @@ def failure_text(claim: Any, verdict: Mapping[str, Any]) -> str:
     head = f"{claim.id} [{verdict.get('cell')}] {verdict.get('verdict')}{said}: {words}"
     detail = verdict.get("detail") or ""
     return f"{head}\n  numbers: {detail}" if detail else head
+
+
+def headline_lines(head: Mapping[str, Any], outcomes: Mapping[Any, Mapping[str, Any]] | None = None) -> list[str]:
+    """The report's headline (``results.json``'s "headline") as terminal lines: the outcome, a table
+    of claim, status, robustness and key number, and, given a pytest run's ``outcomes`` (cell ->
+    {"outcome", ...}), what its failures are."""
+    lines = []
+    if head.get("outcome"):
+        lines.append(f"Outcome {head['outcome']}: {head.get('sentence', '')}")
+    rows = [("claim", "status", "robustness", "key number")]
+    rows += [(c["id"], c["label"], c["robustness"], f"{c['quantity']}: {c['value']}") for c in head.get("claims", [])]
+    if len(rows) > 1:
+        widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+        lines += ["  ".join(str(v).ljust(w) for v, w in zip(r[:3], widths)) + "  " + str(r[3]) for r in rows]
+    outcomes = outcomes or {}
+    failed = sum(o["outcome"] == "failed" for o in outcomes.values())
+    xfailed = sum(o["outcome"] == "xfailed" for o in outcomes.values())
+    if failed or xfailed:
+        what = f"{failed} failed" + (f" and {xfailed} xfailed" if xfailed else "")
+        lines.append(f"The {what} tests are cells that did not come out as the claim expects (contradicted or "
+                     "inconclusive; for the control N1: supported or invalid), not crashes: each says above what was "
+                     "expected and what was measured.")
+    return lines
