@@ -46,6 +46,7 @@ from kag.metrics import (
     divergences,
     matched_nonzero,
     mean_ignoring_undefined,
+    multiplicities,
     paired_kl_se,
     participation_ratio,
     rotation_matrices,
@@ -578,7 +579,7 @@ def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: i
     sizes = {"index samples": a_a.shape[0], "images": a_a.shape[1], "rotations": q_a.shape[2]}
     out = {}
     for factor, size in sizes.items():
-        weights = _draw_weights(generator, n_boot, size)  # [n_boot, size]
+        weights = multiplicities(torch.randint(0, size, (n_boot, size), generator=generator), size)
         if factor == "rotations":  # RR per sample [n_boot, J] of each network, rotations reweighted
             rr = [_weighted_image_mean(a[None] / (torch.einsum("nr,jbr->njb", weights, q) / size))
                   for a, q in ((a_a, q_a), (a_b, q_b))]
@@ -593,13 +594,6 @@ def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: i
         finite = estimates[torch.isfinite(estimates)]
         out[factor] = float(finite.std(correction=1)) if finite.numel() > 1 and size > 1 else math.nan
     return out
-
-
-def _draw_weights(generator: torch.Generator, n_boot: int, size: int) -> torch.Tensor:
-    """How often each of ``size`` indices is drawn in each of ``n_boot`` resamples: ``[n_boot, size]``."""
-    draws = torch.randint(0, size, (n_boot, size), generator=generator)
-    offset = torch.arange(n_boot)[:, None] * size
-    return torch.bincount((draws + offset).flatten(), minlength=n_boot * size).view(n_boot, size).to(torch.float64)
 
 
 def _weighted_image_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from kag.jacobians import full_float32_precision
-from kag.determinants import _abs_det, check_indices, check_int, check_jacobian, chunk_bytes, minors_unchecked
+from kag.determinants import (_abs_det, check_indices, check_int, check_jacobian, chunk_bytes, entry_major_index,
+                              minors_unchecked)
 
 # Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
 # cache key; bump it when any of them computes something else.
@@ -120,8 +121,8 @@ def bootstrap_pr_ratio_replicates(
         step = max(1, _BOOTSTRAP_CHUNK_BYTES // (8 * (S + B)))
         replicates = []
         for r0 in range(0, n_boot, step):
-            V = _multiplicities(images[r0 : r0 + step], B)
-            W = _multiplicities(columns[r0 : r0 + step], S)
+            V = multiplicities(images[r0 : r0 + step], B)
+            W = multiplicities(columns[r0 : r0 + step], S)
             t, i = (_weighted_mean_pr(m, V, W) for m in scaled)
             replicates.append(t / i)
     return ratio, torch.cat(replicates).cpu()
@@ -159,7 +160,7 @@ def _scaled_minors(m: torch.Tensor) -> torch.Tensor:
     return m / torch.where(top > 0, top, torch.ones_like(top))
 
 
-def _multiplicities(draws: torch.Tensor, size: int) -> torch.Tensor:
+def multiplicities(draws: torch.Tensor, size: int) -> torch.Tensor:
     """How often each index was drawn: ``draws [R, N] of 0..size-1 -> [R, size]`` float64."""
     R = draws.shape[0]
     offset = torch.arange(R, device=draws.device)[:, None] * size
@@ -295,7 +296,7 @@ def bootstrap_kl(
                 along = idx if axis == 0 else idx.T
                 c = torch.zeros(size, bins + 2, dtype=torch.float64)
                 counts.append(c.scatter_add_(1, along, torch.ones(along.shape, dtype=torch.float64)))
-            weights = _multiplicities(draws[axis], size)  # [n_boot, size]
+            weights = multiplicities(draws[axis], size)  # [n_boot, size]
             p, q = (weights @ c for c in counts)
             p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
             reps.append(torch.stack([_kl_rows(p, q, smoothing), _js_rows(p, q)], dim=1))
@@ -577,8 +578,8 @@ def _samples_by_shape(samples, used_rows: torch.Tensor, used_cols: torch.Tensor)
     for (S, k), which in by_shape.items():
         rows = torch.cat([torch.searchsorted(used_rows, samples[i][0]) for i in which])  # [G*S, k]
         cols = torch.cat([torch.searchsorted(used_cols, samples[i][1]) for i in which])
-        entries = (rows[:, :, None] * u + cols[:, None, :]).permute(1, 2, 0).reshape(k * k, len(which), S)
-        groups.append((torch.tensor(which, device=used_rows.device), entries.contiguous(), k, S))
+        entries = entry_major_index(rows, cols, u).reshape(k * k, len(which), S)  # contiguous
+        groups.append((torch.tensor(which, device=used_rows.device), entries, k, S))
     return groups
 
 
