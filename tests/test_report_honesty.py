@@ -206,3 +206,16 @@ def test_index_html_embeds_every_figure_and_loads_nothing_external(tmp_path):
     images = {value for tag, name, value in parser.links if tag == "img" and name == "src"}
     assert images == {data_uri(p.read_bytes()) for p in pngs}
     assert "](global_pr_ratio.png)" in (out / "README.md").read_text()  # Markdown links the files beside it
+
+
+def test_n2_names_each_observable_on_its_own_scale(worlds):
+    """N2 judges a PR ratio, a KL difference and an RR ratio: each missed observable gets its own
+    clause, counted among its own cells, with its own threshold (1 for ratios, 0 for KL)."""
+    rows = worlds["noisy"]["N2"]
+    sentence = BY_ID["N2"].plain(rows)
+    per_obs = {obs: sum(1 for r in rows if r["params"]["obs"] == obs) for obs in ("PR", "KL", "RR")}
+    assert sentence.startswith("Expected PR(trained)/PR(norm-matched surrogate) above 1 in every cell, but ")
+    assert "; expected KL(trained‖init) − KL(surrogate‖init) above 0 in every cell, but " in sentence
+    assert "; expected RR(trained)/RR(norm-matched surrogate) above 1 in every cell, but " in sentence
+    assert f"of {len(rows)} cells" not in sentence and f"all {len(rows)} cells" not in sentence, sentence
+    assert all(n < len(rows) for n in per_obs.values())

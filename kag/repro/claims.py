@@ -916,6 +916,26 @@ def _explain_n1(c: Claim, rows: list[dict[str, Any]]) -> str:
     return "Expected two independent initialisations to show no KAG, but " + "; and ".join(parts)
 
 
+def _explain_n2(c: Claim, rows: list[dict[str, Any]]) -> str:
+    """N2 judges three observables on different scales (PR and RR ratios, a KL difference): one
+    sentence per observable with missed cells, each counted among that observable's cells."""
+    explain = {obs: _explain_lower_bound(f"{subject} above {{t}}", below)
+               for obs, (subject, below) in _N2_WORDS.items()}
+    parts = []
+    for obs in N2_OBSERVABLES:
+        mine = [r for r in rows if (r.get("params") or {}).get("obs") == obs]
+        if any(_misses(c, r) for r in mine):
+            text = explain[obs](c, mine)
+            parts.append(text if not parts else "e" + text[1:])  # "Expected ...; expected ..."
+    return "; ".join(parts) or _explain_generic(c, rows)
+
+
+_N2_WORDS = {"PR": ("PR(trained)/PR(norm-matched surrogate)", "the surrogate reached the trained PR (ratio {mean})"),
+             "KL": ("KL(trained‖init) − KL(surrogate‖init)",
+                    "the surrogate was as far from the init as the trained network (difference {mean})"),
+             "RR": ("RR(trained)/RR(norm-matched surrogate)", "the surrogate reached the trained RR (ratio {mean})")}
+
+
 # -- the registry ----------------------------------------------------------------------------------
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1-PR", "KAG emerges in training: trained networks concentrate their minors more than at initialisation.",
@@ -1002,8 +1022,7 @@ CLAIMS: tuple[Claim, ...] = (
           lambda p: [_cell("N2", n=n, k=k, layer=layer, obs=obs) for n in p.widths for k in p.metrics.ks if k >= 2
                      for layer in LAYERS for obs in N2_OBSERVABLES],
           _judge_n2, _lower_bounds, figure="surrogate",
-          explain=_explain_lower_bound("PR(trained)/PR(norm-matched surrogate) above {t}",
-                                       "the surrogate reached the trained PR (ratio {mean})")),
+          explain=_explain_n2),
     Claim("N1", "Control: two independent random initialisations show no KAG.",
           "the C1-PR, C1-KL and C1-RR rules applied to an independent init vs the init: PR ratio and RR ratio of the "
           "null, and KL(null‖init) - KL(null2‖init) with a second independent init, per seed",
