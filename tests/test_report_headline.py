@@ -17,7 +17,7 @@ from kag.repro.claims import BY_ID
 from kag.repro.profiles import SMOKE
 from kag.repro.report.assemble import (NOT_RE, PARTIAL, RE, assemble, figure_data, headline, robustness_text,
                                        verdicts_from_cache, zero_minor_table)
-from kag.repro.report.figures import FIGURES, JUDGED_FIGURES, c2_layer_gap, c3_order_gap, c4_width, spec_curve
+from kag.repro.report.figures import FIGURES, c2_layer_gap, c3_order_gap, c4_width, spec_curve
 from kag.repro.report.quantities import key_quantity, value_text
 from kag.repro.report.render import render, spec_stem
 from kag.repro.report.words import expectation, failure_text, headline_lines
@@ -183,7 +183,9 @@ def test_c2_c3_c4_each_draw_the_quantity_they_are_judged_on(fd):
     assert [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"] == [0.0]  # threshold
     labels = [t.get_text() for t in c4_width(fd).axes[0].get_legend().get_texts()]
     assert labels == ["standard: ρ = +1.00", "augmented: ρ = +1.00"]
-    assert set(JUDGED_FIGURES.values()) <= set(FIGURES)
+    from kag.repro.claims import BY_ID
+    assert {BY_ID[c].figure for c in ("C2", "C3", "C4")} == {"c2_layer_gap", "c3_order_gap", "c4_width"}
+    assert {BY_ID[c].figure for c in ("C2", "C3", "C4")} <= set(FIGURES)
 
 
 def test_c2_without_orders_above_one_draws_nothing(fd):

@@ -624,9 +624,6 @@ FIGURES: dict[str, FigureFn] = {
 }
 """Figure stem (the PNG's file name and a criterion's ``figure``) -> function of ``figures_data``."""
 
-JUDGED_FIGURES: dict[str, str] = {"C2": "c2_layer_gap", "C3": "c3_order_gap", "C4": "c4_width"}
-"""Claim id -> the figure of the quantity it is judged on, shown in place of a criterion's ``figure``
-(these claims' registry entries named C1-PR's figure, which never shows their quantity)."""
 
 
 # -- the multiverse: one specification curve per claim ----------------------------------------------

@@ -27,7 +27,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 from kag.progress import format_duration
 from kag.repro.claims import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
 from kag.repro.report.assemble import TABLE_FILE, headline, jsonable, robustness_text
-from kag.repro.report.figures import FIGURES, JUDGED_FIGURES, SWEEP_FIGURES, spec_curve
+from kag.repro.report.figures import FIGURES, SWEEP_FIGURES, spec_curve
 from kag.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -151,8 +151,7 @@ STATUS_CLASS = {"reproduced": "ok", "contradicted": "bad", "inconclusive": "warn
 
 def _context(data: dict, figures: dict[str, bytes], specs: dict[str, bytes] | None = None) -> dict[str, Any]:
     prov = data.get("provenance") or {}
-    criteria = [{**c, "figure": JUDGED_FIGURES.get(str(c.get("id")), c.get("figure"))}
-                for c in data.get("criteria") or []]
+    criteria = list(data.get("criteria") or [])
     specs = specs or {}
     return {
         "title": data.get("title", "Reproduction report"),
