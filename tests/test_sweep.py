@@ -166,12 +166,13 @@ def test_one_factor_varies_each_axis_around_the_default_plus_the_pairs():
     if not HAS_AFFINE:
         pytest.skip(NO_AFFINE)
     grid = load_grid(ASSUMPTIONS)  # one factor at a time around the default, plus augmentation x weight decay
-    one_factor = ["default", "lr=3e-4", "lr=3e-3", "weight_decay=0", "weight_decay=0.01", "augmentation=translate2",
-                  "augmentation=translate6", "augmentation=affine", "eval_images=shifted"]
+    one_factor = ["default", "epochs=200", "lr=3e-4", "lr=3e-3", "weight_decay=0", "weight_decay=0.01",
+                  "augmentation=translate2", "augmentation=translate6", "augmentation=affine", "eval_images=shifted"]
     assert grid.pairs == (("augmentation", "weight_decay"),)
     names = [p.name for p in grid.points()]
-    assert names[:9] == one_factor
-    assert len(names) == 9 + 2 * 3 and len(set(names)) == len(names)
+    assert names[:10] == one_factor
+    assert names[-2:] == ["epochs=200,weight_decay=0.01", "epochs=200,lr=3e-3"]  # design.points
+    assert len(names) == 10 + 2 * 3 + 2 and len(set(names)) == len(names)
     by_name = {p.name: p.profile for p in grid.points()}
     affine = by_name["augmentation=affine"].train
     assert (affine.translate_px, affine.rotate_deg, tuple(affine.scale_range)) == (4, 15.0, (0.9, 1.1))
@@ -342,3 +343,66 @@ def test_killing_a_worker_mid_training_loses_nothing(client, tmp_path):
     events = store.events()
     rerun = engine.run_sweep(points, client=client, store=store)
     assert rerun.summary.ran == 0 and store.events() == events
+
+
+# -- training length as an axis (issue 17) ----------------------------------------------------------
+def test_training_length_is_an_axis_and_single_points_add_settings_at_another_length():
+    text = grid_text(fidelity='widths = [8]\nseeds = [0, 1, 2]\nepochs = 20\ncheckpoint_every = 2\nmetrics = "smoke"',
+                     axes="epochs = [20, 200]\nlr = [1e-3, 3e-3]\nweight_decay = [1e-4, 1e-2]",
+                     design="points = [{epochs = 200, weight_decay = 1e-2}]")
+    grid = parse_grid(text, SOURCE)
+    by_name = {p.name: p for p in grid.points()}
+    assert list(by_name) == ["default", "epochs=200", "lr=3e-3", "weight_decay=0.01", "epochs=200,weight_decay=0.01"]
+    assert by_name["default"].changed == {} and by_name["default"].profile.train.epochs == 20
+    long = by_name["epochs=200,weight_decay=0.01"]
+    assert long.changed == {"epochs": 200, "weight_decay": 0.01}
+    train = long.profile.train
+    assert (train.epochs, train.weight_decay, train.checkpoint_every) == (200, 0.01, PAPER.train.checkpoint_every)
+    assert not any("epochs instead" in r for r in long.profile.reductions)  # 200 is the paper's length
+    assert "20 epochs instead of 200" in by_name["default"].profile.reductions
+    # the default trained 200 epochs is the paper's model: the same cache keys, so it is reused
+    data = "0" * 64
+    for regime in ("standard", "augmented"):
+        assert model_key(8, 1, regime, by_name["epochs=200"].profile.train, data) == \
+            model_key(8, 1, regime, PAPER.train, data)
+
+
+def test_a_length_other_than_the_paper_s_keeps_the_number_of_timeline_points():
+    grid = parse_grid(grid_text(fidelity='widths = [8]\nseeds = [0, 1]\nepochs = 20\ncheckpoint_every = 2\n'
+                                         'metrics = "smoke"', axes="epochs = [20, 40]"), SOURCE)
+    assert [len(p.profile.train.checkpoint_epochs()) for p in grid.points()] == [11, 11]
+
+
+@pytest.mark.parametrize("design, fragment", [
+    ("points = [{epochs = 300}]", "holds epochs = 300, which axes.epochs does not list"),
+    ("points = [{momentum = 0.9}]", "holds momentum = 0.9, and momentum is not an axis"),
+    ("points = [{epochs = 20}]", "holds {epochs = 20}, which is the default point"),
+    ("points = [{epochs = 200}, {epochs = 200}]", "repeats {epochs = 200}"),
+    ("points = 200", "design.points = 200 is not a list of points"),
+    ('kind = "full"\npoints = [{epochs = 200}]', "is only for the one-factor design"),
+])
+def test_a_bad_single_point_is_named(design, fragment):
+    text = grid_text(fidelity='widths = [8]\nseeds = [0, 1]\nepochs = 20\nmetrics = "smoke"',
+                     axes="epochs = [20, 200]", design=design)
+    with pytest.raises(ValueError) as info:
+        parse_grid(text, SOURCE)
+    assert str(info.value).startswith(f"{SOURCE}: design.points") and fragment in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("axes, fragment", [("epochs = [0]", "epochs=0 is not allowed"),
+                                            ("epochs = [2.5]", "holds 2.5, not a whole number of epochs"),
+                                            ("epochs = [true]", "holds true, not a whole number of epochs")])
+def test_a_bad_training_length_is_named(axes, fragment):
+    with pytest.raises(ValueError) as info:
+        parse_grid(grid_text(axes=axes), SOURCE)
+    assert str(info.value).startswith(f"{SOURCE}: axes.epochs") and fragment in str(info.value), str(info.value)
+
+
+def test_weight_decay_is_a_tested_axis_only_where_the_decay_can_act():
+    grid = load_grid(ASSUMPTIONS)
+    short, shrink_short = grid.weight_decay_tested(20)
+    long, shrink_long = grid.weight_decay_tested(200)
+    assert (short, long) == (False, True)
+    assert shrink_short == pytest.approx(0.954, abs=5e-4) and shrink_long == pytest.approx(0.625, abs=5e-4)
+    names = {p.name for p in grid.points()}
+    assert {"epochs=200", "epochs=200,weight_decay=0.01", "epochs=200,lr=3e-3"} <= names

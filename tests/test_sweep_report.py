@@ -162,7 +162,11 @@ def test_the_summary_says_where_c8_and_the_paper_s_accuracy_are_recovered(data):
     assert rec["C8"] == ["augmentation=translate2"]
     everywhere = [p["name"] for p in data["points"]]
     assert rec["accuracy"] == {"clean": ["augmentation=translate2"], "shifted": everywhere}
-    c2, c8, clean, shifted = rec["sentences"]
+    c2, c8, band, clean, shifted = rec["sentences"]
+    assert band.startswith("C8 cells whose mean reduction lies inside C8's 15%–50% band: ")
+    for name, cells in data["summary"]["c8_in_band"].items():  # every in-band cell is named, with its reduction
+        assert all(0.15 <= c["reduction"] <= 0.5 and f"{c['cell']}: {c['reduction']:.2f}" in band for c in cells)
+    assert data["summary"]["c8_in_band"]["augmentation=translate2"]
     assert c8 == ("C8 (augmentation lowers the PR ratios by 15% to 50% and keeps them above 1) is recovered at "
                   "augmentation=translate2 (mean reduction 0.30).")
     assert c2 == "C2 (layer 1's PR ratio above layer 2's) is recovered at every point but lr=3e-3 (mean L1 - L2 0.30)."
@@ -177,7 +181,8 @@ def test_a_claim_recovered_nowhere_says_so(grid, swept):
     data = sweep_report.assemble_sweep(grid, some, verdicts, results)
     sentences = data["summary"]["recovered"]["sentences"]
     assert sentences[1].endswith("is recovered nowhere in the grid.") and sentences[1].startswith("C8 (")
-    assert sentences[2].endswith("is recovered nowhere in the grid on clean test images (mean accuracies 99.0%).")
+    assert sentences[2] == "C8 cells whose mean reduction lies inside C8's 15%–50% band: none at the default point, lr=3e-3."
+    assert sentences[3].endswith("is recovered nowhere in the grid on clean test images (mean accuracies 99.0%).")
     assert data["summary"]["recovered"]["C8"] == []
 
 
@@ -283,8 +288,8 @@ def test_provenance_records_the_grid_file_fidelity_design_and_points(data, grid)
     assert prov["grid"]["text"] == grid.text and prov["grid"]["source"] == SOURCE
     assert prov["grid"]["sha256"] == hashlib.sha256(grid.text.encode()).hexdigest()
     assert prov["fidelity"]["widths"] == [8] and prov["fidelity"]["epochs"] == 1 and prov["fidelity"]["reductions"]
-    assert prov["design"] == {"kind": "one-factor", "pairs": [["augmentation", "weight_decay"]],
-                              "axes": {"lr": ["1e-3", "3e-3"], "weight_decay": ["0", "1e-4"],
+    assert prov["design"] == {"kind": "one-factor", "pairs": [["augmentation", "weight_decay"]], "points": [],
+                              "axes": {"epochs": ["1"], "lr": ["1e-3", "3e-3"], "weight_decay": ["0", "1e-4"],
                                        "augmentation": ["translate2", "translate4"],
                                        "eval_images": ["clean", "shifted"]}}
     assert [p["name"] for p in prov["points"]][0] == "default" and len(prov["points"]) == 6
@@ -392,3 +397,42 @@ def test_an_out_that_is_a_file_is_a_bad_argument(capsys, tmp_path):
     blocker.write_text("x")
     assert main(["sweep", str(SMOKE_GRID), "--report-only", "--out", str(blocker)]) == 2
     assert f"--out={blocker} is a file" in capsys.readouterr().err
+
+
+def test_weight_decay_points_where_the_decay_cannot_act_are_marked_and_said(data, grid):
+    """The smoke grid's weight decays (0, 1e-4) cannot act in 1 epoch: every point that varies weight
+    decay is named as no test of that axis, and its matrix column says so."""
+    decay = data["summary"]["weight_decay"]
+    varied = [p["name"] for p in data["points"] if "weight_decay" in p["changed"]]
+    assert varied and decay["untested"] == varied
+    assert decay["levels"] == {"1": {"can_act": False, "shrink": pytest.approx(1.0, abs=1e-3)}}
+    assert decay["sentence"] in data["summary"]["sentences"] and "it can at no training length" in decay["sentence"]
+    for p in data["points"]:
+        assert (p["short"][-1] == "wd cannot act") == (p["name"] in varied), p
+
+
+def test_the_weight_decay_sentence_names_the_lengths_where_the_decay_acts():
+    grid = load_grid(ROOT / "sweeps" / "assumptions.toml")
+    note = sweep_report.weight_decay_note(grid, grid.points())
+    assert note["levels"]["20"]["can_act"] is False and note["levels"]["200"]["can_act"] is True
+    assert "epochs=200,weight_decay=0.01" not in note["untested"]
+    assert set(note["untested"]) == {p.name for p in grid.points()
+                                     if "weight_decay" in p.changed and p.values["epochs"] == 20}
+    assert "it can at 200 epochs (to 62.5%)" in note["sentence"] and "it cannot at 20 epochs (to 95.4%)" in note["sentence"]
+
+
+def test_c8_cells_inside_the_band_are_named_at_every_point(grid):
+    points = grid.points()[:3]
+
+    def cell(name: str, reduction: float) -> dict:
+        return {"claim": "C8", "cell": name, "verdict": "contradicted", "params": {"eval": "clean"},
+                "values": {"reduction": reduction}}
+
+    verdicts = {points[0].name: [cell("a", -0.2), cell("b", 0.149)],
+                points[1].name: [cell("c", 0.15), cell("d", 0.5), cell("e", 0.51)],
+                points[2].name: []}
+    got = sweep_report.c8_in_band(points, verdicts)
+    assert got["cells"] == {points[0].name: [], points[1].name: [{"cell": "c", "reduction": 0.15},
+                                                                 {"cell": "d", "reduction": 0.5}], points[2].name: []}
+    assert got["sentence"] == (f"C8 cells whose mean reduction lies inside C8's 15%–50% band: 2 of 3 at {points[1].name} "
+                               "(c: 0.15; d: 0.50); none at the default point.")

@@ -103,3 +103,17 @@ def test_bad_rotation_or_scale_is_a_one_line_error(fields, match):
     with pytest.raises(ValueError, match=match.replace("(", "\\(").replace(")", "\\)")) as info:
         check_train_config(dataclasses.replace(TINY, **fields))
     assert "\n" not in str(info.value)
+
+
+def test_the_weight_decay_shrink_factor_is_what_adamw_does_to_a_weight_without_gradient():
+    """Independent check of kag.train.weight_decay_shrink: run torch's AdamW on a weight whose gradient
+    is always 0 (Adam's own step is then 0), for the steps of a short training run."""
+    from kag.train import weight_decay_shrink
+    config = TrainConfig(epochs=3, lr=3e-3, weight_decay=0.5, batch_size=100, train_subset=1_050)  # 11 steps/epoch
+    w = torch.nn.Parameter(torch.ones(4, dtype=torch.float64))
+    opt = torch.optim.AdamW([w], lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    for _ in range(3 * 11):
+        w.grad = torch.zeros_like(w)
+        opt.step()
+    assert weight_decay_shrink(config) == pytest.approx(float(w[0]), rel=1e-12)
+    assert weight_decay_shrink(TrainConfig(epochs=20, weight_decay=1e-2)) == pytest.approx(0.95408, abs=1e-5)

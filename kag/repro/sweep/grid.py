@@ -11,6 +11,7 @@ The file has three sections::
     metrics = "paper"          # optional: the profile whose measurement sizes are used (paper, quick, smoke)
 
     [axes]                     # SPEC §8; an axis left out stays at its default
+    epochs = [20, 200]         # training length (default: fidelity.epochs)
     lr = [3e-4, 1e-3, 3e-3]
     weight_decay = [0.0, 1e-4, 1e-2]
     augmentation = ["translate2", "translate4", "translate6", "affine"]
@@ -19,12 +20,16 @@ The file has three sections::
     [design]                   # optional (default: one-factor, no pairs)
     kind = "one-factor"        # or "full": every combination of the axes' values
     pairs = [["augmentation", "weight_decay"]]
+    points = [{epochs = 200, weight_decay = 1e-2}]   # single extra points (values from [axes])
 
 The default point is SPEC §2 as written (lr 1e-3, weight decay 1e-4, translate ±4 px, clean test
-images): the ``paper`` profile with the fidelity applied. "one-factor" varies one axis at a time
-around it, and each pair of ``pairs`` crosses the non-default values of two axes. Every point is a
+images, ``fidelity.epochs``): the ``paper`` profile with the fidelity applied. "one-factor" varies one
+axis at a time around it, each pair of ``pairs`` crosses the non-default values of two axes, and
+``points`` adds single points (e.g. one setting at another training length). Every point is a
 :class:`~kag.repro.profiles.Profile`; a point at the paper's fidelity has exactly the paper's
-configs, so it reuses the paper profile's cached models and tables (the keys are the same).
+configs, so it reuses the paper profile's cached models and tables (the keys are the same); a
+point at the paper's 200 epochs keeps the paper's timeline checkpoints, so it reuses the paper's
+models at any metric sizes.
 A bad file raises a one-line ``ValueError`` that names the file and the key.
 """
 
@@ -51,9 +56,9 @@ from kag.config import TrainConfig
 from kag.determinants import check_int
 from kag.model import check_widths
 from kag.repro.profiles import PAPER, PROFILES, Profile, check_verdict_seeds
-from kag.train import check_epochs, check_seeds, check_train_config
+from kag.train import check_epochs, check_seeds, check_train_config, weight_decay_shrink
 
-AXES = ("lr", "weight_decay", "augmentation", "eval_images")
+AXES = ("epochs", "lr", "weight_decay", "augmentation", "eval_images")
 # augmentation name -> the TrainConfig fields it sets (every other field stays the paper's). "affine"
 # is torchvision RandomAffine(degrees=15, translate=(4/28, 4/28), scale=(0.9, 1.1)).
 AUGMENTATIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
@@ -63,14 +68,19 @@ AUGMENTATIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "affine": {"translate_px": 4, "rotate_deg": 15.0, "scale_range": (0.9, 1.1)},
 })
 EVAL_IMAGES: Mapping[str, str] = MappingProxyType({"clean": "clean", "shifted": "augmented"})  # -> MetricConfig
-DEFAULTS: Mapping[str, Any] = MappingProxyType({  # SPEC §2 as written: the paper profile
+DEFAULTS: Mapping[str, Any] = MappingProxyType({  # SPEC §2 as written: the paper profile (a grid's
+    "epochs": PAPER.train.epochs,                    # default point trains for its fidelity.epochs: Grid.defaults)
     "lr": PAPER.train.lr, "weight_decay": PAPER.train.weight_decay, "augmentation": "translate4",
     "eval_images": PAPER.metrics.eval_images,
 })
 DESIGNS = ("one-factor", "full")
 FIDELITY_KEYS = ("widths", "seeds", "epochs", "train_subset", "checkpoint_every", "metrics")
 SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "fidelity": FIDELITY_KEYS, "axes": AXES, "design": ("kind", "pairs")})
+    "fidelity": FIDELITY_KEYS, "axes": AXES, "design": ("kind", "pairs", "points")})
+# [pre-registered, docs/SPEC.md §8] weight decay is a tested axis at a training length only where its
+# decoupled decay alone shrinks the weights to at most this fraction of their size (by >= 10%) at the
+# axis's largest value: at the default lr, 1e-2 gives 0.954 at 20 epochs (cannot act), 0.625 at 200.
+DECAY_CAN_ACT = 0.9
 MNIST_TRAIN_IMAGES = 60_000
 _RANGES = {"lr": (0.0, 1.0, False), "weight_decay": (0.0, 1.0, True)}  # (low, high, low included)
 
@@ -81,6 +91,8 @@ def _toml(value: Any) -> str:
         return _num(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     return json.dumps(value, default=str)
 
 
@@ -102,6 +114,7 @@ class Point:
     name: str
     settings: tuple[tuple[str, Any], ...]
     profile: Profile
+    defaults: tuple[tuple[str, Any], ...] = tuple(DEFAULTS.items())  # the grid's default point
 
     @property
     def values(self) -> dict[str, Any]:
@@ -109,8 +122,9 @@ class Point:
 
     @property
     def changed(self) -> dict[str, Any]:
-        """The axes on which this point leaves the default."""
-        return {axis: v for axis, v in self.settings if v != DEFAULTS[axis]}
+        """The axes on which this point leaves the grid's default point."""
+        defaults = dict(self.defaults)
+        return {axis: v for axis, v in self.settings if v != defaults[axis]}
 
 
 @dataclass(frozen=True)
@@ -129,68 +143,105 @@ class Grid:
     metrics: str = "paper"
     text: str = dataclasses.field(default="", repr=False, compare=False)  # the file as read (the report's provenance)
 
+    extra: tuple[tuple[tuple[str, Any], ...], ...] = ()  # design.points: the axes each single point sets
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The default point's value on every axis: SPEC §2, trained for ``epochs`` (the fidelity's)."""
+        return {**DEFAULTS, "epochs": self.epochs}
+
     def axis(self, name: str) -> tuple[Any, ...]:
         """The values of axis ``name`` (the default alone when the file leaves the axis out)."""
-        return dict(self.axes).get(name, (DEFAULTS[name],))
+        return dict(self.axes).get(name, (self.defaults[name],))
+
+    def checkpoint_every_at(self, epochs: int) -> int:
+        """Timeline checkpoints of a point trained ``epochs`` epochs: the fidelity's at its own length;
+        the paper's at the paper's length (so such a point reuses the paper's models); elsewhere the
+        same number of timeline points as at the fidelity's length."""
+        if epochs == self.epochs:
+            return self.checkpoint_every
+        if epochs == PAPER.train.epochs and self.train_subset is None:
+            return PAPER.train.checkpoint_every
+        if self.checkpoint_every <= 0:
+            return self.checkpoint_every
+        return max(1, round(self.checkpoint_every * epochs / self.epochs))
+
+    def weight_decay_tested(self, epochs: int) -> tuple[bool, float]:
+        """(whether the weight-decay axis can act at ``epochs``, the weight shrink factor of its
+        largest value at the default lr): tested when that factor is at most :data:`DECAY_CAN_ACT`."""
+        train = dataclasses.replace(PAPER.train, epochs=epochs, train_subset=self.train_subset,
+                                    lr=self.defaults["lr"], weight_decay=max(self.axis("weight_decay")))
+        shrink = weight_decay_shrink(train)
+        return shrink <= DECAY_CAN_ACT, shrink
 
     @property
     def at_paper_fidelity(self) -> bool:
         """True when every point is trained and measured as SPEC says (only the assumptions vary)."""
         return not self.reductions()
 
-    def reductions(self) -> tuple[str, ...]:
-        """What the fidelity scales down from SPEC, in words (empty at the paper's fidelity)."""
+    def reductions(self, epochs: int | None = None) -> tuple[str, ...]:
+        """What the fidelity scales down from SPEC, in words (empty at the paper's fidelity), for a point
+        trained ``epochs`` epochs (default: the fidelity's)."""
+        epochs = self.epochs if epochs is None else epochs
+        every = self.checkpoint_every_at(epochs)
         out = []
         if self.widths != PAPER.widths:
             out.append(f"widths {', '.join(map(str, self.widths))} instead of {', '.join(map(str, PAPER.widths))}")
         if self.seeds != PAPER.seeds:
             out.append(f"seeds {', '.join(map(str, self.seeds))} instead of {', '.join(map(str, PAPER.seeds))}")
-        if self.epochs != PAPER.train.epochs:
-            out.append(f"{self.epochs} epoch{'' if self.epochs == 1 else 's'} instead of {PAPER.train.epochs}")
+        if epochs != PAPER.train.epochs:
+            out.append(f"{epochs} epoch{'' if epochs == 1 else 's'} instead of {PAPER.train.epochs}")
         if self.train_subset is not None:
             out.append(f"the first {self.train_subset:,} training images instead of all {MNIST_TRAIN_IMAGES:,}")
-        if self.checkpoint_every != PAPER.train.checkpoint_every:
-            every = f"{self.checkpoint_every} epoch{'' if self.checkpoint_every == 1 else 's'}"
-            out.append(f"timeline checkpoints every {every} instead of {PAPER.train.checkpoint_every}")
+        if every != PAPER.train.checkpoint_every:
+            words = f"{every} epoch{'' if every == 1 else 's'}"
+            out.append(f"timeline checkpoints every {words} instead of {PAPER.train.checkpoint_every}")
         if self.metrics != "paper":
             out.append(f"measured at the sizes of the {self.metrics} profile instead of the paper's")
         return tuple(out)
 
     def profile(self, settings: Mapping[str, Any], name: str | None = None) -> Profile:
         """The profile of one point: the paper profile with the fidelity and the point's ``settings`` applied."""
-        values = {**DEFAULTS, **settings}
-        fidelity = {"epochs": self.epochs, "train_subset": self.train_subset, "checkpoint_every": self.checkpoint_every}
+        values = {**self.defaults, **settings}
+        epochs = values["epochs"]
+        fidelity = {"epochs": epochs, "train_subset": self.train_subset, "checkpoint_every": self.checkpoint_every_at(epochs)}
         train = dataclasses.replace(PAPER.train, **fidelity, lr=values["lr"], weight_decay=values["weight_decay"],
                                     **AUGMENTATIONS[values["augmentation"]])
         metrics = dataclasses.replace(PROFILES[self.metrics].metrics, eval_images=EVAL_IMAGES[values["eval_images"]])
         words = ", ".join(f"{axis} {value_text(values[axis])}" for axis in AXES)
         return dataclasses.replace(
-            PAPER, name=name or point_name(values), widths=self.widths, seeds=self.seeds,
+            PAPER, name=name or point_name(values, self.defaults), widths=self.widths, seeds=self.seeds,
             spatial_widths=(max(self.widths),), train=train, metrics=metrics,
-            description=f"a point of the assumption sweep {self.source}: {words}", reductions=self.reductions())
+            description=f"a point of the assumption sweep {self.source}: {words}", reductions=self.reductions(epochs))
 
     def points(self) -> list[Point]:
         """Every point of the design, the default first (when the design holds it)."""
+        base = self.defaults
         if self.design == "full":
             combos = [dict(zip(AXES, values)) for values in itertools.product(*(self.axis(a) for a in AXES))]
         else:
-            combos = [dict(DEFAULTS)]
+            combos = [dict(base)]
             for axis in AXES:
-                combos += [{**DEFAULTS, axis: v} for v in self.axis(axis) if v != DEFAULTS[axis]]
+                combos += [{**base, axis: v} for v in self.axis(axis) if v != base[axis]]
             for a, b in self.pairs:
-                combos += [{**DEFAULTS, a: va, b: vb} for va in self.axis(a) if va != DEFAULTS[a]
-                           for vb in self.axis(b) if vb != DEFAULTS[b]]
+                combos += [{**base, a: va, b: vb} for va in self.axis(a) if va != base[a]
+                           for vb in self.axis(b) if vb != base[b]]
+            combos += [{**base, **dict(settings)} for settings in self.extra]
         out, seen = [], set()
         for values in combos:
-            name = point_name(values)
+            name = point_name(values, base)
             if name not in seen:
                 seen.add(name)
-                out.append(Point(name, tuple((a, values[a]) for a in AXES), self.profile(values, name)))
+                out.append(self._point(name, values))
         return out
 
     def default_point(self) -> Point:
         """The SPEC §2 point at this grid's fidelity (whether or not the design holds it)."""
-        return Point("default", tuple(DEFAULTS.items()), self.profile(DEFAULTS, "default"))
+        return self._point("default", self.defaults)
+
+    def _point(self, name: str, values: Mapping[str, Any]) -> Point:
+        return Point(name, tuple((a, values[a]) for a in AXES), self.profile(values, name),
+                     tuple(self.defaults.items()))
 
 
 def value_text(value: Any) -> str:
@@ -198,9 +249,9 @@ def value_text(value: Any) -> str:
     return _toml(value).strip('"')
 
 
-def point_name(values: Mapping[str, Any]) -> str:
-    """``default``, ``lr=3e-4``, or ``augmentation=affine,weight_decay=0`` (the axes off their default)."""
-    changed = [f"{axis}={value_text(values[axis])}" for axis in AXES if values[axis] != DEFAULTS[axis]]
+def point_name(values: Mapping[str, Any], defaults: Mapping[str, Any] = DEFAULTS) -> str:
+    """``default``, ``lr=3e-4``, or ``augmentation=affine,weight_decay=0`` (the axes off ``defaults``)."""
+    changed = [f"{axis}={value_text(values[axis])}" for axis in AXES if values[axis] != defaults[axis]]
     return ",".join(changed) or "default"
 
 
@@ -251,7 +302,14 @@ class _Checker:
             raise self.error(key, "is empty: give at least one value", value)
         out = []
         for v in value:
-            if name in _RANGES:
+            if name == "epochs":
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise self.error(key, f"holds {_toml(v)}, not a whole number of epochs", value)
+                try:
+                    v = check_epochs(v)
+                except ValueError as exc:
+                    raise self.wrapped(key, value, exc) from None
+            elif name in _RANGES:
                 low, high, closed = _RANGES[name]
                 if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                     raise self.error(key, f"holds {_toml(v)}, not a finite number", value)
@@ -321,6 +379,7 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
         raise check.error("design.pairs", "is only for the one-factor design: full already crosses every axis",
                           pairs_in)
     given = dict(axes)
+    defaults = {**DEFAULTS, "epochs": options["epochs"]}
     pairs: list[tuple[str, str]] = []
     for pair in pairs_in:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(a, str) for a in pair)) \
@@ -330,12 +389,13 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
             if a not in AXES:
                 raise check.error("design.pairs", f"names {_toml(a)}, which is not an axis: use {', '.join(AXES)}",
                                   pairs_in)
-            if not any(v != DEFAULTS[a] for v in given.get(a, ())):
+            if not any(v != defaults[a] for v in given.get(a, ())):
                 raise check.error("design.pairs", f"pairs {a}, but axes.{a} has no value besides the default "
-                                                  f"{_toml(DEFAULTS[a])}: the pair adds no point", pairs_in)
+                                                  f"{_toml(defaults[a])}: the pair adds no point", pairs_in)
         if tuple(sorted(pair)) in {tuple(sorted(p)) for p in pairs}:
             raise check.error("design.pairs", f"repeats {_toml(pair)}: give each pair once", pairs_in)
         pairs.append((pair[0], pair[1]))
+    extra = _single_points(check, design_in.get("points", []), kind, given, defaults)
 
     if any(v == "affine" for v in given.get("augmentation", ())):
         known = {x.name for x in dataclasses.fields(TrainConfig)}
@@ -346,8 +406,9 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
                                                    "augmentation", given["augmentation"])
 
     grid = Grid(source, widths, seeds, options["epochs"], axes, kind, tuple(pairs),
-                options.get("train_subset"), options.get("checkpoint_every", PAPER.train.checkpoint_every), metrics,
-                text)
+                train_subset=options.get("train_subset"),
+                checkpoint_every=options.get("checkpoint_every", PAPER.train.checkpoint_every), metrics=metrics,
+                text=text, extra=extra)
     base = grid.default_point().profile
     for width in widths:  # an impossible measurement fails here, before anything trains
         try:
@@ -361,6 +422,34 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
         except ValueError as exc:
             raise ValueError(f"{source}: point {point.name}: {exc}") from None
     return grid
+
+
+def _single_points(check: _Checker, points_in: Any, kind: str, given: Mapping[str, tuple[Any, ...]],
+                   defaults: Mapping[str, Any]) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """design.points: each an inline table of axis values taken from [axes], off the default point."""
+    key = "design.points"
+    if not isinstance(points_in, list) or not all(isinstance(p, dict) for p in points_in):
+        raise check.error(key, "is not a list of points: write e.g. [{epochs = 200, weight_decay = 1e-2}]", points_in)
+    if points_in and kind == "full":
+        raise check.error(key, "is only for the one-factor design: full already holds every combination", points_in)
+    out: list[tuple[tuple[str, Any], ...]] = []
+    for point in points_in:
+        settings = []
+        for axis, value in point.items():
+            if axis not in AXES:
+                raise check.error(key, f"holds {axis} = {_toml(value)}, and {axis} is not an axis: use "
+                                       f"{', '.join(AXES)}", points_in)
+            v = check.axis(axis, [value])[0]
+            if v not in given.get(axis, ()):
+                raise check.error(key, f"holds {axis} = {_toml(value)}, which axes.{axis} does not list: add it "
+                                       "there (a point takes its values from the axes)", points_in)
+            settings.append((axis, v))
+        if all(defaults[a] == v for a, v in settings):
+            raise check.error(key, f"holds {_toml(point)}, which is the default point", points_in)
+        if tuple(settings) in out:
+            raise check.error(key, f"repeats {_toml(point)}: give each point once", points_in)
+        out.append(tuple(settings))
+    return tuple(out)
 
 
 def load_grid(path: str | Path) -> Grid:

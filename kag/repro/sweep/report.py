@@ -36,17 +36,17 @@ from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPR
 from kag.repro.results import Results
 from kag.repro.profiles import PAPER
 from kag.repro.sweep.engine import Summary, judge_point, point_groups
-from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
+from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DECAY_CAN_ACT, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
 
 PAPER_AUGMENTED_ACCURACY = 0.96  # the paper's test accuracy of its augmented models (SPEC §3)
 ACCURACY_TOLERANCE = 0.01  # "recovered": within 1 percentage point of it, at every width
 SKIPPED = "skipped"  # a claim judged at the paper's fidelity only (C9), at a reduced-fidelity point
 MATRIX_STATUSES = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, SKIPPED)
 IMAGES = {"clean": "clean", "augmented": "shifted"}  # a C8/C9 cell's ``eval`` -> the images, in words
-AXIS_WORDS = {"lr": "learning rate", "weight_decay": "weight decay", "augmentation": "augmentation",
+AXIS_WORDS = {"epochs": "training epochs", "lr": "learning rate", "weight_decay": "weight decay", "augmentation": "augmentation",
               "eval_images": "evaluation images"}
 # an axis as the verdict matrix's column headers name it, so 15+ columns fit a 1,400-pixel page
-AXIS_SHORT = {"lr": "lr", "weight_decay": "wd", "augmentation": "aug", "eval_images": "eval"}
+AXIS_SHORT = {"epochs": "ep", "lr": "lr", "weight_decay": "wd", "augmentation": "aug", "eval_images": "eval"}
 SHIFTED_NOTE = ("At an eval_images=shifted point, the augmented-regime cells of C5-C7 read the augmented models "
                 "measured on shifted test images (one fixed shift per image); C8 and C9 judge both image sets at "
                 "every point, and every other cell reads the standard models (or, for C4, the augmented models on "
@@ -81,11 +81,68 @@ def default_out_dir() -> Path:
     return Path.cwd() / "reports" / "sweep"
 
 
-def short_name(point: Point) -> list[str]:
-    """A point's name as header lines for the matrix: ``["wd=0.01", "aug=translate6"]``; ``["default"]``."""
+def short_name(point: Point, untested: Sequence[str] = ()) -> list[str]:
+    """A point's name as header lines for the matrix: ``["wd=0.01", "aug=translate6"]``; ``["default"]``;
+    a last line "wd cannot act" for a point in ``untested`` (see :func:`weight_decay_note`)."""
     if not point.changed:
         return [point.name]
-    return [f"{AXIS_SHORT.get(a, a)}={value_text(v)}" for a, v in point.changed.items()]
+    lines = [f"{AXIS_SHORT.get(a, a)}={value_text(v)}" for a, v in point.changed.items()]
+    return lines + (["wd cannot act"] if point.name in untested else [])
+
+
+def weight_decay_note(grid: Grid, points: Sequence[Point]) -> dict[str, Any]:
+    """Whether the weight-decay axis is a test at each training length of the grid (docs/SPEC.md §8,
+    :data:`~kag.repro.sweep.grid.DECAY_CAN_ACT`): the shrink factor of the axis's largest value per
+    length, the points that vary weight decay where it cannot act, and one sentence (None when the grid
+    does not vary weight decay)."""
+    varied = [p for p in points if "weight_decay" in p.changed]
+    if not varied:
+        return {"levels": {}, "untested": [], "sentence": None}
+    levels = {e: grid.weight_decay_tested(e) for e in sorted({p.values["epochs"] for p in points})}
+    untested = [p.name for p in varied if not levels[p.values["epochs"]][0]]
+    largest = value_text(max(grid.axis("weight_decay")))
+
+    def at(epochs: list[int]) -> str:
+        return " and ".join(f"{e} epochs (to {levels[e][1]:.1%})" for e in epochs)
+
+    can = [e for e, (ok, _) in levels.items() if ok]
+    cannot = [e for e, (ok, _) in levels.items() if not ok]
+    head = (f"Weight decay can act where its decoupled decay alone shrinks the weights to at most "
+            f"{DECAY_CAN_ACT:.0%} of their size at the axis's largest value ({largest}, lr "
+            f"{value_text(grid.defaults['lr'])})")
+    parts = [f"it can at {at(can)}" if can else "it can at no training length of this grid"]
+    if cannot:
+        parts.append(f"it cannot at {at(cannot)}, so the {len(untested)} point"
+                     f"{'s' if len(untested) != 1 else ''} varying weight decay there "
+                     f"({_where(untested)}) {'are' if len(untested) != 1 else 'is'} not a test of that axis"
+                     if untested else f"it cannot at {at(cannot)}")
+    return {"levels": {str(e): {"can_act": ok, "shrink": f} for e, (ok, f) in levels.items()},
+            "untested": untested, "sentence": f"{head}: " + "; ".join(parts) + "."}
+
+
+def c8_in_band(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The judged C8 cells whose mean reduction lies inside C8's band, at every point, and one sentence."""
+    t8 = BY_ID["C8"].thresholds
+    lo, hi = t8["min_reduction"], t8["max_reduction"]
+    per: dict[str, list[dict[str, Any]]] = {}
+    judged: dict[str, int] = {}
+    for p in points:
+        rows = _judged(verdicts.get(p.name, []), "C8")
+        judged[p.name] = len(rows)
+        per[p.name] = [{"cell": r["cell"], "reduction": _finite(r["values"].get("reduction"))} for r in rows
+                       if (x := _finite(r["values"].get("reduction"))) is not None and lo <= x <= hi]
+    band = f"C8's {lo:.0%}–{hi:.0%} band"
+    hits = [n for n in per if per[n]]
+    if not any(judged.values()):
+        return {"cells": per, "sentence": f"No C8 cell was judged, so none can fall inside {band}."}
+    clauses = [f"{len(per[n])} of {judged[n]} at {_where([n])} ("
+               + "; ".join(f"{c['cell']}: {c['reduction']:.2f}" for c in per[n]) + ")" for n in hits]
+    rest = [n for n in per if not per[n] and judged[n]]
+    if len(rest) > 2:
+        clauses.append(f"none at {'the other' if hits else 'any of the'} {len(rest)} points where C8 was judged")
+    elif rest:
+        clauses.append(f"none at {_where(rest)}")
+    return {"cells": per, "sentence": f"C8 cells whose mean reduction lies inside {band}: " + "; ".join(clauses) + "."}
 
 
 def ordered(points: Sequence[Point]) -> list[Point]:
@@ -337,7 +394,7 @@ def _flip(c: Claim, judged: dict[str, list[str]], names: Sequence[str]) -> dict[
 
 
 def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
-            accuracy: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+            accuracy: Mapping[str, dict[str, Any]], grid: Grid | None = None) -> dict[str, Any]:
     """What the matrix says, in sentences: the claims that hold at every point, those that keep one
     other status, those that flip (and where), those not judged, and where C2, C8 and the paper's
     96% augmented accuracy are recovered."""
@@ -390,10 +447,14 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         "C8", f"augmentation lowers the PR ratios by {t8['min_reduction']:.0%} to {t8['max_reduction']:.0%} and "
               f"keeps them above {t8['min_lower_bound']:g}", rows, names, reductions, "mean reduction")
     acc_where, acc_sentences = _accuracy_recovered(names, accuracy)
-    return {"sentences": sentences, "hold": hold, "steady": steady, "flips": flips, "skipped": skipped,
+    in_band = c8_in_band(points, verdicts)
+    decay = weight_decay_note(grid, points) if grid is not None else {"levels": {}, "untested": [], "sentence": None}
+    if decay["sentence"]:
+        sentences.append(decay["sentence"])
+    return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold, "steady": steady, "flips": flips, "skipped": skipped,
             "not_run": not_run,
             "recovered": {"C2": c2_where, "C8": c8_where, "accuracy": acc_where,
-                          "sentences": [c2_sentence, c8_sentence, *acc_sentences]}}
+                          "sentences": [c2_sentence, c8_sentence, in_band["sentence"], *acc_sentences]}}
 
 
 # -- provenance -------------------------------------------------------------------------------------
@@ -444,6 +505,7 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
                      "metrics": grid.metrics, "reductions": list(grid.reductions()),
                      "at_paper_fidelity": grid.at_paper_fidelity},
         "design": {"kind": grid.design, "pairs": [list(p) for p in grid.pairs],
+                   "points": [{a: value_text(v) for a, v in settings} for settings in grid.extra],
                    "axes": {a: [value_text(v) for v in grid.axis(a)] for a in AXES}},
         "points": [{"name": p.name, "settings": {a: value_text(v) for a, v in p.settings},
                     "changed": {a: value_text(v) for a, v in p.changed.items()},
@@ -543,17 +605,18 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
     accuracy = {p.name: augmented_accuracy(p.profile, verdicts.get(p.name, []), results[p.name]) for p in points}
     rows = matrix(points, verdicts)
     notes = [SHIFTED_NOTE] if any(p.values["eval_images"] == "shifted" for p in points) else []
+    said = summary(rows, points, verdicts, accuracy, grid)
     return {
         "title": "Assumption sweep of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' "
                  "(arXiv 2511.21626)",
         "grid": {"source": grid.source, "design": grid.design, "pairs": [list(p) for p in grid.pairs],
                  "reductions": list(grid.reductions()), "at_paper_fidelity": grid.at_paper_fidelity},
-        "points": [{"name": p.name, "short": short_name(p), "changed": {a: value_text(v) for a, v in p.changed.items()},
+        "points": [{"name": p.name, "short": short_name(p, said["weight_decay"]["untested"]), "changed": {a: value_text(v) for a, v in p.changed.items()},
                     "settings": {a: value_text(v) for a, v in p.settings}} for p in points],
         "axis_short": [[AXIS_SHORT[a], AXIS_WORDS[a]] for a in AXES if a in AXIS_SHORT],
         "statuses": list(MATRIX_STATUSES),
         "matrix": rows,
-        "summary": summary(rows, points, verdicts, accuracy),
+        "summary": said,
         "fidelity": fidelity or {"needed": not grid.at_paper_fidelity, "available": False,
                                  "sentence": "Not measured in this report."},
         "notes": notes,
