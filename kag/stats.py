@@ -39,6 +39,28 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
+def spearman_rows(x: Sequence[float], ys: np.ndarray) -> np.ndarray:
+    """:func:`spearman` of ``x`` against every row of ``ys [draws, len(x)]`` at once (average ranks for
+    ties, as scipy); NaN for a row where it is undefined."""
+    x = np.asarray(x, dtype=np.float64)
+    ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
+    if ys.shape[1] != x.size:
+        raise ValueError(f"x has {x.size} values but the rows of ys have {ys.shape[1]}: they must match")
+    out = np.full(ys.shape[0], math.nan)
+    if x.size < 2 or not np.isfinite(x).all() or np.ptp(x) == 0:
+        return out
+    ok = np.isfinite(ys).all(axis=1)
+    ok[ok] = np.ptp(ys[ok], axis=1) > 0
+    rx = stats.rankdata(x)
+    rx -= rx.mean()
+    ry = stats.rankdata(ys[ok], axis=1)
+    ry -= ry.mean(axis=1, keepdims=True)
+    # elementwise sums, not a matrix product: identical rows give identical values (no BLAS blocking)
+    # and one square root of the product, so that identical ranks give exactly 1
+    out[ok] = np.clip((ry * rx).sum(axis=1) / np.sqrt((ry * ry).sum(axis=1) * float((rx * rx).sum())), -1.0, 1.0)
+    return out
+
+
 def exceeds(value: float, threshold: float) -> bool:
     """``value > threshold``, False for NaN (an undefined number never supports a claim)."""
     return bool(np.isfinite(value) and value > threshold)

@@ -62,6 +62,14 @@ def _check_columns(where: dict[str, Any]) -> None:
         raise ValueError(f"column {unknown[0]!r} is unknown: the results table has columns {', '.join(COLUMNS)}")
 
 
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
 def _matches(value: Any, wanted: Any) -> bool:
     if isinstance(wanted, (set, frozenset, list, tuple)):
         return value in wanted
@@ -74,6 +82,7 @@ class ResultTable:
 
     def __init__(self, rows: Iterable[Row] = ()) -> None:
         self.rows: tuple[Row, ...] = tuple(rows)
+        self._indexes: dict[int, dict[Any, list[int]]] = {}  # column -> value -> row numbers, built on first use
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -91,10 +100,33 @@ class ResultTable:
         return f"ResultTable({len(self.rows)} rows)"
 
     def select(self, **where: Any) -> "ResultTable":
-        """The rows whose columns equal the given values (or belong to the given sets)."""
+        """The rows whose columns equal the given values (or belong to the given sets), in table order.
+
+        Key columns are looked up in a per-column index built on first use (the table is immutable),
+        so judging many cells on one large table does not rescan it for every cell."""
         _check_columns(where)
-        tests = [(_INDEX[name], wanted) for name, wanted in where.items()]
-        return ResultTable(r for r in self.rows if all(_matches(r[i], w) for i, w in tests))
+        hits: set[int] | None = None
+        scan = []
+        for name, wanted in where.items():
+            i = _INDEX[name]
+            values = tuple(wanted) if isinstance(wanted, (set, frozenset, list, tuple)) else (wanted,)
+            if name == "value" or not all(_hashable(v) for v in values):
+                scan.append((i, wanted))  # floats (NaN never equals itself) and odd values: compared one by one
+                continue
+            index = self._index(i)
+            mine = {n for v in values for n in index.get(v, ())}
+            hits = mine if hits is None else hits & mine
+        rows = self.rows if hits is None else [self.rows[n] for n in sorted(hits)]
+        return ResultTable(r for r in rows if all(_matches(r[i], w) for i, w in scan))
+
+    def _index(self, column: int) -> dict[Any, list[int]]:
+        index = self._indexes.get(column)
+        if index is None:
+            index = {}
+            for n, r in enumerate(self.rows):
+                index.setdefault(r[column], []).append(n)
+            self._indexes[column] = index
+        return index
 
     def unique(self, column: str) -> list[Any]:
         """The distinct values of ``column``, in order of first appearance."""

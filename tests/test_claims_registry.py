@@ -447,3 +447,19 @@ def test_every_claim_has_cells_readable_ids_a_rule_and_a_key_number():
 def test_unknown_claim_is_a_one_line_error():
     with pytest.raises(ValueError, match="claim='C99' is unknown"):
         get_claim(claim_id="C99")
+
+
+def test_spearman_of_many_rows_is_scipy_s_row_by_row():
+    from kag.stats import spearman, spearman_rows
+    rng = np.random.default_rng(3)
+    x = [1, 2, 3, 4, 5, 6]
+    ys = rng.standard_normal((200, 6))
+    ys[5] = ys[5, 0]  # constant: undefined
+    ys[6, 2] = np.nan  # not finite: undefined
+    ys[7] = [1, 1, 2, 2, 3, 3]  # ties: average ranks
+    got = spearman_rows(x, ys)
+    want = np.array([spearman(x, row) for row in ys])
+    assert np.isnan(got[[5, 6]]).all() and np.isnan(want[[5, 6]]).all()
+    ok = ~np.isnan(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=0, atol=1e-14)
+    assert np.isnan(spearman_rows([1, 1, 1], ys[:3, :3])).all()  # constant x

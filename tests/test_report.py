@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 
@@ -174,3 +175,32 @@ def test_figures_are_deterministic(data: dict, tmp_path: Path):
     (tmp_path / "b").mkdir()
     assert render_figures(fd, tmp_path / "a") == render_figures(fd, tmp_path / "b") == ["zero_rows"]
     assert (tmp_path / "a" / "zero_rows.png").read_bytes() == (tmp_path / "b" / "zero_rows.png").read_bytes()
+
+
+def test_figures_are_memoised_on_their_data_and_redrawn_when_it_changes(data, tmp_path, monkeypatch):
+    """A re-render on unchanged numbers reuses the cached PNGs byte for byte without drawing; changed
+    data, or a damaged cache file, is drawn again."""
+    import sys
+
+    render_module = sys.modules["kag.repro.report.render"]  # the package re-exports a function of that name
+
+    drawn = []
+    real = dict(render_module.FIGURES)
+    counting = {stem: (lambda fd, fn=fn, stem=stem: drawn.append(stem) or fn(fd)) for stem, fn in real.items()}
+    monkeypatch.setattr(render_module, "FIGURES", counting)
+    monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))  # an empty figure cache
+    for sub in "abcd":
+        (tmp_path / sub).mkdir()
+    first = render_module._write_figures(data["figures_data"], tmp_path / "a")
+    assert first and set(drawn) == set(real)
+    drawn.clear()
+    second = render_module._write_figures(data["figures_data"], tmp_path / "b")
+    assert drawn == [] and second == first
+    changed = copy.deepcopy(data["figures_data"])
+    changed["changed"] = 1
+    render_module._write_figures(changed, tmp_path / "c")
+    assert set(drawn) == set(real)
+    for cached in (Path(os.environ["KAG_HOME"]) / "figures").glob("*.png"):
+        cached.write_bytes(b"not a png")
+    drawn.clear()
+    assert render_module._write_figures(data["figures_data"], tmp_path / "d") == first and set(drawn) == set(real)

@@ -82,6 +82,7 @@ class Results:
         self.compute = compute
         self._mnist = mnist
         self._cache: dict[Group, list[MetricTable]] = {}
+        self._tables: dict[tuple[Group, str], ResultTable] = {}  # shared by the views of under()
         self.variant = PRIMARY  # the estimator variant claims read (docs/SPEC.md §7, the multiverse)
 
     def under(self, variant: str) -> "Results":
@@ -116,11 +117,15 @@ class Results:
         return self._cache[group]
 
     def table(self, width: int, regime: str, eval_images: str = "clean") -> ResultTable:
-        """The rows of every seed of one group, as one table (under :attr:`variant`)."""
-        if self.variant in DIVERGENCE_VARIANTS:
-            return sum((divergence_overlay(e.table, self.variant) for e in self.entries(width, regime, eval_images)),
-                       ResultTable())
-        return sum((e.table_of(self.variant) for e in self.entries(width, regime, eval_images)), ResultTable())
+        """The rows of every seed of one group, as one table (under :attr:`variant`); built once per
+        group and variant (its lookups are indexed, see :meth:`ResultTable.select`)."""
+        memo = (Group(width, regime, eval_images), self.variant)
+        if memo not in self._tables:
+            entries = self.entries(width, regime, eval_images)
+            parts = ([divergence_overlay(e.table, self.variant) for e in entries]
+                     if self.variant in DIVERGENCE_VARIANTS else [e.table_of(self.variant) for e in entries])
+            self._tables[memo] = ResultTable(row for part in parts for row in part)
+        return self._tables[memo]
 
     def replicates(self, width: int, regime: str, eval_images: str, key: str) -> list[np.ndarray] | None:
         """Per seed (profile order), the bootstrap replicates stored under ``key``

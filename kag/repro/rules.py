@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from kag.stats import at_least, exceeds, lower_bound, mean_std, spearman
+from kag.stats import at_least, exceeds, lower_bound, mean_std, spearman, spearman_rows
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 INVALID = "invalid"  # a control's cell whose inputs are NaN, Inf or constant over seeds (see degeneracies)
@@ -86,7 +86,7 @@ def rho_measurement_se(x: Sequence[float], y: Sequence[float], y_se: Sequence[fl
     if y.shape != y_se.shape or not np.isfinite(y_se).all() or not np.isfinite(y).all():
         return math.nan
     noisy = y + np.random.default_rng(seed).standard_normal((draws, y.size)) * y_se
-    rhos = np.array([spearman(x, row) for row in noisy])
+    rhos = spearman_rows(x, noisy)
     rhos = rhos[np.isfinite(rhos)]
     return float(rhos.std(ddof=1)) if rhos.size > 1 else math.nan
 
