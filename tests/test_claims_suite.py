@@ -143,6 +143,15 @@ def test_warm_run_trains_and_computes_nothing_and_xfails_what_is_not_supported(c
     assert warm.returncode == (0 if control_ok else 1), warm.stdout[-3000:]
 
 
+def test_a_warm_run_with_n_auto_starts_no_workers_and_says_so(cold, tmp_path):
+    home, _, _ = cold
+    warm = _pytest_claims(home, tmp_path / "report", "-n", "auto", "--kag-not-reproduced=xfail")
+    assert warm.returncode in (0, 1), warm.stdout[-3000:]
+    assert re.search(r"judging only, in this process \(-n auto starts no workers for that\)$", warm.stdout, re.M)
+    assert not re.search(r"^(created: )?\d+/?\d* workers", warm.stdout, re.M), warm.stdout[:2000]
+    assert (tmp_path / "report" / "results.json").is_file()
+
+
 def test_k_with_equals_selects_exactly_the_named_cells(cold, tmp_path):
     home, _, _ = cold
     selected = _pytest_claims(home, tmp_path / "report", "-k", "C5 and n=16", "--collect-only")
