@@ -523,7 +523,7 @@ def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: 
     for name, values in norms.items():
         z = zero_row_fraction(values[..., None], norms["init"][..., None], config.zero_row_percentile)
         rows.add("zero_rows", "zero_row_fraction", z.trained, layer=layer, role=name)
-        per_image = (values < z.threshold).double().mean(dim=1)  # the threshold fixed: SE over images
+        per_image = (values <= z.threshold).double().mean(dim=1)  # the threshold fixed: SE over images
         rows.add("zero_rows", "zero_row_fraction_se", _se_of_mean(per_image), layer=layer, role=name)
         if name == "init":
             rows.add("zero_rows", "zero_row_threshold", z.threshold, layer=layer, role="none")

@@ -28,7 +28,10 @@ class KAGComparison:
 
     ``pr_*``: mean participation ratio of the k-minors; ``kl``: KL divergence of the trained
     log-minor histogram from the init one; ``rr_*``: mean rotation ratio; ``zero_rows_*``:
-    zero-row fractions (the same for every k). Ratios are trained / init.
+    zero-row fractions (the same for every k; a row is zero when its norm is at most the threshold,
+    see :func:`kag.metrics.zero_row_fraction`); ``zero_minors_*``: the share of sampled k-minors
+    that are exactly 0 (PR scales like 1/√(non-zero minors), so read it beside PR). Ratios are
+    trained / init.
     """
 
     k: int
@@ -41,6 +44,8 @@ class KAGComparison:
     rr_ratio: float
     zero_rows_trained: float
     zero_rows_init: float
+    zero_minors_trained: float
+    zero_minors_init: float
 
     def to_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)
@@ -135,6 +140,8 @@ def compare_to_init(
             rr_ratio=_ratio(rr_mean["trained"], rr_mean["init"]),
             zero_rows_trained=zero.trained,
             zero_rows_init=zero.init,
+            zero_minors_trained=float((minor["trained"] == 0).double().mean()),
+            zero_minors_init=float((minor["init"] == 0).double().mean()),
         ))
     return out
 

@@ -27,7 +27,9 @@ from kag.determinants import (_abs_det, check_indices, check_int, check_jacobian
 #    log10 of the positive minors plus underflow (exact zeros) and overflow bins; 1 dropped zeros.
 # 3: PR divides each image by its largest minor first (no underflow of squares below 1e-154).
 # 4: rotated Jacobians as one batched matmul per (image, rotation) chunk, gathered without a transpose.
-OBSERVABLES_VERSION = 4
+# 5: a zero row is one whose norm is at most the threshold (<=, was <), the threshold floored at the
+#    dtype's precision (eps x the largest init row norm): exactly-zero rows always count (ReLU).
+OBSERVABLES_VERSION = 5
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
 _ROTATION_CHUNK_BYTES = {"cpu": 32 * 2**20, "cuda": 1024 * 2**20}
@@ -607,7 +609,7 @@ def _grouped_rotated_maxima(rotated: torch.Tensor, entries: torch.Tensor, k: int
 
 
 class ZeroRows(NamedTuple):
-    """Shares of (image, unit) rows whose norm is below ``threshold`` (pooled over images)."""
+    """Shares of (image, unit) rows whose norm is at most ``threshold`` (pooled over images)."""
 
     trained: float
     init: float
@@ -618,7 +620,10 @@ def zero_row_fraction(J_trained: torch.Tensor, J_init: torch.Tensor, percentile:
     """Zero-row fractions: ``J_trained, J_init [B, n, m] -> ZeroRows``.
 
     τ = the ``percentile``-th percentile (linear interpolation) of the init network's row norms
-    ``‖J_i‖₂`` pooled over images and units; a row counts as zero when its norm is ``< τ``.
+    ``‖J_i‖₂`` pooled over images and units, floored at the precision of J's dtype (``eps`` times the
+    largest init row norm: a norm that small is rounding); a row counts as zero when its norm is
+    ``≤ τ``. So exactly-zero rows always count, also when more than ``percentile``% of the init rows
+    are exactly zero and the percentile itself is 0 (ReLU layers with dead units).
     """
     check_jacobian(J_trained, "J_trained")
     check_jacobian(J_init, "J_init")
@@ -630,9 +635,17 @@ def zero_row_fraction(J_trained: torch.Tensor, J_init: torch.Tensor, percentile:
         raise ValueError(f"percentile={percentile!r} is not allowed: expected a number in (0, 100)")
     norms_trained = torch.linalg.vector_norm(J_trained, dim=2, dtype=torch.float64).flatten()
     norms_init = torch.linalg.vector_norm(J_init, dim=2, dtype=torch.float64).flatten()
-    tau = float(np.percentile(norms_init.cpu().numpy(), percentile))
+    tau = zero_row_threshold(norms_init, percentile, J_init.dtype)
     return ZeroRows(
-        trained=float((norms_trained < tau).double().mean()),
-        init=float((norms_init < tau).double().mean()),
+        trained=float((norms_trained <= tau).double().mean()),
+        init=float((norms_init <= tau).double().mean()),
         threshold=tau,
     )
+
+
+def zero_row_threshold(norms_init: torch.Tensor, percentile: float, dtype: torch.dtype) -> float:
+    """τ of :func:`zero_row_fraction` from the init's row norms (any shape): their ``percentile``-th
+    percentile, at least ``eps(dtype)`` times the largest of them."""
+    values = norms_init.detach().to(torch.float64).flatten().cpu().numpy()
+    floor = float(torch.finfo(dtype).eps) * float(values.max(initial=0.0))
+    return max(float(np.percentile(values, percentile)), floor)

@@ -84,10 +84,11 @@ def test_networks_are_left_unchanged_and_may_stay_in_float32(cnn_pair):
 
 
 def test_to_dict_lists_every_field():
-    row = KAGComparison(2, 0.2, 0.1, 2.0, 0.5, 1.2, 1.0, 1.2, 0.01, 0.01)
+    row = KAGComparison(2, 0.2, 0.1, 2.0, 0.5, 1.2, 1.0, 1.2, 0.01, 0.01, 0.3, 0.05)
     assert row.to_dict() == {
         "k": 2, "pr_trained": 0.2, "pr_init": 0.1, "pr_ratio": 2.0, "kl": 0.5, "rr_trained": 1.2,
         "rr_init": 1.0, "rr_ratio": 1.2, "zero_rows_trained": 0.01, "zero_rows_init": 0.01,
+        "zero_minors_trained": 0.3, "zero_minors_init": 0.05,
     }
 
 
@@ -116,6 +117,8 @@ def test_paper_mlp_agrees_with_the_closed_form(layer):
         assert row.rr_trained == pytest.approx(mean_ignoring_undefined(rr_t)[0], rel=1e-8)
         assert row.rr_init == pytest.approx(mean_ignoring_undefined(rr_i)[0], rel=1e-8)
         assert (row.zero_rows_trained, row.zero_rows_init) == (zero.trained, zero.init)
+        assert (row.zero_minors_trained, row.zero_minors_init) == tuple(
+            float((m[name] == 0).double().mean()) for name in ("trained", "init"))
 
 
 def test_fc1_of_the_paper_mlp_is_its_weight_matrix():

@@ -507,3 +507,43 @@ def test_pr_is_scale_free_even_for_minors_that_underflow_when_squared():
     for scale in (1.0, 1e-160, 1e-300):
         torch.testing.assert_close(participation_ratio(m * scale), participation_ratio(m), rtol=1e-12, atol=0)
     assert participation_ratio(torch.full((1, 10), 1e-200, dtype=torch.float64)).item() == pytest.approx(10**-0.5)
+
+
+def test_zero_rows_after_a_relu_count_every_dead_unit():
+    """A ReLU layer whose units 0-34 have a bias so negative that they never fire: their Jacobian rows
+    (by autograd) are exactly 0 on every image, in the init as in the trained network. 35% of the init
+    rows are 0, so the 1st percentile is 0; a strict "< threshold" counted none of them (issue 18)."""
+    gen = _gen(4)
+    d, n, dead = 20, 100, 35
+    x = torch.randn(16, d, generator=gen, dtype=torch.float64)
+
+    def relu_jacobians(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        layer = lambda v: torch.relu(v @ weight.T + bias)  # noqa: E731
+        return torch.stack([torch.autograd.functional.jacobian(layer, xi) for xi in x])  # [B, n, d]
+
+    def network(extra_dead: int) -> torch.Tensor:
+        weight = torch.randn(n, d, generator=gen, dtype=torch.float64)
+        bias = torch.randn(n, generator=gen, dtype=torch.float64)
+        bias[: dead + extra_dead] = -1e3  # never fires on these inputs
+        return relu_jacobians(weight, bias)
+
+    J_init, J_trained = network(0), network(15)
+    assert (J_init[:, :dead] == 0).all() and (J_trained[:, : dead + 15] == 0).all()
+    alive_init = torch.linalg.vector_norm(J_init[:, dead:], dim=2)
+    assert (alive_init > 0).float().mean() > 0.3  # the live units do fire
+    result = zero_row_fraction(J_trained, J_init)
+    exact = lambda J: float((torch.linalg.vector_norm(J, dim=2) == 0).double().mean())  # noqa: E731
+    assert result.threshold == pytest.approx(float(torch.finfo(torch.float64).eps) *
+                                             float(torch.linalg.vector_norm(J_init, dim=2).max()))
+    assert result.init == exact(J_init) >= dead / n
+    assert result.trained == exact(J_trained) >= (dead + 15) / n
+
+
+def test_a_zero_row_is_one_at_most_the_threshold():
+    """A row whose norm equals the threshold counts (<=): with 101 init rows of norms 0..100 the 1st
+    percentile is exactly 1, so rows of norm 0 and 1 are zero rows."""
+    norms = torch.arange(101, dtype=torch.float64)
+    J_init = torch.zeros(1, 101, 2, dtype=torch.float64)
+    J_init[0, :, 0] = norms
+    result = zero_row_fraction(J_init, J_init)
+    assert result.threshold == 1.0 and result.init == pytest.approx(2 / 101)
