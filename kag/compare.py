@@ -15,12 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kag.jacobians import _batch_function, _output_size, jacobian
+from kag.jacobians import Layer, _batch_function, _output_size, _Representation, _resolve_layer, jacobian
 from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
 from kag.determinants import check_int, minors, sample_indices
-
-Layer = str | nn.Module | Callable[[nn.Module, torch.Tensor], torch.Tensor] | None
-
 
 @dataclass(frozen=True)
 class KAGComparison:
@@ -144,58 +141,6 @@ def compare_to_init(
             zero_minors_init=float((minor["init"] == 0).double().mean()),
         ))
     return out
-
-
-class _Representation(nn.Module):
-    """``x -> `` the chosen representation of ``model``, as a module (so dtype casts reach its weights)."""
-
-    def __init__(self, model: nn.Module, name: str | None, fn: Callable | None) -> None:
-        super().__init__()
-        self.model = model
-        self.name = name
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fn is not None:
-            return self.fn(self.model, x)
-        if not self.name:
-            return self.model(x)
-        captured: list[object] = []
-        handle = self.model.get_submodule(self.name).register_forward_hook(lambda mod, inp, out: captured.append(out))
-        try:
-            self.model(x)
-        finally:
-            handle.remove()
-        if len(captured) != 1:
-            raise ValueError(f"layer {self.name!r} ran {len(captured)} times in one forward pass: expected once "
-                             "(pass a callable (model, x) -> representation instead)")
-        if not isinstance(captured[0], torch.Tensor):
-            raise ValueError(f"layer {self.name!r} returns {type(captured[0]).__name__}: expected a tensor "
-                             "(pass a callable (model, x) -> representation instead)")
-        return captured[0]
-
-
-def _resolve_layer(layer: Layer, trained: nn.Module, net: nn.Module) -> tuple[str | None, Callable | None]:
-    """``(submodule name, callable)`` of ``layer`` for ``net`` (``trained`` or its ``init``)."""
-    if layer is None:
-        return None, None
-    if isinstance(layer, nn.Module):
-        names = [name for name, mod in trained.named_modules() if mod is layer]
-        if not names:
-            raise ValueError(f"layer is a {type(layer).__name__} that is not a submodule of trained: "
-                             "pass one of trained's submodules, its name, or a callable (model, x) -> representation")
-        layer = names[0]
-    if isinstance(layer, str):
-        for name, model in (("trained", trained), ("init", net)):
-            modules = dict(model.named_modules())
-            if layer not in modules:
-                valid = [n for n in modules if n][:8]
-                raise ValueError(f"layer={layer!r} is not a submodule of {name}: valid names include "
-                                 f"{', '.join(map(repr, valid)) or 'none (it has no submodules)'}")
-        return layer, None
-    if callable(layer):
-        return None, layer
-    raise ValueError(f"layer={layer!r} is not allowed: give None, a submodule name, a submodule, or a callable")
 
 
 def _ratio(a: float, b: float) -> float:

@@ -61,6 +61,63 @@ _MODES = ("auto", "rev", "fwd")
 _TRAINING_SENSITIVE = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
 
+Layer = str | nn.Module | Callable[[nn.Module, torch.Tensor], torch.Tensor] | None
+
+
+class _Representation(nn.Module):
+    """``x -> `` the chosen representation of ``model``, as a module (so dtype casts reach its weights)."""
+
+    def __init__(self, model: nn.Module, name: str | None, fn: Callable | None) -> None:
+        super().__init__()
+        self.model = model
+        self.name = name
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fn is not None:
+            return self.fn(self.model, x)
+        if not self.name:
+            return self.model(x)
+        captured: list[object] = []
+        handle = self.model.get_submodule(self.name).register_forward_hook(lambda mod, inp, out: captured.append(out))
+        try:
+            self.model(x)
+        finally:
+            handle.remove()
+        if len(captured) != 1:
+            raise ValueError(f"layer {self.name!r} ran {len(captured)} times in one forward pass: expected once "
+                             "(pass a callable (model, x) -> representation instead)")
+        if not isinstance(captured[0], torch.Tensor):
+            raise ValueError(f"layer {self.name!r} returns {type(captured[0]).__name__}: expected a tensor "
+                             "(pass a callable (model, x) -> representation instead)")
+        return captured[0]
+
+
+def _resolve_layer(layer: Layer, trained: nn.Module, net: nn.Module,
+                   called: tuple[str, str] = ("trained", "init")) -> tuple[str | None, Callable | None]:
+    """``(submodule name, callable)`` of ``layer`` for ``net`` (``trained`` or its ``init``; ``called``:
+    how errors name the two)."""
+    if layer is None:
+        return None, None
+    if isinstance(layer, nn.Module):
+        names = [name for name, mod in trained.named_modules() if mod is layer]
+        if not names:
+            raise ValueError(f"layer is a {type(layer).__name__} that is not a submodule of {called[0]}: pass one of "
+                             f"{called[0]}'s submodules, its name, or a callable (model, x) -> representation")
+        layer = names[0]
+    if isinstance(layer, str):
+        for name, model in ((called[0], trained), (called[1], net)):
+            modules = dict(model.named_modules())
+            if layer not in modules:
+                valid = [n for n in modules if n][:8]
+                raise ValueError(f"layer={layer!r} is not a submodule of {name}: valid names include "
+                                 f"{', '.join(map(repr, valid)) or 'none (it has no submodules)'}")
+        return layer, None
+    if callable(layer):
+        return None, layer
+    raise ValueError(f"layer={layer!r} is not allowed: give None, a submodule name, a submodule, or a callable")
+
+
 def jacobian(
     f: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -68,6 +125,7 @@ def jacobian(
     dtype: torch.dtype | None = None,
     mode: str = "auto",
     max_bytes: int | None = None,
+    layer: Layer = None,
 ) -> torch.Tensor:
     """The Jacobian of ``f`` at every sample of ``x``: ``x [B, *in_shape] -> J [B, m, d]``.
 
@@ -76,11 +134,17 @@ def jacobian(
     ``d = prod(in_shape)``, ``m = prod(out_shape)``, both flattened in PyTorch's row-major order
     (an image ``[C, H, W]`` gives column ``c*H*W + row*W + col``, see :class:`kag.spatial.ImageGrid`).
 
+    * ``layer``: with an ``nn.Module`` ``f``, the representation measured instead of its output: a
+      name from ``dict(f.named_modules())`` (e.g. ``"blocks.0.attn"``: that submodule's output,
+      captured by a forward hook while the whole network runs), a submodule of ``f``, or a callable
+      ``(model, x) -> representation``.
     * ``dtype``: compute dtype (e.g. ``torch.float64`` for tight checks); ``x`` is cast to it and an
       ``nn.Module`` runs through ``torch.func.functional_call`` with its floating parameters and
-      buffers cast, so the module itself is never modified. None = as given.
+      buffers cast, so the module itself is never modified. None = as given. A plain function's
+      captured weights cannot be cast: pass the module (and ``layer``) instead.
     * ``mode``: ``"rev"`` (``jacrev``: one backward pass per output), ``"fwd"`` (``jacfwd``: one
-      forward-mode pass per input) or ``"auto"`` (``rev`` when ``m <= d``, else ``fwd``).
+      forward-mode pass per input) or ``"auto"`` (``rev`` when ``m <= d``, else ``fwd``; when an
+      operation has no forward-mode rule, e.g. PyTorch's fused attention, ``rev`` after all).
     * ``max_bytes``: memory budget of one chunk of samples (about 4·m·d elements per sample);
       None = 256 MiB on CPU, 2 GiB on CUDA.
 
@@ -92,22 +156,45 @@ def jacobian(
         raise ValueError(f"mode={mode!r} is not allowed: expected one of {', '.join(map(repr, _MODES))}")
     if max_bytes is not None:
         max_bytes = check_int("max_bytes", max_bytes, 1)
+    if layer is not None:
+        if not isinstance(f, nn.Module):
+            raise ValueError(f"layer={layer!r} needs f to be an nn.Module, got {type(f).__name__}: pass the model")
+        f = _Representation(f, *_resolve_layer(layer, f, f, ("f", "f")))
     fn, x = _batch_function(f, x, dtype)
     B, d = x.shape[0], x[0].numel()
-    m = _output_size(fn, x)
-    if mode == "auto":
+    try:
+        m = _output_size(fn, x)
+    except RuntimeError as exc:
+        if dtype is None or isinstance(f, nn.Module) or "dtype" not in str(exc).lower() and "Double" not in str(exc):
+            raise
+        raise ValueError(f"f is a function, so dtype={dtype} reaches x but not the weights it uses "
+                         f"({str(exc).splitlines()[0]}): pass the nn.Module itself (with layer=... for an inner "
+                         "representation), whose weights are cast, or cast the model first (model.double())") from None
+    auto = mode == "auto"
+    if auto:
         mode = "rev" if m <= d else "fwd"
 
     def per_sample(xi: torch.Tensor) -> torch.Tensor:
         return fn(xi.unsqueeze(0)).reshape(-1)
 
-    transform = jacrev if mode == "rev" else jacfwd
     budget = max_bytes or chunk_bytes(_JACOBIAN_CHUNK_BYTES, x.device)
     chunk = max(1, budget // (_WORK_PER_JACOBIAN * m * d * x.element_size()))
-    with torch.no_grad(), full_float32_precision(), warnings.catch_warnings():  # transforms ignore the outer no_grad
-        # forward-mode AD loads torch's own decompositions through torch.jit.script, which warns
-        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
-        J = vmap(transform(per_sample), chunk_size=chunk if chunk < B else None)(x)
+
+    def run(transform: Callable) -> torch.Tensor:
+        with torch.no_grad(), full_float32_precision(), warnings.catch_warnings():  # transforms ignore the outer no_grad
+            # forward-mode AD loads torch's own decompositions through torch.jit.script, which warns
+            warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+            # vmap runs an operation without a batching rule (attention, ...) one sample at a time and says
+            # so once per call: correct, only slower, and nothing the caller can change
+            warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
+            return vmap(transform(per_sample), chunk_size=chunk if chunk < B else None)(x)
+
+    try:
+        J = run(jacrev if mode == "rev" else jacfwd)
+    except NotImplementedError as exc:
+        if not (auto and mode == "fwd" and "forward AD" in str(exc)):
+            raise
+        J = run(jacrev)  # an operation without a forward-mode rule: reverse mode computes the same Jacobian
     return J.reshape(B, m, d).detach()
 
 

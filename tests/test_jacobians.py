@@ -1,9 +1,11 @@
 """Jacobians agree with autograd: the generic torch.func path and the MLP's closed form (SPEC §3)."""
 
 import copy
+import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import jacrev, vmap
 
@@ -264,3 +266,80 @@ def test_mismatched_second_layer_raises():
 def test_integer_dtype_raises():
     with pytest.raises(ValueError, match="dtype=torch.int64"):
         hidden_jacobians(MLP(4), torch.randn(1, 784), dtype=torch.int64)
+
+
+# -- the networks researchers use (issue 18 item 6) -------------------------------------------------
+class _Attention(nn.Module):
+    """A token embedding, PyTorch's fused multi-head attention and a projection: ``[B, T, 4] -> [B, T, 16]``
+    (more outputs than inputs, so "auto" picks forward mode, which this attention does not support)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(4, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.out = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        a, _ = self.attn(h, h, h, need_weights=False)
+        return self.out(a)
+
+
+class _SDPA(nn.Module):
+    """``F.scaled_dot_product_attention``, which vmap runs without a batching rule (and warns)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(4, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).view(x.shape[0], x.shape[1], 3, 2, 4).unbind(2)
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return o.transpose(1, 2).reshape(x.shape[0], x.shape[1], 8)
+
+
+def _autograd(f, x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([torch.autograd.functional.jacobian(lambda v: f(v[None])[0], xi).reshape(-1, xi.numel())
+                        for xi in x])
+
+
+def test_attention_without_forward_mode_falls_back_to_reverse_mode():
+    torch.manual_seed(0)
+    model, x = _Attention().eval(), torch.randn(3, 8, 4)
+    with pytest.raises(NotImplementedError, match="forward AD"):
+        jacobian(model, x, mode="fwd")  # asked for explicitly: not second-guessed
+    J = jacobian(model, x, dtype=torch.float64)
+    assert J.shape == (3, 8 * 16, 8 * 4)
+    torch.testing.assert_close(J, _autograd(model.double(), x.double()), rtol=1e-10, atol=1e-12)
+
+
+def test_attention_under_vmap_warns_nothing():
+    torch.manual_seed(0)
+    model, x = _SDPA().eval(), torch.randn(3, 6, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the "performance drop" warnings of vmap's fallback would raise here
+        J = jacobian(model, x, dtype=torch.float64)
+    torch.testing.assert_close(J, _autograd(model.double(), x.double()), rtol=1e-10, atol=1e-12)
+
+
+def test_layer_takes_a_submodule_name_a_submodule_or_a_callable():
+    torch.manual_seed(0)
+    model, x = _Attention().eval(), torch.randn(2, 5, 4)
+    by_name = jacobian(model, x, layer="inp", dtype=torch.float64)
+    assert torch.equal(by_name, jacobian(model, x, layer=model.inp, dtype=torch.float64))
+    assert torch.equal(by_name, jacobian(model, x, layer=lambda mod, v: mod.inp(v), dtype=torch.float64))
+    torch.testing.assert_close(by_name, _autograd(model.double().inp, x.double()), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"layer='nope' is not a submodule of f: valid names include 'inp'"):
+        jacobian(model, x, layer="nope")
+    with pytest.raises(ValueError, match="layer='inp' needs f to be an nn.Module, got function"):
+        jacobian(lambda v: model(v), x, layer="inp")
+
+
+def test_float64_on_a_closure_says_to_pass_the_module():
+    torch.manual_seed(0)
+    model, x = _Attention().eval(), torch.randn(2, 5, 4)
+    with pytest.raises(ValueError) as info:
+        jacobian(lambda v: model(v), x, dtype=torch.float64)
+    message = str(info.value)
+    assert "f is a function, so dtype=torch.float64 reaches x but not the weights it uses" in message
+    assert "pass the nn.Module itself" in message and "\n" not in message
