@@ -28,7 +28,8 @@ from kag.determinants import (_abs_det, check_indices, check_int, check_jacobian
 # 3: PR divides each image by its largest minor first (no underflow of squares below 1e-154).
 # 4: rotated Jacobians as one batched matmul per (image, rotation) chunk, gathered without a transpose.
 # 5: a zero row is one whose norm is at most the threshold (<=, was <), the threshold floored at the
-#    dtype's precision (eps x the largest init row norm): exactly-zero rows always count (ReLU).
+#    dtype's precision (eps x the largest init row norm): exactly-zero rows always count (ReLU);
+#    rotated minors' determinants in the rotation's dtype (float32), only their maxima in float64.
 OBSERVABLES_VERSION = 5
 
 # Rotated Jacobians alive at once in rotation_ratio: cache-sized on CPU, big on GPUs.
@@ -516,7 +517,7 @@ def rotation_maxima_at(
     R' rotations). Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk
     computes ``Q_q[used rows] @ J[:, :, used cols]`` for many (rotation, image) pairs as one matmul,
     in J's dtype with TF32 off (float32 measured 2-3× faster than float64 on CPU; its error, ~1e-6
-    relative, is far below the spread of the maximum over rotations); determinants are float64.
+    relative, is far below the spread of the maximum over rotations); determinants too (only the maxima are float64).
     The minors of all index samples of one k are gathered straight from the matmul's output in one
     call per chunk and their maxima taken at once (no Python loop over samples).
     """
@@ -585,7 +586,7 @@ def _samples_by_shape(samples, used_rows: torch.Tensor, used_cols: torch.Tensor)
     return groups
 
 
-# Gathered entries of rotated minors alive at once (float32 values, then float64 determinants).
+# Gathered entries of rotated minors alive at once (float32 values and determinants).
 _ROTATED_GATHER_ELEMENTS = 2**22
 
 
@@ -599,8 +600,11 @@ def _grouped_rotated_maxima(rotated: torch.Tensor, entries: torch.Tensor, k: int
         idx = entries[:, g0 : g0 + step].reshape(1, -1)  # [1, k*k*g*S], entry-major
         g = idx.shape[1] // (k * k * S)
         block = rotated.gather(1, idx.expand(pairs, -1))
-        dets = _abs_det(block.to(torch.float64).view(pairs, k, k, g * S))  # [pairs, g*S]
-        out.append(maxima(dets.view(pairs, g, S)))
+        # in the rotation's dtype (float32): only the largest minor is kept, and the rounding of a
+        # float32 determinant (~1e-6 relative) is far below the spread of that maximum over rotations;
+        # a float64 copy of every gathered entry cost as much as the gather itself
+        dets = _abs_det(block.view(pairs, k, k, g * S))  # [pairs, g*S]
+        out.append(maxima(dets.view(pairs, g, S)).to(torch.float64))
     return torch.cat(out, dim=1)
 
 
