@@ -126,8 +126,13 @@ class WorkMonitor:
             eta = "done"
         elif math.isfinite(left):
             eta = f"~{format_duration(left)} left"
-        else:
-            eta = "time left: estimated once a model and a table are done"
+        else:  # name only the kinds whose first one is awaited
+            per_model, per_table = self._unit_seconds()
+            waiting = [what for what, todo, each in (("a model", len(self.models) - m, per_model),
+                                                     ("a table", len(self.tables) - t, per_table))
+                       if todo > 0 and not math.isfinite(each)]
+            verb = "are" if len(waiting) > 1 else "is"
+            eta = f"time left: estimated once {' and '.join(waiting)} {verb} done" if waiting else "time left: unknown"
         return (f"[kag] progress: models trained {m}/{len(self.models)}, metric tables computed "
                 f"{t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
 

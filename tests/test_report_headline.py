@@ -303,7 +303,10 @@ class _Store:
 def test_the_monitor_counts_what_is_done_and_estimates_the_rest():
     store, lines = _Store(), []
     m = WorkMonitor(store, ["m1", "m2"], ["t1", "t2", "t3", "t4"], lines.append, workers=2)
-    assert "models trained 0/2, metric tables computed 0/4, time left: estimated once" in m.line()
+    assert "models trained 0/2, metric tables computed 0/4, time left: estimated once a model and a table are done" \
+        in m.line()
+    only_tables = WorkMonitor(store, [], ["t1"], lines.append, workers=2)  # nothing to train: a table suffices
+    assert "time left: estimated once a table is done" in only_tables.line()
     store.models |= {"m1", "m2"}
     store.tables |= {"t1"}
     store.log += [{"time": m.start_time + 1, "kind": "train", "seeds": [0, 1], "seconds": 20.0},
