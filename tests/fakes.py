@@ -69,6 +69,11 @@ class FakeResults:
                                         add(analysis, "pr_ratio", layer=layer, k=k, condition=str(c))
                                         add(analysis, "pr_ratio_se", layer=layer, k=k, condition=str(c))
                                         add(analysis, "pool_size", layer=layer, k=k, condition=str(c), role="none")
+                                        for role, zero in ZERO_MINORS.items():  # a different share per condition
+                                            rows.append(Row(width=n, seed=seed, regime=regime, eval_images=ev,
+                                                            layer=layer, k=k, analysis=analysis, condition=str(c),
+                                                            role=role, observable="zero_minor_fraction",
+                                                            value=zero * k * (1 + conds.index(c))))
                     if regime == "standard":
                         for epoch in range(5):
                             add("timeline", "pr_ratio", layer="L1", k=3, condition=str(epoch))

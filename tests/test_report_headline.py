@@ -278,7 +278,17 @@ def test_the_report_shows_spec_curves_robustness_and_zero_minors_beside_the_pr_c
     c3 = zero_minor_table(fake.available(), SMOKE, "C3")
     assert [row[1] for row in c3["rows"]] == ["1", "3", "1", "3"]  # C3 reads the lowest and highest k
     assert c3["rows"][1][2:] == [f"{3 * ZERO_MINORS['trained']:.2f}", f"{3 * ZERO_MINORS['init']:.2f}"] * 2
-    assert zero_minor_table(fake.available(), SMOKE, "C5") is None
+    c4 = zero_minor_table(fake.available(), SMOKE, "C4")  # judged in each regime, at the highest k
+    assert c4["columns"][:3] == ["regime", "n", "k"] and {(r[0], r[2]) for r in c4["rows"]} == {
+        ("standard", "3"), ("augmented", "3")}
+    c5 = zero_minor_table(fake.available(), SMOKE, "C5")  # the range over the radii of the means over seeds
+    assert c5["columns"] == ["n", "regime", "analysis", "k", "L1 trained", "L1 init", "L2 trained", "L2 init"]
+    n_radii = len(SMOKE.metrics.radii)
+    first = c5["rows"][0]
+    assert first[:4] == ["16", "standard", "balls", "2"]
+    assert first[4] == f"{2 * ZERO_MINORS['trained']:.2f}–{2 * n_radii * ZERO_MINORS['trained']:.2f}"
+    assert {r[2] for r in zero_minor_table(fake.available(), SMOKE, "C8")["rows"]} == {"balls", "patches", "separation"}
+    assert zero_minor_table(fake.available(), SMOKE, "C9") is None
     # rendering again without variants removes the stale curve
     d["criteria"] = [_without_variants(c) for c in d["criteria"]]
     render(d, tmp_path, fake.available())

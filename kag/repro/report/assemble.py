@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import platform
 import subprocess
@@ -369,7 +370,13 @@ def n2_statement(criteria: list[dict[str, Any]]) -> str:
 
 # -- the exact-zero minors beside every PR claim ---------------------------------------------------
 # claim id -> which orders k its cells read (None: every k); the claims judged on the PR ratio
-ZERO_MINOR_CLAIMS: dict[str, str | None] = {"C1-PR": None, "C2": "k>=2", "C3": "lowest and highest", "N2": "k>=2"}
+ZERO_MINOR_CLAIMS: dict[str, str | None] = {"C1-PR": None, "C2": "k>=2", "C3": "lowest and highest", "N2": "k>=2",
+                                            "C4": "highest"}
+# the spatial claims: the analyses their cells read (at the spatial width, both regimes)
+ZERO_MINOR_SPATIAL: dict[str, tuple[str, ...]] = {"C5": ("balls",), "C6": ("patches",), "C7": ("separation",),
+                                                  "C8": ("balls", "patches", "separation")}
+ZERO_NOTE = ("Exact-zero fraction of the sampled minors (mean over seeds){where}. A fraction f of exact zeros inflates "
+             "PR by about (1 - f)^-1/2, so a layer or order with more zeros reads as less concentrated than it is.")
 
 
 def _ks_of(claim_id: str, profile: Profile) -> list[int]:
@@ -379,6 +386,8 @@ def _ks_of(claim_id: str, profile: Profile) -> list[int]:
         return [k for k in ks if k >= 2]
     if which == "lowest and highest":
         return sorted({ks[0], ks[-1]}) if len(ks) > 1 else []
+    if which == "highest":
+        return ks[-1:]
     return ks
 
 
@@ -387,24 +396,57 @@ def zero_minor_table(table: ResultTable, profile: Profile, claim_id: str) -> dic
     (width, k) a PR claim reads, per layer, or None when the claim is not judged on the PR ratio or
     the rows are absent. A fraction f of exact zeros inflates PR by about (1 - f)^-1/2 (issue 17),
     so a reader needs it beside every PR verdict."""
+    if claim_id in ZERO_MINOR_SPATIAL:
+        return _spatial_zero_minor_table(table, profile, ZERO_MINOR_SPATIAL[claim_id])
     if claim_id not in ZERO_MINOR_CLAIMS:
         return None
-    zero = table.select(analysis="global", regime="standard", eval_images="clean", observable="zero_minor_fraction")
+    regimes = REGIMES if claim_id == "C4" else ("standard",)  # C4 is judged in each regime
+    zero = table.select(analysis="global", eval_images="clean", observable="zero_minor_fraction")
     rows = []
-    for n in profile.widths:
-        for k in _ks_of(claim_id, profile):
-            at = zero.select(width=n, k=k)
-            if not len(at):
-                continue
-            rows.append([str(n), str(k)] + [_fmt(_mean(list(at.by_seed(layer=layer, role=role).values())), ".2f")
-                                            for layer in LAYERS for role in ("trained", "init")])
+    for regime in regimes:
+        for n in profile.widths:
+            for k in _ks_of(claim_id, profile):
+                at = zero.select(width=n, k=k, regime=regime)
+                if not len(at):
+                    continue
+                rows.append(([regime] if len(regimes) > 1 else []) + [str(n), str(k)]
+                            + [_fmt(_mean(list(at.by_seed(layer=layer, role=role).values())), ".2f")
+                               for layer in LAYERS for role in ("trained", "init")])
     if not rows:
         return None
-    return {"columns": ["n", "k"] + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
-            "rows": rows,
-            "note": "Exact-zero fraction of the sampled minors (mean over seeds), standard regime. A fraction f of "
-                    "exact zeros inflates PR by about (1 - f)^-1/2, so a layer or order with more zeros reads as "
-                    "less concentrated than it is."}
+    return {"columns": (["regime"] if len(regimes) > 1 else []) + ["n", "k"]
+            + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
+            "rows": rows, "note": ZERO_NOTE.format(where=", standard regime" if len(regimes) == 1 else "")}
+
+
+def _spatial_zero_minor_table(table: ResultTable, profile: Profile, analyses: tuple[str, ...]) -> dict[str, Any] | None:
+    """The exact-zero fraction of the minors of spatial analyses at the spatial width, per regime,
+    analysis and k: the range over the analysis' conditions (radii, patches, distances) of the means
+    over seeds."""
+    zero = table.select(analysis=set(analyses), eval_images="clean", observable="zero_minor_fraction")
+    rows = []
+    for n in profile.spatial_widths:
+        for regime in REGIMES:
+            for analysis in analyses:
+                for k in sorted(profile.metrics.ks):
+                    at = zero.select(width=n, regime=regime, analysis=analysis, k=k)
+                    if not len(at):
+                        continue
+                    cells = []
+                    for layer in LAYERS:
+                        for role in ("trained", "init"):
+                            means = [_mean(list(at.by_seed(layer=layer, role=role, condition=c).values()))
+                                     for c in at.unique("condition")]
+                            means = [m for m in means if m is not None and math.isfinite(m)]
+                            lo, hi = (min(means), max(means)) if means else (math.nan, math.nan)
+                            cells.append(_fmt(lo, ".2f") if _fmt(lo, ".2f") == _fmt(hi, ".2f")
+                                         else f"{_fmt(lo, '.2f')}–{_fmt(hi, '.2f')}")
+                    rows.append([str(n), regime, analysis, str(k)] + cells)
+    if not rows:
+        return None
+    return {"columns": ["n", "regime", "analysis", "k"]
+            + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
+            "rows": rows, "note": ZERO_NOTE.format(where=", range over the analysis' conditions, clean test images")}
 
 
 # -- the headline: a replication journal's summary --------------------------------------------------
