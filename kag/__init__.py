@@ -11,7 +11,8 @@ and :class:`ImageGrid` for pixel pools of any image size, :func:`norm_matched` f
 surrogate (how much of an observable the Jacobian's row and column norms alone explain),
 :func:`bootstrap_pr_ratio` and :func:`bootstrap_kl` for measurement errors. The core modules: ``kag.jacobians``,
 ``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
-``kag.spatial``, ``kag.compare``; ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
+``kag.spatial``, ``kag.compare``, ``kag.field`` (effective rank, column-norm PR and KL, KL against
+uniform, and kag-core's definitions of PR, KL and RR as named variants); ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
 ``kag.analysis`` and ``kag.table`` for the paper's networks and their results. The reproduction of
 arXiv 2511.21626 is a client of this core: ``kag.repro``.
 """
