@@ -254,6 +254,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         out_dir = default_out_dir(_profile(args))
         usable_directory(out_dir, f"the report directory {out_dir}")
     out = render_from_cache(args.profile, device=args.device, out_dir=out_dir)
+    import json
+
+    from kag.repro.report.words import headline_lines
+
+    head = json.loads((out / "results.json").read_text(encoding="utf-8")).get("headline") or {}
+    for line in headline_lines(head):  # the same headline as the end of `pytest claims`
+        print(line)
     print(f"report written to {out}")
     return 0
 

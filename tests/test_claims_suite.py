@@ -180,3 +180,6 @@ def test_kag_report_rerenders_from_the_cache_under_the_current_directory(cold, t
     first = json.loads((report / "results.json").read_text())
     assert [c["status"] for c in again["criteria"]] == [c["status"] for c in first["criteria"]]
     assert again["figures_data"] == first["figures_data"]
+    lines = rerender.stdout.strip().splitlines()  # the headline, as at the end of `pytest claims`, then the path
+    assert lines[0].startswith("Outcome ") and lines[1].startswith("claim  ") and "robustness" in lines[1]
+    assert lines[-1] == f"report written to {out}"
