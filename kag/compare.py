@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from kag.jacobians import Layer, _batch_function, _output_size, _Representation, _resolve_layer, jacobian
 from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
-from kag.determinants import check_int, minors, sample_indices
+from kag.determinants import check_int, jacobian_support, minors, sample_indices
 
 @dataclass(frozen=True)
 class KAGComparison:
@@ -64,6 +65,7 @@ def compare_to_init(
     seed: int = 42,
     dtype: torch.dtype | None = torch.float64,
     max_bytes: int | None = None,
+    sampling: str = "uniform",
 ) -> list[KAGComparison]:
     """KAG of ``trained`` relative to ``init`` on the representation of ``layer``: one result per k.
 
@@ -77,7 +79,11 @@ def compare_to_init(
     * a callable ``(model, x) -> representation [B, ...]``.
 
     Per k, one index sample ``sample_indices(m, k, n_samples, n_cols=d, seed=seed)`` serves
-    both networks and every image. PR and KL use all images; RR the first ``rotation_images``
+    both networks and every image. ``sampling="support"`` is for local layers (convolutions), whose
+    uniformly drawn minors are nearly all exactly 0: each sample's columns are drawn from where its
+    rows are non-zero in either network (:func:`kag.determinants.jacobian_support`), so PR, KL and RR
+    describe the minors that local structure allows, not all minors (see ``sample_indices``). A
+    warning says when most minors of a result are exactly 0. PR and KL use all images; RR the first ``rotation_images``
     (None = all), with the same ``n_rotations`` Haar rotations for every k; the zero-row
     threshold is the ``zero_row_percentile``-th percentile of init's row norms. Jacobians are
     computed in ``dtype`` (None = as given; see :func:`kag.jacobians.jacobian` for ``max_bytes``).
@@ -91,6 +97,8 @@ def compare_to_init(
         for row in table:
             print(row.k, row.pr_ratio, row.kl, row.rr_ratio)
     """
+    if sampling not in SAMPLINGS:  # every argument is checked before any Jacobian is computed
+        raise ValueError(f"sampling={sampling!r} is not allowed: use {' or '.join(map(repr, SAMPLINGS))}")
     for name, net in (("trained", trained), ("init", init)):
         if not isinstance(net, nn.Module):
             raise ValueError(f"{name} must be an nn.Module, got {type(net).__name__}")
@@ -117,13 +125,15 @@ def compare_to_init(
     if J["trained"].shape != J["init"].shape:
         raise ValueError(f"trained and init give Jacobians {list(J['trained'].shape)} and {list(J['init'].shape)}: "
                          "the two networks must have the same architecture")
-    samples = [sample_indices(m, k, n_samples, n_cols=d, seed=seed) for k in ks]
+    support = jacobian_support(J["trained"], J["init"]) if sampling == "support" else None
+    samples = [sample_indices(m, k, n_samples, n_cols=d, seed=seed, support=support) for k in ks]
     rr = {name: rotation_ratios(J[name][:n_rr], samples, n_rotations=n_rotations, seed=seed) for name in J}  # [K, B]
     zero = zero_row_fraction(J["trained"], J["init"], zero_row_percentile)
 
     out = []
     for i, (k, (rows, cols)) in enumerate(zip(ks, samples)):
         minor = {name: minors(J[name], rows, cols) for name in J}  # [B, S]
+        _warn_if_mostly_zero(k, minor, sampling)
         pr = {name: mean_ignoring_undefined(participation_ratio(minor[name]))[0] for name in J}
         rr_mean = {name: mean_ignoring_undefined(rr[name][i])[0] for name in J}
         out.append(KAGComparison(
@@ -141,6 +151,19 @@ def compare_to_init(
             zero_minors_init=float((minor["init"] == 0).double().mean()),
         ))
     return out
+
+
+SAMPLINGS = ("uniform", "support")
+MOSTLY_ZERO = 0.5  # warn when more than this share of a result's minors are exactly 0
+
+
+def _warn_if_mostly_zero(k: int, minor: dict[str, torch.Tensor], sampling: str) -> None:
+    shares = {name: float((m == 0).double().mean()) for name, m in minor.items()}
+    worst = max(shares, key=shares.get)
+    if shares[worst] > MOSTLY_ZERO:
+        hint = " (a local layer? try sampling='support')" if sampling == "uniform" else ""
+        warnings.warn(f"k={k}: {shares[worst]:.0%} of the sampled minors of {worst} are exactly 0, so PR, KL and RR "
+                      f"describe few minors{hint}", RuntimeWarning, stacklevel=3)
 
 
 def _ratio(a: float, b: float) -> float:

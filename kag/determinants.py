@@ -133,6 +133,7 @@ def sample_indices(
     pool: Sequence[int] | torch.Tensor | None = None,
     min_separation: float = 0.0,
     seed: int = 42,
+    support: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw S index sets for k-minors of ``J [B, n_rows, n_cols]``: ``-> (rows [S, k], cols [S, k])``, int64 CPU.
 
@@ -144,6 +145,15 @@ def sample_indices(
     distance 0; k = 1 has no pairs, so any d holds). Rows are drawn first, so they do not depend
     on the pool or the separation. An impossible separation raises ValueError.
     Deterministic for a given ``seed``; the global RNG is never touched.
+
+    ``support [n_rows, n_cols]`` (bool: where J can be non-zero, e.g. :func:`jacobian_support`) is
+    for local layers (convolutions), whose uniformly drawn minors are nearly all exactly 0: each of a
+    sample's k rows then gets one column drawn uniformly from its own support (within the pool),
+    the k columns distinct, so the minor's determinant expansion has a non-zero term and the minor
+    is generically non-zero. This changes what is measured: a sample of the minors that the layer's
+    locality allows, not of all minors; give trained and init the same support (the union of both)
+    so that their ratios compare like with like. A row whose support is exhausted takes another
+    pool column (that minor may be 0). Not combined with ``min_separation``.
     """
     n_rows = check_int("n_rows", n_rows, 1)
     k = check_int("k", k, 1)
@@ -172,11 +182,64 @@ def sample_indices(
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
 
     rows = _random_subsets(n_rows, k, n_samples, generator)
+    if support is not None:
+        if separated:
+            raise ValueError("support= and min_separation= cannot be combined: give one of them")
+        return rows, _supported_columns(rows, _check_support(support, n_rows, n_cols), pool, k, generator)
     if separated:
         local = _separated_subsets(grid.column_coords()[pool], k, n_samples, float(min_separation), generator)
     else:
         local = _random_subsets(pool.numel(), k, n_samples, generator)
     return rows, pool[local]
+
+
+def _check_support(support: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+    if not isinstance(support, torch.Tensor) or support.shape != (n_rows, n_cols):
+        shape = list(support.shape) if isinstance(support, torch.Tensor) else type(support).__name__
+        raise ValueError(f"support has shape {shape}: expected [{n_rows}, {n_cols}] (where J [B, n_rows, n_cols] "
+                         "can be non-zero, e.g. kag.determinants.jacobian_support(J))")
+    return support.detach().to(device="cpu", dtype=torch.bool)
+
+
+def jacobian_support(*Js: torch.Tensor) -> torch.Tensor:
+    """Where any of the Jacobians ``[B, n, m]`` is non-zero at any image: ``-> [n, m]`` bool CPU (the
+    ``support`` of :func:`sample_indices` for local layers; pass both networks' Jacobians)."""
+    if not Js:
+        raise ValueError("jacobian_support() needs at least one Jacobian")
+    out = None
+    for J in Js:
+        check_jacobian(J)
+        here = (J != 0).any(dim=0).cpu()
+        if out is not None and here.shape != out.shape:
+            raise ValueError(f"the Jacobians have shapes {list(out.shape)} and {list(here.shape)} per image: they must match")
+        out = here if out is None else out | here
+    return out
+
+
+# (sample, column) keys alive at once while drawing supported columns
+_SUPPORT_CHUNK = 2**24
+
+
+def _supported_columns(rows: torch.Tensor, support: torch.Tensor, pool: torch.Tensor, k: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    """Per sample, column i uniform among the pool columns in row i's support, not taken by the
+    rows before it (random keys, the largest wins; an exhausted support takes another column)."""
+    in_pool = support[:, pool]  # [n_rows, P]
+    S, P = rows.shape[0], pool.numel()
+    step = max(1, _SUPPORT_CHUNK // (k * P))
+    out = []
+    for s0 in range(0, S, step):
+        r = rows[s0 : s0 + step]
+        keys = torch.rand(r.shape[0], k, P, generator=generator, dtype=torch.float64)
+        keys = torch.where(in_pool[r], keys + 1.0, keys)  # [s, k, P]: supported columns outrank the others
+        taken = torch.zeros(r.shape[0], P, dtype=torch.bool)
+        cols = []
+        for i in range(k):  # k is small; every sample at once
+            pick = keys[:, i].masked_fill(taken, -1.0).argmax(dim=1)
+            taken[torch.arange(r.shape[0]), pick] = True
+            cols.append(pick)
+        out.append(torch.stack(cols, dim=1))
+    return pool[torch.cat(out)]
 
 
 def sample_pooled_indices(

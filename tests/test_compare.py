@@ -2,6 +2,8 @@
 
 import copy
 import math
+import re
+import warnings
 
 import pytest
 import torch
@@ -64,6 +66,7 @@ def test_layer_as_name_module_or_callable_gives_identical_results(cnn_pair):
     assert by_name[0].pr_ratio != 1.0
 
 
+@pytest.mark.filterwarnings("ignore:k=1. 90% of the sampled minors:RuntimeWarning")  # a conv layer, sampled uniformly
 def test_nested_names_and_the_whole_output(cnn_pair):
     trained, init, x = cnn_pair
     nested = compare_to_init(trained, init, x, layer="features.0", ks=(1,), **SMALL)
@@ -181,3 +184,38 @@ def test_a_layer_that_runs_twice_is_refused():
     net = Twice()
     with pytest.raises(ValueError, match="layer 'block' ran 2 times in one forward pass"):
         compare_to_init(net, copy.deepcopy(net), torch.randn(3, 4), layer="block", ks=(1,))
+
+
+class _Conv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def test_a_conv_layer_is_measured_where_its_jacobian_is_non_zero():
+    """Uniform minors of a 3x3 convolution's output are nearly all exactly 0 (each output sees 9 of 64
+    pixels), and a warning says so; sampling="support" draws them where the layer is non-zero."""
+    torch.manual_seed(0)
+    init = _Conv()
+    trained = _perturbed(init, scale=0.1)
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    kw = dict(layer="conv", ks=(2, 3), n_samples=400, n_rotations=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        uniform = compare_to_init(trained.eval(), init.eval(), x, **kw)
+    said = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    for k in (2, 3):  # one warning per result
+        assert any(re.match(rf"k={k}: \d+% of the sampled minors of \w+ are exactly 0.*sampling='support'", m)
+                   for m in said), said
+    assert all(r.zero_minors_trained > 0.9 and r.zero_minors_init > 0.9 for r in uniform)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        local = compare_to_init(trained.eval(), init.eval(), x, sampling="support", **kw)
+    assert all(r.zero_minors_trained < 0.05 and r.zero_minors_init < 0.05 for r in local)
+    assert all(math.isfinite(v) for r in local for v in (r.pr_ratio, r.kl, r.rr_ratio))
+    with pytest.raises(ValueError, match="sampling='nearby' is not allowed: use 'uniform' or 'support'"):
+        compare_to_init(trained, init, x, sampling="nearby", **kw)

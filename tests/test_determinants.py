@@ -345,3 +345,34 @@ def test_minors_per_item_equal_minors_of_each_image_with_its_own_columns():
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     with pytest.raises(ValueError, match="do not fit"):
         minors_per_item(J, images[:2], rows, cols)
+
+
+# -- sampling where a local layer's Jacobian is non-zero (issue 18 item 4) ----------------------------
+def test_supported_sampling_gives_each_row_a_column_of_its_own_support():
+    from kag.determinants import jacobian_support
+    n, d, k = 12, 30, 3
+    support = torch.zeros(n, d, dtype=torch.bool)
+    for i in range(n):  # a local layer: row i sees the columns 2i .. 2i+4
+        support[i, 2 * i : 2 * i + 5] = True
+    rows, cols = sample_indices(n, k, 400, n_cols=d, seed=3, support=support)
+    assert rows.shape == cols.shape == (400, k)
+    assert all(len(set(c.tolist())) == k for c in cols)  # distinct columns
+    assert bool(support[rows, cols].all())  # column i lies in row i's support
+    again = sample_indices(n, k, 400, n_cols=d, seed=3, support=support)
+    assert torch.equal(again[0], rows) and torch.equal(again[1], cols)
+    assert torch.equal(rows, sample_indices(n, k, 400, n_cols=d, seed=3)[0])  # rows as without a support
+    J = torch.zeros(2, n, d)
+    J[0, :, :4] = 1.0
+    J[1, 3, 7] = -2.0
+    want = torch.zeros(n, d, dtype=torch.bool)
+    want[:, :4] = True
+    want[3, 7] = True
+    assert torch.equal(jacobian_support(J), want) and torch.equal(jacobian_support(J[:1], J[1:]), want)
+
+
+def test_supported_sampling_rejects_a_bad_support():
+    with pytest.raises(ValueError, match=r"support has shape \[3, 3\]: expected \[4, 10\]"):
+        sample_indices(4, 2, 10, n_cols=10, support=torch.ones(3, 3, dtype=torch.bool))
+    grid = ImageGrid(4, 4)
+    with pytest.raises(ValueError, match="support= and min_separation= cannot be combined"):
+        sample_indices(4, 2, 10, grid=grid, min_separation=2, support=torch.ones(4, 16, dtype=torch.bool))
