@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -51,11 +52,13 @@ def _write_atomic(path: Path, payload: bytes) -> None:
         raise
 
 
+@functools.cache
 def _figure_code() -> str:
-    """What a figure's pixels depend on besides its data: the drawing code, matplotlib, DPI and RC."""
+    """What a figure's pixels depend on besides its data: the report package's code (figures, their
+    labels and words), matplotlib, DPI and RC."""
     h = hashlib.sha256(f"{matplotlib.__version__}|{DPI}|{sorted(RC.items())}".encode())
-    for module in ("figures.py", "render.py"):
-        h.update((Path(__file__).parent / module).read_bytes())
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(module.name.encode() + b"\0" + module.read_bytes())
     return h.hexdigest()
 
 
