@@ -258,7 +258,8 @@ def _chunked_jacobians(states: dict[str, dict[str, torch.Tensor]], x: torch.Tens
         xs = x[b0 : b0 + _IMAGE_CHUNK]
         J = {name: _layer_jacobian(state, xs, layer, dtype) for name, state in states.items()}
         if surrogates:
-            J.update(norm_matched_variants(J["init"], J["trained"], surrogates, rounds=rounds))
+            J.update(norm_matched_variants(J_trained=J["trained"], J_init=J["init"], variants=surrogates,
+                                           rounds=rounds))
         yield slice(b0, b0 + xs.shape[0]), J
 
 

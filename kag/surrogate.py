@@ -20,9 +20,12 @@ _MATCHES = ("rows", "cols", "both")
 
 
 def norm_matched(
-    J_init: torch.Tensor, J_trained: torch.Tensor, *, match: str = "both", rounds: int = 20
+    *, J_trained: torch.Tensor, J_init: torch.Tensor, match: str = "both", rounds: int = 20
 ) -> torch.Tensor:
-    """The norm-matched surrogate: ``J_init, J_trained [B, n, d] -> [B, n, d]`` in J_init's dtype.
+    """The norm-matched surrogate: ``J_trained, J_init [B, n, d] -> [B, n, d]`` in J_init's dtype.
+
+    Keyword-only (``norm_matched(J_trained=..., J_init=...)``), so that the two Jacobians cannot be
+    swapped: every kag function that takes both names the trained one first or by keyword.
 
     Per image, start from J_init and rescale it:
 
@@ -38,11 +41,11 @@ def norm_matched(
     it on chunks of images to bound memory. :func:`norm_matched_variants` builds several variants
     from one pass over the norms.
     """
-    return norm_matched_variants(J_init, J_trained, {match: match}, rounds=rounds)[match]
+    return norm_matched_variants(J_trained=J_trained, J_init=J_init, variants={match: match}, rounds=rounds)[match]
 
 
 def norm_matched_variants(
-    J_init: torch.Tensor, J_trained: torch.Tensor, variants: dict[str, str], *, rounds: int = 20
+    *, J_trained: torch.Tensor, J_init: torch.Tensor, variants: dict[str, str], rounds: int = 20
 ) -> dict[str, torch.Tensor]:
     """Several surrogates of one pair of Jacobians, ``{name: match} -> {name: surrogate}``, each exactly
     :func:`norm_matched` with that ``match``; the target norms and the init's scaled squares are computed
