@@ -171,7 +171,9 @@ def _ratio(a: float, b: float) -> float:
 
 
 def _kl(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int, smoothing: float) -> float:
-    """KL of log-minor histograms; NaN (undefined) when a side has no positive minor."""
-    if not ((m_trained > 0).any() and (m_init > 0).any()):
+    """KL of log-minor histograms; NaN (undefined) when neither side has a positive minor (no bin
+    can be placed), the rule of the reproduction's pipeline (``kag.analysis``): a side whose minors
+    are all exactly 0 has all its mass in the underflow bin, and its KL is defined."""
+    if not ((m_trained > 0).any() or (m_init > 0).any()):
         return math.nan
     return kl_divergence(m_trained, m_init, bins, smoothing)

@@ -219,3 +219,20 @@ def test_a_conv_layer_is_measured_where_its_jacobian_is_non_zero():
     assert all(math.isfinite(v) for r in local for v in (r.pr_ratio, r.kl, r.rr_ratio))
     with pytest.raises(ValueError, match="sampling='nearby' is not allowed: use 'uniform' or 'support'"):
         compare_to_init(trained, init, x, sampling="nearby", **kw)
+
+
+def test_kl_is_undefined_only_when_neither_side_has_a_positive_minor():
+    """The pipeline's rule (kag.analysis): a trained layer whose minors are all exactly 0 (every unit
+    dead) still has a KL against its init, all its mass in the underflow bin."""
+    from kag.analysis import _divergences
+    from kag.config import MetricConfig
+    from kag.compare import _kl
+
+    zero = torch.zeros(4, 50, dtype=torch.float64)
+    positive = torch.rand(4, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.1
+    assert math.isfinite(_kl(zero, positive, 100, 1e-10)) and math.isfinite(_kl(positive, zero, 100, 1e-10))
+    assert _kl(zero, positive, 100, 1e-10) == pytest.approx(kl_divergence(zero, positive, 100, 1e-10))
+    assert math.isnan(_kl(zero, zero, 100, 1e-10))
+    config = MetricConfig()
+    assert [math.isnan(x) for x in (_kl(zero, zero, 100, 1e-10), _divergences(zero, zero, config)[0])] == [True, True]
+    assert math.isfinite(_divergences(zero, positive, config)[0])  # the same rule in both paths
