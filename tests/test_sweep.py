@@ -230,6 +230,17 @@ def test_cli_bad_grid_exits_2_with_one_line(capsys, tmp_path):
     assert "--workers sizes the embedded cluster" in capsys.readouterr().err
 
 
+def test_a_grid_of_one_seed_is_refused_before_any_work(capsys, tmp_path):
+    """One seed gives SD 0 and a verdict with no error bar (issue 17): exit 2, one line, nothing run."""
+    one = tmp_path / "one.toml"
+    one.write_text(grid_text(fidelity='widths = [8]\nseeds = [0]\nepochs = 1\nmetrics = "smoke"'))
+    assert main(["sweep", str(one)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"kag: error: {one}: fidelity.seeds = [0] holds 1 seed: a verdict needs at least 2")
+    assert "\n" not in err
+    assert not (tmp_path / "store").exists()
+
+
 def test_cli_dry_run_lists_points_and_tasks(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("KAG_HOME", str(tmp_path))
     assert main(["sweep", str(SMOKE), "--dry-run"]) == 0
