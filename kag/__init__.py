@@ -6,6 +6,7 @@ The public API, for any network::
     rows, cols = kag.sample_indices(m, k=3, n_samples=10_000, n_cols=d)
     pr = kag.participation_ratio(kag.minors(J, rows, cols))      # [B]
     table = kag.compare_to_init(model, init, x, layer="fc1")     # PR, KL, RR, zero rows per k
+    result = kag.measure(model, init, x, layers=["conv", "fc1"])  # many layers: one table, SEs, CSV
 
 and :class:`ImageGrid` for pixel pools of any image size, :func:`norm_matched` for the norm-matched
 surrogate (how much of an observable the Jacobian's row and column norms alone explain),
@@ -18,6 +19,7 @@ arXiv 2511.21626 is a client of this core: ``kag.repro``.
 """
 
 from kag.compare import KAGComparison, compare_to_init
+from kag.measurement import Measurement, measure
 from kag.determinants import minors, sample_indices
 from kag.jacobians import hidden_jacobians, jacobian
 from kag.metrics import (
@@ -41,6 +43,7 @@ __all__ = [
     "ImageGrid",
     "KAGComparison",
     "MLP",
+    "Measurement",
     "ResultTable",
     "Row",
     "bootstrap_kl",
@@ -50,6 +53,7 @@ __all__ = [
     "jacobian",
     "js_divergence",
     "kl_divergence",
+    "measure",
     "minors",
     "norm_matched",
     "participation_ratio",

@@ -64,6 +64,8 @@ def test_the_readme_example_runs_as_written(capsys):
     assert "Jacobian: (16, 10, 3072)" in printed and "PR ratio of 2-minors" in printed
     assert [row.k for row in namespace["table"]] == [1, 2, 3]
     assert all(math.isfinite(row.pr_ratio) and math.isfinite(row.kl) for row in namespace["table"])
+    assert {(r.layer, r.k) for r in namespace["result"].select(observable="pr_ratio")} == {
+        (layer, k) for layer in ("fc1", "fc2") for k in (1, 2)}
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
