@@ -29,6 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from kag.compare import SAMPLINGS
+from kag.compare import _kl as kl_or_nan  # the single-layer path's KL and its NaN rule
 from kag.determinants import check_int, jacobian_support, minors, sample_indices
 from kag.jacobians import _Representation, _resolve_layer, jacobian
 from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignoring_undefined, multiplicities,
@@ -146,6 +148,8 @@ def measure(
     rotation_images: int | None = 32,
     sampling: str = "uniform",
     n_bootstrap: int = 200,
+    kl_bins: int = 100,
+    kl_smoothing: float = 1e-10,
     zero_row_percentile: float = 1.0,
     per_image: bool = False,
     dtype: torch.dtype | None = torch.float64,
@@ -163,8 +167,6 @@ def measure(
     refused before any Jacobian, naming what to lower. ``verbose`` prints the estimate and progress
     lines (to stderr; ``KAG_QUIET=1`` silences them).
     """
-    from kag.compare import SAMPLINGS, _kl  # the single-layer path: its KL rule and sampling modes
-
     for name, net in (("model", model), ("init", init)):
         if not isinstance(net, nn.Module):
             raise ValueError(f"{name} must be an nn.Module, got {type(net).__name__}")
@@ -180,6 +182,9 @@ def measure(
     n_rotations = check_int("n_rotations", n_rotations, 1)
     n_bootstrap = check_int("n_bootstrap", n_bootstrap, 2)
     memory_budget = check_int("memory_budget", memory_budget, 1)
+    kl_bins = check_int("kl_bins", kl_bins, 1)
+    if isinstance(kl_smoothing, bool) or not isinstance(kl_smoothing, (int, float)) or not kl_smoothing > 0:
+        raise ValueError(f"kl_smoothing={kl_smoothing!r} is not allowed: use a number > 0")
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling={sampling!r} is not allowed: use {' or '.join(map(repr, SAMPLINGS))}")
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0:
@@ -218,7 +223,8 @@ def measure(
         t0 = time.perf_counter()
         J = {"trained": jacobian(model, x, layer=layer, dtype=dtype), "init": jacobian(init, x, layer=layer, dtype=dtype)}
         _layer_rows(rows, images, layer, J, ks=ks, n_samples=n_samples, rr=rr, n_rotations=n_rotations, n_rr=n_rr,
-                    sampling=sampling, n_bootstrap=n_bootstrap, percentile=zero_row_percentile, seed=seed, kl=_kl)
+                    sampling=sampling, n_bootstrap=n_bootstrap, percentile=zero_row_percentile, seed=seed,
+                    kl_bins=kl_bins, kl_smoothing=kl_smoothing)
         del J
         if i == 0 and verbose and len(layers) > 1:
             left = (time.perf_counter() - t0) * (len(layers) - 1)
@@ -250,7 +256,8 @@ def _ratio_se(a: torch.Tensor, b: torch.Tensor, n_boot: int, seed: int) -> float
 
 
 def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, torch.Tensor], *, ks, n_samples, rr,
-                n_rotations, n_rr, sampling, n_bootstrap, percentile, seed, kl) -> None:
+                n_rotations, n_rr, sampling, n_bootstrap, percentile, seed, kl_bins,
+                kl_smoothing) -> None:
     B, m, d = J["trained"].shape
     support = jacobian_support(J["trained"], J["init"]) if sampling == "support" else None
     samples = [sample_indices(m, k, n_samples, n_cols=d, seed=seed, support=support) for k in ks]
@@ -272,8 +279,8 @@ def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, tor
         ratio, reps = bootstrap_pr_ratio_replicates(mins["trained"], mins["init"], n_boot=n_bootstrap, seed=seed)
         n_both = int((torch.isfinite(pr["trained"]) & torch.isfinite(pr["init"])).sum())
         add(k, "pr_ratio", "trained", ratio, float(reps.std(correction=1)), zero["trained"], n_both)
-        value = kl(mins["trained"], mins["init"], 100, 1e-10)
-        boot = (bootstrap_kl(mins["trained"], mins["init"], n_boot=n_bootstrap, seed=seed)
+        value = kl_or_nan(mins["trained"], mins["init"], kl_bins, kl_smoothing)
+        boot = (bootstrap_kl(mins["trained"], mins["init"], kl_bins, kl_smoothing, n_boot=n_bootstrap, seed=seed)
                 if math.isfinite(value) else None)
         add(k, "kl", "trained", value, boot.se if boot else math.nan, zero["trained"])
         add(k, "js", "trained", boot.js if boot else math.nan, boot.js_se if boot else math.nan, zero["trained"])
