@@ -20,6 +20,24 @@ from kag.jacobians import Layer, _batch_function, _output_size, _Representation,
 from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
 from kag.determinants import check_int, jacobian_support, minors, sample_indices
 
+DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes one layer's measurement may need at once
+
+
+def memory_estimate(B: int, d: int, m: int, *, ks: Sequence[int], n_samples: int, rr: bool, n_rotations: int,
+                    itemsize: int) -> dict[str, int]:
+    """Bytes one layer needs at once: both networks' Jacobians, the RR rotations ``[R, m, m]`` float64,
+    and the minors of both networks for every k."""
+    out = {"Jacobians": 2 * B * m * d * itemsize, "minors": 2 * B * n_samples * 8 * len(ks)}
+    if rr:
+        out["rotations"] = n_rotations * m * m * 8
+    return out
+
+
+def gib(n: float) -> str:
+    """Bytes as a person reads them: "1.25 GiB", "3.4 MiB"."""
+    return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
+
+
 @dataclass(frozen=True)
 class KAGComparison:
     """The observables of one k, trained vs init (means over images; NaN where undefined).
@@ -66,6 +84,7 @@ def compare_to_init(
     dtype: torch.dtype | None = torch.float64,
     max_bytes: int | None = None,
     sampling: str = "uniform",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> list[KAGComparison]:
     """KAG of ``trained`` relative to ``init`` on the representation of ``layer``: one result per k.
 
@@ -87,6 +106,8 @@ def compare_to_init(
     (None = all), with the same ``n_rotations`` Haar rotations for every k; the zero-row
     threshold is the ``zero_row_percentile``-th percentile of init's row norms. Jacobians are
     computed in ``dtype`` (None = as given; see :func:`kag.jacobians.jacobian` for ``max_bytes``).
+    What the layer needs at once (both Jacobians, RR's ``[n_rotations, m, m]`` rotations, the minors)
+    is estimated first: beyond ``memory_budget`` bytes (4 GiB) the call is refused before any work.
     Networks with dropout or batch norm must be in eval mode.
 
     Example::
@@ -120,6 +141,13 @@ def compare_to_init(
     n_rr = x_cast.shape[0] if rotation_images is None else min(check_int("rotation_images", rotation_images, 1),
                                                                  x_cast.shape[0])
 
+    need = memory_estimate(x_cast.shape[0], d, m, ks=ks, n_samples=n_samples, rr=True, n_rotations=n_rotations,
+                           itemsize=x_cast.element_size())
+    if sum(need.values()) > check_int("memory_budget", memory_budget, 1):  # refused before any Jacobian
+        raise ValueError(f"this layer (m={m}) needs about {gib(sum(need.values()))} at once "
+                         f"({', '.join(f'{p} {gib(v)}' for p, v in need.items())}), more than memory_budget="
+                         f"{gib(memory_budget)}: lower n_rotations (RR's rotations are [n_rotations, m, m]) or the "
+                         "number of images, or raise memory_budget")
     J = {name: jacobian(rep, x, dtype=dtype, max_bytes=max_bytes)
          for name, rep in (("trained", rep_trained), ("init", rep_init))}
     if J["trained"].shape != J["init"].shape:

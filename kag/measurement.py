@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kag.compare import SAMPLINGS
+from kag.compare import DEFAULT_MEMORY_BUDGET, SAMPLINGS, gib, memory_estimate
 from kag.compare import _kl as kl_or_nan  # the single-layer path's KL and its NaN rule
 from kag.determinants import check_int, jacobian_support, minors, sample_indices
 from kag.jacobians import _Representation, _resolve_layer, jacobian
@@ -38,7 +38,6 @@ from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignor
 from kag.progress import Progress, format_duration
 
 FIELDS = ("layer", "k", "observable", "role", "value", "se", "zero_fraction", "n_defined")
-DEFAULT_MEMORY_BUDGET = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -121,20 +120,6 @@ def _layer_sizes(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> di
     return sizes
 
 
-def memory_estimate(B: int, d: int, m: int, *, ks: Sequence[int], n_samples: int, rr: bool, n_rotations: int,
-                    itemsize: int) -> dict[str, int]:
-    """Bytes one layer needs at once: both networks' Jacobians, the RR rotations ``[R, m, m]`` float64,
-    and the minors of both networks for every k."""
-    out = {"Jacobians": 2 * B * m * d * itemsize, "minors": 2 * B * n_samples * 8 * len(ks)}
-    if rr:
-        out["rotations"] = n_rotations * m * m * 8
-    return out
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
-
-
 def measure(
     model: nn.Module,
     init: nn.Module,
@@ -207,14 +192,14 @@ def measure(
             biggest = max(parts, key=parts.get)
             lower = {"rotations": "lower n_rotations or pass rr=False", "Jacobians": "measure fewer images (x)",
                      "minors": "lower n_samples"}[biggest]
-            raise ValueError(f"layer {name!r} (m={sizes[name]}) needs about {_gib(total)} at once "
-                             f"({', '.join(f'{p} {_gib(v)}' for p, v in parts.items())}), more than "
-                             f"memory_budget={_gib(memory_budget)}: {lower}, or raise memory_budget")
+            raise ValueError(f"layer {name!r} (m={sizes[name]}) needs about {gib(total)} at once "
+                             f"({', '.join(f'{p} {gib(v)}' for p, v in parts.items())}), more than "
+                             f"memory_budget={gib(memory_budget)}: {lower}, or raise memory_budget")
     progress = Progress("measure", total=len(layers), unit="layer", every=0.0 if verbose else math.inf)
     peak = max(sum(p.values()) for p in needs.values())
     if verbose:
-        progress._print(f"{len(layers)} layers of {B} images, peak memory about {_gib(peak)} "
-                        f"(budget {_gib(memory_budget)}); RR {'on' if rr else 'off'}")
+        progress._print(f"{len(layers)} layers of {B} images, peak memory about {gib(peak)} "
+                        f"(budget {gib(memory_budget)}); RR {'on' if rr else 'off'}")
 
     start = time.perf_counter()
     rows: list[Measured] = []

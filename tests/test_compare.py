@@ -236,3 +236,20 @@ def test_kl_is_undefined_only_when_neither_side_has_a_positive_minor():
     config = MetricConfig()
     assert [math.isnan(x) for x in (_kl(zero, zero, 100, 1e-10), _divergences(zero, zero, config)[0])] == [True, True]
     assert math.isfinite(_divergences(zero, positive, config)[0])  # the same rule in both paths
+
+
+def test_a_layer_too_wide_for_the_memory_budget_is_refused_before_any_jacobian(monkeypatch):
+    """RR's rotations are [n_rotations, m, m]: a wide layer used to fail late, in the allocator (issue 18)."""
+    import kag.compare as compare_module
+
+    def no_jacobian(*args, **kwargs):
+        raise AssertionError("a Jacobian was computed before the memory check")
+
+    monkeypatch.setattr(compare_module, "jacobian", no_jacobian)
+    init = _Conv()
+    x = torch.randn(2, 1, 8, 8)
+    with pytest.raises(ValueError) as info:  # conv: m = 144; 1,000 rotations of 144 x 144 float64 = 166 MB
+        compare_to_init(_perturbed(init), init, x, layer="conv", n_rotations=1_000, memory_budget=2**27)
+    message = str(info.value)
+    assert message.startswith("this layer (m=144) needs about") and "memory_budget=128.0 MiB" in message
+    assert "lower n_rotations" in message and "\n" not in message
