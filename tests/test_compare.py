@@ -253,3 +253,47 @@ def test_a_layer_too_wide_for_the_memory_budget_is_refused_before_any_jacobian(m
     message = str(info.value)
     assert message.startswith("this layer (m=144) needs about") and "memory_budget=100.0 MiB" in message
     assert "lower n_rotations" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("layer", ["L1", "L2"])
+def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
+    """One measurement path (issue 18 item 1): compare_to_init and the reproduction's pipeline
+    (kag.analysis.global_metrics) on the same networks, images and index samples give the same PR,
+    KL, zero-minor shares and zero-row fractions. (RR is not yet shared: the pipeline's estimator is
+    the geometric mean over several index samples, the library's one index sample.)"""
+    from kag.analysis import _Rows, global_metrics
+    from kag.config import MetricConfig
+    from kag.table import ResultTable
+    from kag.train import initial_state
+
+    width = 16
+    init_state = initial_state(width, 0)
+    trained_state = {k: v + 0.05 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1))
+                     for k, v in init_state.items()}
+    config = MetricConfig(n_images=6, n_samples=300, n_rotations=3, n_rotation_images=2, rr_index_samples=2,
+                          n_bootstrap=10, pr_sample_sizes=(100, 300), rr_variant_images=4, rr_variant_rotations=(4,))
+    x = torch.randn(6, 784, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    states = {"trained": trained_state, "init": init_state, "null": initial_state(width, 7),
+              "null2": initial_state(width, 8)}
+    rows = _Rows(width, 0, "standard", "clean")
+    global_metrics(rows, states, x, config, surrogate=False)
+    table = ResultTable(rows.rows)
+
+    def net(state):
+        model = MLP(width)
+        model.load_state_dict(state)
+        return model.double().eval()
+
+    i = 0 if layer == "L1" else 1
+    got = compare_to_init(net(trained_state), net(init_state), x, layer=lambda m, v: m.hidden(v)[i],
+                          ks=config.ks, n_samples=config.n_samples, n_rotations=3, seed=config.index_seed)
+    for row in got:
+        def pipeline(observable, role="trained"):
+            return table.value(analysis="global", layer=layer, k=row.k, observable=observable, role=role)
+        assert row.pr_trained == pytest.approx(pipeline("pr"), rel=1e-9)
+        assert row.pr_init == pytest.approx(pipeline("pr", "init"), rel=1e-9)
+        assert row.kl == pytest.approx(pipeline("kl"), rel=1e-9)
+        assert row.zero_minors_trained == pipeline("zero_minor_fraction")
+    zero = {role: table.value(analysis="zero_rows", layer=layer, observable="zero_row_fraction", role=role)
+            for role in ("trained", "init")}
+    assert (got[0].zero_rows_trained, got[0].zero_rows_init) == (zero["trained"], zero["init"])
