@@ -38,6 +38,16 @@ def gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
 
 
+def refuse_beyond_budget(subject: str, need: dict[str, int], memory_budget: int, advice: str) -> None:
+    """One-line ValueError when ``need`` (a :func:`memory_estimate`) exceeds ``memory_budget`` bytes:
+    ``"<subject> needs about 1.2 GiB at once (Jacobians ..., ...), more than memory_budget=...: <advice>"``."""
+    total = sum(need.values())
+    if total > memory_budget:
+        raise ValueError(f"{subject} needs about {gib(total)} at once "
+                         f"({', '.join(f'{p} {gib(v)}' for p, v in need.items())}), more than memory_budget="
+                         f"{gib(memory_budget)}: {advice}")
+
+
 @dataclass(frozen=True)
 class KAGComparison:
     """The observables of one k, trained vs init (means over images; NaN where undefined).
@@ -143,11 +153,10 @@ def compare_to_init(
 
     need = memory_estimate(x_cast.shape[0], d, m, ks=ks, n_samples=n_samples, rr=True, n_rotations=n_rotations,
                            itemsize=x_cast.element_size())
-    if sum(need.values()) > check_int("memory_budget", memory_budget, 1):  # refused before any Jacobian
-        raise ValueError(f"this layer (m={m}) needs about {gib(sum(need.values()))} at once "
-                         f"({', '.join(f'{p} {gib(v)}' for p, v in need.items())}), more than memory_budget="
-                         f"{gib(memory_budget)}: lower n_rotations (RR's rotations are [n_rotations, m, m]) or the "
-                         "number of images, or raise memory_budget")
+    # refused before any Jacobian
+    refuse_beyond_budget(f"this layer (m={m})", need, check_int("memory_budget", memory_budget, 1),
+                         "lower n_rotations (RR's rotations are [n_rotations, m, m]) or the number of images, "
+                         "or raise memory_budget")
     J = {name: jacobian(rep, x, dtype=dtype, max_bytes=max_bytes)
          for name, rep in (("trained", rep_trained), ("init", rep_init))}
     if J["trained"].shape != J["init"].shape:
@@ -161,7 +170,8 @@ def compare_to_init(
     out = []
     for i, (k, (rows, cols)) in enumerate(zip(ks, samples)):
         minor = {name: minors(J[name], rows, cols) for name in J}  # [B, S]
-        _warn_if_mostly_zero(k, minor, sampling)
+        zero_minors = {name: float((minor[name] == 0).double().mean()) for name in J}
+        _warn_if_mostly_zero(k, zero_minors, sampling)
         pr = {name: mean_ignoring_undefined(participation_ratio(minor[name]))[0] for name in J}
         rr_mean = {name: mean_ignoring_undefined(rr[name][i])[0] for name in J}
         out.append(KAGComparison(
@@ -175,8 +185,8 @@ def compare_to_init(
             rr_ratio=_ratio(rr_mean["trained"], rr_mean["init"]),
             zero_rows_trained=zero.trained,
             zero_rows_init=zero.init,
-            zero_minors_trained=float((minor["trained"] == 0).double().mean()),
-            zero_minors_init=float((minor["init"] == 0).double().mean()),
+            zero_minors_trained=zero_minors["trained"],
+            zero_minors_init=zero_minors["init"],
         ))
     return out
 
@@ -185,8 +195,9 @@ SAMPLINGS = ("uniform", "support")
 MOSTLY_ZERO = 0.5  # warn when more than this share of a result's minors are exactly 0
 
 
-def _warn_if_mostly_zero(k: int, minor: dict[str, torch.Tensor], sampling: str) -> None:
-    shares = {name: float((m == 0).double().mean()) for name, m in minor.items()}
+def _warn_if_mostly_zero(k: int, shares: dict[str, float], sampling: str) -> None:
+    """Warn when more than :data:`MOSTLY_ZERO` of a network's sampled minors (``shares``: network ->
+    exact-zero share) are exactly 0."""
     worst = max(shares, key=shares.get)
     if shares[worst] > MOSTLY_ZERO:
         hint = " (a local layer? try sampling='support')" if sampling == "uniform" else ""

@@ -29,12 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from kag.compare import DEFAULT_MEMORY_BUDGET, SAMPLINGS, gib, memory_estimate
+from kag.compare import DEFAULT_MEMORY_BUDGET, SAMPLINGS, _ratio, gib, memory_estimate, refuse_beyond_budget
 from kag.compare import _kl as kl_or_nan  # the single-layer path's KL and its NaN rule
 from kag.determinants import check_int, jacobian_support, minors, sample_indices
-from kag.jacobians import _Representation, _resolve_layer, jacobian
+from kag.jacobians import _resolve_layer, jacobian
 from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignoring_undefined, multiplicities,
-                         participation_ratio, rotation_ratios, zero_row_fraction, zero_row_threshold)
+                         participation_ratio, rotation_ratios, zero_row_fraction)
 from kag.progress import Progress, format_duration
 
 FIELDS = ("layer", "k", "observable", "role", "value", "se", "zero_fraction", "n_defined")
@@ -187,14 +187,10 @@ def measure(
             if k > min(sizes[name], d):
                 raise ValueError(f"k={k} exceeds layer {name!r}'s {sizes[name]} outputs or the input's {d} values: "
                                  "a k-minor needs k rows and k columns")
-        total = sum(parts.values())
-        if total > memory_budget:
-            biggest = max(parts, key=parts.get)
-            lower = {"rotations": "lower n_rotations or pass rr=False", "Jacobians": "measure fewer images (x)",
-                     "minors": "lower n_samples"}[biggest]
-            raise ValueError(f"layer {name!r} (m={sizes[name]}) needs about {gib(total)} at once "
-                             f"({', '.join(f'{p} {gib(v)}' for p, v in parts.items())}), more than "
-                             f"memory_budget={gib(memory_budget)}: {lower}, or raise memory_budget")
+        lower = {"rotations": "lower n_rotations or pass rr=False", "Jacobians": "measure fewer images (x)",
+                 "minors": "lower n_samples"}[max(parts, key=parts.get)]
+        refuse_beyond_budget(f"layer {name!r} (m={sizes[name]})", parts, memory_budget,
+                             f"{lower}, or raise memory_budget")
     progress = Progress("measure", total=len(layers), unit="layer", every=0.0 if verbose else math.inf)
     peak = max(sum(p.values()) for p in needs.values())
     if verbose:
@@ -206,7 +202,7 @@ def measure(
     images: dict[tuple[str, int | None, str, str], torch.Tensor] = {}
     for i, layer in enumerate(layers):
         t0 = time.perf_counter()
-        J = {"trained": jacobian(model, x, layer=layer, dtype=dtype), "init": jacobian(init, x, layer=layer, dtype=dtype)}
+        J = {name: jacobian(net, x, layer=layer, dtype=dtype) for name, net in (("trained", model), ("init", init))}
         _layer_rows(rows, images, layer, J, ks=ks, n_samples=n_samples, rr=rr, n_rotations=n_rotations, n_rr=n_rr,
                     sampling=sampling, n_bootstrap=n_bootstrap, percentile=zero_row_percentile, seed=seed,
                     kl_bins=kl_bins, kl_smoothing=kl_smoothing)
@@ -271,17 +267,17 @@ def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, tor
         add(k, "js", "trained", boot.js if boot else math.nan, boot.js_se if boot else math.nan, zero["trained"])
         if rr_parts is not None:
             per = {name: rr_parts[name][i] for name in J}
+            means = {}
             for name in J:
-                mean, n_undefined = mean_ignoring_undefined(per[name])
-                add(k, "rr", name, mean, _se_of_mean(per[name]), math.nan, per[name].numel() - n_undefined, per[name])
-            means = {name: mean_ignoring_undefined(per[name])[0] for name in J}
-            rr_ratio = means["trained"] / means["init"] if means["init"] else math.nan
+                means[name], n_undefined = mean_ignoring_undefined(per[name])
+                add(k, "rr", name, means[name], _se_of_mean(per[name]), math.nan, per[name].numel() - n_undefined,
+                    per[name])
+            rr_ratio = _ratio(means["trained"], means["init"])  # as compare_to_init
             n_both = int((torch.isfinite(per["trained"]) & torch.isfinite(per["init"])).sum())
             add(k, "rr_ratio", "trained", rr_ratio, _ratio_se(per["trained"], per["init"], n_bootstrap, seed),
                 math.nan, n_both)
     norms = {name: torch.linalg.vector_norm(J[name], dim=2, dtype=torch.float64) for name in J}  # [B, n]
     zr = zero_row_fraction(J["trained"], J["init"], percentile)
-    tau = zero_row_threshold(norms["init"], percentile, J["init"].dtype)
     for name, value in (("trained", zr.trained), ("init", zr.init)):
-        per = (norms[name] <= tau).double().mean(dim=1)
+        per = (norms[name] <= zr.threshold).double().mean(dim=1)  # the pooled threshold fixed: SE over images
         add(None, "zero_row_fraction", name, value, _se_of_mean(per), math.nan, B, per)
