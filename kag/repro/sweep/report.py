@@ -43,8 +43,8 @@ ACCURACY_TOLERANCE = 0.01  # "recovered": within 1 percentage point of it, at ev
 SKIPPED = "skipped"  # a claim judged at the paper's fidelity only (C9), at a reduced-fidelity point
 MATRIX_STATUSES = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, SKIPPED)
 IMAGES = {"clean": "clean", "augmented": "shifted"}  # a C8/C9 cell's ``eval`` -> the images, in words
-AXIS_WORDS = {"epochs": "training epochs", "lr": "learning rate", "weight_decay": "weight decay", "augmentation": "augmentation",
-              "eval_images": "evaluation images"}
+AXIS_WORDS = {"epochs": "training epochs", "lr": "learning rate", "weight_decay": "weight decay",
+              "augmentation": "augmentation", "eval_images": "evaluation images"}
 # an axis as the verdict matrix's column headers name it, so 15+ columns fit a 1,400-pixel page
 AXIS_SHORT = {"epochs": "ep", "lr": "lr", "weight_decay": "wd", "augmentation": "aug", "eval_images": "eval"}
 SHIFTED_NOTE = ("At an eval_images=shifted point, the augmented-regime cells of C5-C7 read the augmented models "
@@ -90,13 +90,13 @@ def short_name(point: Point, untested: Sequence[str] = ()) -> list[str]:
     return lines + (["wd cannot act"] if point.name in untested else [])
 
 
-def weight_decay_note(grid: Grid, points: Sequence[Point]) -> dict[str, Any]:
+def weight_decay_note(grid: Grid | None, points: Sequence[Point]) -> dict[str, Any]:
     """Whether the weight-decay axis is a test at each training length of the grid (docs/SPEC.md §8,
     :data:`~kag.repro.sweep.grid.DECAY_CAN_ACT`): the shrink factor of the axis's largest value per
     length, the points that vary weight decay where it cannot act, and one sentence (None when the grid
-    does not vary weight decay)."""
+    does not vary weight decay, or is not known)."""
     varied = [p for p in points if "weight_decay" in p.changed]
-    if not varied:
+    if grid is None or not varied:
         return {"levels": {}, "untested": [], "sentence": None}
     levels = {e: grid.weight_decay_tested(e) for e in sorted({p.values["epochs"] for p in points})}
     untested = [p.name for p in varied if not levels[p.values["epochs"]][0]]
@@ -129,7 +129,7 @@ def c8_in_band(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, An
     for p in points:
         rows = _judged(verdicts.get(p.name, []), "C8")
         judged[p.name] = len(rows)
-        per[p.name] = [{"cell": r["cell"], "reduction": _finite(r["values"].get("reduction"))} for r in rows
+        per[p.name] = [{"cell": r["cell"], "reduction": x} for r in rows
                        if (x := _finite(r["values"].get("reduction"))) is not None and lo <= x <= hi]
     band = f"C8's {lo:.0%}–{hi:.0%} band"
     hits = [n for n in per if per[n]]
@@ -448,10 +448,11 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
               f"keeps them above {t8['min_lower_bound']:g}", rows, names, reductions, "mean reduction")
     acc_where, acc_sentences = _accuracy_recovered(names, accuracy)
     in_band = c8_in_band(points, verdicts)
-    decay = weight_decay_note(grid, points) if grid is not None else {"levels": {}, "untested": [], "sentence": None}
+    decay = weight_decay_note(grid, points)
     if decay["sentence"]:
         sentences.append(decay["sentence"])
-    return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold, "steady": steady, "flips": flips, "skipped": skipped,
+    return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold,
+            "steady": steady, "flips": flips, "skipped": skipped,
             "not_run": not_run,
             "recovered": {"C2": c2_where, "C8": c8_where, "accuracy": acc_where,
                           "sentences": [c2_sentence, c8_sentence, in_band["sentence"], *acc_sentences]}}
@@ -611,7 +612,8 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
                  "(arXiv 2511.21626)",
         "grid": {"source": grid.source, "design": grid.design, "pairs": [list(p) for p in grid.pairs],
                  "reductions": list(grid.reductions()), "at_paper_fidelity": grid.at_paper_fidelity},
-        "points": [{"name": p.name, "short": short_name(p, said["weight_decay"]["untested"]), "changed": {a: value_text(v) for a, v in p.changed.items()},
+        "points": [{"name": p.name, "short": short_name(p, said["weight_decay"]["untested"]),
+                    "changed": {a: value_text(v) for a, v in p.changed.items()},
                     "settings": {a: value_text(v) for a, v in p.settings}} for p in points],
         "axis_short": [[AXIS_SHORT[a], AXIS_WORDS[a]] for a in AXES if a in AXIS_SHORT],
         "statuses": list(MATRIX_STATUSES),
