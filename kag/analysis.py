@@ -51,6 +51,7 @@ from kag.metrics import (
     participation_ratio,
     rotation_matrices,
     rotation_maxima_at,
+    se_of_mean,
     zero_row_fraction,
 )
 from kag.model import check_width
@@ -290,12 +291,6 @@ def accuracy_se(accuracy: float | None, n_test: int) -> float:
     return math.sqrt(accuracy * (1.0 - accuracy) / n_test)
 
 
-def _se_of_mean(values: torch.Tensor) -> float:
-    """SE of the mean of i.i.d. ``values``: std (ddof 1) / sqrt(n); NaN for fewer than two."""
-    n = values.numel()
-    return float(values.double().std(correction=1)) / math.sqrt(n) if n > 1 else math.nan
-
-
 def _ratio(a: float, b: float) -> float:
     return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
 
@@ -525,7 +520,7 @@ def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: 
         z = zero_row_fraction(values[..., None], norms["init"][..., None], config.zero_row_percentile)
         rows.add("zero_rows", "zero_row_fraction", z.trained, layer=layer, role=name)
         per_image = (values <= z.threshold).double().mean(dim=1)  # the threshold fixed: SE over images
-        rows.add("zero_rows", "zero_row_fraction_se", _se_of_mean(per_image), layer=layer, role=name)
+        rows.add("zero_rows", "zero_row_fraction_se", se_of_mean(per_image), layer=layer, role=name)
         if name == "init":
             rows.add("zero_rows", "zero_row_threshold", z.threshold, layer=layer, role="none")
 

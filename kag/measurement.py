@@ -34,7 +34,7 @@ from kag.compare import _kl as kl_or_nan  # the single-layer path's KL and its N
 from kag.determinants import check_int, jacobian_support, minors, sample_indices
 from kag.jacobians import _resolve_layer, jacobian
 from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignoring_undefined, multiplicities,
-                         participation_ratio, rotation_ratios, zero_row_fraction)
+                         participation_ratio, rotation_ratios, se_of_mean, zero_row_fraction)
 from kag.progress import Progress, format_duration
 
 FIELDS = ("layer", "k", "observable", "role", "value", "se", "zero_fraction", "n_defined")
@@ -219,11 +219,6 @@ def measure(
     return Measurement(rows, images if per_image else None, seconds)
 
 
-def _se_of_mean(values: torch.Tensor) -> float:
-    v = values[torch.isfinite(values)].double()
-    return float(v.std(correction=1)) / math.sqrt(v.numel()) if v.numel() > 1 else math.nan
-
-
 def _ratio_se(a: torch.Tensor, b: torch.Tensor, n_boot: int, seed: int) -> float:
     """Bootstrap SE over images of mean(a) / mean(b) (per-image values; undefined images left out)."""
     ok = torch.isfinite(a) & torch.isfinite(b)
@@ -256,7 +251,7 @@ def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, tor
         pr = {name: participation_ratio(mins[name]) for name in J}
         for name in J:
             mean, n_undefined = mean_ignoring_undefined(pr[name])
-            add(k, "pr", name, mean, _se_of_mean(pr[name]), zero[name], B - n_undefined, pr[name])
+            add(k, "pr", name, mean, se_of_mean(pr[name]), zero[name], B - n_undefined, pr[name])
         ratio, reps = bootstrap_pr_ratio_replicates(mins["trained"], mins["init"], n_boot=n_bootstrap, seed=seed)
         n_both = int((torch.isfinite(pr["trained"]) & torch.isfinite(pr["init"])).sum())
         add(k, "pr_ratio", "trained", ratio, float(reps.std(correction=1)), zero["trained"], n_both)
@@ -270,7 +265,7 @@ def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, tor
             means = {}
             for name in J:
                 means[name], n_undefined = mean_ignoring_undefined(per[name])
-                add(k, "rr", name, means[name], _se_of_mean(per[name]), math.nan, per[name].numel() - n_undefined,
+                add(k, "rr", name, means[name], se_of_mean(per[name]), math.nan, per[name].numel() - n_undefined,
                     per[name])
             rr_ratio = _ratio(means["trained"], means["init"])  # as compare_to_init
             n_both = int((torch.isfinite(per["trained"]) & torch.isfinite(per["init"])).sum())
@@ -280,4 +275,4 @@ def _layer_rows(rows: list[Measured], images: dict, layer: str, J: dict[str, tor
     zr = zero_row_fraction(J["trained"], J["init"], percentile)
     for name, value in (("trained", zr.trained), ("init", zr.init)):
         per = (norms[name] <= zr.threshold).double().mean(dim=1)  # the pooled threshold fixed: SE over images
-        add(None, "zero_row_fraction", name, value, _se_of_mean(per), math.nan, B, per)
+        add(None, "zero_row_fraction", name, value, se_of_mean(per), math.nan, B, per)

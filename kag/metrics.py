@@ -69,6 +69,12 @@ def participation_ratio(m: torch.Tensor) -> torch.Tensor:
     return torch.where(l1 > 0, l2 / l1, torch.full_like(l1, math.nan))
 
 
+def se_of_mean(values: torch.Tensor) -> float:
+    """SE of the mean of the defined (finite) ``values``: std (ddof 1) / sqrt(n); NaN for fewer than two."""
+    v = values[torch.isfinite(values)].double()
+    return float(v.std(correction=1)) / math.sqrt(v.numel()) if v.numel() > 1 else math.nan
+
+
 def mean_ignoring_undefined(values: torch.Tensor | np.ndarray | list[float]) -> tuple[float, int]:
     """``(mean of the non-NaN values, number of NaNs)``; the mean is NaN when nothing is defined."""
     v = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64).ravel()
