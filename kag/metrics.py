@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from kag.jacobians import full_float32_precision
+from kag.rotations import StructuredRotations, make_rotations, rotation_family
+from kag.rotations import rotation_matrices  # noqa: F401  (its home before kag.rotations; still importable here)
 from kag.determinants import (_abs_det, check_indices, check_int, check_jacobian, chunk_bytes, entry_major_index,
                               minors_unchecked)
 
@@ -67,6 +69,11 @@ def participation_ratio(m: torch.Tensor) -> torch.Tensor:
     l1 = m.sum(dim=-1)
     l2 = torch.linalg.vector_norm(m, dim=-1)
     return torch.where(l1 > 0, l2 / l1, torch.full_like(l1, math.nan))
+
+
+def ratio_of(a: float, b: float) -> float:
+    """``a / b``, NaN unless both are finite and b is not 0 (the rule of every ratio of means)."""
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
 def se_of_mean(values: torch.Tensor) -> float:
@@ -265,6 +272,13 @@ class BootstrapKL(NamedTuple):
     replicates: torch.Tensor | None = None
 
 
+def divergence_defined(m_trained: torch.Tensor, m_init: torch.Tensor) -> bool:
+    """Whether KL and JS of two minor samples are defined: when at least one side has a positive
+    minor (no bin can be placed otherwise). A side whose minors are all exactly 0 has all its mass
+    in the underflow bin, and its divergence is defined. The rule of every caller (library and pipeline)."""
+    return bool((m_trained > 0).any() or (m_init > 0).any())
+
+
 def bootstrap_kl(
     m_trained: torch.Tensor,
     m_init: torch.Tensor,
@@ -279,12 +293,15 @@ def bootstrap_kl(
     The bin edges stay those of the full sample; each replicate re-counts the histograms. Two
     one-way bootstraps, ``n_boot`` replicates each: over the B images (columns fixed) and over the
     S columns of the shared index sample (images fixed), the same draws for trained and init.
+    All NaN when neither side has a positive minor (:func:`divergence_defined`).
     se = sqrt(var_images + var_columns) (ddof 1): the two one-way variances both contain the
     image-by-column residual, so the sum errs on the large side. Draws: image indices
     ``[n_boot, B]`` then column indices ``[n_boot, S]`` from a local generator seeded by ``seed``.
     """
     _check_paired_minors(m_trained, m_init)
     n_boot = check_int("n_boot", n_boot, 2)
+    if not divergence_defined(m_trained, m_init):
+        return BootstrapKL(math.nan, math.nan, math.nan)
     hist = log_minor_histograms(m_trained, m_init, bins, central)  # validates bins, central and the values
     p_full, q_full = (c.to(torch.float64) / c.sum() for c in (hist.trained, hist.init))
     kl, js = _kl_of(p_full, q_full, smoothing), _js_of(p_full, q_full)
@@ -386,7 +403,10 @@ def _kl_of(p: torch.Tensor, q: torch.Tensor, smoothing: float) -> float:
 def divergences(m_trained: torch.Tensor, m_init: torch.Tensor, bins: int = 100, smoothing: float = 1e-10,
                 central: float = 0.998) -> tuple[float, float]:
     """``(KL, JS)`` of one pair of histograms: :func:`kl_divergence` and :func:`js_divergence` at the
-    price of one histogram (the percentiles of the pooled minors dominate their cost)."""
+    price of one histogram (the percentiles of the pooled minors dominate their cost); NaN when
+    neither side has a positive minor (:func:`divergence_defined`)."""
+    if not divergence_defined(m_trained, m_init):
+        return math.nan, math.nan
     p, q = _histogram_probabilities(m_trained, m_init, bins, central)
     return _kl_of(p, q, smoothing), _js_of(p, q)
 
@@ -431,25 +451,6 @@ def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 # rotation ratio
 
 
-def rotation_matrices(
-    n: int, n_rotations: int, seed: int, device: torch.device | str | None = None
-) -> torch.Tensor:
-    """Haar-random orthogonal matrices ``[n_rotations, n, n]`` float64 on ``device``.
-
-    QR of a standard Gaussian with the signs of R's diagonal folded into Q (without that
-    correction QR is not Haar). The Gaussians come from a CPU generator seeded by ``seed``, so
-    every device gets the same rotations up to float rounding.
-    """
-    n = check_int("n", n, 1)
-    n_rotations = check_int("n_rotations", n_rotations, 1)
-    generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
-    gauss = torch.randn(n_rotations, n, n, generator=generator, dtype=torch.float64).to(device)
-    q, r = torch.linalg.qr(gauss)
-    signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
-    signs[signs == 0] = 1.0
-    return q * signs[:, None, :]
-
-
 def rotation_ratio(
     J: torch.Tensor,
     rows: torch.Tensor,
@@ -457,15 +458,16 @@ def rotation_ratio(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
+    rotations: str = "haar",
 ) -> torch.Tensor:
     """``RR = max_s m_s(J) / mean_q max_s m_s(Q_q J)`` per image: ``J [B, n, m] -> [B]`` float64.
 
-    Q_q are Haar rotations of the hidden (row) space; the same index sample is used for J and
-    every Q_q J. RR > 1: the largest minors are aligned with the neuron basis; ≈ 1 for an
+    Q_q are random rotations of the hidden (row) space (``rotations``: ``"haar"``, ``"structured"``
+    or ``"auto"``, see :mod:`kag.rotations`); the same index sample is used for J and every Q_q J. RR > 1: the largest minors are aligned with the neuron basis; ≈ 1 for an
     isotropic (e.g. Gaussian) J. NaN where every sampled minor of an image is zero.
     See :func:`rotation_ratios` for several index samples (e.g. k = 1, 2, 3) at the price of one.
     """
-    return rotation_ratios(J, [(rows, cols)], n_rotations=n_rotations, seed=seed, chunk=chunk)[0]
+    return rotation_ratios(J, [(rows, cols)], n_rotations=n_rotations, seed=seed, chunk=chunk, rotations=rotations)[0]
 
 
 def rotation_ratios(
@@ -474,12 +476,14 @@ def rotation_ratios(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
+    rotations: str = "haar",
 ) -> torch.Tensor:
     """:func:`rotation_ratio` for several index samples ``[(rows [S, k], cols [S, k]), ...] -> [len, B]``.
 
     The ratio of :func:`rotation_maxima`'s two parts, averaged over rotations.
     """
-    aligned, rotated = rotation_maxima(J, samples, n_rotations=n_rotations, seed=seed, chunk=chunk)
+    aligned, rotated = rotation_maxima(J, samples, n_rotations=n_rotations, seed=seed, chunk=chunk,
+                                       rotations=rotations)
     return aligned / rotated.mean(dim=2)
 
 
@@ -489,20 +493,22 @@ def rotation_maxima(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
+    rotations: str = "haar",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The parts of the rotation ratio: ``(aligned [K, B], rotated [K, B, R])`` float64, the largest
     sampled minor of each image for each of the K index samples, unrotated and under each rotation
     Q_q. ``RR = aligned / rotated.mean(-1)``; the parts let a caller split RR's variance between
     index samples, images and rotations.
 
-    The Haar rotations are :func:`rotation_matrices` ``(n, n_rotations, seed)``; see
+    The rotations are :func:`kag.rotations.make_rotations` ``(family, n, n_rotations, seed)``, the
+    family ``rotations`` (``"haar"``, ``"structured"`` or ``"auto"``, see :mod:`kag.rotations`); see
     :func:`rotation_maxima_at` to pass them in (built once, shared by many calls) and to get the
     maxima over the first S' minors of every sample as well. ``chunk`` = (rotation, image) pairs per
     matmul (None: from a budget of 32 MB on CPU, 1 GB on CUDA).
     """
     check_jacobian(J)
     n_rotations = check_int("n_rotations", n_rotations, 1)
-    Q = rotation_matrices(J.shape[1], n_rotations, seed, J.device)
+    Q = make_rotations(rotation_family(rotations, J.shape[1]), J.shape[1], n_rotations, seed, J.device)
     aligned, rotated = rotation_maxima_at(J, samples, Q, chunk=chunk)
     return aligned[:, -1], rotated[:, -1]
 
@@ -518,9 +524,11 @@ def rotation_maxima_at(
     rotated [K, P, B, R])`` float64, P = ``len(sizes) + 1``: the largest of the first ``sizes[p]``
     minors of each index sample, then (last) of all of them.
 
-    ``rotations [R, n, n]`` (e.g. :func:`rotation_matrices`, built once per width and shared by
-    layers, networks and estimator variants: the first R' of them are the rotations of a run with
-    R' rotations). Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk
+    ``rotations``: Haar matrices ``[R, n, n]`` (e.g. :func:`rotation_matrices`, built once per width
+    and shared by layers, networks and estimator variants: the first R' of them are the rotations of
+    a run with R' rotations), or :class:`kag.rotations.StructuredRotations` (no ``[R, n, n]``: each
+    chunk's ``Q_q J[:, :, used cols]`` is computed by FFTs and its used rows kept).
+    Only the sampled rows of Q_q J and the sampled columns of J matter, so each chunk
     computes ``Q_q[used rows] @ J[:, :, used cols]`` for many (rotation, image) pairs as one matmul,
     in J's dtype with TF32 off (float32 measured 2-3× faster than float64 on CPU; its error, ~1e-6
     relative, is far below the spread of the maximum over rotations); determinants too (only the maxima are float64).
@@ -532,7 +540,11 @@ def rotation_maxima_at(
     if not samples:
         raise ValueError("samples=[] is not allowed: give at least one (rows, cols) pair")
     samples = [tuple(t.to(J.device) for t in check_indices(r, c, n, m)) for r, c in samples]
-    if not isinstance(rotations, torch.Tensor) or rotations.dim() != 3 or rotations.shape[1:] != (n, n):
+    structured = isinstance(rotations, StructuredRotations)
+    if structured and rotations.n != n:
+        raise ValueError(f"rotations turn {rotations.n} units: expected rotations of J's {n} rows")
+    if not structured and (not isinstance(rotations, torch.Tensor) or rotations.dim() != 3
+                           or rotations.shape[1:] != (n, n)):
         shape = list(rotations.shape) if isinstance(rotations, torch.Tensor) else type(rotations).__name__
         raise ValueError(f"rotations has shape {shape}: expected [R, {n}, {n}] rotations of J's {n} rows")
     smallest = min(r.shape[0] for r, _ in samples)
@@ -541,7 +553,7 @@ def rotation_maxima_at(
         raise ValueError(f"sizes={sizes} asks for more minors than the smallest index sample holds ({smallest})")
     if chunk is not None:
         chunk = check_int("chunk", chunk, 1)
-    n_rotations = rotations.shape[0]
+    n_rotations = len(rotations)
     cuts = [*sizes, None]
 
     def maxima(values: torch.Tensor) -> torch.Tensor:  # [..., S] -> [..., P]
@@ -553,10 +565,11 @@ def rotation_maxima_at(
         used_cols = torch.unique(torch.cat([c.flatten() for _, c in samples]))
         r, u = used_rows.numel(), used_cols.numel()
         groups = _samples_by_shape(samples, used_rows, used_cols)
-        Q = rotations.to(J.device)[:, used_rows, :].to(J.dtype)  # [R, r, n]
+        Q = None if structured else rotations.to(J.device)[:, used_rows, :].to(J.dtype)  # [R, r, n]
 
         budget = chunk_bytes(_ROTATION_CHUNK_BYTES, J.device)
-        pairs = chunk or max(1, budget // (2 * r * u * J.element_size()))
+        per_pair = (4 * n if structured else 2 * r) * u * J.element_size()  # an FFT's complex copy of [n, u]
+        pairs = chunk or max(1, budget // per_pair)
         bc = min(B, pairs)
         rc = max(1, min(n_rotations, pairs // bc))
         rotated_max = torch.empty(len(samples), B, n_rotations, len(cuts), dtype=torch.float64, device=J.device)
@@ -564,10 +577,12 @@ def rotation_maxima_at(
             Jb = J[b0 : b0 + bc, :, used_cols]  # [nb, n, u]
             nb = Jb.shape[0]
             for q0 in range(0, n_rotations, rc):
-                Qc = Q[q0 : q0 + rc]
-                nq = Qc.shape[0]
+                nq = min(rc, n_rotations - q0)
                 # [nb, nq*r, u]: each (image, rotation) pair's rotated block contiguous, ready to gather
-                rotated = torch.matmul(Qc.reshape(nq * r, n), Jb).view(nb * nq, r * u)
+                if structured:
+                    rotated = rotations.apply(Jb, q0, q0 + nq)[:, :, used_rows].reshape(nb * nq, r * u)
+                else:
+                    rotated = torch.matmul(Q[q0 : q0 + nq].reshape(nq * r, n), Jb).view(nb * nq, r * u)
                 for which, entries, k, S in groups:
                     best = _grouped_rotated_maxima(rotated, entries, k, S, maxima)  # [nb*nq, G, P]
                     rotated_max[which, b0 : b0 + nb, q0 : q0 + nq] = best.view(nb, nq, len(which), -1).permute(
