@@ -4,7 +4,7 @@ comes from, per width, and which sizes bring it to at most a third of the betwee
 For seed 0 of every width (standard regime, models of ``--profile``, trained if missing) it
 measures the rotation maxima on ``--index-samples`` index samples x ``--images`` images x
 ``--rotations`` rotations, splits the RR-ratio estimator's SE into its three sources (bootstrap of
-one source with the other two fixed, :func:`kag.analysis.rr_variance_components`), and compares
+one source with the other two fixed, :func:`kag.rr.rr_variance_components`), and compares
 the combined SE, rescaled to candidate sizes (SE_source ~ 1/sqrt(size)), with the SD of the RR
 ratio between the profile's seeds. It prints one table per width and the cheapest candidate
 (cost ~ index samples x images x rotations) that meets SE <= SD/3 at every width.
@@ -22,7 +22,8 @@ import time
 import numpy as np
 import torch
 
-from kag.analysis import _rotation_samples, _rr_estimate, evaluation_inputs, rr_variance_components
+from kag.analysis import _rotation_samples, evaluation_inputs
+from kag.rr import per_sample_rr, rr_variance_components
 from kag.data import load_mnist
 from kag.jacobians import jacobians_from_weights
 from kag.metrics import rotation_maxima
@@ -63,7 +64,7 @@ def main() -> None:
             for i, record in enumerate(records):
                 trained = maxima(record.final_state, x, layer, samples, args.rotations, config.index_seed)
                 init = maxima(record.init_state, x, layer, samples, args.rotations, config.index_seed)
-                ratios.append(float(np.nanmean(_rr_estimate(*trained, *init)[2])))
+                ratios.append(float(np.nanmean(per_sample_rr(*trained, *init)[2])))
                 if i == 0:
                     se = rr_variance_components((*trained, *init), args.boot, config.index_seed)
             sd = float(np.std(ratios, ddof=1))

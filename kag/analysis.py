@@ -46,9 +46,9 @@ from kag.metrics import (
     divergences,
     matched_nonzero,
     mean_ignoring_undefined,
-    multiplicities,
     paired_kl_se,
     participation_ratio,
+    ratio_of,
     rotation_matrices,
     rotation_maxima_at,
     se_of_mean,
@@ -57,6 +57,8 @@ from kag.metrics import (
 from kag.model import check_width
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
+from kag.rr import (combined_se, per_sample_rr, rr_arithmetic_estimate, rr_index_samples, rr_ratio_estimate,
+                    rr_variance_components)
 from kag.spatial import ImageGrid
 from kag.surrogate import norm_matched_variants
 from kag.store import Store, make_key, source_digest
@@ -75,8 +77,8 @@ LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
 # The code behind a metric table: its digest is provenance only (see kag.pipeline.TRAINING_SOURCES).
-METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.spatial", "kag.surrogate",
-                  "kag.analysis", "kag.table")
+METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.rotations", "kag.rr",
+                  "kag.spatial", "kag.surrogate", "kag.analysis", "kag.table")
 METRIC_DIGEST = source_digest(*METRIC_SOURCES)  # read at import: the code that runs (see kag.pipeline)
 
 
@@ -269,17 +271,12 @@ def _mean_pr(m: torch.Tensor) -> tuple[float, int]:
 
 
 def _divergences(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> tuple[float, float]:
-    """(KL, JS) of the log-minor histograms; NaN (undefined, never a claim's support) when neither side has
-    a positive minor."""
-    if not ((m_p > 0).any() or (m_q > 0).any()):
-        return math.nan, math.nan
+    """(KL, JS) of the log-minor histograms under ``config`` (NaN when neither side has a positive minor)."""
     return divergences(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central)
 
 
 def _bootstrap_kl(m_p: torch.Tensor, m_q: torch.Tensor, config: MetricConfig) -> BootstrapKL:
-    """KL, JS, their bootstrap SEs and replicates; NaN when neither side has a positive minor."""
-    if not ((m_p > 0).any() or (m_q > 0).any()):
-        return BootstrapKL(math.nan, math.nan, math.nan)
+    """KL, JS, their bootstrap SEs and replicates under ``config`` (NaN when neither side has a positive minor)."""
     return bootstrap_kl(m_p, m_q, config.kl_bins, config.kl_smoothing, config.kl_central,
                         n_boot=config.n_bootstrap, seed=config.index_seed)
 
@@ -291,15 +288,9 @@ def accuracy_se(accuracy: float | None, n_test: int) -> float:
     return math.sqrt(accuracy * (1.0 - accuracy) / n_test)
 
 
-def _ratio(a: float, b: float) -> float:
-    return a / b if b and math.isfinite(a) and math.isfinite(b) else float("nan")
-
-
 def _rotation_samples(n: int, d: int, config: MetricConfig) -> list[tuple[int, int, tuple[torch.Tensor, torch.Tensor]]]:
-    """(index sample number, k, sample) of the RR estimator: ``rr_index_samples`` samples per k, seeds
-    index_seed, index_seed + 1, ... (the first is the sample every other observable uses)."""
-    return [(j, k, sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed + j))
-            for j in range(config.rr_index_samples) for k in config.ks]
+    """(index sample number, k, sample) of the RR estimator (:func:`kag.rr.rr_index_samples`)."""
+    return rr_index_samples(n, d, config.ks, config.n_samples, config.rr_index_samples, config.index_seed)
 
 
 # -- the multiverse (docs/SPEC.md §7): estimator variants measured beside the primary ------------------
@@ -382,7 +373,6 @@ def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: t
     s_max = max(config.pr_sample_sizes, default=0)
     long_sample = sample_indices(n, k_s, s_max, n_cols=d, seed=config.index_seed) if s_max else None
     surrogates = SURROGATES if surrogate else {}
-    n_rr, n_rr_more = config.n_rotation_images, config.rr_variant_images
     for layer in LAYERS:
         m: dict[str, dict[int, list[torch.Tensor]]] = {}
         m_extra: dict[str, dict[int, list[torch.Tensor]]] = {}
@@ -487,7 +477,7 @@ def _rr_rows(rows: _Rows, layer: str, k: int, parts: dict[str, tuple[torch.Tenso
             continue
         estimate = rr_arithmetic_estimate if variant == RR_ARITHMETIC else rr_ratio_estimate
         picked = {name: pick(name, variant) for name in parts}
-        rr_mean = {name: _rr_estimate(*picked[name], *picked["init"])[0] for name in picked}
+        rr_mean = {name: per_sample_rr(*picked[name], *picked["init"])[0] for name in picked}
 
         def add(observable: str, value: float, role: str = "trained") -> None:
             rows.add("global", observable, value, layer=layer, k=k, role=role, variant=tag)
@@ -502,16 +492,12 @@ def _rr_rows(rows: _Rows, layer: str, k: int, parts: dict[str, tuple[torch.Tenso
         if variant == PRIMARY:
             for factor, se in components.items():
                 rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
-        add("rr_ratio_se", _combined(components))
+        add("rr_ratio_se", combined_se(components))
         if "surrogate" in picked:  # N2: RR(trained) / RR(surrogate), its own three-source SE
             add("rr_trained_over", estimate(rr_mean["trained"], rr_mean["surrogate"]), "surrogate")
-            add("rr_trained_over_se", _combined(rr_variance_components(
+            add("rr_trained_over_se", combined_se(rr_variance_components(
                 (*picked["trained"], *picked["surrogate"]), config.n_bootstrap, config.index_seed, estimate)),
                 "surrogate")
-
-
-def _combined(components: dict[str, float]) -> float:
-    return math.sqrt(sum(se * se for se in components.values() if math.isfinite(se)))
 
 
 def _zero_rows(rows: _Rows, layer: str, norms: dict[str, torch.Tensor], config: MetricConfig) -> None:
@@ -531,85 +517,7 @@ def _sampling_rows(rows: _Rows, layer: str, k: int, long: dict[str, torch.Tensor
         return
     for size in config.pr_sample_sizes:
         pr = {name: _mean_pr(values[:, :size])[0] for name, values in long.items()}
-        rows.add("sampling", "pr_ratio", _ratio(pr["trained"], pr["init"]), layer=layer, k=k, condition=str(size))
-
-
-def rr_ratio_estimate(per_sample_a: list[float], per_sample_b: list[float]) -> float:
-    """The RR-ratio estimator: the geometric mean over index samples of RR(a)/RR(b).
-
-    A mean of ratios is biased upwards (Jensen: E[1/Y] > 1/E[Y]); for two exchangeable networks,
-    e.g. two independent inits, log RR(a) - log RR(b) is symmetric about 0, so its mean is not.
-    NaN when no index sample gives a finite ratio."""
-    logs = [math.log(a / b) for a, b in zip(per_sample_a, per_sample_b)
-            if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
-    return math.exp(float(np.mean(logs))) if logs else math.nan
-
-
-def rr_arithmetic_estimate(per_sample_a: list[float], per_sample_b: list[float]) -> float:
-    """The arithmetic mean over index samples of RR(a)/RR(b): a variant of the multiverse (biased
-    upwards by Jensen's inequality, see :func:`rr_ratio_estimate`); NaN when no ratio is finite."""
-    ratios = [a / b for a, b in zip(per_sample_a, per_sample_b)
-              if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
-    return float(np.mean(ratios)) if ratios else math.nan
-
-
-def _rr_estimate(aligned: torch.Tensor, rotated: torch.Tensor, base_aligned: torch.Tensor, base_rotated: torch.Tensor
-                 ) -> tuple[list[float], list[float], list[float]]:
-    """(RR of the network, RR of the base, their ratio) per index sample, each RR the mean over images
-    (undefined images ignored) of aligned / mean over rotations."""
-    rr = [mean_ignoring_undefined(v)[0] for v in aligned / rotated.mean(dim=2)]
-    base = [mean_ignoring_undefined(v)[0] for v in base_aligned / base_rotated.mean(dim=2)]
-    return rr, base, [_ratio(a, b) for a, b in zip(rr, base)]
-
-
-def rr_variance_components(parts: tuple[torch.Tensor, ...], n_boot: int, seed: int,
-                           estimate=None) -> dict[str, float]:
-    """Measurement SE of the RR-ratio estimator (``estimate``, default :func:`rr_ratio_estimate`, of
-    RR(a) and RR(b)) from each source alone: resampling index samples, images or rotations (with
-    replacement, both networks together) while the other two stay fixed; ``parts`` = (aligned,
-    rotated) of a and b, ``[J, B]`` and ``[J, B, R]``. All replicates of a source at once: each is
-    a weighted mean (weights = how often an index was drawn), so no Python loop over replicates."""
-    generator = torch.Generator().manual_seed(seed)
-    a_a, q_a, a_b, q_b = (t.to(torch.float64) for t in parts)
-    geometric = (estimate or rr_ratio_estimate) is rr_ratio_estimate
-    sizes = {"index samples": a_a.shape[0], "images": a_a.shape[1], "rotations": q_a.shape[2]}
-    out = {}
-    for factor, size in sizes.items():
-        weights = multiplicities(torch.randint(0, size, (n_boot, size), generator=generator), size)
-        if factor == "rotations":  # RR per sample [n_boot, J] of each network, rotations reweighted
-            rr = [_weighted_image_mean(a[None] / (torch.einsum("nr,jbr->njb", weights, q) / size))
-                  for a, q in ((a_a, q_a), (a_b, q_b))]
-        elif factor == "images":
-            rr = [_weighted_image_mean((a / q.mean(dim=2))[None].expand(n_boot, -1, -1), weights)
-                  for a, q in ((a_a, q_a), (a_b, q_b))]
-        else:
-            rr = [_weighted_image_mean((a / q.mean(dim=2))[None]).expand(n_boot, -1) for a, q in ((a_a, q_a), (a_b, q_b))]
-        sample_weights = weights if factor == "index samples" else torch.ones(n_boot, a_a.shape[0],
-                                                                              dtype=torch.float64)
-        estimates = _batched_estimate(rr[0], rr[1], sample_weights, geometric)
-        finite = estimates[torch.isfinite(estimates)]
-        out[factor] = float(finite.std(correction=1)) if finite.numel() > 1 and size > 1 else math.nan
-    return out
-
-
-def _weighted_image_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean over images (last axis) of ``values [n, J, B]`` ignoring NaN (undefined images), weighted by
-    ``weights [n, B]`` (None: equal): ``-> [n, J]``, NaN where no image is defined."""
-    defined = ~torch.isnan(values)
-    w = defined.to(torch.float64) if weights is None else defined * weights[:, None, :]
-    total = torch.where(defined, values, torch.zeros_like(values)).mul(w).sum(dim=2)
-    return total / w.sum(dim=2)  # 0/0 -> NaN
-
-
-def _batched_estimate(rr_a: torch.Tensor, rr_b: torch.Tensor, weights: torch.Tensor, geometric: bool) -> torch.Tensor:
-    """:func:`rr_ratio_estimate` (or the arithmetic mean) of every replicate row: ``rr_a, rr_b [n, J]``,
-    index samples weighted by ``weights [n, J]`` -> ``[n]``; NaN where no ratio is finite."""
-    ok = (rr_a > 0) & (rr_b > 0) & torch.isfinite(rr_a) & torch.isfinite(rr_b)
-    safe_a, safe_b = (torch.where(ok, t, torch.ones_like(t)) for t in (rr_a, rr_b))
-    terms = (safe_a / safe_b).log() if geometric else safe_a / safe_b
-    w = ok * weights
-    mean = (terms * w).sum(dim=1) / w.sum(dim=1)
-    return mean.exp() if geometric else mean
+        rows.add("sampling", "pr_ratio", ratio_of(pr["trained"], pr["init"]), layer=layer, k=k, condition=str(size))
 
 
 def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], config: MetricConfig) -> None:
@@ -626,7 +534,7 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
         add("pr_undefined", pr[name][1], name)
         add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
         if name != "init":
-            add("pr_ratio", _ratio(pr[name][0], pr["init"][0]), name)
+            add("pr_ratio", ratio_of(pr[name][0], pr["init"][0]), name)
             if name in KL_SE_ROLES:
                 kl[name] = _bootstrap_kl(m[name], m["init"], config)
                 add("kl_se", kl[name].se, name)
@@ -640,7 +548,7 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
                 add("js", js, name)
     for role in SURROGATES:
         if role in m:  # how much of KL the norms alone explain: KL(trained) / KL(surrogate)
-            add("kl_trained_over", _ratio(kl["trained"].kl, kl[role].kl), role)
+            add("kl_trained_over", ratio_of(kl["trained"].kl, kl[role].kl), role)
     if "surrogate" in m:  # N2's KL cell: KL(trained‖init) - KL(surrogate‖init), SE from paired replicates
         for i, divergence in enumerate(("kl", "js")):
             t, sg = getattr(kl["trained"], divergence), getattr(kl["surrogate"], divergence)
@@ -668,7 +576,7 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
     for epoch in sorted(checkpoints):
         m = minors_of(checkpoints[epoch])
         _, se = bootstrap_pr_ratio(m, base, n_boot=config.n_bootstrap, seed=config.index_seed)
-        rows.add("timeline", "pr_ratio", _ratio(_mean_pr(m)[0], base_pr), layer="L1", k=k, condition=str(epoch))
+        rows.add("timeline", "pr_ratio", ratio_of(_mean_pr(m)[0], base_pr), layer="L1", k=k, condition=str(epoch))
         rows.add("timeline", "pr_ratio_se", se, layer="L1", k=k, condition=str(epoch))
 
 
@@ -688,13 +596,13 @@ def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int,
         add("pr_undefined", pr[name][1], name)
         add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
     if "surrogate" in m:
-        add("pr_trained_over", _ratio(pr["trained"][0], pr["surrogate"][0]), "surrogate")
+        add("pr_trained_over", ratio_of(pr["trained"][0], pr["surrogate"][0]), "surrogate")
     add("pool_size", pool_size, "none")
     extra = (m_extra["trained"], m_extra["init"]) if m_extra else None
     variants = _pr_variant_minors(m["trained"], m["init"], extra, fewer_samples(config, spatial=True))
     for variant, (a, b) in variants.items():
         ratio, reps = bootstrap_pr_ratio_replicates(a, b, n_boot=config.n_bootstrap, seed=config.index_seed)
-        add("pr_ratio", ratio if variant != PRIMARY else _ratio(pr["trained"][0], pr["init"][0]), variant=variant)
+        add("pr_ratio", ratio if variant != PRIMARY else ratio_of(pr["trained"][0], pr["init"][0]), variant=variant)
         add("pr_ratio_se", float(reps.std(correction=1)), variant=variant)
         rows.replicates[replicate_key(analysis, layer, k, condition, "trained", variant)] = reps
 

@@ -87,12 +87,15 @@ def test_networks_are_left_unchanged_and_may_stay_in_float32(cnn_pair):
 
 
 def test_to_dict_lists_every_field():
-    row = KAGComparison(2, 0.2, 0.1, 2.0, 0.5, 1.2, 1.0, 1.2, 0.01, 0.01, 0.3, 0.05)
-    assert row.to_dict() == {
+    row = KAGComparison(2, 0.2, 0.1, 2.0, 0.5, 1.2, 1.0, 1.2, 0.01, 0.01, 0.3, 0.05, js=0.25, rr_ratio_se=0.1)
+    got = row.to_dict()
+    assert got == {
         "k": 2, "pr_trained": 0.2, "pr_init": 0.1, "pr_ratio": 2.0, "kl": 0.5, "rr_trained": 1.2,
         "rr_init": 1.0, "rr_ratio": 1.2, "zero_rows_trained": 0.01, "zero_rows_init": 0.01,
-        "zero_minors_trained": 0.3, "zero_minors_init": 0.05,
+        "zero_minors_trained": 0.3, "zero_minors_init": 0.05, "pr_ratio_se": got["pr_ratio_se"],
+        "kl_se": got["kl_se"], "js": 0.25, "js_se": got["js_se"], "rr_ratio_se": 0.1,
     }
+    assert all(math.isnan(got[f]) for f in ("pr_ratio_se", "kl_se", "js_se"))  # SEs default to NaN (unknown)
 
 
 @pytest.mark.parametrize("layer", ["L1", "L2"])
@@ -102,23 +105,30 @@ def test_paper_mlp_agrees_with_the_closed_form(layer):
     trained = _perturbed(init, scale=0.05)
     x = torch.randn(5, 784, generator=torch.Generator().manual_seed(3))
     i = 0 if layer == "L1" else 1
-    kw = dict(ks=(1, 2, 3), n_samples=500, n_rotations=5, rotation_images=3, seed=7)
+    kw = dict(ks=(1, 2, 3), n_samples=500, n_rotations=5, rotation_images=3, rr_index_samples=2, seed=7)
     table = compare_to_init(trained, init, x, layer=lambda m, v: m.hidden(v)[i], **kw)
     if layer == "L1":
         assert table == compare_to_init(trained, init, x, layer=lambda m, v: F.gelu(m.fc1(v)), **kw)
 
     J = {name: hidden_jacobians(net, x, dtype=torch.float64)[i] for name, net in (("trained", trained), ("init", init))}
     samples = [sample_indices(16, k, 500, n_cols=784, seed=7) for k in (1, 2, 3)]
-    rr = {name: rotation_ratios(J[name][:3], samples, n_rotations=5, seed=7) for name in J}
+    second = [sample_indices(16, k, 500, n_cols=784, seed=8) for k in (1, 2, 3)]  # RR's second index sample
+    # RR per index sample (mean over images, float32 like the pipeline), then over the two samples
+    rr = {name: torch.tensor([mean_ignoring_undefined(v)[0] for v in rotation_ratios(J[name][:3].float(), s,
+                                                                                       n_rotations=5, seed=7)])
+          for name in J for s in [samples + second]}  # [6]: j = 0 for k = 1, 2, 3, then j = 1
     zero = zero_row_fraction(J["trained"], J["init"])
-    for row, (rows, cols), rr_t, rr_i in zip(table, samples, rr["trained"], rr["init"]):
+    for i_k, (row, (rows, cols)) in enumerate(zip(table, samples)):
+        rr_t, rr_i = (rr[name][[i_k, 3 + i_k]] for name in ("trained", "init"))
         m = {name: minors(J[name], rows, cols) for name in J}
         pr = {name: mean_ignoring_undefined(participation_ratio(m[name]))[0] for name in J}
         assert row.pr_trained == pytest.approx(pr["trained"], rel=1e-10)
         assert row.pr_init == pytest.approx(pr["init"], rel=1e-10)
         assert row.kl == pytest.approx(kl_divergence(m["trained"], m["init"]), rel=1e-8, abs=1e-12)
-        assert row.rr_trained == pytest.approx(mean_ignoring_undefined(rr_t)[0], rel=1e-8)
-        assert row.rr_init == pytest.approx(mean_ignoring_undefined(rr_i)[0], rel=1e-8)
+        assert row.rr_trained == pytest.approx(float(rr_t.mean()), rel=1e-5)
+        assert row.rr_init == pytest.approx(float(rr_i.mean()), rel=1e-5)
+        assert row.rr_ratio == pytest.approx(math.exp(float((rr_t / rr_i).log().mean())), rel=1e-5)
+        assert math.isfinite(row.rr_ratio_se) and math.isfinite(row.pr_ratio_se) and math.isfinite(row.js)
         assert (row.zero_rows_trained, row.zero_rows_init) == (zero.trained, zero.init)
         assert (row.zero_minors_trained, row.zero_minors_init) == tuple(
             float((m[name] == 0).double().mean()) for name in ("trained", "init"))
@@ -142,8 +152,8 @@ def test_fc1_of_the_paper_mlp_is_its_weight_matrix():
         (dict(layer="fc9"), r"layer='fc9' is not a submodule of trained: valid names include 'features', "),
         (dict(layer=nn.Linear(3, 3)), "layer is a Linear that is not a submodule of trained"),
         (dict(layer=3), "layer=3 is not allowed"),
-        (dict(layer="fc1", ks=(13,)), "k=13 exceeds the layer's 12 outputs"),
-        (dict(ks=(6,)), "k=6 exceeds the layer's 5 outputs"),
+        (dict(layer="fc1", ks=(13,)), "k=13 exceeds this layer's 12 outputs"),
+        (dict(ks=(6,)), "k=6 exceeds this layer's 5 outputs"),
         (dict(ks=()), r"ks=\(\) is not allowed"),
         (dict(ks=2), "ks=2 is not allowed"),
         (dict(ks=(0,)), "k=0 is not allowed"),
@@ -222,20 +232,32 @@ def test_a_conv_layer_is_measured_where_its_jacobian_is_non_zero():
 
 
 def test_kl_is_undefined_only_when_neither_side_has_a_positive_minor():
-    """The pipeline's rule (kag.analysis): a trained layer whose minors are all exactly 0 (every unit
-    dead) still has a KL against its init, all its mass in the underflow bin."""
-    from kag.analysis import _divergences
+    """One rule for the library and the pipeline (kag.metrics.divergence_defined): a trained layer whose
+    minors are all exactly 0 (every unit dead) still has a KL against its init, all its mass in the
+    underflow bin; KL, JS and their SEs are NaN only when neither side has a positive minor."""
+    from kag.analysis import _bootstrap_kl, _divergences
     from kag.config import MetricConfig
-    from kag.compare import _kl
+    from kag.metrics import bootstrap_kl, divergences
 
     zero = torch.zeros(4, 50, dtype=torch.float64)
     positive = torch.rand(4, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.1
-    assert math.isfinite(_kl(zero, positive, 100, 1e-10)) and math.isfinite(_kl(positive, zero, 100, 1e-10))
-    assert _kl(zero, positive, 100, 1e-10) == pytest.approx(kl_divergence(zero, positive, 100, 1e-10))
-    assert math.isnan(_kl(zero, zero, 100, 1e-10))
+    for a, b in ((zero, positive), (positive, zero)):
+        kl, js = divergences(a, b)
+        assert math.isfinite(kl) and math.isfinite(js) and kl == pytest.approx(kl_divergence(a, b))
+        assert bootstrap_kl(a, b, n_boot=10).kl == kl
+    assert all(math.isnan(v) for v in (*divergences(zero, zero), *tuple(bootstrap_kl(zero, zero))[:4]))
     config = MetricConfig()
-    assert [math.isnan(x) for x in (_kl(zero, zero, 100, 1e-10), _divergences(zero, zero, config)[0])] == [True, True]
-    assert math.isfinite(_divergences(zero, positive, config)[0])  # the same rule in both paths
+    assert math.isnan(_divergences(zero, zero, config)[0]) and math.isnan(_bootstrap_kl(zero, zero, config).kl)
+    assert math.isfinite(_divergences(zero, positive, config)[0])
+    # compare_to_init on a network whose trained layer is all dead: KL defined
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU())
+    dead = copy.deepcopy(net)
+    with torch.no_grad():
+        dead[0].bias.fill_(-100.0)
+    with pytest.warns(RuntimeWarning, match="100% of the sampled minors of trained are exactly 0"):
+        row = compare_to_init(dead, net, torch.randn(4, 6), layer="1", ks=(2,), n_samples=50, rr=False,
+                              n_bootstrap=10)[0]
+    assert row.zero_minors_trained == 1.0 and math.isfinite(row.kl) and math.isnan(row.rr_ratio)
 
 
 def test_a_layer_too_wide_for_the_memory_budget_is_refused_before_any_jacobian(monkeypatch):
@@ -258,11 +280,12 @@ def test_a_layer_too_wide_for_the_memory_budget_is_refused_before_any_jacobian(m
 @pytest.mark.parametrize("layer", ["L1", "L2"])
 def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
     """One measurement path (issue 18 item 1): compare_to_init and the reproduction's pipeline
-    (kag.analysis.global_metrics) on the same networks, images and index samples give the same PR,
-    KL, zero-minor shares and zero-row fractions. (RR is not yet shared: the pipeline's estimator is
-    the geometric mean over several index samples, the library's one index sample.)"""
-    from kag.analysis import _Rows, global_metrics
+    (kag.analysis.global_metrics) on the same networks, images, index samples and rotations give the
+    same numbers: PR, the PR ratio and its SE, KL and JS with their SEs, RR (the estimator over index
+    samples) and its SE, the zero-minor shares and the zero-row fractions."""
+    from kag.analysis import _layer_jacobian, _Rows, global_metrics
     from kag.config import MetricConfig
+    from kag.measurement import measure_jacobians
     from kag.table import ResultTable
     from kag.train import initial_state
 
@@ -270,14 +293,14 @@ def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
     init_state = initial_state(width, 0)
     trained_state = {k: v + 0.05 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1))
                      for k, v in init_state.items()}
-    config = MetricConfig(n_images=6, n_samples=300, n_rotations=3, n_rotation_images=2, rr_index_samples=2,
-                          n_bootstrap=10, pr_sample_sizes=(100, 300), rr_variant_images=4, rr_variant_rotations=(4,))
+    config = MetricConfig(n_images=6, n_samples=300, n_rotations=3, n_rotation_images=2, rr_index_samples=3,
+                          n_bootstrap=10, pr_sample_sizes=(100, 300), rr_variant_images=4, rr_variant_rotations=())
     x = torch.randn(6, 784, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     states = {"trained": trained_state, "init": init_state, "null": initial_state(width, 7),
               "null2": initial_state(width, 8)}
     rows = _Rows(width, 0, "standard", "clean")
     global_metrics(rows, states, x, config, surrogate=False)
-    table = ResultTable(rows.rows)
+    table = ResultTable(rows.rows)  # the primary estimator's rows (variants are kept apart)
 
     def net(state):
         model = MLP(width)
@@ -285,15 +308,30 @@ def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
         return model.double().eval()
 
     i = 0 if layer == "L1" else 1
-    got = compare_to_init(net(trained_state), net(init_state), x, layer=lambda m, v: m.hidden(v)[i],
-                          ks=config.ks, n_samples=config.n_samples, n_rotations=3, seed=config.index_seed)
+    options = dict(ks=config.ks, n_samples=config.n_samples, n_rotations=config.n_rotations,
+                   rotation_images=config.n_rotation_images, rr_index_samples=config.rr_index_samples,
+                   n_bootstrap=config.n_bootstrap, seed=config.index_seed)
+    # the same Jacobians (the pipeline's closed form) through the library's path: identical numbers
+    J = {name: _layer_jacobian(states[name], x, layer, torch.float64) for name in ("trained", "init")}
+    library = measure_jacobians(J["trained"], J["init"], **options)
+    # and compare_to_init, whose Jacobians come from autograd (equal to ~1e-16; RR's float32 rotations ~1e-6)
+    got = compare_to_init(net(trained_state), net(init_state), x, layer=lambda m, v: m.hidden(v)[i], **options)
     for row in got:
         def pipeline(observable, role="trained"):
             return table.value(analysis="global", layer=layer, k=row.k, observable=observable, role=role)
-        assert row.pr_trained == pytest.approx(pipeline("pr"), rel=1e-9)
-        assert row.pr_init == pytest.approx(pipeline("pr", "init"), rel=1e-9)
-        assert row.kl == pytest.approx(pipeline("kl"), rel=1e-9)
-        assert row.zero_minors_trained == pipeline("zero_minor_fraction")
+
+        def lib(observable, role="trained"):
+            return library.select(k=row.k, observable=observable, role=role)[0]
+        names = [("pr", "trained"), ("pr", "init"), ("pr_ratio", "trained"), ("kl", "trained"), ("js", "trained"),
+                 ("rr", "trained"), ("rr", "init"), ("rr_ratio", "trained")]
+        values = [lib(o, r).value for o, r in names] + [lib(o, "trained").se for o in ("pr_ratio", "kl", "js", "rr_ratio")]
+        expected = [pipeline(o, r) for o, r in names] + [pipeline(f"{o}_se") for o in ("pr_ratio", "kl", "js", "rr_ratio")]
+        assert values == expected and all(math.isfinite(v) for v in values)  # identical, not close
+        assert lib("pr", "trained").zero_fraction == pipeline("zero_minor_fraction")
+        from_compare = [row.pr_trained, row.pr_init, row.pr_ratio, row.kl, row.js, row.rr_trained, row.rr_init,
+                        row.rr_ratio, row.pr_ratio_se, row.kl_se, row.js_se, row.rr_ratio_se]
+        assert from_compare == pytest.approx(expected, rel=1e-5)
     zero = {role: table.value(analysis="zero_rows", layer=layer, observable="zero_row_fraction", role=role)
             for role in ("trained", "init")}
+    assert [r.value for r in library.select(observable="zero_row_fraction")] == [zero["trained"], zero["init"]]
     assert (got[0].zero_rows_trained, got[0].zero_rows_init) == (zero["trained"], zero["init"])

@@ -112,7 +112,7 @@ def test_too_much_memory_is_refused_before_any_jacobian(nets, monkeypatch):
         measure(trained, init, x, ["fc2", "conv"], ks=(1,), n_rotations=100, memory_budget=8 * 2**20, verbose=False)
     message = str(info.value)
     assert message.startswith("layer 'conv' (m=144) needs about") and "memory_budget=8.0 MiB" in message
-    assert "lower n_rotations or pass rr=False" in message and "\n" not in message
+    assert "lower n_rotations, use rotations='structured' or pass rr=False" in message and "\n" not in message
     with pytest.raises(ValueError, match=r"layer='nope' is not a submodule of model: valid names include 'conv'"):
         measure(trained, init, x, ["fc1", "nope"], verbose=False)
     with pytest.raises(ValueError, match="k=20 exceeds layer 'fc1'"):
@@ -129,3 +129,21 @@ def test_progress_lines_and_the_estimate_are_printed(nets, capsys, monkeypatch):
     assert "[kag] measure: 2 layers of 8 images, peak memory about" in err
     assert "[kag] measure: 1/2 layer, fc1 in" in err and "left if the others cost as much" in err
     assert "[kag] measure: done: " in err
+
+
+def test_plot_measurement_draws_one_panel_per_network_and_refuses_unknown_observables(result, tmp_path):
+    from kag.plots import plot_measurement
+
+    figure = plot_measurement({"a": result, "b": result}, observable="pr_ratio")
+    axes = figure.get_axes()
+    assert [ax.get_title() for ax in axes] == ["a", "b"]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["fc1", "fc2"]
+    assert len(axes[0].get_legend().get_texts()) == 2  # k = 1, 2
+    figure.savefig(tmp_path / "pr.png")
+    assert (tmp_path / "pr.png").stat().st_size > 5_000
+    single = plot_measurement(result, observable="zero_row_fraction")  # no k: one line
+    assert len(single.get_axes()) == 1
+    with pytest.raises(ValueError, match="observable='prr' is not in the results: they hold .*pr_ratio"):
+        plot_measurement(result, observable="prr")
+    with pytest.raises(ValueError, match="results must be a Measurement"):
+        plot_measurement({})
