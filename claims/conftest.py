@@ -61,7 +61,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         from kag.repro.results import groups_needed
         from kag.store import Store
 
-        profile = get_profile(config.getoption("kag_profile"), device=config.getoption("kag_device"))
+        profile = get_profile(config.getoption("kag_profile"), device=config.getoption("kag_device"),
+                              study=config.getoption("kag_study"))
         models, tables = _pending_work(profile, groups_needed(profile), Store())
     except Exception:  # noqa: BLE001 - a bad option or store is reported later, where it is used
         return None
@@ -80,7 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     try:
-        config.stash[PROFILE] = get_profile(config.getoption("kag_profile"), device=config.getoption("kag_device"))
+        config.stash[PROFILE] = get_profile(config.getoption("kag_profile"), device=config.getoption("kag_device"),
+                                            study=config.getoption("kag_study"))
     except ValueError as exc:  # a bad --kag-profile/--kag-device: one line, no traceback
         raise pytest.UsageError(str(exc)) from None
     config.stash[OUTCOMES] = {}
@@ -93,14 +95,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not {"claim", "cell"} <= set(metafunc.fixturenames):
         return
+    from kag.repro.studies import why_not_judged
+
     profile = metafunc.config.stash[PROFILE]
     params = []
     for claim in CLAIMS:
         for cell in claim.cells(profile):
             marks = []
-            if not claim.judged_under(profile):
-                marks.append(pytest.mark.skip(reason=f"{claim.id} is judged under the {', '.join(claim.profiles)} "
-                                                     "profile only"))
+            reason = why_not_judged(claim, profile)
+            if reason is not None:
+                marks.append(pytest.mark.skip(reason=reason))
             elif profile.name in claim.xfail:
                 marks.append(pytest.mark.xfail(reason=claim.xfail[profile.name], strict=True))
             params.append(pytest.param(claim, cell, id=f"{claim.id}-{cell.id}", marks=marks))
@@ -151,14 +155,15 @@ def _pairs_from_ids(ids: Iterable[str], profile: Profile) -> list[tuple[Claim, C
 
 def _pending_work(profile: Profile, groups: list, store: Any) -> tuple[set[str], set[str]]:
     """(model keys, metric-table keys) that ``groups`` need and ``store`` lacks. The keys are computed
-    as :func:`kag.analysis.ensure_metrics` computes them; MNIST's digest is the pinned one that
+    as :func:`kag.analysis.ensure_metrics` computes them; the dataset's digest is the pinned one that
     every load verifies, so nothing is loaded."""
     from kag.analysis import metric_key
-    from kag.data import SHA256, combined_digest
+    from kag.datasets import pinned_digest
     from kag.pipeline import model_key
     from kag.repro.results import Results
+    from kag.repro.studies import get_study
 
-    digest = combined_digest(SHA256)
+    digest = pinned_digest(get_study(profile.study).dataset)
     res = Results(profile, store=store, compute=False)
     models, tables = set(), set()
     for g in groups:

@@ -33,7 +33,7 @@ from kag import data, determinants, jacobians, metrics, spatial
 from kag import surrogate as surrogate_module
 from kag import table as table_module
 from kag.config import MetricConfig, TrainConfig, key_fields
-from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist, normalize
+from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
 from kag.jacobians import first_layer_jacobian, jacobians_from_weights
@@ -138,7 +138,7 @@ def evaluation_inputs(mnist: MNIST, config: MetricConfig, regime: str, n: int, d
         images = shifted_test_images(mnist, max_shift, config.eval_shift_seed)[start : start + n]
     else:
         images = mnist.test_images[start : start + n]
-    return normalize(images.to(device))
+    return mnist.normalize(images.to(device))
 
 
 SEED_STRIDE = 1000  # index seeds of model seed s start at index_seed + 1000 s (RR uses index_seed + j, j < 1000)

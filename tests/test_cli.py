@@ -21,7 +21,7 @@ def test_data_json_describes_mnist(capsys):
     assert code == 0
     assert info["train_shape"] == [60000, 28, 28] and info["test_shape"] == [10000, 28, 28]
     assert info["mean"] == pytest.approx(0.130660, abs=1e-6) and info["std"] == pytest.approx(0.308108, abs=1e-6)
-    assert {"source", "root", "sha256"} <= set(info)
+    assert {"source", "root", "sha256"} <= set(info) and info["name"] == "mnist"
 
 
 def test_train_json_then_cached(capsys):
@@ -46,6 +46,7 @@ def test_train_json_then_cached(capsys):
     (["train", "--width", "64", "--device", "tpu"], "device='tpu'"),
     (["cache", "import", "/nonexistent/cache.tar.gz"], "does not exist"),
     (["cache", "rm", "not-a-key"], "key='not-a-key' is not a key"),
+    (["data", "--dataset", "cifar"], "invalid choice: 'cifar' (choose from 'mnist', 'fashion-mnist')"),
 ])
 def test_bad_arguments_give_one_line_error_and_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)

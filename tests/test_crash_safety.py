@@ -80,6 +80,7 @@ def _check_after_death(store: Store, seen: dict[str, float]) -> list:
 
 
 @pytest.mark.xdist_group("crash")
+@pytest.mark.slow
 def test_kill_minus_9_while_training_and_measuring_never_breaks_the_store(tmp_path, mnist):
     rng = random.Random(20261129)
     home, seen, temporaries = tmp_path / "home", {}, 0

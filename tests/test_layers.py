@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("kag", "kag.paths", "kag.errors", "kag.config", "kag.devices", "kag.progress", "kag.stats", "kag.data",
-        "kag.model", "kag.augment", "kag.train", "kag.keys", "kag.store", "kag.pipeline", "kag.jacobians", "kag.determinants",
+        "kag.datasets", "kag.fashion_mnist", "kag.model", "kag.augment", "kag.train", "kag.keys", "kag.store", "kag.pipeline", "kag.jacobians", "kag.determinants",
         "kag.rotations", "kag.metrics", "kag.rr", "kag.spatial", "kag.surrogate", "kag.compare", "kag.field", "kag.measurement", "kag.plots", "kag.table", "kag.analysis")
 
 

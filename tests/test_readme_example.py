@@ -3,6 +3,8 @@ tiny ViT, many layers each in one call, a plot and a table (issue 18 items 6 and
 
 import math
 import re
+
+import pytest
 from pathlib import Path
 
 
@@ -29,6 +31,7 @@ def test_the_section_has_a_setup_block_and_a_measurement_block():
     assert not re.search(r"^(class|def) ", measurement, flags=re.M)  # it only uses the networks and x
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_as_written(mnist, tmp_path, monkeypatch, capsys):
     """A CNN (with a conv layer), a deeper ReLU MLP and a tiny ViT, trained briefly on MNIST, many
     layers each in one call, a plot, a CSV, compare_to_init and spatial minors: as written."""

@@ -288,6 +288,7 @@ def _entry_times(store: Store) -> dict[str, float]:
 
 
 @pytest.mark.xdist_group("sweep")
+@pytest.mark.slow
 def test_a_two_worker_cluster_runs_the_smoke_grid_and_every_point_gets_verdicts(swept):
     _, store, run = swept
     assert run.failed == {} and run.summary.ran == 10 and run.summary.cached == 0
@@ -316,6 +317,7 @@ def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys
 
 @pytest.mark.xdist_group("sweep")
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+@pytest.mark.slow
 def test_killing_a_worker_mid_training_loses_nothing(client, tmp_path):
     store = Store(tmp_path / "store")
     points = load_grid(SMOKE).points()[:1]  # the default point: 2 training and 3 metric tasks

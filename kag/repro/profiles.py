@@ -37,6 +37,7 @@ class Profile:
     spatial_widths: tuple[int, ...] = (512,)  # [assumed] spatial analyses at the largest width (as C8)
     description: str = ""
     reductions: tuple[str, ...] = field(default=())  # what this profile scales down from SPEC, in words
+    study: str = "mnist-mlp"  # the setting judged (kag.repro.studies): its dataset and model family
 
     def __post_init__(self) -> None:
         check_verdict_seeds(self.seeds, f"profile {self.name!r}: seeds")
@@ -118,15 +119,21 @@ PROFILES = {p.name: p for p in (PAPER, QUICK, SMOKE)}
 PROFILE_CHOICES = ("auto", *PROFILES)
 
 
-def get_profile(name: str | None = None, device: str | None = None) -> Profile:
-    """Resolve a profile name (``None`` reads ``KAG_PROFILE``, default ``auto``).
+def get_profile(name: str | None = None, device: str | None = None, study: str | None = None) -> Profile:
+    """Resolve a profile name (``None`` reads ``KAG_PROFILE``, default ``auto``) for a study (``None``
+    reads ``KAG_STUDY``, default ``mnist-mlp``; see :mod:`kag.repro.studies`).
 
     ``auto`` is ``paper`` when the device (default: the one picked automatically) is CUDA, else ``quick``.
     """
+    from kag.repro.studies import get_study
+
     name = name or os.environ.get("KAG_PROFILE") or "auto"
+    chosen = get_study(study).name
     if name == "auto":
         dev = resolve_device(device)
-        return PAPER if dev.type == "cuda" else QUICK
-    if name not in PROFILES:
+        profile = PAPER if dev.type == "cuda" else QUICK
+    elif name not in PROFILES:
         raise ValueError(f"profile={name!r} is unknown: choose one of {', '.join(PROFILE_CHOICES)}")
-    return PROFILES[name]
+    else:
+        profile = PROFILES[name]
+    return profile if chosen == profile.study else dataclasses.replace(profile, study=chosen)

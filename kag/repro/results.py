@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from kag.analysis import PRIMARY, MetricTable, ensure_metrics
-from kag.data import MNIST, load_mnist
+from kag.data import MNIST
 from kag.errors import Busy, MissingResults
 from kag.progress import Progress
 from kag.repro.profiles import Profile
@@ -95,8 +95,12 @@ class Results:
 
     @property
     def mnist(self) -> MNIST:
+        """The study's dataset (MNIST for ``mnist-mlp``), loaded on first use."""
         if self._mnist is None:
-            self._mnist = load_mnist()
+            from kag.datasets import load_dataset
+            from kag.repro.studies import get_study
+
+            self._mnist = load_dataset(get_study(self.profile.study).dataset)
         return self._mnist
 
     def profile_for(self, eval_images: str) -> Profile:

@@ -20,8 +20,11 @@ from kag.repro.results import Results
 
 
 def default_out_dir(profile: Profile) -> Path:
-    """``reports/<profile>`` under the current directory."""
-    return Path.cwd() / "reports" / profile.name
+    """``reports/<profile>`` under the current directory (``reports/studies/<study>/<profile>`` for a
+    study other than the paper's, see :mod:`kag.repro.studies`)."""
+    from kag.repro.studies import get_study
+
+    return get_study(profile.study).report_dir(profile.name)
 
 
 def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_dir: str | Path | None = None,
@@ -34,18 +37,20 @@ def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_di
 
 
 def render_from_cache(profile_name: str | None = None, device: str | None = None,
-                      out_dir: str | Path | None = None) -> Path:
+                      out_dir: str | Path | None = None, study: str | None = None) -> Path:
     """Re-judge every claim on cached tables and render the report (nothing is trained or computed).
 
     Raises :class:`~kag.errors.MissingResults`, before anything is written, when no metric table of
     the profile is cached: a report whose every claim is "not run" would only hide that. A store
     holding some of the profile's tables renders, its other claims "not run"."""
-    profile = get_profile(profile_name, device=device)
+    profile = get_profile(profile_name, device=device, study=study)
     results = Results(profile, device=device, compute=False)
     table = results.available()
     if not len(table):
         raise MissingResults(
             f"no metric table of the {profile.name} profile is cached in {results.store.root}: produce them with "
-            f"`pytest claims -n auto --kag-profile {profile.name}` (or set KAG_HOME to the kag home that holds them)")
+            f"`pytest claims -n auto --kag-profile {profile.name}"
+            + ("" if profile.study == "mnist-mlp" else f" --kag-study {profile.study}")
+            + "` (or set KAG_HOME to the kag home that holds them)")
     data = assemble(results, verdicts_from_cache(results), table, None, device)
     return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table, results.available_variants())

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from kag.analysis import SURROGATES
+from kag.repro.studies import DEFAULT_STUDY, get_study, why_not_judged
 from kag.devices import resolve_device
 from kag.errors import MissingResults
 from kag.repro.claims import (
@@ -88,9 +89,10 @@ def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
     out = {}
     for c in CLAIMS:
         rows = []
+        reason = why_not_judged(c, results.profile)
         for cell in c.cells(results.profile):
-            if not c.judged_under(results.profile):
-                rows.append(_cell_row(c, cell, "skipped", None, f"judged under the {', '.join(c.profiles)} profile only"))
+            if reason is not None:
+                rows.append(_cell_row(c, cell, "skipped", None, reason))
                 continue
             try:
                 v = c.judge(cell, results)
@@ -656,7 +658,7 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
-        "data": {"sha256": results.mnist.sha256, "source": results.mnist.source},
+        "data": {"name": results.mnist.name, "sha256": results.mnist.sha256, "source": results.mnist.source},
         "timings": {"session_seconds": session_seconds, "training_seconds": train_s, "metrics_seconds": metric_s,
                     "metrics_seconds_by_stage": metric_stage,
                     "note": "training and metric seconds are summed over models as recorded when they were computed "
@@ -687,9 +689,12 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
                                               "robustness")}
                        | {"n_cells": len(rows)})
     prov = provenance(results, session_seconds, device)
+    study = get_study(p.study)
+    title = "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)"
     return {
-        "title": "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)",
+        "title": title if study.name == DEFAULT_STUDY else f"{title}: the {study.name} study",
         "profile": {"name": p.name, "description": p.description, "reductions": list(p.reductions)},
+        "study": {"name": study.name, "dataset": study.dataset, "model": study.model, "summary": study.summary},
         "headline": headline(criteria, prov),
         "summary": summary,
         "criteria": criteria,

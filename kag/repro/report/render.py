@@ -202,6 +202,7 @@ def _context(data: dict, figures: dict[str, bytes], specs: dict[str, bytes] | No
     return {
         "title": data.get("title", "Reproduction report"),
         "profile": data.get("profile") or {},
+        "study": data.get("study") or {},
         "headline": data.get("headline") or headline(criteria, prov),
         "robustness": {str(c.get("id")): robustness_text(c) for c in criteria},
         "spec_file": {cid: f"{spec_stem(cid)}.png" for cid in specs},

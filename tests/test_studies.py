@@ -1,0 +1,61 @@
+"""Studies: a setting is data (a dataset and a model family), chosen by --kag-study, reported apart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kag.datasets import pinned_digest
+from kag.repro.profiles import QUICK, get_profile
+from kag.repro.report import default_out_dir
+from kag.repro.studies import DEFAULT_STUDY, STUDIES, get_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_study_names_a_known_dataset_and_the_default_is_the_papers():
+    assert DEFAULT_STUDY == "mnist-mlp" and get_study().name == "mnist-mlp"
+    for study in STUDIES.values():
+        assert len(pinned_digest(study.dataset)) == 64  # known to kag.datasets, digest pinned without a download
+    assert pinned_digest("mnist") != pinned_digest("fashion-mnist")  # so their models never share a cache key
+    with pytest.raises(ValueError, match="study='cifar-cnn' is unknown: choose one of mnist-mlp, fashion-mlp"):
+        get_study("cifar-cnn")
+
+
+def test_a_profile_carries_its_study_and_reports_apart(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KAG_STUDY", raising=False)
+    assert get_profile("quick") is QUICK and QUICK.study == "mnist-mlp"
+    fashion = get_profile("quick", study="fashion-mlp")
+    assert fashion.study == "fashion-mlp" and (fashion.train, fashion.metrics) == (QUICK.train, QUICK.metrics)
+    assert default_out_dir(QUICK) == tmp_path / "reports" / "quick"  # where the paper's reports always were
+    assert default_out_dir(fashion) == tmp_path / "reports" / "studies" / "fashion-mlp" / "quick"
+    monkeypatch.setenv("KAG_STUDY", "fashion-mlp")
+    assert get_profile("smoke").study == "fashion-mlp"
+
+
+def test_a_claim_that_does_not_apply_to_a_study_says_why():
+    reason = get_study("fashion-mlp").not_applicable["C9"]
+    assert "MNIST" in reason and "Fashion-MNIST" in reason
+
+
+def test_an_unknown_study_is_one_line_from_pytest():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "cifar", "--collect-only", "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "argument --kag-study: invalid choice: 'cifar' (choose from 'mnist-mlp', 'fashion-mlp')" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
+    env = {**os.environ, "KAG_HOME": str(tmp_path)}  # an empty store: nothing is judged or trained
+    proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "fashion-mlp", "--kag-profile",
+                           "smoke", "-q", "-rs", "-k", "C9", "--kag-no-report", "-p", "no:cacheprovider"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "C9 does not apply to the fashion-mlp study: its accuracy thresholds" in proc.stdout
+    assert "6 skipped, 134 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
