@@ -67,12 +67,13 @@ from kag.train import check_regime, check_seeds, check_train_config, initial_sta
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
-ANALYSIS_VERSION = 6  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
+ANALYSIS_VERSION = 7  # 2: float64 Jacobians, RR over several index samples, ball centres per image,
 # null2, surrogates, bootstrap SEs, PR against S; 3: RR's variance components; 4: RR ratio = geometric
 # mean over index samples (the arithmetic mean of ratios is biased upwards); 5: measurement SEs of KL,
 # zero-row fractions, accuracies and the timeline's PR ratios; 6: the multiverse (variant rows), bootstrap
 # replicates of PR ratios (paired differences), SEs of spatial PR ratios, N2's KL and RR cells, one set of
-# rotations per table, RR only for the networks judged on it (trained, init, null, surrogate)
+# rotations per table, RR only for the networks judged on it (trained, init, null, surrogate); 7: the null's
+# RR-ratio SE, so N1's RR cells floor their error bars at the measurement SE like every other cell
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
@@ -493,6 +494,9 @@ def _rr_rows(rows: _Rows, layer: str, k: int, parts: dict[str, tuple[torch.Tenso
             for factor, se in components.items():
                 rows.add("rr_variance", "rr_ratio_se", se, layer=layer, k=k, condition=factor)
         add("rr_ratio_se", combined_se(components))
+        if "null" in picked:  # N1's RR cells: the null's RR ratio gets its own three-source SE
+            add("rr_ratio_se", combined_se(rr_variance_components(
+                (*picked["null"], *picked["init"]), config.n_bootstrap, config.index_seed, estimate)), "null")
         if "surrogate" in picked:  # N2: RR(trained) / RR(surrogate), its own three-source SE
             add("rr_trained_over", estimate(rr_mean["trained"], rr_mean["surrogate"]), "surrogate")
             add("rr_trained_over_se", combined_se(rr_variance_components(

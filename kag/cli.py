@@ -245,6 +245,21 @@ def _staleness(entry: dict[str, Any]) -> list[str]:
     return flags
 
 
+def cmd_studies(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kag.repro.report.studies import write_studies_report
+
+    try:
+        out = write_studies_report(args.profile, out_dir=Path(args.out) if args.out else None)
+    except FileNotFoundError as exc:
+        from kag.errors import MissingResults
+
+        raise MissingResults(str(exc)) from None
+    print(f"cross-study report written to {out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from kag.paths import usable_directory
     from kag.repro.report import default_out_dir, render_from_cache
@@ -397,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="output directory (default: reports/<profile>; reports/studies/<study>/<profile> for another study)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("studies", help="the cross-study report: every claim's verdict in every study's report")
+    p.add_argument("--profile", choices=tuple(c for c in PROFILE_CHOICES if c != "auto"), default="quick",
+                   help="the profile whose study reports are compared (default: quick)")
+    p.add_argument("--out", default=None, help="output directory (default: reports/studies/<profile>)")
+    p.set_defaults(func=cmd_studies)
 
     p = sub.add_parser("sweep", help="re-judge the claims over a grid of assumptions (SPEC §8), on Dask distributed")
     p.add_argument("grid", help="a TOML grid file, e.g. sweeps/assumptions.toml")

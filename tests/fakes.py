@@ -53,6 +53,7 @@ class FakeResults:
                             add("global", "pr_ratio_se", layer=layer, k=k)
                             add("global", "pr_ratio_se", layer=layer, k=k, role="null")
                             add("global", "rr_ratio_se", layer=layer, k=k)
+                            add("global", "rr_ratio_se", layer=layer, k=k, role="null")
                             for role, zero in ZERO_MINORS.items():  # the same made-up fractions in every world
                                 rows.append(Row(width=n, seed=seed, regime=regime, eval_images=ev, layer=layer, k=k,
                                                 analysis="global", condition=None, role=role,

@@ -130,6 +130,8 @@ def test_surrogates_and_the_second_null_are_measured_where_the_claims_need_them(
     assert at.value(observable="pr_trained_over", role="surrogate") == pytest.approx(1.0, rel=1e-6)
     assert at.value(observable="kl", role="null2") > 0 and at.value(observable="js", role="null") > 0
     assert at.value(observable="pr_ratio_se", role="trained") >= 0
+    # the RR ratios that claims judge carry their SE: the trained one (C1-RR) and the null's (N1)
+    assert all(at.value(observable="rr_ratio_se", role=role) > 0 for role in ("trained", "null"))
     assert len(standard.select(analysis="balls", observable="pr_trained_over", role="surrogate"))
     augmented, _ = compute_table(_record(8, trained, init, regime="augmented"), SMOKE.train, SMOKE.metrics, mnist,
                                  torch.device("cpu"), spatial=False)

@@ -271,6 +271,7 @@ def test_pr_ratio_cells_carry_the_measurement_se_when_the_tables_have_it():
     n1 = _judge_all(results, "N1")[0].values
     assert n1["pr_ratio_null"]["measurement_se"] == pytest.approx(one)
     assert n1["kl_null_difference"]["measurement_se"] == pytest.approx(one * math.sqrt(2))
+    assert n1["rr_ratio_null"]["measurement_se"] == pytest.approx(one)  # the null's RR SE floors its error bars too
     for claim in ("C4", "C11"):  # how far rho moves under measurement noise alone: finite, non-negative
         rho_se = _judge_all(results, claim)[0].values["measurement_se"]
         assert math.isfinite(rho_se) and rho_se >= 0
@@ -302,7 +303,12 @@ def test_n1_is_contradicted_on_random_like_nulls_below_one():
 
 
 def test_n1_shows_kag_on_rigged_nulls():
-    rigged = FakeResults(QUICK, lambda role, seed, **_: 0.5 + 0.02 * seed if role == "null2" else 2.0 + 0.01 * seed)
+    def rigged_value(role, seed, observable, **_):
+        if observable.endswith("_se"):
+            return 0.01  # measured precisely: the nulls' values alone decide
+        return 0.5 + 0.02 * seed if role == "null2" else 2.0 + 0.01 * seed
+
+    rigged = FakeResults(QUICK, rigged_value)
     n1 = _judge_all(rigged, "N1")
     assert all(v.verdict == SUPPORTED and not v.as_expected for v in n1)
     assert n1[0].message.startswith(f"N1 [{n1[0].cell}] supported (the control shows KAG): ")

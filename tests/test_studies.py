@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,49 @@ def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "C9 does not apply to the fashion-mlp study: its accuracy thresholds" in proc.stdout
     assert "6 skipped, 134 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
+
+
+def _report(tmp: Path, study: str, statuses: dict[str, str]) -> None:
+    """A study's results.json as the reproduction writes it, reduced to what the cross-study report reads."""
+    folder = get_study(study).report_dir("quick", tmp)
+    folder.mkdir(parents=True)
+    summary = [{"id": cid, "claim": f"claim {cid}", "status": status, "label": status, "control": cid == "N1",
+                "key_number": f"key {cid} {study}", "robustness": {"status": "robust", "disagree": []}}
+               for cid, status in statuses.items()]
+    data = {"profile": {"name": "quick", "reductions": ["3 seeds instead of 5"]}, "summary": summary,
+            "n2_statement": f"N2 in {study}.",
+            "provenance": {"generated": "2026-12-06", "git": {"commit": "abc", "dirty": False}, "device": "cpu",
+                           "data": {"name": get_study(study).dataset}}}
+    (folder / "results.json").write_text(json.dumps(data))
+
+
+def test_the_cross_study_report_puts_every_claim_beside_every_study(tmp_path):
+    from kag.repro.report.studies import assemble_studies, write_studies_report
+
+    _report(tmp_path, "mnist-mlp", {"C2": "contradicted", "C4": "reproduced", "C9": "not run", "N2": "inconclusive"})
+    _report(tmp_path, "fashion-mlp", {"C2": "reproduced", "C4": "reproduced", "C9": "skipped", "N2": "inconclusive"})
+    data = assemble_studies("quick", tmp_path)
+    assert data["present"] == ["mnist-mlp", "fashion-mlp"]
+    assert [r["id"] for r in data["rows"]] == ["C2", "C4", "C9", "N2"]
+    assert data["rows"][0]["cells"]["fashion-mlp"]["key_number"] == "key C2 fashion-mlp"
+    assert "Reproduced in every study (mnist-mlp, fashion-mlp): C4." in data["summary"]
+    assert "Inconclusive in every study (mnist-mlp, fashion-mlp): N2." in data["summary"]
+    assert "C2 differs between studies (mnist-mlp: contradicted; fashion-mlp: reproduced)." in data["summary"]
+    assert not any("C9" in s for s in data["summary"])  # judged in neither: no claim about it
+    assert [n["study"] for n in data["n2"]] == ["mnist-mlp", "fashion-mlp"]
+    out = write_studies_report("quick", tmp_path)
+    assert out == tmp_path / "studies" / "quick"
+    readme = (out / "README.md").read_text()
+    assert "| **C2** claim C2 | **contradicted** (robust)<br>key C2 mnist-mlp | **reproduced** (robust)" in readme
+    assert "Not applicable: **C9**" in readme and "N2 in fashion-mlp." in readme
+    assert (out / "matrix.png").stat().st_size > 2_000 and "data:image/png;base64," in (out / "index.html").read_text()
+
+
+def test_the_cross_study_report_says_what_is_missing(tmp_path):
+    from kag.repro.report.studies import assemble_studies, main
+
+    assert main(["--profile", "quick", "--reports", str(tmp_path)]) == 1  # no study has a report: one line, exit 1
+    _report(tmp_path, "mnist-mlp", {"C4": "reproduced"})
+    data = assemble_studies("quick", tmp_path)
+    assert data["summary"] == ["Only mnist-mlp has a report for this profile: nothing can be compared yet."]
+    assert [s["available"] for s in data["studies"]] == [True, False]

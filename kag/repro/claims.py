@@ -41,7 +41,6 @@ from kag.repro.rules import (
     rule_scale_agnostic,
     seed_summary,
 )
-from kag.table import ResultTable
 
 ALL_PROFILES = ("paper", "quick", "smoke")
 LAYERS = ("L1", "L2")
@@ -170,7 +169,7 @@ KeyNumberFn = Callable[["list[dict[str, Any]]"], str]
 ExplainFn = Callable[["Claim", "list[dict[str, Any]]"], str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Claim:
     """One claim of the paper (or one observable of it, as C1-PR) and everything needed to judge it."""
 
@@ -417,7 +416,7 @@ def _judge_n1(c: Claim, cell: Cell, r: Results):
     se = {"pr": _cell_se(_global_se(r, **at, observable="pr_ratio", role="null")),
           "kl": _difference_of_se(_global_se(r, **at, observable="kl", role="null"),
                                   _global_se(r, **at, observable="kl", role="null2")),
-          "rr": None}  # the RR ratio's variance components are measured for the trained network only
+          "rr": _cell_se(_global_se(r, **at, observable="rr_ratio", role="null"))}
     with np.errstate(invalid="ignore"):  # an Inf input is named below, not warned about
         judged = {obs: rule_lower_bound_above(x, t[f"{obs}_min_lower_bound"], se[obs]) for obs, x in inputs.items()}
     judged_inputs = {N1_INPUTS[obs][1]: x for obs, x in inputs.items() if not (obs == "kl" and missing)}
@@ -938,96 +937,203 @@ _N2_WORDS = {"PR": ("PR(trained)/PR(norm-matched surrogate)", "the surrogate rea
 
 # -- the registry ----------------------------------------------------------------------------------
 CLAIMS: tuple[Claim, ...] = (
-    Claim("C1-PR", "KAG emerges in training: trained networks concentrate their minors more than at initialisation.",
-          "PR ratio = PR(trained)/PR(init), per seed", "every width n, minor order k, layer; standard regime",
-          _global_cells("C1-PR"), _judge_c1_pr, _lower_bounds, figure="global_pr_ratio",
-          explain=_explain_lower_bound("the PR ratio PR(trained)/PR(init) above {t}",
-                                       "it was at or below {t} (mean {mean})")),
-    Claim("C1-KL", "KAG emerges in training: the minor distribution moves away from the initial one.",
-          "KL(trained || init) - KL(independent init || init), per seed (seed-paired)",
-          "every n, k, layer; standard regime", _global_cells("C1-KL"), _judge_c1_kl, _lower_bounds,
-          figure="global_kl",
-          explain=_explain_lower_bound(
-              "KL(trained‖init) to exceed KL(independent init‖init)",
-              "the trained network was no farther from its init than an independent init (difference {mean})",
-              "the seeds could not tell the two apart (difference {mean}, error bars {bounds})")),
-    Claim("C1-RR", "KAG emerges in training: minors align with the neuron basis (secondary, noisier).",
-          "RR(trained)/RR(init), per seed", "every n, k, layer; standard regime", _global_cells("C1-RR"),
-          _judge_c1_rr, _lower_bounds, figure="global_rr",
-          explain=_explain_lower_bound("the RR ratio RR(trained)/RR(init) above {t}",
-                                       "it was at or below {t} (mean {mean})")),
-    Claim("C2", "Layer 1 shows stronger KAG than layer 2.", "PR ratio(L1) - PR ratio(L2), per seed",
-          "every n, k >= 2; standard regime",
-          lambda p: [_cell("C2", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
-          _judge_c2, _lower_bounds, figure="c2_layer_gap",
-          explain=_explain_lower_bound(
-              "layer 1's PR ratio to exceed layer 2's", "layer 2's was at least as large (by {gap})",
-              "the seeds could not tell the layers apart (L1 - L2 {mean}, error bars {bounds})")),
-    Claim("C3", "Higher-order minors show stronger KAG.", "PR ratio(k=3) - PR ratio(k=1), per seed",
-          "every n, layer; standard regime",
-          lambda p: [_cell("C3", n=n, layer=layer) for n in p.widths for layer in LAYERS] if len(p.metrics.ks) > 1 else [],
-          _judge_c3, _lower_bounds, figure="c3_order_gap",
-          explain=_explain_lower_bound(
-              "the PR ratio at k = {hi} to exceed the one at k = {lo}",
-              "the one at k = {lo} was at least as large (by {gap})",
-              "the seeds could not tell the orders apart (difference {mean}, error bars {bounds})")),
-    Claim("C4", "Larger networks develop stronger KAG.",
-          "Spearman rho between width n and the mean PR ratio (L1, k=3)", "each regime",
-          lambda p: [_cell("C4", regime=rg) for rg in REGIMES], _judge_c4, _rhos,
-          needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths], figure="c4_width",
-          explain=_explain_rho("the mean PR ratio to rise with width", "n = {}", "fell with width")),
-    Claim("C5", "KAG is scale-agnostic: it appears in Euclidean balls of every radius.",
-          "PR ratio with columns restricted to a ball of radius r around random centres, per seed",
-          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C5"), _judge_c5,
-          lambda rows: "spread " + ", ".join(f"{r['values']['spread']:.2f}" for r in rows[:8]),
-          needs_of=_own_images, figure="spatial_balls", explain=_explain_spatial("at every radius", spread=True)),
-    Claim("C6", "KAG appears in every region of the image.",
-          "PR ratio with columns restricted to one 14x14 patch, per seed",
-          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C6"), _judge_c6, _patch_lower_bounds,
-          needs_of=_own_images, figure="spatial_patches", explain=_explain_spatial("in every patch")),
-    Claim("C7", "KAG persists when the pixels of a minor are far apart.",
-          "PR ratio with the k pixels pairwise >= d apart, per seed",
-          "each regime, layer, k in {2, 3}; largest width", _spatial_cells("C7"), _judge_c7,
-          lambda rows: "change at far d: " + ", ".join(f"{r['values']['relative_change']:+.2f}" for r in rows[:8]),
-          needs_of=_own_images, figure="spatial_separation", explain=_explain_c7),
-    Claim("C8", "Augmentation lowers PR ratios by about 30% but keeps them above 1.",
-          "reduction = 1 - mean PR ratio(augmented)/mean PR ratio(standard), averaged over an analysis' conditions",
-          "each spatial analysis, layer, k; augmented models on clean and on shifted test images; largest width",
-          _c8_cells, _judge_c8,
-          lambda rows: "reduction {:.2f} to {:.2f}".format(min(r["values"]["reduction"] for r in rows),
-                                                           max(r["values"]["reduction"] for r in rows)),
-          needs_of=lambda cell, p: [Group(cell.p["n"], "standard"), Group(cell.p["n"], "augmented", cell.p["eval"])],
-          figure="augmentation", explain=_explain_c8),
-    Claim("C9", "All widths reach similar, high test accuracy.", "mean test accuracy over seeds",
-          "each regime and width; augmented models on clean and on shifted test images", _c9_cells, _judge_c9,
-          lambda rows: "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in rows[:4]),
-          needs_of=_own_regime, figure="accuracy", profiles=("paper",), explain=_explain_c9),
-    Claim("C10", "Zero rows appear: trained Jacobians have more (near-)vanishing rows than at initialisation.",
-          "zero-row fraction(trained) - fraction(init), threshold = 1st percentile of init row norms, per seed",
-          "every width; L1; standard regime", lambda p: [_cell("C10", n=n, layer="L1") for n in p.widths],
-          _judge_c10, _lower_bounds, figure="zero_rows",
-          explain=_explain_lower_bound(
-              "trained Jacobians to have more zero rows than at initialisation",
-              "they had no more (zero-row fraction trained - init {mean})",
-              "the seeds could not tell the fractions apart (difference {mean}, error bars {bounds})")),
-    Claim("C11", "KAG grows during training.",
-          "Spearman rho between checkpoint epoch and the mean PR ratio (L1, k=3)", "every width; standard regime",
-          lambda p: [_cell("C11", n=n) for n in p.widths], _judge_c11, _rhos, figure="timeline",
-          explain=_explain_rho("the mean PR ratio to grow during training", "epoch {}", "fell during training")),
-    Claim("N2", "Beyond the paper: KAG is more than row and column norms.",
-          "PR(trained)/PR(norm-matched surrogate), KL(trained‖init) - KL(surrogate‖init) and "
-          "RR(trained)/RR(surrogate), per seed: the surrogate is the initial Jacobian rescaled to the trained row and "
-          "column norms (SPEC §5); a PR or RR ratio of 1 (a KL difference of 0) means the norms alone explain it",
-          "every n, k >= 2, layer and observable (PR, KL, RR); standard regime",
-          lambda p: [_cell("N2", n=n, k=k, layer=layer, obs=obs) for n in p.widths for k in p.metrics.ks if k >= 2
-                     for layer in LAYERS for obs in N2_OBSERVABLES],
-          _judge_n2, _lower_bounds, figure="surrogate",
-          explain=_explain_n2),
-    Claim("N1", "Control: two independent random initialisations show no KAG.",
-          "the C1-PR, C1-KL and C1-RR rules applied to an independent init vs the init: PR ratio and RR ratio of the "
-          "null, and KL(null‖init) - KL(null2‖init) with a second independent init, per seed",
-          "every n, k, layer; standard regime", _global_cells("N1"), _judge_n1, _null_lower_bounds, control=True,
-          explain=_explain_n1),
+    Claim(
+        id="C1-PR",
+        statement="KAG emerges in training: trained networks concentrate their minors more than at initialisation.",
+        measurement="PR ratio = PR(trained)/PR(init), per seed",
+        cells_description="every width n, minor order k, layer; standard regime",
+        cells_of=_global_cells("C1-PR"),
+        evaluate=_judge_c1_pr,
+        headline=_lower_bounds,
+        figure="global_pr_ratio",
+        explain=_explain_lower_bound("the PR ratio PR(trained)/PR(init) above {t}",
+                                     "it was at or below {t} (mean {mean})"),
+    ),
+    Claim(
+        id="C1-KL",
+        statement="KAG emerges in training: the minor distribution moves away from the initial one.",
+        measurement="KL(trained || init) - KL(independent init || init), per seed (seed-paired)",
+        cells_description="every n, k, layer; standard regime",
+        cells_of=_global_cells("C1-KL"),
+        evaluate=_judge_c1_kl,
+        headline=_lower_bounds,
+        figure="global_kl",
+        explain=_explain_lower_bound(
+                "KL(trained‖init) to exceed KL(independent init‖init)",
+                "the trained network was no farther from its init than an independent init (difference {mean})",
+                "the seeds could not tell the two apart (difference {mean}, error bars {bounds})"),
+    ),
+    Claim(
+        id="C1-RR",
+        statement="KAG emerges in training: minors align with the neuron basis (secondary, noisier).",
+        measurement="RR(trained)/RR(init), per seed",
+        cells_description="every n, k, layer; standard regime",
+        cells_of=_global_cells("C1-RR"),
+        evaluate=_judge_c1_rr,
+        headline=_lower_bounds,
+        figure="global_rr",
+        explain=_explain_lower_bound("the RR ratio RR(trained)/RR(init) above {t}",
+                                     "it was at or below {t} (mean {mean})"),
+    ),
+    Claim(
+        id="C2",
+        statement="Layer 1 shows stronger KAG than layer 2.",
+        measurement="PR ratio(L1) - PR ratio(L2), per seed",
+        cells_description="every n, k >= 2; standard regime",
+        cells_of=lambda p: [_cell("C2", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
+        evaluate=_judge_c2,
+        headline=_lower_bounds,
+        figure="c2_layer_gap",
+        explain=_explain_lower_bound(
+                "layer 1's PR ratio to exceed layer 2's", "layer 2's was at least as large (by {gap})",
+                "the seeds could not tell the layers apart (L1 - L2 {mean}, error bars {bounds})"),
+    ),
+    Claim(
+        id="C3",
+        statement="Higher-order minors show stronger KAG.",
+        measurement="PR ratio(k=3) - PR ratio(k=1), per seed",
+        cells_description="every n, layer; standard regime",
+        cells_of=lambda p: ([_cell("C3", n=n, layer=layer) for n in p.widths for layer in LAYERS]
+                            if len(p.metrics.ks) > 1 else []),
+        evaluate=_judge_c3,
+        headline=_lower_bounds,
+        figure="c3_order_gap",
+        explain=_explain_lower_bound(
+                "the PR ratio at k = {hi} to exceed the one at k = {lo}",
+                "the one at k = {lo} was at least as large (by {gap})",
+                "the seeds could not tell the orders apart (difference {mean}, error bars {bounds})"),
+    ),
+    Claim(
+        id="C4",
+        statement="Larger networks develop stronger KAG.",
+        measurement="Spearman rho between width n and the mean PR ratio (L1, k=3)",
+        cells_description="each regime",
+        cells_of=lambda p: [_cell("C4", regime=rg) for rg in REGIMES],
+        evaluate=_judge_c4,
+        headline=_rhos,
+        needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths],
+        figure="c4_width",
+        explain=_explain_rho("the mean PR ratio to rise with width", "n = {}", "fell with width"),
+    ),
+    Claim(
+        id="C5",
+        statement="KAG is scale-agnostic: it appears in Euclidean balls of every radius.",
+        measurement="PR ratio with columns restricted to a ball of radius r around random centres, per seed",
+        cells_description="each regime, layer, k in {2, 3}; largest width",
+        cells_of=_spatial_cells("C5"),
+        evaluate=_judge_c5,
+        headline=lambda rows: "spread " + ", ".join(f"{r['values']['spread']:.2f}" for r in rows[:8]),
+        needs_of=_own_images,
+        figure="spatial_balls",
+        explain=_explain_spatial("at every radius", spread=True),
+    ),
+    Claim(
+        id="C6",
+        statement="KAG appears in every region of the image.",
+        measurement="PR ratio with columns restricted to one 14x14 patch, per seed",
+        cells_description="each regime, layer, k in {2, 3}; largest width",
+        cells_of=_spatial_cells("C6"),
+        evaluate=_judge_c6,
+        headline=_patch_lower_bounds,
+        needs_of=_own_images,
+        figure="spatial_patches",
+        explain=_explain_spatial("in every patch"),
+    ),
+    Claim(
+        id="C7",
+        statement="KAG persists when the pixels of a minor are far apart.",
+        measurement="PR ratio with the k pixels pairwise >= d apart, per seed",
+        cells_description="each regime, layer, k in {2, 3}; largest width",
+        cells_of=_spatial_cells("C7"),
+        evaluate=_judge_c7,
+        headline=lambda rows: "change at far d: " + ", ".join(f"{r['values']['relative_change']:+.2f}"
+                                                              for r in rows[:8]),
+        needs_of=_own_images,
+        figure="spatial_separation",
+        explain=_explain_c7,
+    ),
+    Claim(
+        id="C8",
+        statement="Augmentation lowers PR ratios by about 30% but keeps them above 1.",
+        measurement="reduction = 1 - mean PR ratio(augmented)/mean PR ratio(standard), averaged over an analysis' "
+                    "conditions",
+        cells_description="each spatial analysis, layer, k; augmented models on clean and on shifted test images; "
+                          "largest width",
+        cells_of=_c8_cells,
+        evaluate=_judge_c8,
+        headline=lambda rows: "reduction {:.2f} to {:.2f}".format(min(r["values"]["reduction"] for r in rows),
+                                                         max(r["values"]["reduction"] for r in rows)),
+        needs_of=lambda cell, p: [Group(cell.p["n"], "standard"), Group(cell.p["n"], "augmented", cell.p["eval"])],
+        figure="augmentation",
+        explain=_explain_c8,
+    ),
+    Claim(
+        id="C9",
+        statement="All widths reach similar, high test accuracy.",
+        measurement="mean test accuracy over seeds",
+        cells_description="each regime and width; augmented models on clean and on shifted test images",
+        cells_of=_c9_cells,
+        evaluate=_judge_c9,
+        headline=lambda rows: "mean accuracy " + ", ".join(f"{r['cell']}: {r['values']['mean']:.4f}" for r in rows[:4]),
+        needs_of=_own_regime,
+        figure="accuracy",
+        profiles=("paper",),
+        explain=_explain_c9,
+    ),
+    Claim(
+        id="C10",
+        statement="Zero rows appear: trained Jacobians have more (near-)vanishing rows than at initialisation.",
+        measurement="zero-row fraction(trained) - fraction(init), threshold = 1st percentile of init row norms, "
+                    "per seed",
+        cells_description="every width; L1; standard regime",
+        cells_of=lambda p: [_cell("C10", n=n, layer="L1") for n in p.widths],
+        evaluate=_judge_c10,
+        headline=_lower_bounds,
+        figure="zero_rows",
+        explain=_explain_lower_bound(
+                "trained Jacobians to have more zero rows than at initialisation",
+                "they had no more (zero-row fraction trained - init {mean})",
+                "the seeds could not tell the fractions apart (difference {mean}, error bars {bounds})"),
+    ),
+    Claim(
+        id="C11",
+        statement="KAG grows during training.",
+        measurement="Spearman rho between checkpoint epoch and the mean PR ratio (L1, k=3)",
+        cells_description="every width; standard regime",
+        cells_of=lambda p: [_cell("C11", n=n) for n in p.widths],
+        evaluate=_judge_c11,
+        headline=_rhos,
+        figure="timeline",
+        explain=_explain_rho("the mean PR ratio to grow during training", "epoch {}", "fell during training"),
+    ),
+    Claim(
+        id="N2",
+        statement="Beyond the paper: KAG is more than row and column norms.",
+        measurement="PR(trained)/PR(norm-matched surrogate), KL(trained‖init) - KL(surrogate‖init) and "
+                    "RR(trained)/RR(surrogate), per seed: the surrogate is the initial Jacobian rescaled to the "
+                    "trained row and column norms (SPEC §5); a PR or RR ratio of 1 (a KL difference of 0) means the "
+                    "norms alone explain it",
+        cells_description="every n, k >= 2, layer and observable (PR, KL, RR); standard regime",
+        cells_of=lambda p: [_cell("N2", n=n, k=k, layer=layer, obs=obs) for n in p.widths
+                            for k in p.metrics.ks if k >= 2 for layer in LAYERS for obs in N2_OBSERVABLES],
+        evaluate=_judge_n2,
+        headline=_lower_bounds,
+        figure="surrogate",
+        explain=_explain_n2,
+    ),
+    Claim(
+        id="N1",
+        statement="Control: two independent random initialisations show no KAG.",
+        measurement="the C1-PR, C1-KL and C1-RR rules applied to an independent init vs the init: PR ratio and RR "
+                    "ratio of the null, and KL(null‖init) - KL(null2‖init) with a second independent init, "
+                    "per seed",
+        cells_description="every n, k, layer; standard regime",
+        cells_of=_global_cells("N1"),
+        evaluate=_judge_n1,
+        headline=_null_lower_bounds,
+        control=True,
+        explain=_explain_n1,
+    ),
 )
 
 BY_ID: Mapping[str, Claim] = MappingProxyType({c.id: c for c in CLAIMS})

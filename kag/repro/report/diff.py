@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     n, diffs = compare_files(args.old, args.new, args.rtol)
     for d in diffs[:50]:
         print(d)
-    print(f"{n} values compared, {len(diffs)} differ" + (f" (first 50 shown)" if len(diffs) > 50 else ""))
+    print(f"{n} values compared, {len(diffs)} differ" + (" (first 50 shown)" if len(diffs) > 50 else ""))
     return 1 if diffs else 0
 
 

@@ -276,3 +276,52 @@ def render_sweep(data: dict, out_dir: Path) -> Path:
     _write_atomic(out_dir / "index.html", env.get_template("sweep.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("sweep.md.j2").render(ctx).encode())
     return out_dir
+
+
+# -- the cross-study report (kag.repro.report.studies) --------------------------------------------
+STATUS_COLOUR = {"reproduced": "#2e7d32", "contradicted": "#c62828", "inconclusive": "#f9a825", "not run": "#bdbdbd",
+                 "skipped": "#e0e0e0"}
+
+
+def studies_matrix_figure(data: dict) -> bytes:
+    """The claim × study verdict matrix as one picture: a coloured square per status, its letter inside."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    rows, present = data["rows"], data["present"]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(1.6 + 1.3 * len(present), 0.8 + 0.32 * len(rows)), layout="constrained")
+        ax = fig.subplots()
+        for i, row in enumerate(rows):
+            for j, name in enumerate(present):
+                status = row["cells"][name]["status"]
+                ax.add_patch(matplotlib.patches.Rectangle((j - 0.45, i - 0.4), 0.9, 0.8,
+                                                          color=STATUS_COLOUR.get(status, "#ffffff")))
+                ax.text(j, i, STATUS_MARK.get(status, "?"), ha="center", va="center", color="white", fontsize=8)
+        ax.set_xlim(-0.5, len(present) - 0.5)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_xticks(range(len(present)), present)
+        ax.set_yticks(range(len(rows)), [r["id"] for r in rows])
+        ax.tick_params(length=0)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        ax.legend(handles=[Patch(color=c, label=s) for s, c in STATUS_COLOUR.items()], loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0), frameon=False)
+        ax.set_title("Claim status per study")
+        return _png(fig)
+
+
+def render_studies(data: dict, out_dir: Path) -> Path:
+    """Write the cross-study report of ``data`` (from :func:`kag.repro.report.studies.assemble_studies`)
+    into ``out_dir``: results.json, matrix.png, index.html (figure embedded) and README.md."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = jsonable(data)
+    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    png = studies_matrix_figure(data)
+    _write_atomic(out_dir / "matrix.png", png)
+    ctx = {**data, "matrix_uri": data_uri(png), "status_class": STATUS_CLASS, "status_mark": STATUS_MARK}
+    env = _environment()
+    _write_atomic(out_dir / "index.html", env.get_template("studies.html.j2").render(ctx).encode())
+    _write_atomic(out_dir / "README.md", env.get_template("studies.md.j2").render(ctx).encode())
+    return out_dir
