@@ -79,11 +79,15 @@ def _report(tmp: Path, study: str, statuses: dict[str, str]) -> None:
 def test_the_cross_study_report_puts_every_claim_beside_every_study(tmp_path):
     from kag.repro.report.studies import assemble_studies, write_studies_report
 
-    _report(tmp_path, "mnist-mlp", {"C2": "contradicted", "C4": "reproduced", "C9": "not run", "N2": "inconclusive"})
-    _report(tmp_path, "fashion-mlp", {"C2": "reproduced", "C4": "reproduced", "C9": "skipped", "N2": "inconclusive"})
+    _report(tmp_path, "mnist-mlp", {"C2": "contradicted", "C4": "reproduced", "C9": "not run", "N2": "inconclusive",
+                                    "N1": "reproduced"})
+    _report(tmp_path, "fashion-mlp", {"C2": "reproduced", "C4": "reproduced", "C9": "skipped", "N2": "inconclusive",
+                                      "N1": "reproduced"})
     data = assemble_studies("quick", tmp_path)
     assert data["present"] == ["mnist-mlp", "fashion-mlp"]
-    assert [r["id"] for r in data["rows"]] == ["C2", "C4", "C9", "N2"]
+    assert [r["id"] for r in data["rows"]] == ["C2", "C4", "C9", "N2", "N1"]
+    assert "The control N1: reproduced in every study." in data["summary"]  # the label, here the status itself
+    assert not any(s.startswith("Reproduced") and "N1" in s for s in data["summary"])
     assert data["rows"][0]["cells"]["fashion-mlp"]["key_number"] == "key C2 fashion-mlp"
     assert "Reproduced in every study (mnist-mlp, fashion-mlp): C4." in data["summary"]
     assert "Inconclusive in every study (mnist-mlp, fashion-mlp): N2." in data["summary"]

@@ -88,13 +88,16 @@ def summarize(rows: list[dict[str, Any]], present: list[str]) -> list[str]:
     if len(present) < 2:
         return [f"Only {', '.join(present) or 'no study'} has a report for this profile: nothing can be compared yet."]
     judged = [r for r in rows if not all(c["status"] in ("skipped", "not run") for c in r["cells"].values())]
-    same = [r for r in judged if len({c["status"] for c in r["cells"].values()}) == 1]
+    same = [r for r in judged if len({c["label"] for c in r["cells"].values()}) == 1]
     differ = [r for r in judged if r not in same]
     out = []
     for status in STATUSES:
-        ids = [r["id"] for r in same if next(iter(r["cells"].values()))["status"] == status]
+        ids = [r["id"] for r in same if not r["control"] and next(iter(r["cells"].values()))["status"] == status]
         if ids:
             out.append(f"{status.capitalize()} in every study ({', '.join(present)}): {', '.join(ids)}.")
+    for r in same:
+        if r["control"]:  # a control's words say whether it came out as it should
+            out.append(f"The control {r['id']}: {next(iter(r['cells'].values()))['label']} in every study.")
     for r in differ:
         parts = "; ".join(f"{name}: {c['label']}" for name, c in r["cells"].items())
         out.append(f"{r['id']} differs between studies ({parts}).")
