@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from kag.analysis import replicate_key
+from kag.analysis import LAYERS, SPATIAL_ANALYSES, replicate_key
 from kag.repro.profiles import Profile
-from kag.repro.results import Group, Results
+from kag.repro.results import REGIMES, Group, Results
 from kag.repro.rules import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -43,9 +43,6 @@ from kag.repro.rules import (
 )
 
 ALL_PROFILES = ("paper", "quick", "smoke")
-LAYERS = ("L1", "L2")
-REGIMES = ("standard", "augmented")
-ANALYSES = ("balls", "patches", "separation")
 
 
 # -- cells and verdicts -------------------------------------------------------------------------
@@ -559,7 +556,7 @@ def _patch_lower_bounds(rows: list[dict[str, Any]]) -> str:
 def _c8_cells(p: Profile) -> list[Cell]:
     n = max(p.spatial_widths)
     return [_cell("C8", analysis=a, layer=layer, k=k, eval=e, n=n)
-            for e in ("clean", "augmented") for a in ANALYSES for layer in LAYERS for k in p.metrics.spatial_ks]
+            for e in ("clean", "augmented") for a in SPATIAL_ANALYSES for layer in LAYERS for k in p.metrics.spatial_ks]
 
 
 def _judge_c8(c: Claim, cell: Cell, r: Results):

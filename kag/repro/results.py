@@ -24,8 +24,8 @@ from kag.progress import Progress
 from kag.repro.profiles import Profile
 from kag.store import Store
 from kag.table import ResultTable
+from kag.train import REGIMES
 
-REGIMES = ("standard", "augmented")
 
 # Divergence variants of C1-KL (docs/SPEC.md §7): which divergence, against which reference. Each maps
 # the rows C1-KL reads (kl and kl_se of the trained network and of the reference role "null") onto

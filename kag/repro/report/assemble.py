@@ -20,26 +20,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from kag.analysis import SURROGATES
-from kag.repro.studies import DEFAULT_STUDY, get_study, why_not_judged
+from kag.analysis import LAYERS, SPATIAL_ANALYSES, SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
-from kag.repro.claims import (
-    ANALYSES,
-    CLAIMS,
-    CONTROL_SAYS_NO,
-    CONTROL_SHOWS_EFFECT,
-    LAYERS,
-    N2_READING,
-    REGIMES,
-    Cell,
-    Claim,
-)
+from kag.repro.claims import CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, N2_READING, Cell, Claim
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
-from kag.repro.results import Results, groups_needed
+from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
+from kag.repro.studies import DEFAULT_STUDY, get_study, why_not_judged
 from kag.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
@@ -194,12 +184,12 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
                     "pr_ratio": [[tl.value(seed=s, condition=e) for e in epochs] for s in seeds]}
     for n in p.spatial_widths:
         for regime, ev in (("standard", "clean"), ("augmented", "clean"), ("augmented", "augmented")):
-            t = table.select(width=n, regime=regime, eval_images=ev, analysis=set(ANALYSES))
+            t = table.select(width=n, regime=regime, eval_images=ev, analysis=set(SPATIAL_ANALYSES))
             if not len(t):
                 continue
             label = regime if ev == "clean" else "augmented (shifted test images)"
             sp = data["spatial"].setdefault(str(n), {}).setdefault(label, {})
-            for analysis in ANALYSES:
+            for analysis in SPATIAL_ANALYSES:
                 for layer in LAYERS:
                     for k in p.metrics.spatial_ks:
                         at = t.select(analysis=analysis, layer=layer, k=k)
@@ -338,7 +328,7 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
                            observable="pr_trained_over", role="surrogate")
     rows = []
     for n in sorted(set(spatial.unique("width"))):
-        for analysis in ANALYSES:
+        for analysis in SPATIAL_ANALYSES:
             for layer in LAYERS:
                 for k in profile.metrics.spatial_ks:
                     at = spatial.select(width=n, analysis=analysis, layer=layer, k=k)

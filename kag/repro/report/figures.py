@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from kag.analysis import LAYERS
 from kag.repro.claims import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
 from kag.stats import spearman
 
-LAYERS = ("L1", "L2")
 REGIME_STYLE = {"standard": "-", "augmented": "--"}
 LABELS = ("standard", "augmented", "augmented (shifted test images)")
 LABEL_COLOR = {"standard": "tab:blue", "augmented": "tab:orange", "augmented (shifted test images)": "tab:green"}
