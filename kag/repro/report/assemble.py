@@ -29,7 +29,7 @@ from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
-from kag.repro.studies import DEFAULT_STUDY, get_study, why_not_judged
+from kag.repro.studies import DEFAULT_STUDY, get_study
 from kag.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
@@ -76,24 +76,18 @@ def verdicts_from_outcomes(profile: Profile, outcomes: dict[tuple[str, str], dic
 
 def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
     """Judge every cell on cached tables (``kag report``); cells whose tables are missing are not run."""
-    out = {}
-    for c in CLAIMS:
-        rows = []
-        reason = why_not_judged(c, results.profile)
-        for cell in c.cells(results.profile):
-            if reason is not None:
-                rows.append(_cell_row(c, cell, "skipped", None, reason))
-                continue
-            try:
-                v = c.judge(cell, results)
-            except MissingResults as exc:
-                rows.append(_cell_row(c, cell, "not run", None, str(exc)))
-                continue
-            xfail = results.profile.name in c.xfail
-            ok = v.as_expected
-            outcome = ("xpassed" if ok else "xfailed") if xfail else ("passed" if ok else "failed")
-            rows.append(_cell_row(c, cell, outcome, v.to_dict()))
-        out[c.id] = rows
+    from kag.repro.judging import judge_every_cell
+
+    out: dict[str, list[dict]] = {c.id: [] for c in CLAIMS}
+    for j in judge_every_cell(results):
+        c, cell, v = j.claim, j.cell, j.verdict
+        if v is None:
+            out[c.id].append(_cell_row(c, cell, j.outcome, None, j.reason))
+            continue
+        xfail = results.profile.name in c.xfail
+        ok = v.as_expected
+        outcome = ("xpassed" if ok else "xfailed") if xfail else ("passed" if ok else "failed")
+        out[c.id].append(_cell_row(c, cell, outcome, v.to_dict()))
     return out
 
 

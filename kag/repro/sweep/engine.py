@@ -41,7 +41,7 @@ from typing import Any, Iterator, Sequence
 from kag.analysis import effective_config, ensure_metrics, metric_key
 from kag.config import MetricConfig, TrainConfig
 from kag.data import MNIST, load_mnist
-from kag.errors import KagError, MissingResults
+from kag.errors import KagError
 from kag.paths import data_dir, kag_home
 from kag.pipeline import ensure_models, model_key
 from kag.progress import Progress
@@ -390,26 +390,18 @@ def judge_point(profile: Profile, results: Results) -> list[dict[str, Any]]:
     ``params``, ``outcome`` ("judged", "skipped" or "not run"), ``verdict`` (None unless judged),
     ``as_expected``, ``problems``, ``values`` and ``detail`` (the rows of
     :func:`kag.repro.report.assemble.claim_status`)."""
-    from kag.repro.claims import CLAIMS
+    from kag.repro.judging import judge_every_cell
 
     role = dataclasses.replace(profile, name=stands_for(profile))
     rows = []
-    for claim in CLAIMS:
-        for cell in claim.cells(profile):
-            row = {"claim": claim.id, "cell": cell.id, "params": cell.p, "outcome": "judged", "verdict": None,
-                   "as_expected": None, "problems": [], "values": {}, "detail": ""}
-            if not claim.judged_under(role):
-                row.update(outcome="skipped", detail=f"judged under the {', '.join(claim.profiles)} profile only, "
-                                                     "not at a reduced fidelity")
-            else:
-                try:
-                    v = claim.judge(cell, results)
-                except MissingResults as exc:
-                    row.update(outcome="not run", detail=str(exc))
-                else:
-                    row.update(verdict=v.verdict, as_expected=v.as_expected, problems=v.problems, values=v.values,
-                               detail=v.detail)
-            rows.append(row)
+    for j in judge_every_cell(results, role):
+        row = {"claim": j.claim.id, "cell": j.cell.id, "params": j.cell.p, "outcome": j.outcome, "verdict": None,
+               "as_expected": None, "problems": [], "values": {}, "detail": j.reason}
+        if j.verdict is not None:
+            v = j.verdict
+            row.update(verdict=v.verdict, as_expected=v.as_expected, problems=v.problems, values=v.values,
+                       detail=v.detail)
+        rows.append(row)
     return rows
 
 
