@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from kag.jacobians import Layer, _batch_function, _output_size, _Representation, _resolve_layer, jacobian
-from kag.metrics import ratio_of
 from kag.measurement import DEFAULT_MEMORY_BUDGET, DEFAULTS, check_fits, check_options, measure_jacobians
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ def _comparison(k: int, result) -> KAGComparison:
         k=k,
         pr_trained=value("pr"),
         pr_init=value("pr", "init"),
-        pr_ratio=ratio_of(value("pr"), value("pr", "init")),
+        pr_ratio=value("pr_ratio"),
         kl=value("kl"),
         rr_trained=rr_trained,
         rr_init=rr_init,

@@ -320,14 +320,20 @@ def _unavailable(root: Path, tried: list[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _verify(key: str, array: np.ndarray, where: str) -> None:
-    """Raise CorruptDataError, naming ``where``, if the array's digest is not the pinned one."""
+def check_digest(key: str, array: np.ndarray, where: str, pinned: dict[str, str], dataset: str,
+                 canonical: str) -> None:
+    """Raise CorruptDataError, naming ``where``, if the array's digest is not ``pinned[key]`` (the
+    pinned digests of ``dataset``; ``canonical``: what the file should be, in the message)."""
     actual = digest(array)
-    if actual != SHA256[key]:
+    if actual != pinned[key]:
         raise CorruptDataError(
-            f"{where}: {key} does not match the pinned MNIST digest "
-            f"(expected sha256 {SHA256[key]}, got {actual}); the file is corrupt or not canonical MNIST"
+            f"{where}: {key} does not match the pinned {dataset} digest "
+            f"(expected sha256 {pinned[key]}, got {actual}); the file is corrupt or not {canonical}"
         )
+
+
+def _verify(key: str, array: np.ndarray, where: str) -> None:
+    check_digest(key, array, where, SHA256, "MNIST", "canonical MNIST")
 
 
 def read_or_convert(root: Path, lock_name: str, read, convert) -> tuple[dict[str, np.ndarray], str]:

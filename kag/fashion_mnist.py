@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kag.data import (FILES, ImageDataset, combined_digest, digest, gunzip, parse_idx, read_layout, read_or_convert,
-                      tensors, write_idx)
+from kag.data import (FILES, ImageDataset, check_digest, combined_digest, gunzip, parse_idx, read_layout,
+                      read_or_convert, tensors, write_idx)
 from kag.errors import CorruptDataError, DataUnavailableError
 from kag.paths import data_dir
 
@@ -105,10 +105,7 @@ def arrays_from_deb(data: bytes, where: str) -> dict[str, np.ndarray]:
 
 
 def _verify(key: str, array: np.ndarray, where: str) -> None:
-    actual = digest(array)
-    if actual != SHA256[key]:
-        raise CorruptDataError(f"{where}: {key} does not match the pinned Fashion-MNIST digest "
-                               f"(expected sha256 {SHA256[key]}, got {actual}); the file is corrupt or not Fashion-MNIST")
+    check_digest(key, array, where, SHA256, "Fashion-MNIST", "Fashion-MNIST")
 
 
 def _read_layout(root: Path) -> dict[str, np.ndarray] | None:

@@ -24,7 +24,7 @@ import math
 import torch
 
 from kag.determinants import check_int, check_jacobian, minors_unchecked, sample_indices
-from kag.metrics import rotation_matrices
+from kag.rotations import rotation_matrices
 
 KAGCORE_EPS = 1e-12  # kag-core's eps in its PR and KL
 

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kag.config import MetricConfig
 from kag.determinants import check_int, jacobian_support, minors
 from kag.jacobians import _resolve_layer, jacobian
 from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignoring_undefined,
@@ -44,9 +45,12 @@ from kag.rr import estimate_rr, rr_index_samples
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes one layer's measurement may need at once
 SAMPLINGS = ("uniform", "support")
 MOSTLY_ZERO = 0.5  # warn when more than this share of a result's minors are exactly 0
-# The defaults of the paper's pipeline (kag.config.MetricConfig), so a user's numbers are the report's
-DEFAULTS = dict(ks=(1, 2, 3), n_samples=10_000, n_rotations=10, rotation_images=32, rr_index_samples=16,
-                n_bootstrap=200, kl_bins=100, kl_smoothing=1e-10, zero_row_percentile=1.0, seed=42)
+# The defaults of the paper's pipeline, read from kag.config.MetricConfig, so a user's numbers are the report's
+_PAPER = MetricConfig()
+DEFAULTS = dict(ks=_PAPER.ks, n_samples=_PAPER.n_samples, n_rotations=_PAPER.n_rotations,
+                rotation_images=_PAPER.n_rotation_images, rr_index_samples=_PAPER.rr_index_samples,
+                n_bootstrap=_PAPER.n_bootstrap, kl_bins=_PAPER.kl_bins, kl_smoothing=_PAPER.kl_smoothing,
+                zero_row_percentile=_PAPER.zero_row_percentile, seed=_PAPER.index_seed)
 
 
 def memory_estimate(B: int, d: int, m: int, *, ks: Sequence[int], n_samples: int, rr: bool, n_rotations: int,
@@ -211,15 +215,20 @@ def check_options(*, ks=DEFAULTS["ks"], n_samples=DEFAULTS["n_samples"], rr: boo
 def check_fits(subject: str, B: int, d: int, m: int, options: Options, itemsize: int, memory_budget: int) -> int:
     """Refuse (one line) a k that does not fit an ``[m, d]`` Jacobian or a need beyond ``memory_budget``;
     the bytes needed otherwise."""
-    for k in options.ks:
-        if k > min(m, d):
-            side = f"{subject}'s {m} outputs" if k > m else f"the input's {d} values"
-            raise ValueError(f"k={k} exceeds {side}: a k-minor needs k rows and k columns")
+    check_ks_fit(options.ks, m, d, subject)
     need = memory_estimate(B, d, m, ks=options.ks, n_samples=options.n_samples, rr=options.rr,
                            n_rotations=options.n_rotations, itemsize=itemsize, rotations=options.rotations)
     refuse_beyond_budget(f"{subject} (m={m})", need, check_int("memory_budget", memory_budget, 1),
                          f"{ADVICE[max(need, key=need.get)]}, or raise memory_budget")
     return sum(need.values())
+
+
+def check_ks_fit(ks: Sequence[int], m: int, d: int, subject: str) -> None:
+    """One-line ValueError for a k larger than the ``m`` outputs of ``subject`` or the ``d`` input values."""
+    for k in ks:
+        if k > min(m, d):
+            side = f"{subject}'s {m} outputs" if k > m else f"the input's {d} values"
+            raise ValueError(f"k={k} exceeds {side}: a k-minor needs k rows and k columns")
 
 
 def measure(
@@ -320,9 +329,7 @@ def measure_jacobians(J_trained: torch.Tensor, J_init: torch.Tensor, *, layer: s
                          "the two networks must have the same architecture")
     J = {"trained": J_trained, "init": J_init}
     B, m, d = J_trained.shape
-    for k in options.ks:
-        if k > min(m, d):
-            raise ValueError(f"k={k} exceeds the Jacobian's {m} rows or {d} columns: a k-minor needs k rows and k columns")
+    check_ks_fit(options.ks, m, d, "the Jacobian")
     o = options
     support = jacobian_support(J_trained, J_init) if o.sampling == "support" else None
     # RR's index samples, in the pipeline's order; j = 0 serves PR and KL
