@@ -163,13 +163,14 @@ def _pending_work(profile: Profile, groups: list, store: Any) -> tuple[set[str],
     from kag.repro.results import Results
     from kag.repro.studies import get_study
 
-    digest = pinned_digest(get_study(profile.study).dataset)
+    study = get_study(profile.study)
+    digest = pinned_digest(study.dataset)
     res = Results(profile, store=store, compute=False)
     models, tables = set(), set()
     for g in groups:
         p = res.profile_for(g.eval_images)
         for seed in profile.seeds:
-            mk = model_key(g.width, seed, g.regime, p.train, digest)
+            mk = model_key(g.width, seed, g.regime, p.train, digest, study.family)
             tk = metric_key(mk, p.metrics, g.regime, g.width in p.spatial_widths)
             models |= set() if store.has_model(mk) else {mk}
             tables |= set() if store.has_metrics(tk) else {tk}

@@ -36,7 +36,6 @@ from kag.config import MetricConfig, TrainConfig, key_fields
 from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
-from kag.jacobians import first_layer_jacobian, jacobians_from_weights
 from kag.determinants import minors, minors_per_item, sample_indices, sample_pooled_indices
 from kag.metrics import (
     BootstrapKL,
@@ -54,7 +53,7 @@ from kag.metrics import (
     se_of_mean,
     zero_row_fraction,
 )
-from kag.model import check_width
+from kag.families import DEFAULT_FAMILY, ModelFamily, get_family
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.rr import (combined_se, per_sample_rr, rr_arithmetic_estimate, rr_index_samples, rr_ratio_estimate,
@@ -78,7 +77,7 @@ LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
 # The code behind a metric table: its digest is provenance only (see kag.pipeline.TRAINING_SOURCES).
-METRIC_SOURCES = ("kag.data", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.rotations", "kag.rr",
+METRIC_SOURCES = ("kag.data", "kag.families", "kag.families.mlp", "kag.families.cnn", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.rotations", "kag.rr",
                   "kag.spatial", "kag.surrogate", "kag.analysis", "kag.table")
 METRIC_DIGEST = source_digest(*METRIC_SOURCES)  # read at import: the code that runs (see kag.pipeline)
 
@@ -157,13 +156,16 @@ MNIST_TEST_IMAGES = data.FILES["test_images"][1][0]  # 10,000
 
 
 def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config: MetricConfig, spatial: bool, *,
-                         n_test: int = MNIST_TEST_IMAGES, grid: ImageGrid = MNIST_GRID) -> None:
+                         n_test: int = MNIST_TEST_IMAGES, grid: ImageGrid = MNIST_GRID,
+                         family: str = DEFAULT_FAMILY) -> None:
     """Raise a one-line ``ValueError`` naming the bad value if the tables of ``seeds`` at ``width``
     cannot be measured under ``config`` (checked before anything is trained): every k must fit
     the width (a k-minor needs k distinct hidden units), the test images of every seed must exist
     among the ``n_test`` (seed s reads images s·n_images... when ``per_seed_sampling``), and with
     ``spatial`` every ball, patch and separation must hold the spatial k's."""
-    check_width(width)
+    fam = get_family(family)
+    fam.check_width(width)
+    units = min(fam.unit_counts(width).values())
     seeds = check_seeds(seeds)
     if not isinstance(config, MetricConfig):
         raise ValueError(f"config must be a kag.config.MetricConfig, got {type(config).__name__}")
@@ -177,9 +179,10 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
         k_lists.append(("spatial_ks", config.spatial_ks))
     for name, ks in k_lists:
         for k in ks:
-            if determinants.check_int(name, k, 1) > width:
-                raise ValueError(f"{name} asks for k={k}, more than width={width}: a k-minor needs k distinct hidden "
-                                 f"units (use a width >= {k}, or smaller k's)")
+            if determinants.check_int(name, k, 1) > units:
+                fits = f"width={width}" if units == width else f"the {units} units of a layer at width={width}"
+                raise ValueError(f"{name} asks for k={k}, more than {fits}: a k-minor needs k distinct hidden units "
+                                 f"(use a width >= {k}, or smaller k's)")
     images = [("n_images", config.n_images)] + ([("n_spatial_images", config.n_spatial_images)] if spatial else [])
     for name, n in images:  # the block of test images of the last seed, as compute_table reads it
         n = determinants.check_int(name, n, 1)
@@ -209,7 +212,7 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
     for what, name, where in pools:
         for k in config.spatial_ks:
             try:
-                sample_indices(width, k, 1, grid=grid, seed=config.index_seed, **where)
+                sample_indices(units, k, 1, grid=grid, seed=config.index_seed, **where)
             except ValueError as exc:
                 raise ValueError(f"{what} {name!r} cannot hold spatial k={k}: {exc}") from None
 
@@ -246,21 +249,14 @@ def _dtype(config: MetricConfig) -> torch.dtype:
     return dtype
 
 
-def _layer_jacobian(state: dict[str, torch.Tensor], x: torch.Tensor, layer: str, dtype: torch.dtype) -> torch.Tensor:
-    """The closed-form Jacobian ``[B, n, d]`` of hidden layer ``layer`` ("L1" or "L2") at ``x``."""
-    weights = [state[k].to(x.device) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")]
-    if layer == "L1":
-        return first_layer_jacobian(*weights[:2], x, dtype=dtype)
-    return jacobians_from_weights(*weights, x, dtype=dtype)[1]
-
-
 def _chunked_jacobians(states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor, layer: str, dtype: torch.dtype,
-                       surrogates: dict[str, str], rounds: int):
-    """Yield ``(images slice, {network: J [b, n, d]})`` chunk by chunk, the norm-matched surrogates of
-    the trained network (from the init's Jacobian) included."""
+                       surrogates: dict[str, str], rounds: int, family: ModelFamily):
+    """Yield ``(images slice, {network: J [b, n, d]})`` chunk by chunk (closed-form Jacobians of the
+    family's hidden layer ``layer``), the norm-matched surrogates of the trained network (from the
+    init's Jacobian) included."""
     for b0 in range(0, x.shape[0], _IMAGE_CHUNK):
         xs = x[b0 : b0 + _IMAGE_CHUNK]
-        J = {name: _layer_jacobian(state, xs, layer, dtype) for name, state in states.items()}
+        J = {name: family.layer_jacobian(state, xs, layer, dtype) for name, state in states.items()}
         if surrogates:
             J.update(norm_matched_variants(J_trained=J["trained"], J_init=J["init"], variants=surrogates,
                                            rounds=rounds))
@@ -356,32 +352,59 @@ def _lazy_rotations(n: int, config: MetricConfig, device: torch.device):
     return get
 
 
+@dataclass
+class _GlobalSamples:
+    """The index samples and rotations of the global analysis for a layer of ``n`` units (layers of the
+    same size share them, as L1 and L2 of an MLP always have)."""
+
+    samples: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    extra: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    rr_samples: list
+    rotations: Any
+    long_sample: tuple[torch.Tensor, torch.Tensor] | None
+
+    @classmethod
+    def of(cls, n: int, d: int, config: MetricConfig, device: torch.device) -> "_GlobalSamples":
+        extra_size = (config.variant_sample_multiple - 1) * config.n_samples
+        s_max = max(config.pr_sample_sizes, default=0)
+        return cls(
+            samples={k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks},
+            extra={k: sample_indices(n, k, extra_size, n_cols=d, seed=config.index_seed + EXTRA_SAMPLE_SEED)
+                   for k in config.ks},
+            rr_samples=_rotation_samples(n, d, config),
+            rotations=_lazy_rotations(n, config, device),
+            long_sample=sample_indices(n, max(config.ks), s_max, n_cols=d, seed=config.index_seed) if s_max else None,
+        )
+
+
 def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
-                   config: MetricConfig, surrogate: bool) -> None:
-    """``global``, ``zero_rows`` and ``sampling`` rows for the trained, init, null and null2 (independent
-    inits) networks, and the norm-matched surrogates of the trained one when ``surrogate``; the
-    multiverse's variant rows and the PR ratios' bootstrap replicates beside them."""
+                   config: MetricConfig, surrogate: bool, family: ModelFamily | None = None) -> None:
+    """``global``, ``zero_rows`` and ``sampling`` rows of every hidden layer of ``family`` (default: the
+    paper's MLP) for the trained, init, null and null2 (independent inits) networks, and the
+    norm-matched surrogates of the trained one when ``surrogate``; the multiverse's variant rows and
+    the PR ratios' bootstrap replicates beside them."""
+    family = family or get_family()
     dtype = _dtype(config)
-    n, d = states["trained"]["fc1.weight"].shape[0], x.shape[1]
-    samples = {k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks}
-    extra_size = (config.variant_sample_multiple - 1) * config.n_samples
-    extra = {k: sample_indices(n, k, extra_size, n_cols=d, seed=config.index_seed + EXTRA_SAMPLE_SEED)
-             for k in config.ks}
-    rr_samples = _rotation_samples(n, d, config)
-    rotations = _lazy_rotations(n, config, x.device)
+    d = x.shape[1]
+    width = family.width_of(states["trained"])
+    by_size: dict[int, _GlobalSamples] = {}
     fewer = fewer_samples(config)
     k_s = max(config.ks)
-    s_max = max(config.pr_sample_sizes, default=0)
-    long_sample = sample_indices(n, k_s, s_max, n_cols=d, seed=config.index_seed) if s_max else None
     surrogates = SURROGATES if surrogate else {}
-    for layer in LAYERS:
+    for layer in family.layers:
+        n = family.units(width, layer)
+        if n not in by_size:
+            by_size[n] = _GlobalSamples.of(n, d, config, x.device)
+        at = by_size[n]
+        samples, extra, rr_samples, rotations, long_sample = (at.samples, at.extra, at.rr_samples, at.rotations,
+                                                              at.long_sample)
         m: dict[str, dict[int, list[torch.Tensor]]] = {}
         m_extra: dict[str, dict[int, list[torch.Tensor]]] = {}
         norms: dict[str, list[torch.Tensor]] = {}
         rr_parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # first n_rr images, every rotation
         rr_more: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}  # images n_rr.. n_rr_more, primary rotations
         long: dict[str, list[torch.Tensor]] = {"trained": [], "init": []}
-        for where, J in _chunked_jacobians(states, x, layer, dtype, surrogates, config.surrogate_rounds):
+        for where, J in _chunked_jacobians(states, x, layer, dtype, surrogates, config.surrogate_rounds, family):
             for name, Jn in J.items():
                 for k in config.ks:
                     m.setdefault(name, {}).setdefault(k, []).append(minors(Jn, *samples[k]))
@@ -561,18 +584,20 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
-                     config: MetricConfig) -> None:
-    """``timeline`` rows: L1 PR ratio (k = ``timeline_k``) at every checkpoint, relative to epoch 0."""
+                     config: MetricConfig, family: ModelFamily | None = None, width: int | None = None) -> None:
+    """``timeline`` rows: L1 PR ratio (k = ``timeline_k``) at every checkpoint, relative to epoch 0
+    (checkpoints hold the first layer's parameters of a ``family`` network of ``width``)."""
     if 0 not in checkpoints:
         return
-    n = checkpoints[0]["fc1.weight"].shape[0]
+    family = family or get_family()
+    n = family.units(width, "L1") if width is not None else int(checkpoints[0]["fc1.weight"].shape[0])
     k = min(config.timeline_k, n)
     idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed)
     dtype = _dtype(config)
 
     def minors_of(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
-        W, b = snapshot["fc1.weight"].to(x.device), snapshot["fc1.bias"].to(x.device)
-        return torch.cat([minors(first_layer_jacobian(W, b, x[b0 : b0 + _IMAGE_CHUNK], dtype=dtype), idx_rows, idx_cols)
+        return torch.cat([minors(family.layer_jacobian(snapshot, x[b0 : b0 + _IMAGE_CHUNK], "L1", dtype),
+                                 idx_rows, idx_cols)
                           for b0 in range(0, x.shape[0], _IMAGE_CHUNK)])
 
     base = minors_of(checkpoints[0])
@@ -612,34 +637,49 @@ def _pooled_rows(rows: _Rows, analysis: str, condition: str, layer: str, k: int,
 
 
 def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: torch.Tensor,
-                    config: MetricConfig, surrogate: bool, grid: ImageGrid = MNIST_GRID) -> list[list[int]]:
+                    config: MetricConfig, surrogate: bool, grid: ImageGrid = MNIST_GRID,
+                    family: ModelFamily | None = None) -> list[list[int]]:
     """Balls of growing radius around random centres drawn per image, the five patches, and
-    well-separated pixels (SPEC §6); returns the ball centres of every image (pixel indices). Each
-    condition also gets a second, independent index sample for the "more minors" variant."""
+    well-separated pixels (SPEC §6), for every hidden layer of ``family`` (default: the paper's MLP);
+    returns the ball centres of every image (pixel indices). Each condition also gets a second,
+    independent index sample for the "more minors" variant."""
+    family = family or get_family()
     dtype = _dtype(config)
-    n, B, S = states["trained"]["fc1.weight"].shape[0], x.shape[0], config.n_spatial_samples
+    width, B, S = family.width_of(states["trained"]), x.shape[0], config.n_spatial_samples
     centres = grid.random_centres(B * config.n_centres, seed=config.index_seed).view(B, config.n_centres)
     images = torch.arange(B).repeat_interleave(config.n_centres)  # item -> image, items = (image, centre)
     ball_pools = {r: [grid.ball(r, int(c)) for c in centres.flatten()] for r in config.radii}
     ball_sizes = {r: float(np.mean([p.numel() for p in pools])) for r, pools in ball_pools.items()}
     seeds = {PRIMARY: (config.index_seed, S),
              "more-minors": (config.index_seed + EXTRA_SAMPLE_SEED, (config.variant_sample_multiple - 1) * S)}
-    balls = {(r, k, which): sample_pooled_indices(n, k, size, pools, n_cols=grid.n_columns, seed=seed)
-             for r, pools in ball_pools.items() for k in config.spatial_ks for which, (seed, size) in seeds.items()}
-    # (analysis, condition, k, which) -> index sample, shared by every image
-    fixed = {("patches", name, k, which): sample_indices(n, k, size, grid=grid, pool=pool, seed=seed)
-             for name, pool in grid.patches().items() for k in config.spatial_ks
-             for which, (seed, size) in seeds.items()}
-    fixed.update({("separation", str(d), k, which): sample_indices(n, k, size, grid=grid, min_separation=float(d),
-                                                                   seed=seed)
-                  for d in config.separations for k in config.spatial_ks for which, (seed, size) in seeds.items()})
+
+    def index_samples(n: int) -> tuple[dict, dict]:
+        """The ball samples and the (analysis, condition, k, which) -> sample of a layer of ``n`` units."""
+        balls = {(r, k, which): sample_pooled_indices(n, k, size, pools, n_cols=grid.n_columns, seed=seed)
+                 for r, pools in ball_pools.items() for k in config.spatial_ks
+                 for which, (seed, size) in seeds.items()}
+        # (analysis, condition, k, which) -> index sample, shared by every image
+        fixed = {("patches", name, k, which): sample_indices(n, k, size, grid=grid, pool=pool, seed=seed)
+                 for name, pool in grid.patches().items() for k in config.spatial_ks
+                 for which, (seed, size) in seeds.items()}
+        fixed.update({("separation", str(d), k, which): sample_indices(n, k, size, grid=grid,
+                                                                       min_separation=float(d), seed=seed)
+                      for d in config.separations for k in config.spatial_ks
+                      for which, (seed, size) in seeds.items()})
+        return balls, fixed
+
+    by_size: dict[int, tuple[dict, dict]] = {}
     sizes = {("patches", name): float(pool.numel()) for name, pool in grid.patches().items()}
     sizes.update({("separation", str(d)): float(grid.n_columns) for d in config.separations})
     surrogates = {"surrogate": "both"} if surrogate else {}
     paired = ("trained", "init")  # the networks of the PR ratio's variants
-    for layer in LAYERS:
+    for layer in family.layers:
+        n = family.units(width, layer)
+        if n not in by_size:
+            by_size[n] = index_samples(n)
+        balls, fixed = by_size[n]
         J = {name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
-                                                                         config.surrogate_rounds).items()}
+                                                                         config.surrogate_rounds, family).items()}
         for k in config.spatial_ks:
             for r in config.radii:
                 m, m_extra = ({name: minors_per_item(Jn, images, *balls[(r, k, which)]) for name, Jn in J.items()
@@ -655,9 +695,9 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
     return centres.tolist()
 
 
-def _concat_chunks(states, x, layer, dtype, surrogates, rounds) -> dict[str, list[torch.Tensor]]:
+def _concat_chunks(states, x, layer, dtype, surrogates, rounds, family) -> dict[str, list[torch.Tensor]]:
     parts: dict[str, list[torch.Tensor]] = {}
-    for _, J in _chunked_jacobians(states, x, layer, dtype, surrogates, rounds):
+    for _, J in _chunked_jacobians(states, x, layer, dtype, surrogates, rounds, family):
         for name, Jn in J.items():
             parts.setdefault(name, []).append(Jn)
     return parts
@@ -667,13 +707,14 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
                   device: torch.device, spatial: bool) -> tuple[ResultTable, dict[str, Any]]:
     """The full metric table of one model (see the module docstring) and its metadata."""
     config, block = per_seed(effective_config(config, record.regime), record.seed)
+    family = get_family(record.family)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     states = {
         "trained": record.final_state,
         "init": record.init_state,
-        "null": initial_state(record.width, record.seed + config.null_init_offset),
-        "null2": initial_state(record.width, record.seed + 2 * config.null_init_offset),
+        "null": initial_state(record.width, record.seed + config.null_init_offset, record.family),
+        "null2": initial_state(record.width, record.seed + 2 * config.null_init_offset, record.family),
     }
     surrogate = record.regime in config.surrogate_regimes
     rows = _Rows(record.width, record.seed, record.regime, config.eval_images)
@@ -683,20 +724,21 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
         rows.add("accuracy", "test_accuracy_se", accuracy_se(accuracy, n_test), condition=images)
     x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px,
                           start=block * config.n_images)
-    global_metrics(rows, states, x, config, surrogate)
+    global_metrics(rows, states, x, config, surrogate, family)
     timings["global"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    timeline_metrics(rows, record.checkpoints, x, config)
+    timeline_metrics(rows, record.checkpoints, x, config, family, record.width)
     timings["timeline"] = time.perf_counter() - t1
     centres = None
     if spatial:
         t2 = time.perf_counter()
         xs = evaluation_inputs(mnist, config, record.regime, config.n_spatial_images, device, train.translate_px,
                                start=block * config.n_spatial_images)
-        centres = spatial_metrics(rows, {k: states[k] for k in ("trained", "init")}, xs, config, surrogate)
+        centres = spatial_metrics(rows, {k: states[k] for k in ("trained", "init")}, xs, config, surrogate,
+                                  family=family)
         timings["spatial"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
-    meta = {"width": record.width, "seed": record.seed, "regime": record.regime, "eval_images": config.eval_images,
+    meta = {"width": record.width, "family": record.family, "seed": record.seed, "regime": record.regime, "eval_images": config.eval_images,
             "model_key": record.key, "epochs": record.manifest.get("epochs"), "spatial": spatial,
             "centres": centres, "timings": timings, "device": str(device),
             # the multiverse's rows and the PR ratios' bootstrap replicates (stored apart, see MetricTable)
@@ -733,6 +775,7 @@ def ensure_metrics(
     compute: bool = True,
     wait: bool = True,
     label: str = "",
+    family: str = DEFAULT_FAMILY,
 ) -> list[MetricTable]:
     """Metric tables of the ``seeds`` of one (width, regime): from the store, or computed (training
     the models first if needed) under a per-table lock, then stored.
@@ -745,14 +788,15 @@ def ensure_metrics(
     check_regime(regime)
     check_train_config(train)
     check_metric_request(width, seeds, config, spatial,
-                         n_test=MNIST_TEST_IMAGES if mnist is None else int(mnist.test_images.shape[0]))
+                         n_test=MNIST_TEST_IMAGES if mnist is None else int(mnist.test_images.shape[0]),
+                         family=family)
     store = store or Store()
     mnist = mnist or load_mnist()
     seeds = tuple(seeds)
     if not compute:
         tables = []
         for seed in seeds:
-            key = metric_key(model_key(width, seed, regime, train, mnist.sha256), config, regime, spatial)
+            key = metric_key(model_key(width, seed, regime, train, mnist.sha256, family), config, regime, spatial)
             if not store.has_metrics(key):
                 raise MissingResults(f"no cached metric table for width {width} seed {seed} {regime}"
                                      f"{' under profile ' + label if label else ''} "
@@ -761,7 +805,7 @@ def ensure_metrics(
         return tables
     dev = resolve_device(device)
     records = ensure_models(width, seeds, regime, train, device=dev, store=store, mnist=mnist,
-                            eval_shift_seed=config.eval_shift_seed, wait=wait)
+                            eval_shift_seed=config.eval_shift_seed, wait=wait, family=family)
     tables, busy = [], False
     for record in records:
         key = metric_key(record.key, config, regime, spatial)
@@ -771,7 +815,8 @@ def ensure_metrics(
                     if not store.has_metrics(key):
                         table, meta = compute_table(record, train, config, mnist, dev, spatial)
                         store.save_metrics(key, {"table": table.to_json(), "meta": meta},
-                                           {"profile": label or None, "width": width, "seed": record.seed,
+                                           {"profile": label or None, "width": width, "family": family,
+                                            "seed": record.seed,
                                             "regime": regime, "metric_config": dataclasses.asdict(config),
                                             "versions": measurement_versions(),
                                             "source_sha256": METRIC_DIGEST})

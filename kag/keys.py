@@ -46,10 +46,13 @@ def _effective_metric_fields(metric_config: Mapping[str, Any], regime: str) -> d
 def model_key_of(manifest: Mapping[str, Any]) -> str:
     """The key a model manifest describes (KeyError/TypeError when a field is missing or malformed)."""
     from kag.config import TrainConfig
+    from kag.families import DEFAULT_FAMILY
 
+    family = manifest.get("family", DEFAULT_FAMILY)
+    named = {} if family == DEFAULT_FAMILY else {"family": {"name": family, "version": manifest["family_version"]}}
     return make_key("model", data=manifest["data_sha256"], width=manifest["width"], seed=manifest["seed"],
                     regime=manifest["regime"], train=fields_for_key(manifest["train_config"], TrainConfig.NEUTRAL),
-                    versions=manifest["versions"])
+                    versions=manifest["versions"], **named)
 
 
 def metric_key_of(entry: Mapping[str, Any]) -> str:

@@ -19,23 +19,24 @@ from kag.data import MNIST, load_mnist
 from kag.determinants import check_int
 from kag.devices import resolve_device
 from kag.errors import Busy
-from kag.model import check_width
+from kag.families import DEFAULT_FAMILY, get_family
 from kag.store import Store, make_key, source_digest
 from kag.train import check_regime, check_seeds, check_train_config, train_seeds
 
 # The code behind a trained model. Its digest is recorded in each manifest as provenance only (and
 # `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
 # so a comment or a renamed variable never makes a trained model unreachable.
-TRAINING_SOURCES = ("kag.data", "kag.model", "kag.augment", "kag.train", "kag.pipeline")
+TRAINING_SOURCES = ("kag.data", "kag.model", "kag.families", "kag.families.mlp", "kag.families.cnn", "kag.augment",
+                    "kag.train", "kag.pipeline")
 # Read once, when this module is imported (after the modules it names): the code that runs, even if
 # the files are edited while a long training run is still going.
 TRAINING_DIGEST = source_digest(*TRAINING_SOURCES)
-_CKPT = re.compile(r"^ckpt\.(\d+)\.(fc1\.(?:weight|bias))$")
+_CKPT = re.compile(r"^ckpt\.(\d+)\.(.+)$")
 
 
 @dataclass
 class ModelRecord:
-    """One trained seed: its untrained and final weights, fc1 checkpoints, and manifest."""
+    """One trained seed: its untrained and final weights, first-layer checkpoints, manifest and family."""
 
     key: str
     width: int
@@ -46,6 +47,7 @@ class ModelRecord:
     checkpoints: dict[int, dict[str, torch.Tensor]]
     manifest: dict[str, Any]
     cached: bool
+    family: str = DEFAULT_FAMILY
 
     @property
     def test_accuracy(self) -> float:
@@ -58,10 +60,13 @@ def training_versions() -> dict[str, int]:
             "trainer": train.TRAINER_VERSION}
 
 
-def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str) -> str:
+def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str,
+              family: str = DEFAULT_FAMILY) -> str:
     """Cache key of one trained model: data digest, width, seed, regime, training config (as it acts on
-    the regime, :func:`kag.config.regime_config`) and the versions of the algorithms behind it (never
-    the source text)."""
+    the regime, :func:`kag.config.regime_config`), model family and the versions of the algorithms
+    behind it (never the source text). The paper's family (mlp2) is not named, so its keys are those
+    of the models cached before families existed."""
+    named = {} if family == DEFAULT_FAMILY else {"family": {"name": family, "version": get_family(family).version}}
     return make_key(
         "model",
         data=data_sha256,
@@ -70,6 +75,7 @@ def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha2
         regime=regime,
         train=key_fields(regime_config(config, regime)),
         versions=training_versions(),
+        **named,
     )
 
 
@@ -103,14 +109,16 @@ def ensure_models(
     mnist: MNIST | None = None,
     eval_shift_seed: int = 42,
     wait: bool = True,
+    family: str = DEFAULT_FAMILY,
 ) -> list[ModelRecord]:
-    """The trained models of ``seeds`` (one width and regime), training the missing ones together.
+    """The trained models of ``seeds`` (one width and regime of model family ``family``, see
+    :mod:`kag.families`), training the missing ones together.
 
     A file lock per (width, regime, config) makes concurrent processes train each model once:
     the others wait, then read what the first one wrote (or, with ``wait=False``, get
     :class:`kag.store.Busy` at once).
     """
-    check_width(width)  # every argument is checked before MNIST is loaded or anything trains
+    get_family(family).check_width(width)  # every argument is checked before MNIST is loaded or anything trains
     check_seeds(seeds)
     check_regime(regime)
     check_train_config(config)
@@ -119,11 +127,13 @@ def ensure_models(
     config = regime_config(config, regime)  # what is trained, locked and recorded: standard ignores augmentation
     store = store or Store()
     mnist = mnist or load_mnist()
-    keys = {s: model_key(width, s, regime, config, mnist.sha256) for s in seeds}
+    keys = {s: model_key(width, s, regime, config, mnist.sha256, family) for s in seeds}
     fresh: set[int] = set()
     missing = [s for s in seeds if not store.has_model(keys[s])]
     if missing:
-        lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=key_fields(config))[:20]
+        named = {} if family == DEFAULT_FAMILY else {"family": family}
+        lock_name = "train-" + make_key("train-lock", width=width, regime=regime, train=key_fields(config),
+                                        **named)[:20]
         try:
             held = store.lock(lock_name).acquire(timeout=-1 if wait else 0)
         except Timeout:
@@ -136,13 +146,16 @@ def ensure_models(
                 # epoch at width 512). Flushing them to zero changes results only at round-off level.
                 flushed = dev.type == "cpu" and torch.set_flush_denormal(True)
                 try:
-                    group = train_seeds(width, missing, regime, config, mnist, dev, eval_shift_seed=eval_shift_seed)
+                    group = train_seeds(width, missing, regime, config, mnist, dev, eval_shift_seed=eval_shift_seed,
+                                        family=family)
                 finally:
                     if flushed:
                         torch.set_flush_denormal(False)
                 for i, seed in enumerate(group.seeds):
                     meta = {
                         "width": width,
+                        "family": family,
+                        "family_version": get_family(family).version,
                         "seed": seed,
                         "regime": regime,
                         "epochs": config.epochs,
@@ -168,5 +181,6 @@ def ensure_models(
     for s in seeds:
         tensors, manifest = store.load_model(keys[s])
         init, final, checkpoints = _unpack(tensors)
-        records.append(ModelRecord(keys[s], width, s, regime, init, final, checkpoints, manifest, cached=s not in fresh))
+        records.append(ModelRecord(keys[s], width, s, regime, init, final, checkpoints, manifest, cached=s not in fresh,
+                                   family=family))
     return records

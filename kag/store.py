@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -63,6 +64,8 @@ def source_digest(*modules: str) -> str:
     here = Path(__file__).resolve().parent
     for name in sorted(modules):
         path = here / (name.split(".", 1)[1].replace(".", "/") + ".py")
+        if not path.is_file():  # a package: its __init__
+            path = path.with_suffix("") / "__init__.py"
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -128,14 +131,15 @@ def check_safetensors(path: Path) -> None:
 
 def weights_bytes_bound(manifest: Mapping[str, Any]) -> int:
     """The most bytes the weights of the model a manifest describes can take (float32 init and final
-    weights, one fc1 snapshot per epoch at most, and the header): a larger file is not that model."""
-    from kag.model import INPUT_DIM, N_CLASSES
+    weights, one first-layer snapshot per epoch at most, and the header): a larger file is not that model."""
+    from kag.families import get_family
 
-    n = int(manifest["width"])
+    family = get_family(manifest.get("family"))
+    n = family.check_width(int(manifest["width"]))
     epochs = int(manifest["train_config"]["epochs"])
-    fc1 = (INPUT_DIM + 1) * n
-    params = fc1 + (n + 1) * n + (n + 1) * N_CLASSES
-    return 8 * (2 * params + (epochs + 1) * fc1) + (1 << 20)
+    shapes = family.param_shapes(n)
+    first = sum(math.prod(shapes[name]) for name in family.checkpoint_params())
+    return 8 * (2 * family.n_params(n) + (epochs + 1) * first) + (1 << 20)
 
 
 @dataclass

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from kag.augment import affine_images, affine_matrices, sample_affine, sample_shifts, shift_images
 from kag.data import MNIST, normalize
 from kag.determinants import check_distinct, check_int
-from kag.model import check_width, init_params, stacked_forward, unstack_state
+from kag.families import DEFAULT_FAMILY, ModelFamily, get_family
+from kag.model import unstack_state
 from kag.config import TrainConfig
 from kag.progress import Progress
 
@@ -41,9 +42,10 @@ def stream_generator(seed: int, stream: str) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
 
 
-def initial_state(width: int, seed: int) -> dict[str, torch.Tensor]:
-    """The untrained network of ``seed`` (what training starts from)."""
-    return unstack_state(init_params(width, [stream_generator(seed, "init")]), 0)
+def initial_state(width: int, seed: int, family: str = DEFAULT_FAMILY) -> dict[str, torch.Tensor]:
+    """The untrained network of ``seed`` in model family ``family`` (what training starts from)."""
+    fam = get_family(family)
+    return unstack_state(fam.init_params(fam.check_width(width), [stream_generator(seed, "init")]), 0)
 
 
 def check_regime(regime: str) -> str:
@@ -112,7 +114,7 @@ class TrainedGroup:
     epochs: int
     init_states: list[dict[str, torch.Tensor]]
     final_states: list[dict[str, torch.Tensor]]
-    checkpoints: list[dict[int, dict[str, torch.Tensor]]]  # epoch -> {"fc1.weight", "fc1.bias"}
+    checkpoints: list[dict[int, dict[str, torch.Tensor]]]  # epoch -> the first layer's parameters
     test_accuracy: list[float]
     shifted_test_accuracy: list[float]
     seconds: float
@@ -135,20 +137,22 @@ def weight_decay_shrink(config: TrainConfig, n_train: int | None = None) -> floa
     return float((1.0 - config.lr * config.weight_decay) ** steps)
 
 
-def _fc1_snapshot(params: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
-    return {name: params[name][i].detach().to("cpu").clone() for name in ("fc1.weight", "fc1.bias")}
+def _first_layer_snapshot(params: dict[str, torch.Tensor], i: int, family: ModelFamily) -> dict[str, torch.Tensor]:
+    return {name: params[name][i].detach().to("cpu").clone() for name in family.checkpoint_params()}
 
 
 @torch.no_grad()
 def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.Tensor, chunk: int = 2500,
-                      normalise: Callable[[torch.Tensor], torch.Tensor] = normalize) -> list[float]:
-    """Test accuracy of each stacked member on ``images: [N, 28, 28]`` uint8 (same device as params),
-    normalised by ``normalise`` (default: MNIST's statistics)."""
-    m = params["fc1.weight"].shape[0]
+                      normalise: Callable[[torch.Tensor], torch.Tensor] = normalize,
+                      family: str = DEFAULT_FAMILY) -> list[float]:
+    """Test accuracy of each stacked member (networks of ``family``) on ``images: [N, 28, 28]`` uint8
+    (same device as params), normalised by ``normalise`` (default: MNIST's statistics)."""
+    forward = get_family(family).stacked_forward
+    m = next(iter(params.values())).shape[0]
     correct = torch.zeros(m, device=images.device)
     for start in range(0, images.shape[0], chunk):
         x = normalise(images[start : start + chunk]).unsqueeze(0).expand(m, -1, -1).contiguous()
-        pred = stacked_forward(params, x).argmax(-1)
+        pred = forward(params, x).argmax(-1)
         correct += (pred == labels[start : start + chunk].unsqueeze(0)).sum(1)
     return (correct / images.shape[0]).tolist()
 
@@ -172,9 +176,12 @@ def train_seeds(
     eval_shift_seed: int = 42,
     label: str = "",
     evaluate: bool = True,
+    family: str = DEFAULT_FAMILY,
 ) -> TrainedGroup:
-    """Train every seed of one (width, regime) together and return inits, finals and checkpoints."""
-    check_width(width)
+    """Train every seed of one (width, regime) of model family ``family`` together and return inits,
+    finals and checkpoints (of the first layer's parameters)."""
+    fam = get_family(family)
+    fam.check_width(width)
     check_regime(regime)
     seeds = check_seeds(seeds)
     check_train_config(config)
@@ -187,14 +194,14 @@ def train_seeds(
     augment = regime == "augmented"
     m = len(seeds)
 
-    params = init_params(width, [stream_generator(s, "init") for s in seeds])
+    params = fam.init_params(width, [stream_generator(s, "init") for s in seeds])
     params = {k: v.to(device).requires_grad_(True) for k, v in params.items()}
     init_states = [unstack_state(params, i) for i in range(m)]
     keep = set(config.checkpoint_epochs()) if regime in config.timeline_regimes else set()
     checkpoints: list[dict[int, dict[str, torch.Tensor]]] = [{} for _ in seeds]
     if 0 in keep:
         for i in range(m):
-            checkpoints[i][0] = _fc1_snapshot(params, i)
+            checkpoints[i][0] = _first_layer_snapshot(params, i, fam)
 
     optimizer = torch.optim.AdamW(
         list(params.values()), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, foreach=True
@@ -224,7 +231,7 @@ def train_seeds(
                 batch = affine_images(batch.reshape(-1, 28, 28), matrices[:, sl].reshape(-1, 2, 3)).view(batch.shape)
             elif augment:
                 batch = shift_images(batch.reshape(-1, 28, 28), shifts[:, sl].reshape(-1, 2)).view(batch.shape)
-            logits = stacked_forward(params, mnist.normalize(batch))
+            logits = fam.stacked_forward(params, mnist.normalize(batch))
             per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1), reduction="none").view(m, -1).mean(1)
             optimizer.zero_grad(set_to_none=True)
             per_seed.sum().backward()
@@ -233,7 +240,7 @@ def train_seeds(
         last_loss = (epoch_loss / steps_per_epoch).cpu()
         if epoch in keep:
             for i in range(m):
-                checkpoints[i][epoch] = _fc1_snapshot(params, i)
+                checkpoints[i][epoch] = _first_layer_snapshot(params, i, fam)
         progress.update(epoch, f"loss {last_loss.mean():.4f}")
 
     with torch.no_grad():
@@ -241,9 +248,10 @@ def train_seeds(
         accuracy, shifted_accuracy = [float("nan")] * m, [float("nan")] * m
         if evaluate:  # clean test accuracy, and on the shifted test set of SPEC §3
             test_images, test_labels = mnist.test_images.to(device), mnist.test_labels.to(device)
-            accuracy = evaluate_accuracy(final, test_images, test_labels, normalise=mnist.normalize)
+            accuracy = evaluate_accuracy(final, test_images, test_labels, normalise=mnist.normalize, family=fam.name)
             shifted = shifted_test_images(mnist, config.translate_px, eval_shift_seed).to(device)
-            shifted_accuracy = evaluate_accuracy(final, shifted, test_labels, normalise=mnist.normalize)
+            shifted_accuracy = evaluate_accuracy(final, shifted, test_labels, normalise=mnist.normalize,
+                                                 family=fam.name)
         final_states = [unstack_state(final, i) for i in range(m)]
     seconds = time.perf_counter() - t0
     progress.done(

@@ -283,7 +283,8 @@ def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
     (kag.analysis.global_metrics) on the same networks, images, index samples and rotations give the
     same numbers: PR, the PR ratio and its SE, KL and JS with their SEs, RR (the estimator over index
     samples) and its SE, the zero-minor shares and the zero-row fractions."""
-    from kag.analysis import _layer_jacobian, _Rows, global_metrics
+    from kag.analysis import _Rows, global_metrics
+    from kag.families import get_family
     from kag.config import MetricConfig
     from kag.measurement import measure_jacobians
     from kag.table import ResultTable
@@ -312,7 +313,7 @@ def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
                    rotation_images=config.n_rotation_images, rr_index_samples=config.rr_index_samples,
                    n_bootstrap=config.n_bootstrap, seed=config.index_seed)
     # the same Jacobians (the pipeline's closed form) through the library's path: identical numbers
-    J = {name: _layer_jacobian(states[name], x, layer, torch.float64) for name in ("trained", "init")}
+    J = {name: get_family("mlp2").layer_jacobian(states[name], x, layer, torch.float64) for name in ("trained", "init")}
     library = measure_jacobians(J["trained"], J["init"], **options)
     # and compare_to_init, whose Jacobians come from autograd (equal to ~1e-16; RR's float32 rotations ~1e-6)
     got = compare_to_init(net(trained_state), net(init_state), x, layer=lambda m, v: m.hidden(v)[i], **options)

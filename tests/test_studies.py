@@ -23,7 +23,7 @@ def test_every_study_names_a_known_dataset_and_the_default_is_the_papers():
     for study in STUDIES.values():
         assert len(pinned_digest(study.dataset)) == 64  # known to kag.datasets, digest pinned without a download
     assert pinned_digest("mnist") != pinned_digest("fashion-mnist")  # so their models never share a cache key
-    with pytest.raises(ValueError, match="study='cifar-cnn' is unknown: choose one of mnist-mlp, fashion-mlp"):
+    with pytest.raises(ValueError, match="study='cifar-cnn' is unknown: choose one of mnist-mlp, fashion-mlp, mnist-deep, mnist-cnn"):
         get_study("cifar-cnn")
 
 
@@ -48,7 +48,7 @@ def test_an_unknown_study_is_one_line_from_pytest():
     proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "cifar", "--collect-only", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "argument --kag-study: invalid choice: 'cifar' (choose from 'mnist-mlp', 'fashion-mlp')" in proc.stderr
+    assert "argument --kag-study: invalid choice: 'cifar' (choose from 'mnist-mlp', 'fashion-mlp', 'mnist-deep', 'mnist-cnn')" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
@@ -59,7 +59,7 @@ def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "C9 does not apply to the fashion-mlp study: its accuracy thresholds" in proc.stdout
-    assert "6 skipped, 134 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
+    assert "6 skipped, 138 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
 
 
 def _report(tmp: Path, study: str, statuses: dict[str, str]) -> None:
@@ -109,4 +109,4 @@ def test_the_cross_study_report_says_what_is_missing(tmp_path):
     _report(tmp_path, "mnist-mlp", {"C4": "reproduced"})
     data = assemble_studies("quick", tmp_path)
     assert data["summary"] == ["Only mnist-mlp has a report for this profile: nothing can be compared yet."]
-    assert [s["available"] for s in data["studies"]] == [True, False]
+    assert [s["available"] for s in data["studies"]] == [True, False, False, False]

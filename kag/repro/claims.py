@@ -19,9 +19,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from kag.analysis import LAYERS, SPATIAL_ANALYSES, replicate_key
+from kag.analysis import SPATIAL_ANALYSES, replicate_key
 from kag.repro.profiles import Profile
 from kag.repro.results import REGIMES, Group, Results
+from kag.repro.studies import layers_of
 from kag.repro.rules import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -38,6 +39,7 @@ from kag.repro.rules import (
     rule_persists,
     rule_reduction,
     rule_rho_at_least,
+    rule_rho_at_most,
     rule_scale_agnostic,
     seed_summary,
 )
@@ -132,6 +134,7 @@ _CRITERIA: dict[str, Rule] = {
     "C1-KL": _rule("lower bound of the difference > {min_lower_bound}", min_lower_bound=0.0),
     "C1-RR": _rule("lower bound > {min_lower_bound}", min_lower_bound=1.0),
     "C2": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C2-depth": _rule("rho <= {max_rho}", max_rho=-0.8),
     "C3": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
     "C4": _rule("rho >= {min_rho}", min_rho=0.8),
     "C5": _rule("lower bound > {min_lower_bound} at every radius, and max/min of the mean PR ratio over radii "
@@ -182,6 +185,7 @@ class Claim:
     profiles: tuple[str, ...] = ALL_PROFILES  # profiles under which it is judged; elsewhere "not run"
     xfail: Mapping[str, str] = field(default_factory=dict)  # profile -> stated reason (strict xfail)
     control: bool = False  # True for the control N1: the machinery must say no, on valid numbers
+    min_layers: int = 0  # studies whose networks have fewer hidden layers do not judge it (see studies.why_not_judged)
     # every cell row (judged or not) -> one sentence on why the claim did not reproduce (see plain());
     # None: a generic sentence built from the rule and the verdicts
     explain: ExplainFn | None = None
@@ -357,7 +361,8 @@ def _rhos(rows: list[dict[str, Any]]) -> str:
 
 # -- C1 and N1: KAG emerges; two inits show none --------------------------------------------------
 def _global_cells(claim: str) -> CellsFn:
-    return lambda p: [_cell(claim, n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks for layer in LAYERS]
+    return lambda p: [_cell(claim, n=n, k=k, layer=layer) for n in p.widths for k in p.metrics.ks
+                      for layer in layers_of(p)]
 
 
 def _judge_c1_pr(c: Claim, cell: Cell, r: Results):
@@ -444,6 +449,18 @@ def _judge_c2(c: Claim, cell: Cell, r: Results):
     return verdict, v, None
 
 
+def _judge_c2_depth(c: Claim, cell: Cell, r: Results):
+    """Spearman ρ between layer depth (1, 2, ...) and the mean PR ratio over seeds, every hidden layer."""
+    n, k = cell.p["n"], cell.p["k"]
+    layers = layers_of(r.profile)
+    depth = list(range(1, len(layers) + 1))
+    means = [float(np.mean(_global(r, n, layer, k, "pr_ratio"))) for layer in layers]
+    mean_se = [_mean_se(_global_se(r, n, layer, k)) for layer in layers]
+    verdict, v = rule_rho_at_most(depth, means, c.thresholds["max_rho"], rho_measurement_se(depth, means, mean_se))
+    v["layers"] = list(layers)
+    return verdict, v, None
+
+
 def _judge_c3(c: Claim, cell: Cell, r: Results):
     n, layer = cell.p["n"], cell.p["layer"]
     lo, hi = min(r.profile.metrics.ks), max(r.profile.metrics.ks)
@@ -469,7 +486,7 @@ def _judge_c4(c: Claim, cell: Cell, r: Results):
 def _spatial_cells(claim: str) -> CellsFn:
     def cells(p: Profile) -> list[Cell]:
         n = max(p.spatial_widths)
-        return [_cell(claim, regime=rg, layer=layer, k=k, n=n) for rg in REGIMES for layer in LAYERS
+        return [_cell(claim, regime=rg, layer=layer, k=k, n=n) for rg in REGIMES for layer in layers_of(p)
                 for k in p.metrics.spatial_ks]
     return cells
 
@@ -556,7 +573,8 @@ def _patch_lower_bounds(rows: list[dict[str, Any]]) -> str:
 def _c8_cells(p: Profile) -> list[Cell]:
     n = max(p.spatial_widths)
     return [_cell("C8", analysis=a, layer=layer, k=k, eval=e, n=n)
-            for e in ("clean", "augmented") for a in SPATIAL_ANALYSES for layer in LAYERS for k in p.metrics.spatial_ks]
+            for e in ("clean", "augmented") for a in SPATIAL_ANALYSES for layer in layers_of(p)
+            for k in p.metrics.spatial_ks]
 
 
 def _judge_c8(c: Claim, cell: Cell, r: Results):
@@ -759,10 +777,10 @@ def _explain_lower_bound(goal: str, below: str, unclear: str = _UNCLEAR) -> Expl
     return explain
 
 
-def _explain_rho(goal: str, x_name: str, fell: str) -> ExplainFn:
-    """For a rule "Spearman rho >= t" over a few cells: ``goal`` is what was expected, ``x_name``
-    formats one x ("n = {}"), ``fell`` what rho <= -t means. Each missed cell is named with its rho
-    and the mean PR ratio at the first and last x."""
+def _explain_rho(goal: str, x_name: str, fell: str, relation: str = ">=") -> ExplainFn:
+    """For a rule "Spearman rho >= t" (or "<= t", ``relation``) over a few cells: ``goal`` is what was
+    expected, ``x_name`` formats one x ("n = {}"), ``fell`` what the mirror (rho <= -t) means. Each
+    missed cell is named with its rho and the mean PR ratio at the first and last x."""
     def explain(c: Claim, rows: list[dict[str, Any]]) -> str:
         miss = [r for r in rows if _misses(c, r)]
 
@@ -778,7 +796,7 @@ def _explain_rho(goal: str, x_name: str, fell: str) -> ExplainFn:
         parts = [f"{text} {_cells(sub, rows, where=False)}" for sub, text in clauses if sub]
         shown = "; ".join(one(r) for r in miss[:4]) + ("; ..." if len(miss) > 4 else "")
         t = _n(miss[0]["values"].get("threshold"), "g")
-        return f"Expected {goal} (Spearman rho >= {t}), but it " + " and ".join(parts) + f" ({shown})"
+        return f"Expected {goal} (Spearman rho {relation} {t}), but it " + " and ".join(parts) + f" ({shown})"
     return explain
 
 
@@ -986,11 +1004,23 @@ CLAIMS: tuple[Claim, ...] = (
                 "the seeds could not tell the layers apart (L1 - L2 {mean}, error bars {bounds})"),
     ),
     Claim(
+        id="C2-depth",
+        statement="Beyond the paper (a 2026 talk of the same group: the geometry is highest in early layers and "
+                  "falls with depth): in a deeper network the PR ratio falls from layer to layer.",
+        measurement="Spearman rho between layer depth (1, 2, ...) and the mean PR ratio over seeds, every hidden layer",
+        cells_description="every n, k >= 2; standard regime; networks of 3 or more hidden layers",
+        cells_of=lambda p: [_cell("C2-depth", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
+        evaluate=_judge_c2_depth,
+        headline=_rhos,
+        min_layers=3,
+        explain=_explain_rho("the mean PR ratio to fall with depth", "layer {}", "rose with depth", relation="<="),
+    ),
+    Claim(
         id="C3",
         statement="Higher-order minors show stronger KAG.",
         measurement="PR ratio(k=3) - PR ratio(k=1), per seed",
         cells_description="every n, layer; standard regime",
-        cells_of=lambda p: ([_cell("C3", n=n, layer=layer) for n in p.widths for layer in LAYERS]
+        cells_of=lambda p: ([_cell("C3", n=n, layer=layer) for n in p.widths for layer in layers_of(p)]
                             if len(p.metrics.ks) > 1 else []),
         evaluate=_judge_c3,
         headline=_lower_bounds,
@@ -1112,7 +1142,7 @@ CLAIMS: tuple[Claim, ...] = (
                     "norms alone explain it",
         cells_description="every n, k >= 2, layer and observable (PR, KL, RR); standard regime",
         cells_of=lambda p: [_cell("N2", n=n, k=k, layer=layer, obs=obs) for n in p.widths
-                            for k in p.metrics.ks if k >= 2 for layer in LAYERS for obs in N2_OBSERVABLES],
+                            for k in p.metrics.ks if k >= 2 for layer in layers_of(p) for obs in N2_OBSERVABLES],
         evaluate=_judge_n2,
         headline=_lower_bounds,
         figure="surrogate",

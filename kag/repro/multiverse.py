@@ -23,7 +23,7 @@ from kag.repro.results import DIVERGENCE_VARIANTS, Results
 
 ROBUST, FRAGILE, NO_VARIANTS = "robust", "fragile", "no variants"
 
-PR_CLAIMS = ("C1-PR", "C2", "C3", "C4", "C5", "C6", "C7", "C8")
+PR_CLAIMS = ("C1-PR", "C2", "C2-depth", "C3", "C4", "C5", "C6", "C7", "C8")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,13 @@ class Results:
             self._mnist = load_dataset(get_study(self.profile.study).dataset)
         return self._mnist
 
+    @property
+    def family(self) -> str:
+        """The study's model family (:mod:`kag.families`): ``mlp2`` for ``mnist-mlp``."""
+        from kag.repro.studies import get_study
+
+        return get_study(self.profile.study).family
+
     def profile_for(self, eval_images: str) -> Profile:
         if eval_images == self.profile.metrics.eval_images:
             return self.profile
@@ -116,7 +123,7 @@ class Results:
             self._cache[group] = ensure_metrics(
                 width, regime, self.profile.seeds, profile.train, profile.metrics,
                 spatial=width in profile.spatial_widths, device=self.device, store=self.store, mnist=self.mnist,
-                compute=self.compute, wait=wait, label=profile.name,
+                compute=self.compute, wait=wait, label=profile.name, family=self.family,
             )
         return self._cache[group]
 

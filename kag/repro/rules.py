@@ -116,6 +116,18 @@ def rule_rho_at_least(x: Sequence[float], y: Sequence[float], threshold: float,
     return verdict, values | {"threshold": threshold}
 
 
+def rule_rho_at_most(x: Sequence[float], y: Sequence[float], threshold: float,
+                     measurement_se: float | None = None) -> tuple[str, dict[str, Any]]:
+    """Supported iff Spearman ρ <= threshold (a negative one: y falls with x); contradicted iff
+    ρ >= -threshold; NaN ρ is inconclusive."""
+    rho = spearman(x, y)
+    verdict = verdict_of(at_least(-rho, -threshold), _below_or_at(-rho, threshold))
+    values = {"x": [float(v) for v in x], "y": [float(v) for v in y], "rho": rho}
+    if measurement_se is not None:
+        values["measurement_se"] = float(measurement_se)
+    return verdict, values | {"threshold": threshold}
+
+
 def rule_mean_at_least(values: Sequence[float], threshold: float, measurement_se: float | None = None
                        ) -> tuple[str, dict[str, Any]]:
     """Supported iff mean >= threshold; contradicted iff mean + 2 std < threshold."""

@@ -13,16 +13,29 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kag.families import DEFAULT_FAMILY, get_family
+
 
 @dataclass(frozen=True, kw_only=True)
 class Study:
-    """One setting: its name, dataset (a :data:`kag.datasets.DATASETS` name), model family and purpose."""
+    """One setting: its name, dataset (a :data:`kag.datasets.DATASETS` name), model family (a
+    :data:`kag.families.FAMILIES` name) and purpose; the claims that do not apply, each with why."""
 
     name: str
     dataset: str
-    model: str
+    family: str = DEFAULT_FAMILY
     summary: str
     not_applicable: dict[str, str] = field(default_factory=dict)  # claim id -> why it is not judged here
+
+    @property
+    def model(self) -> str:
+        """The model family, in words."""
+        return get_family(self.family).description
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The hidden layers its networks are measured at, input side first."""
+        return get_family(self.family).layers
 
     def report_dir(self, profile: str, base: Path | None = None) -> Path:
         """Where this study's report of ``profile`` goes, under ``base`` (default: ``./reports``)."""
@@ -30,20 +43,34 @@ class Study:
         return base / profile if self.name == DEFAULT_STUDY else base / "studies" / self.name / profile
 
 
-MLP_2_GELU = "the paper's 2-layer GELU MLP, 784 -> n -> n -> 10"
-
 STUDIES = {s.name: s for s in (
-    Study(name="mnist-mlp", dataset="mnist", model=MLP_2_GELU,
+    Study(name="mnist-mlp", dataset="mnist", family="mlp2",
           summary="The paper's setting: MNIST, 2-layer GELU MLPs of widths 64-512."),
-    Study(name="fashion-mlp", dataset="fashion-mnist", model=MLP_2_GELU,
+    Study(name="fashion-mlp", dataset="fashion-mnist", family="mlp2",
           summary="The paper's grid on Fashion-MNIST: the same networks, recipe and claims on harder images of "
                   "the same size (28 x 28, 10 classes).",
           not_applicable={"C9": "its accuracy thresholds (97.5% standard, 95% augmented) are MNIST's; these MLPs "
                                 "reach 87.6-89.0% on Fashion-MNIST (quick profile), so the claim as registered "
                                 "cannot hold there"}),
+    Study(name="mnist-deep", dataset="mnist", family="mlp4",
+          summary="A deeper network on MNIST: 4 hidden GELU layers of width n (64-512), the paper's recipe. The "
+                  "per-layer claims are judged at all four layers; C2 compares L1 with L2 as registered, and C2-depth "
+                  "asks whether the PR ratio falls with depth over all four."),
+    Study(name="mnist-cnn", dataset="mnist", family="cnn",
+          summary="A small CNN on MNIST: two strided GELU convolutions (L1: 4 x 14 x 14 units, L2: 8 x 7 x 7) and a "
+                  "GELU fc layer of width n (L3), the paper's recipe; the spatial claims are measured on the conv and "
+                  "fc representations alike (columns are always the input pixels).",
+          not_applicable={"C4": "its width n is the fc layer's (L3); L1, where C4 is registered, is the first "
+                                "convolution, with the same 4 channels at every n, so 'larger networks' is not what "
+                                "n varies there"}),
 )}
 DEFAULT_STUDY = "mnist-mlp"
 STUDY_CHOICES = tuple(STUDIES)
+
+
+def layers_of(profile) -> tuple[str, ...]:
+    """The hidden layers of the networks of ``profile``'s study (("L1", "L2") for the paper's MLP)."""
+    return get_study(profile.study).layers
 
 
 def get_study(name: str | None = None) -> Study:
@@ -54,13 +81,23 @@ def get_study(name: str | None = None) -> Study:
     return STUDIES[name]
 
 
+def does_not_apply(claim, study: Study) -> str | None:
+    """Why ``claim`` does not apply to ``study`` at all (whatever the profile), or None."""
+    if claim.id in study.not_applicable:
+        return f"{claim.id} does not apply to the {study.name} study: {study.not_applicable[claim.id]}"
+    if len(study.layers) < claim.min_layers:
+        return (f"{claim.id} does not apply to the {study.name} study: it needs networks of at least "
+                f"{claim.min_layers} hidden layers, and {study.model} has {len(study.layers)}")
+    return None
+
+
 def why_not_judged(claim, profile) -> str | None:
     """Why ``claim`` is not judged under ``profile`` (a claim that does not apply to the profile's study,
     or one judged under other profiles only), or None when it is judged: the one rule of the pytest
     suite and of ``kag report``."""
-    study = get_study(profile.study)
-    if claim.id in study.not_applicable:
-        return f"{claim.id} does not apply to the {study.name} study: {study.not_applicable[claim.id]}"
+    reason = does_not_apply(claim, get_study(profile.study))
+    if reason:
+        return reason
     if not claim.judged_under(profile):
         return f"{claim.id} is judged under the {', '.join(claim.profiles)} profile only"
     return None

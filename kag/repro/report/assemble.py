@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kag.analysis import LAYERS, SPATIAL_ANALYSES, SURROGATES
+from kag.analysis import SPATIAL_ANALYSES, SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
 from kag.repro.claims import CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, N2_READING, Cell, Claim
@@ -29,7 +29,7 @@ from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
-from kag.repro.studies import DEFAULT_STUDY, get_study
+from kag.repro.studies import DEFAULT_STUDY, get_study, layers_of
 from kag.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
@@ -154,7 +154,7 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
                 continue
             g = data["global"].setdefault(regime, {}).setdefault(str(n), {})
             glob = t.select(analysis="global")
-            for layer in LAYERS:
+            for layer in layers_of(profile):
                 for k in p.metrics.ks:
                     at = glob.select(layer=layer, k=k)
                     g.setdefault(layer, {})[str(k)] = {
@@ -165,7 +165,7 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
             zero = t.select(analysis="zero_rows", observable="zero_row_fraction")
             data["zero_rows"].setdefault(regime, {})[str(n)] = {
                 layer: {role: _by_seed(zero, seeds, layer=layer, role=role) for role in ("trained", "init", "null")}
-                for layer in LAYERS
+                for layer in layers_of(profile)
             }
             acc = t.select(analysis="accuracy", observable="test_accuracy")
             data["accuracy"].setdefault(regime, {})[str(n)] = {
@@ -184,7 +184,7 @@ def figure_data(table: ResultTable, profile: Profile) -> dict[str, Any]:
             label = regime if ev == "clean" else "augmented (shifted test images)"
             sp = data["spatial"].setdefault(str(n), {}).setdefault(label, {})
             for analysis in SPATIAL_ANALYSES:
-                for layer in LAYERS:
+                for layer in layers_of(profile):
                     for k in p.metrics.spatial_ks:
                         at = t.select(analysis=analysis, layer=layer, k=k)
                         sp.setdefault(analysis, {}).setdefault(layer, {})[str(k)] = {
@@ -202,7 +202,7 @@ def _surrogate_figure_data(table: ResultTable, profile: Profile) -> dict[str, An
     k = max(profile.metrics.ks)
     glob = table.select(analysis="global", regime="standard", eval_images="clean", k=k)
     out: dict[str, Any] = {}
-    for layer in LAYERS:
+    for layer in layers_of(profile):
         for obs in ("pr", "kl", "rr"):
             for role in SURROGATE_ROLES:
                 at = glob.select(layer=layer, observable=f"{obs}_trained_over", role=role)
@@ -217,7 +217,7 @@ def _sampling_figure_data(table: ResultTable, profile: Profile) -> dict[str, Any
     """layer -> width -> {"sizes", "pr_ratio": per-seed lists per size}: the PR ratio against S."""
     at = table.select(analysis="sampling", regime="standard", eval_images="clean", observable="pr_ratio")
     out: dict[str, Any] = {}
-    for layer in LAYERS:
+    for layer in layers_of(profile):
         for n in profile.widths:
             t = at.select(layer=layer, width=n)
             sizes = t.unique("condition")
@@ -240,7 +240,7 @@ def _fmt(x: float, spec: str = ".3g") -> str:
 
 def _global_cells(profile: Profile):
     """Every (width, layer, k) of the profile's global analyses, in report order."""
-    return ((n, layer, k) for n in profile.widths for layer in LAYERS for k in profile.metrics.ks)
+    return ((n, layer, k) for n in profile.widths for layer in layers_of(profile) for k in profile.metrics.ks)
 
 
 def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
@@ -297,7 +297,7 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
     sizes = sampling.unique("condition")
     rows = [[str(n), layer] + [_fmt(_mean(list(sampling.select(width=n, layer=layer, condition=size).by_seed()
                                                .values()))) for size in sizes]
-            for n in profile.widths for layer in LAYERS if len(sampling.select(width=n, layer=layer))]
+            for n in profile.widths for layer in layers_of(profile) if len(sampling.select(width=n, layer=layer))]
     if rows:
         out.append({"title": "PR ratio against the number of sampled minors S",
                     "note": f"k = {max(profile.metrics.ks)}, standard regime, means over seeds; the first S minors of "
@@ -323,7 +323,7 @@ def methods(table: ResultTable, profile: Profile) -> list[dict[str, Any]]:
     rows = []
     for n in sorted(set(spatial.unique("width"))):
         for analysis in SPATIAL_ANALYSES:
-            for layer in LAYERS:
+            for layer in layers_of(profile):
                 for k in profile.metrics.spatial_ks:
                     at = spatial.select(width=n, analysis=analysis, layer=layer, k=k)
                     if len(at):
@@ -397,11 +397,11 @@ def zero_minor_table(table: ResultTable, profile: Profile, claim_id: str) -> dic
                     continue
                 rows.append(([regime] if len(regimes) > 1 else []) + [str(n), str(k)]
                             + [_fmt(_mean(list(at.by_seed(layer=layer, role=role).values())), ".2f")
-                               for layer in LAYERS for role in ("trained", "init")])
+                               for layer in layers_of(profile) for role in ("trained", "init")])
     if not rows:
         return None
     return {"columns": (["regime"] if len(regimes) > 1 else []) + ["n", "k"]
-            + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
+            + [f"{layer} {role}" for layer in layers_of(profile) for role in ("trained", "init")],
             "rows": rows, "note": ZERO_NOTE.format(where=", standard regime" if len(regimes) == 1 else "")}
 
 
@@ -419,7 +419,7 @@ def _spatial_zero_minor_table(table: ResultTable, profile: Profile, analyses: tu
                     if not len(at):
                         continue
                     cells = []
-                    for layer in LAYERS:
+                    for layer in layers_of(profile):
                         for role in ("trained", "init"):
                             means = [_mean(list(at.by_seed(layer=layer, role=role, condition=c).values()))
                                      for c in at.unique("condition")]
@@ -431,7 +431,7 @@ def _spatial_zero_minor_table(table: ResultTable, profile: Profile, analyses: tu
     if not rows:
         return None
     return {"columns": ["n", "regime", "analysis", "k"]
-            + [f"{layer} {role}" for layer in LAYERS for role in ("trained", "init")],
+            + [f"{layer} {role}" for layer in layers_of(profile) for role in ("trained", "init")],
             "rows": rows, "note": ZERO_NOTE.format(where=", range over the analysis' conditions, clean test images")}
 
 

@@ -20,7 +20,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from kag.analysis import LAYERS
 from kag.repro.claims import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
 from kag.stats import spearman
@@ -106,6 +105,21 @@ def _widths(section: dict) -> list[int]:
     return sorted({int(n) for per_regime in section.values() for n in (per_regime or {})})
 
 
+def _layers_in(section: dict) -> list[str]:
+    """The layers ("L1", "L2", ...) named under a regime -> width -> layer section, input side first."""
+    found = {layer for per_regime in section.values() for per_n in (per_regime or {}).values()
+             for layer in (per_n or {})}
+    return _by_depth(found)
+
+
+def _by_depth(layers) -> list[str]:
+    return sorted(layers, key=lambda name: (len(name), name))
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
 def _largest_spatial(fd: dict) -> tuple[str, dict] | None:
     sp = fd.get("spatial") or {}
     if not sp:
@@ -124,10 +138,11 @@ def _global_vs_width(fd: dict, series: list[tuple[str, str]], ylabel: str, title
         return None
     widths = _widths({r: g[r] for r in regimes})
     ks = _num_sorted({k for r in regimes for n in g[r].values() for layer in (n or {}).values() for k in (layer or {})})
-    fig, axes = _figure(len(LAYERS))
+    layers = _layers_in({r: g[r] for r in regimes})
+    fig, axes = _figure(len(layers))
     drawn = False
     n_lines = len(regimes) * len(ks) * len(series)
-    for ax, layer in zip(axes, LAYERS):
+    for index, (ax, layer) in enumerate(zip(axes, layers)):
         i = 0
         for regime in regimes:
             for k in ks:
@@ -142,7 +157,7 @@ def _global_vs_width(fd: dict, series: list[tuple[str, str]], ylabel: str, title
         if unity:
             _unity(ax)
         _width_axis(ax, widths)
-        ax.set_title(f"{layer} ({'first' if layer == 'L1' else 'second'} hidden layer)", fontsize=9)
+        ax.set_title(f"{layer} ({ORDINALS[index] if index < len(ORDINALS) else ''} hidden layer)", fontsize=9)
         ax.set_ylabel(ylabel)
     if not drawn:
         return None
@@ -235,11 +250,12 @@ def c3_order_gap(fd: dict) -> Figure | None:
     if len(ks) < 2:
         return None
     lo, hi = ks[0], ks[-1]
+    layers = _layers_in({"standard": g})
     lines = [(layer, lambda g, n, layer=layer: _seed_difference(_at(g, n, layer, hi), _at(g, n, layer, lo)))
-             for layer in LAYERS]
+             for layer in layers]
     return _difference_vs_width(fd, lines, f"PR ratio k={hi} − PR ratio k={lo}",
                                 f"C3: PR ratio at k={hi} minus at k={lo} (mean ± 2 std over seeds), standard regime",
-                                CRITERIA["C3"].thresholds["min_lower_bound"], ["tab:blue", "tab:orange"])
+                                CRITERIA["C3"].thresholds["min_lower_bound"], list(LAYER_COLORS[:len(layers)]))
 
 
 def c4_width(fd: dict) -> Figure | None:
@@ -486,9 +502,10 @@ def zero_rows(fd: dict) -> Figure | None:
         return None
     widths = _widths({r: z[r] for r in regimes})
     colors = {"trained": "tab:red", "init": "tab:gray", "null": "tab:purple"}
-    fig, axes = _figure(len(LAYERS))
+    layers = _layers_in({r: z[r] for r in regimes})
+    fig, axes = _figure(len(layers))
     drawn = False
-    for ax, layer in zip(axes, LAYERS):
+    for ax, layer in zip(axes, layers):
         i = 0
         n_lines = 3 * len(regimes)
         for regime in regimes:
@@ -554,7 +571,7 @@ SURROGATE_COLOR = {"surrogate": "tab:red", "surrogate_rows": "tab:purple", "surr
 def surrogate(fd: dict) -> Figure | None:
     """X(trained)/X(surrogate) for PR, KL and RR against width, per layer and surrogate variant (N2)."""
     sd = fd.get("surrogate") or {}
-    layers = [layer for layer in LAYERS if (sd.get("layers") or {}).get(layer)]
+    layers = _by_depth(layer for layer, v in (sd.get("layers") or {}).items() if v)
     if not layers:
         return None
     observables = ("pr", "kl", "rr")
@@ -584,7 +601,7 @@ def surrogate(fd: dict) -> Figure | None:
 def sampling(fd: dict) -> Figure | None:
     """PR ratio against the number S of sampled minors, one line per width, per layer (SPEC §5)."""
     sp = fd.get("sampling") or {}
-    layers = [layer for layer in LAYERS if sp.get(layer)]
+    layers = _by_depth(layer for layer, v in sp.items() if v)
     if not layers:
         return None
     fig, axes = _figure(len(layers))

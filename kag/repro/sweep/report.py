@@ -35,6 +35,7 @@ from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPR
                                        package_versions)
 from kag.repro.results import Results
 from kag.repro.profiles import PAPER
+from kag.repro.studies import DEFAULT_STUDY, does_not_apply, get_study
 from kag.repro.sweep.engine import Summary, judge_point, point_groups
 from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DECAY_CAN_ACT, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
 
@@ -399,7 +400,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     other status, those that flip (and where), those not judged, and where C2, C8 and the paper's
     96% augmented accuracy are recovered."""
     names = [p.name for p in points]
-    hold, steady, flips, skipped, not_run = [], [], [], [], {}
+    hold, steady, flips, skipped, inapplicable, not_run = [], [], [], [], [], {}
     for row in rows:
         c = BY_ID[row["id"]]
         by = _by_status(row, names)
@@ -409,7 +410,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         judged = {s: ns for s, ns in by.items() if s not in (NOT_RUN, SKIPPED)}
         if not judged:
             if by.get(SKIPPED):
-                skipped.append(row["id"])
+                (inapplicable if does_not_apply(c, get_study(DEFAULT_STUDY)) else skipped).append(row["id"])
             continue
         if len(judged) == 1:
             (status, ns), = judged.items()
@@ -435,6 +436,8 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         sentences.append("No claim flips between the points of the grid.")
     if skipped:
         sentences.append(f"Not judged at this fidelity: {', '.join(skipped)} (judged at the paper's fidelity only).")
+    if inapplicable:
+        sentences.append(f"Not applicable to the {DEFAULT_STUDY} study's networks: {', '.join(inapplicable)}.")
     for name, ids in not_run.items():
         sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
                          f"{', '.join(ids)}.")

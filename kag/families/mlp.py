@@ -1,0 +1,114 @@
+"""GELU MLPs of any depth: ``784 -> n -> ... -> n -> 10`` (the paper's network is depth 2).
+
+``mlp2`` is :class:`kag.model.MLP` itself (SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
+``mnist-deep`` study, initialised the same way (Kaiming normal layer by layer, zero biases). The
+hidden layers are measured by the closed-form chain ``J_l = diag(σ'(z_l)) W_l J_{l-1}``, computed
+with exactly the operations of :func:`kag.jacobians.jacobians_from_weights` (so ``mlp2``'s tables
+are those of the paper's pipeline, bit for bit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import skip_init
+
+from kag.families import INPUT_DIM, N_CLASSES, ModelFamily, stacked_linear
+from kag.jacobians import full_float32_precision, gelu_derivative
+
+
+class DeepMLP(nn.Module):
+    """``depth`` hidden GELU layers of ``width`` units (``fc1`` ... ``fc{depth}``) and a linear readout
+    ``fc{depth+1}``; Kaiming-normal weights (std sqrt(2 / fan_in)) drawn layer by layer, zero biases
+    (for depth 2 the same draws as :class:`kag.model.MLP`)."""
+
+    def __init__(self, width: int, depth: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        sizes = [INPUT_DIM] + [width] * depth + [N_CLASSES]
+        self.depth = depth
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            setattr(self, f"fc{i + 1}", skip_init(nn.Linear, a, b))
+        with torch.no_grad():
+            for layer in self.linears():
+                nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu", generator=generator)
+                nn.init.zeros_(layer.bias)
+
+    def linears(self) -> list[nn.Linear]:
+        return [getattr(self, f"fc{i + 1}") for i in range(self.depth + 1)]
+
+    def hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Every hidden activation, first layer first."""
+        out, h = [], x
+        for layer in self.linears()[:-1]:
+            h = F.gelu(layer(h))
+            out.append(h)
+        return tuple(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linears()[-1](self.hidden(x)[-1])
+
+
+class MLPFamily(ModelFamily):
+    """GELU MLPs with ``depth`` hidden layers of the same width."""
+
+    def __init__(self, name: str, depth: int, version: int, description: str) -> None:
+        self.name, self.depth, self.version, self.description = name, depth, version, description
+        self.layers = tuple(f"L{i + 1}" for i in range(depth))
+
+    def param_shapes(self, width: int) -> dict[str, tuple[int, ...]]:
+        sizes = [INPUT_DIM] + [width] * self.depth + [N_CLASSES]
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            shapes[f"fc{i + 1}.weight"], shapes[f"fc{i + 1}.bias"] = (b, a), (b,)
+        return shapes
+
+    def checkpoint_params(self) -> tuple[str, ...]:
+        return ("fc1.weight", "fc1.bias")
+
+    def module(self, width: int, generator: torch.Generator | None = None) -> nn.Module:
+        self.check_width(width)
+        if self.depth == 2:
+            from kag.model import MLP
+
+            return MLP(width, generator=generator)
+        return DeepMLP(width, self.depth, generator=generator)
+
+    def width_of(self, state: dict[str, torch.Tensor]) -> int:
+        return int(state["fc1.weight"].shape[0])
+
+    def unit_counts(self, width: int) -> dict[str, int]:
+        return {layer: width for layer in self.layers}
+
+    def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i in range(1, self.depth + 1):
+            h = F.gelu(stacked_linear(params, f"fc{i}", h))
+        return stacked_linear(params, f"fc{self.depth + 1}", h)
+
+    def layer_jacobians(self, state: dict[str, torch.Tensor], x: torch.Tensor, layers: Sequence[str],
+                        dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        wanted = {self.check_layer(layer) for layer in layers}
+        deepest = max(self.layers.index(layer) for layer in wanted) + 1
+        h = x.detach().to(dtype)
+        out: dict[str, torch.Tensor] = {}
+        J = None
+        with torch.no_grad(), full_float32_precision():
+            for i in range(1, deepest + 1):
+                W, b = (state[f"fc{i}.{p}"].detach().to(x.device, dtype) for p in ("weight", "bias"))
+                z = torch.addmm(b, h, W.T)
+                s = gelu_derivative(z)
+                J = s[:, :, None] * W if J is None else torch.matmul(W, J).mul_(s[:, :, None])
+                if f"L{i}" in wanted:
+                    out[f"L{i}"] = J
+                if i < deepest:
+                    h = F.gelu(z)
+        return out
+
+
+MLP2 = MLPFamily("mlp2", depth=2, version=1,
+                 description="the paper's 2-layer GELU MLP, 784 -> n -> n -> 10")
+MLP4 = MLPFamily("mlp4", depth=4, version=1,
+                 description="a 4-hidden-layer GELU MLP, 784 -> n -> n -> n -> n -> 10")
