@@ -54,6 +54,7 @@ from kag.metrics import (
     zero_row_fraction,
 )
 from kag.families import DEFAULT_FAMILY, ModelFamily, get_family
+from kag.measurement import SAMPLINGS
 from kag.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.rr import (combined_se, per_sample_rr, rr_arithmetic_estimate, rr_index_samples, rr_ratio_estimate,
@@ -172,6 +173,8 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
     _dtype(config)
     if config.eval_images not in ("clean", "augmented"):
         raise ValueError(f"eval_images={config.eval_images!r} is unknown: choose clean or augmented")
+    if config.sampling not in SAMPLINGS:
+        raise ValueError(f"sampling={config.sampling!r} is unknown: choose {' or '.join(SAMPLINGS)}")
     if not config.ks:
         raise ValueError("ks=() is not allowed: give at least one k")
     k_lists = [("ks", config.ks), ("timeline_k", (config.timeline_k,))]
@@ -285,9 +288,16 @@ def accuracy_se(accuracy: float | None, n_test: int) -> float:
     return math.sqrt(accuracy * (1.0 - accuracy) / n_test)
 
 
-def _rotation_samples(n: int, d: int, config: MetricConfig) -> list[tuple[int, int, tuple[torch.Tensor, torch.Tensor]]]:
+def _rotation_samples(n: int, d: int, config: MetricConfig, support: torch.Tensor | None = None
+                      ) -> list[tuple[int, int, tuple[torch.Tensor, torch.Tensor]]]:
     """(index sample number, k, sample) of the RR estimator (:func:`kag.rr.rr_index_samples`)."""
-    return rr_index_samples(n, d, config.ks, config.n_samples, config.rr_index_samples, config.index_seed)
+    return rr_index_samples(n, d, config.ks, config.n_samples, config.rr_index_samples, config.index_seed, support)
+
+
+
+def _support(config: MetricConfig, family: ModelFamily, width: int, layer: str) -> torch.Tensor | None:
+    """The receptive fields minors are drawn from under ``sampling="support"`` (None: uniform columns)."""
+    return family.support(width, layer) if config.sampling == "support" else None
 
 
 # -- the multiverse (docs/SPEC.md §7): estimator variants measured beside the primary ------------------
@@ -364,16 +374,18 @@ class _GlobalSamples:
     long_sample: tuple[torch.Tensor, torch.Tensor] | None
 
     @classmethod
-    def of(cls, n: int, d: int, config: MetricConfig, device: torch.device) -> "_GlobalSamples":
+    def of(cls, n: int, d: int, config: MetricConfig, device: torch.device,
+           support: torch.Tensor | None = None) -> "_GlobalSamples":
         extra_size = (config.variant_sample_multiple - 1) * config.n_samples
         s_max = max(config.pr_sample_sizes, default=0)
+        at = dict(n_cols=d, support=support)
         return cls(
-            samples={k: sample_indices(n, k, config.n_samples, n_cols=d, seed=config.index_seed) for k in config.ks},
-            extra={k: sample_indices(n, k, extra_size, n_cols=d, seed=config.index_seed + EXTRA_SAMPLE_SEED)
+            samples={k: sample_indices(n, k, config.n_samples, seed=config.index_seed, **at) for k in config.ks},
+            extra={k: sample_indices(n, k, extra_size, seed=config.index_seed + EXTRA_SAMPLE_SEED, **at)
                    for k in config.ks},
-            rr_samples=_rotation_samples(n, d, config),
+            rr_samples=_rotation_samples(n, d, config, support),
             rotations=_lazy_rotations(n, config, device),
-            long_sample=sample_indices(n, max(config.ks), s_max, n_cols=d, seed=config.index_seed) if s_max else None,
+            long_sample=sample_indices(n, max(config.ks), s_max, seed=config.index_seed, **at) if s_max else None,
         )
 
 
@@ -387,15 +399,16 @@ def global_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: t
     dtype = _dtype(config)
     d = x.shape[1]
     width = family.width_of(states["trained"])
-    by_size: dict[int, _GlobalSamples] = {}
+    by_size: dict[tuple, _GlobalSamples] = {}  # layers of one size share samples (unless each has its support)
     fewer = fewer_samples(config)
     k_s = max(config.ks)
     surrogates = SURROGATES if surrogate else {}
     for layer in family.layers:
-        n = family.units(width, layer)
-        if n not in by_size:
-            by_size[n] = _GlobalSamples.of(n, d, config, x.device)
-        at = by_size[n]
+        n, support = family.units(width, layer), _support(config, family, width, layer)
+        shared = (n,) if support is None else (n, layer)
+        if shared not in by_size:
+            by_size[shared] = _GlobalSamples.of(n, d, config, x.device, support)
+        at = by_size[shared]
         samples, extra, rr_samples, rotations, long_sample = (at.samples, at.extra, at.rr_samples, at.rotations,
                                                               at.long_sample)
         m: dict[str, dict[int, list[torch.Tensor]]] = {}
@@ -592,7 +605,9 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
     family = family or get_family()
     n = family.units(width, "L1") if width is not None else int(checkpoints[0]["fc1.weight"].shape[0])
     k = min(config.timeline_k, n)
-    idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed)
+    support = _support(config, family, width, "L1") if width is not None else None
+    idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed,
+                                        support=support)
     dtype = _dtype(config)
 
     def minors_of(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -653,13 +668,17 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
     seeds = {PRIMARY: (config.index_seed, S),
              "more-minors": (config.index_seed + EXTRA_SAMPLE_SEED, (config.variant_sample_multiple - 1) * S)}
 
-    def index_samples(n: int) -> tuple[dict, dict]:
-        """The ball samples and the (analysis, condition, k, which) -> sample of a layer of ``n`` units."""
-        balls = {(r, k, which): sample_pooled_indices(n, k, size, pools, n_cols=grid.n_columns, seed=seed)
+    def index_samples(n: int, support: torch.Tensor | None) -> tuple[dict, dict]:
+        """The ball samples and the (analysis, condition, k, which) -> sample of a layer of ``n`` units;
+        with ``support``, columns from each unit's receptive field, except for the separations (which
+        place the columns themselves: uniform, as without support)."""
+        balls = {(r, k, which): sample_pooled_indices(n, k, size, pools, n_cols=grid.n_columns, seed=seed,
+                                                      support=support)
                  for r, pools in ball_pools.items() for k in config.spatial_ks
                  for which, (seed, size) in seeds.items()}
         # (analysis, condition, k, which) -> index sample, shared by every image
-        fixed = {("patches", name, k, which): sample_indices(n, k, size, grid=grid, pool=pool, seed=seed)
+        fixed = {("patches", name, k, which): sample_indices(n, k, size, grid=grid, pool=pool, seed=seed,
+                                                             support=support)
                  for name, pool in grid.patches().items() for k in config.spatial_ks
                  for which, (seed, size) in seeds.items()}
         fixed.update({("separation", str(d), k, which): sample_indices(n, k, size, grid=grid,
@@ -668,16 +687,17 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
                       for which, (seed, size) in seeds.items()})
         return balls, fixed
 
-    by_size: dict[int, tuple[dict, dict]] = {}
+    by_size: dict[tuple, tuple[dict, dict]] = {}
     sizes = {("patches", name): float(pool.numel()) for name, pool in grid.patches().items()}
     sizes.update({("separation", str(d)): float(grid.n_columns) for d in config.separations})
     surrogates = {"surrogate": "both"} if surrogate else {}
     paired = ("trained", "init")  # the networks of the PR ratio's variants
     for layer in family.layers:
-        n = family.units(width, layer)
-        if n not in by_size:
-            by_size[n] = index_samples(n)
-        balls, fixed = by_size[n]
+        n, support = family.units(width, layer), _support(config, family, width, layer)
+        shared = (n,) if support is None else (n, layer)
+        if shared not in by_size:
+            by_size[shared] = index_samples(n, support)
+        balls, fixed = by_size[shared]
         J = {name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
                                                                          config.surrogate_rounds, family).items()}
         for k in config.spatial_ks:

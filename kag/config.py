@@ -89,7 +89,7 @@ class MetricConfig:
 
     A new field gets an entry in ``NEUTRAL`` (see :func:`key_fields`)."""
 
-    NEUTRAL: ClassVar[dict[str, Any]] = {}
+    NEUTRAL: ClassVar[dict[str, Any]] = {"sampling": "uniform"}
 
     n_images: int = 512  # test images for whole-image metrics
     n_spatial_images: int = 50  # test images for spatial analyses
@@ -126,3 +126,6 @@ class MetricConfig:
     variant_sample_multiple: int = 2  # "more minors": the primary sample plus (multiple - 1) x S more (PR)
     rr_variant_images: int = 64  # "more images" for RR (the primary: n_rotation_images)
     rr_variant_rotations: tuple[int, ...] = (20, 100)  # "more rotations" for RR (the primary: n_rotations)
+    # "uniform": every minor's columns uniform (SPEC §4); "support": each row's column drawn from where that
+    # unit can see the input at all (its receptive field; local layers only, see kag.families) - a study's choice
+    sampling: str = "uniform"

@@ -250,6 +250,7 @@ def sample_pooled_indices(
     *,
     n_cols: int,
     seed: int = 42,
+    support: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One index sample per pool, all at once: ``-> (rows [S, k], cols [P, S, k])``, int64 CPU.
 
@@ -258,6 +259,8 @@ def sample_pooled_indices(
     with every sample that repeats a column redrawn until none does). For analyses whose pool
     changes with the image, e.g. balls around random centres drawn per image (SPEC §6); pair it
     with :func:`minors_per_item`. Deterministic for ``seed``; the global RNG is never touched.
+    ``support`` (local layers): each row's column drawn from its own support within each pool, as in
+    :func:`sample_indices` (one pool after the other).
     """
     n_rows = check_int("n_rows", n_rows, 1)
     k = check_int("k", k, 1)
@@ -273,6 +276,9 @@ def sample_pooled_indices(
         raise ValueError(f"k={k} exceeds the pool of {int(sizes.min())} columns")
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
     rows = _random_subsets(n_rows, k, n_samples, generator)
+    if support is not None:
+        support = _check_support(support, n_rows, n_cols)
+        return rows, torch.stack([_supported_columns(rows, support, p, k, generator) for p in checked])
     table = torch.zeros(len(checked), int(sizes.max()), dtype=torch.int64)  # pools side by side, zero-padded
     for i, p in enumerate(checked):
         table[i, : p.numel()] = p

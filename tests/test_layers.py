@@ -12,13 +12,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("kag", "kag.paths", "kag.errors", "kag.config", "kag.devices", "kag.progress", "kag.stats", "kag.data",
         "kag.datasets", "kag.fashion_mnist", "kag.model", "kag.augment", "kag.train", "kag.keys", "kag.store", "kag.pipeline", "kag.jacobians", "kag.determinants",
-        "kag.rotations", "kag.metrics", "kag.rr", "kag.spatial", "kag.surrogate", "kag.compare", "kag.field", "kag.measurement", "kag.plots", "kag.table", "kag.analysis")
+        "kag.rotations", "kag.metrics", "kag.rr", "kag.spatial", "kag.surrogate", "kag.compare", "kag.field", "kag.measurement", "kag.plots", "kag.table", "kag.analysis",
+        "kag.families", "kag.families.mlp", "kag.families.cnn")
 
 
 def test_every_core_module_exists():
-    missing = [m for m in CORE[1:] if not (ROOT / (m.replace(".", "/") + ".py")).is_file()]
+    def path(module: str) -> Path:
+        flat = ROOT / (module.replace(".", "/") + ".py")
+        return flat if flat.is_file() else ROOT / module.replace(".", "/") / "__init__.py"
+
+    missing = [m for m in CORE[1:] if not path(m).is_file()]
     assert not missing
     listed = {f"kag.{p.stem}" for p in (ROOT / "kag").glob("*.py") if p.stem not in ("__init__", "__main__", "cli")}
+    listed |= {"kag.families"} | {f"kag.families.{p.stem}" for p in (ROOT / "kag/families").glob("*.py")
+                                  if p.stem != "__init__"}
     assert listed == set(CORE[1:]), "a new core module must be added to CORE"
 
 

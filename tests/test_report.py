@@ -35,7 +35,8 @@ def _strict_json(text: str):
 def test_render_writes_every_file_and_every_figure_with_data(report: Path):
     for name in ("results.json", "index.html", "README.md"):
         assert (report / name).stat().st_size > 0, name
-    assert sorted(p.stem for p in report.glob("*.png")) == sorted(FIGURES)
+    # every figure but C2-depth's, which needs 3+ hidden layers (the fake world is the paper's 2-layer MLP)
+    assert sorted(p.stem for p in report.glob("*.png")) == sorted(set(FIGURES) - {"c2_depth"})
     assert not list(report.glob(".*.tmp")), "temporary files left behind"
 
 

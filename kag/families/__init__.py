@@ -71,6 +71,12 @@ class ModelFamily(abc.ABC):
     def unit_counts(self, width: int) -> dict[str, int]:
         """Units of every measured layer at ``width``."""
 
+    def support(self, width: int, layer: str) -> torch.Tensor | None:
+        """Where layer ``layer``'s Jacobian can be non-zero, ``[units, 784]`` bool (each unit's receptive
+        field), or None for a dense layer (every unit sees every pixel). For ``sampling="support"``."""
+        self.check_layer(layer)
+        return None
+
     # -- derived -----------------------------------------------------------------------------------------
     def check_layer(self, layer: str) -> str:
         if layer not in self.layers:

@@ -87,6 +87,19 @@ class CNNFamily(ModelFamily):
         c1, c2 = CHANNELS
         return {"L1": c1 * SIDES[0] ** 2, "L2": c2 * SIDES[1] ** 2, "L3": width}
 
+    def support(self, width: int, layer: str) -> torch.Tensor | None:
+        """Receptive fields of the conv layers (a unit sees the pixels its kernels reach); fc1 sees all."""
+        self.check_layer(layer)
+        if layer == "L3":
+            return None
+        c1, c2 = CHANNELS
+        ones1 = torch.ones(c1, 1, KERNEL, KERNEL, dtype=torch.float64)
+        field = conv_matrix(ones1, 1, SIDE) != 0  # [784 units, 784 pixels]
+        if layer == "L2":
+            reach = conv_matrix(torch.ones(c2, c1, KERNEL, KERNEL, dtype=torch.float64), c1, SIDES[0]) != 0
+            field = (reach.double() @ field.double()) != 0  # [392, 784]
+        return field
+
     def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         M, B = x.shape[:2]
         c1, c2 = CHANNELS

@@ -1012,6 +1012,7 @@ CLAIMS: tuple[Claim, ...] = (
         cells_of=lambda p: [_cell("C2-depth", n=n, k=k) for n in p.widths for k in p.metrics.ks if k >= 2],
         evaluate=_judge_c2_depth,
         headline=_rhos,
+        figure="c2_depth",
         min_layers=3,
         explain=_explain_rho("the mean PR ratio to fall with depth", "layer {}", "rose with depth", relation="<="),
     ),

@@ -136,4 +136,8 @@ def get_profile(name: str | None = None, device: str | None = None, study: str |
         raise ValueError(f"profile={name!r} is unknown: choose one of {', '.join(PROFILE_CHOICES)}")
     else:
         profile = PROFILES[name]
-    return profile if chosen == profile.study else dataclasses.replace(profile, study=chosen)
+    if chosen == profile.study:
+        return profile
+    changes = get_study(chosen).metric_changes
+    profile = dataclasses.replace(profile, study=chosen)
+    return profile.with_metrics(**changes) if changes else profile

@@ -26,6 +26,8 @@ class Study:
     family: str = DEFAULT_FAMILY
     summary: str
     not_applicable: dict[str, str] = field(default_factory=dict)  # claim id -> why it is not judged here
+    # how its measurement differs from the profile's (MetricConfig fields), e.g. sampling from receptive fields
+    metric_changes: dict[str, object] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -62,7 +64,10 @@ STUDIES = {s.name: s for s in (
                   "fc representations alike (columns are always the input pixels).",
           not_applicable={"C4": "its width n is the fc layer's (L3); L1, where C4 is registered, is the first "
                                 "convolution, with the same 4 channels at every n, so 'larger networks' is not what "
-                                "n varies there"}),
+                                "n varies there"},
+          # a conv unit sees 5x5 (L1) or 13x13 (L2) pixels: uniformly drawn minors are then almost all exactly 0
+          # (L1, k = 3: about 1 in 5,000), so each row's column is drawn from its receptive field (SPEC §8a)
+          metric_changes={"sampling": "support"}),
 )}
 DEFAULT_STUDY = "mnist-mlp"
 STUDY_CHOICES = tuple(STUDIES)

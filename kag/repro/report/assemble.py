@@ -463,11 +463,27 @@ def robustness_text(entry: dict[str, Any]) -> str:
         else str(status)
 
 
+def _does_not_apply(entry: dict[str, Any]) -> str:
+    """Why a claim does not apply to the report's study ("does not apply to the ... study: ..."), from
+    its skipped cells (kag.repro.studies.why_not_judged), or "" when it applies."""
+    cells = entry.get("cells") or []
+    details = {str(r.get("detail") or "") for r in cells if r.get("outcome") == "skipped"}
+    marker = f"{entry['id']} does not apply to"
+    if cells and len(details) == 1 and all(r.get("outcome") == "skipped" for r in cells):
+        (detail,) = details
+        if detail.startswith(marker):
+            return detail[len(entry["id"]) + 1:]
+    return ""
+
+
 def _deviation(entry: dict[str, Any]) -> str:
     """What differs from the paper, in a short phrase: the claim's plain sentence when it did not reproduce."""
     if entry["status"] == REPRODUCED:
         return "none" if not entry.get("control") else "none: the control says no"
     if entry["status"] == NOT_RUN:
+        inapplicable = _does_not_apply(entry)
+        if inapplicable:
+            return f"not run: {inapplicable}"
         reason = "judged under the " + ", ".join(entry.get("profiles") or []) + " profile only" \
             if all(r.get("outcome") == "skipped" for r in entry["cells"]) and entry["cells"] else "no cell was judged"
         return f"not run: {reason}"
@@ -498,6 +514,7 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     statement, our value of its key quantity (:func:`kag.repro.report.quantities.claim_value`), the
     primary verdict, its robustness, the deviations from the paper, and the compute it took."""
     claims = []
+    inapplicable = [e["id"] for e in criteria if e["status"] == NOT_RUN and _does_not_apply(e)]
     for e in criteria:
         claims.append({"id": e["id"], "statement": e["claim"], "quantity": QUANTITY.get(e["id"], e.get("measurement")),
                        "value": claim_value(e["cells"]), "status": e["status"], "label": e.get("label") or e["status"],
@@ -507,7 +524,7 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     reproduced = [c["id"] for c in judged if c["status"] == REPRODUCED]
     missed = [c["id"] for c in judged if c["status"] != REPRODUCED]
     outcome = (NOT_RUN if not judged else RE if not missed else NOT_RE if not reproduced else PARTIAL)
-    not_judged = [c["id"] for c in claims if c["counted"] and c["status"] == NOT_RUN]
+    not_judged = [c["id"] for c in claims if c["counted"] and c["status"] == NOT_RUN and c["id"] not in inapplicable]
     not_counted = [c["id"] for c in claims if not c["counted"]]
     sentence = f"{len(reproduced)} of {len(judged)} paper claims judged here reproduced"
     sentence += f" ({', '.join(reproduced)})" if reproduced else ""
@@ -515,6 +532,8 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     sentence += "."
     if not_judged:
         sentence += f" Not judged under this profile: {', '.join(not_judged)}."
+    if inapplicable:
+        sentence += f" Not applicable to this study: {', '.join(inapplicable)}."
     if not_counted:
         sentence += (f" Listed but not counted: {', '.join(not_counted)} (N1 is a control, N2 goes beyond the "
                      "paper).")
@@ -522,7 +541,8 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     if any(c["robustness_status"] for c in claims):
         sentence += f" Reproduced and robust under every pre-registered variant: {', '.join(robust) or 'none'}."
     return {"outcome": outcome, "outcome_words": OUTCOME_WORDS[outcome], "sentence": sentence,
-            "reproduced": reproduced, "not_reproduced": missed, "not_judged": not_judged, "not_counted": not_counted,
+            "reproduced": reproduced, "not_reproduced": missed, "not_judged": not_judged,
+            "not_applicable": inapplicable, "not_counted": not_counted,
             "claims": claims, "compute": compute_used(provenance)}
 
 

@@ -291,6 +291,36 @@ def c4_width(fd: dict) -> Figure | None:
     return fig
 
 
+def c2_depth(fd: dict) -> Figure | None:
+    """C2-depth's judged quantity: the PR ratio against layer depth, one panel per k >= 2 and one line
+    per width (mean ± 2 std over seeds), standard regime; needs 3 or more hidden layers."""
+    g = (fd.get("global") or {}).get("standard") or {}
+    layers = _layers_in({"standard": g})
+    ks = [k for k in _ks(g) if float(k) >= 2]
+    if len(layers) < 3 or not ks:
+        return None
+    widths = sorted(int(n) for n in g)
+    depth = list(range(1, len(layers) + 1))
+    fig, axes = _figure(len(ks), width=4.0 * len(ks), height=3.5)
+    drawn = False
+    for ax, k in zip(axes, ks):
+        for i, n in enumerate(widths):
+            seeds = [_at(g, n, layer, k) for layer in layers]
+            drawn |= _errorline(ax, depth, seeds, 1.0 + 0.02 * (i - len(widths) / 2),
+                                color=LAYER_COLORS[i % len(LAYER_COLORS)], label=f"n={n}")
+        _unity(ax)
+        ax.set_xticks(depth, [f"{layer}" for layer in layers])
+        ax.set_xlabel("hidden layer (input side first)")
+        ax.set_ylabel(f"PR ratio, k={k}")
+        ax.set_title(f"k={k}", fontsize=9)
+    if not drawn:
+        return None
+    fig.suptitle(f"C2-depth: PR ratio against depth (mean ± 2 std), standard regime; needs Spearman ρ ≤ "
+                 f"{CRITERIA['C2-depth'].thresholds['max_rho']:g}", fontsize=9)
+    _legend(fig, axes)
+    return fig
+
+
 # -- spatial analyses -----------------------------------------------------------------------------
 def _spatial_panels(fd: dict, analysis: str) -> tuple[str, dict, list[tuple[str, str]]] | None:
     """(largest spatial width, {label: layer -> k -> cond -> ...}, panels [(layer, k)]) or None."""
@@ -629,6 +659,7 @@ FIGURES: dict[str, FigureFn] = {
     "c2_layer_gap": c2_layer_gap,
     "c3_order_gap": c3_order_gap,
     "c4_width": c4_width,
+    "c2_depth": c2_depth,
     "spatial_balls": spatial_balls,
     "spatial_patches": spatial_patches,
     "spatial_separation": spatial_separation,
