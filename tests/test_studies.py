@@ -62,7 +62,7 @@ def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
     assert "6 skipped, 138 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
 
 
-def _report(tmp: Path, study: str, statuses: dict[str, str]) -> None:
+def _report(tmp: Path, study: str, statuses: dict[str, str], figures_data: dict | None = None) -> None:
     """A study's results.json as the reproduction writes it, reduced to what the cross-study report reads."""
     folder = get_study(study).report_dir("quick", tmp)
     folder.mkdir(parents=True)
@@ -70,7 +70,7 @@ def _report(tmp: Path, study: str, statuses: dict[str, str]) -> None:
                 "key_number": f"key {cid} {study}", "robustness": {"status": "robust", "disagree": []}}
                for cid, status in statuses.items()]
     data = {"profile": {"name": "quick", "reductions": ["3 seeds instead of 5"]}, "summary": summary,
-            "n2_statement": f"N2 in {study}.",
+            "n2_statement": f"N2 in {study}.", "figures_data": figures_data or {},
             "provenance": {"generated": "2026-12-06", "git": {"commit": "abc", "dirty": False}, "device": "cpu",
                            "data": {"name": get_study(study).dataset}}}
     (folder / "results.json").write_text(json.dumps(data))
@@ -110,3 +110,30 @@ def test_the_cross_study_report_says_what_is_missing(tmp_path):
     data = assemble_studies("quick", tmp_path)
     assert data["summary"] == ["Only mnist-mlp has a report for this profile: nothing can be compared yet."]
     assert [s["available"] for s in data["studies"]] == [True, False, False, False]
+
+
+def _global(layers: list[str], value: float) -> dict:
+    cell = {"3": {"pr_ratio": [value, value + 0.1, value - 0.1]}}
+    return {"standard": {str(n): {layer: cell for layer in layers} for n in (64, 512)}}
+
+
+def test_the_cross_study_report_draws_one_figure_per_question_and_names_partly_judged_claims(tmp_path):
+    from kag.repro.report.studies import assemble_studies, write_studies_report
+
+    surrogate = {"k": 3, "layers": {"L1": {"pr": {"surrogate": {"512": [0.98, 1.0, 1.01]}}}}}
+    _report(tmp_path, "mnist-mlp", {"C2": "inconclusive", "C2-depth": "skipped"},
+            {"global": _global(["L1", "L2"], 2.0), "surrogate": surrogate})
+    _report(tmp_path, "mnist-deep", {"C2": "inconclusive", "C2-depth": "contradicted"},
+            {"global": _global(["L1", "L2", "L3", "L4"], 3.0)})
+    data = assemble_studies("quick", tmp_path)
+    assert "C2-depth is judged in mnist-deep only (mnist-deep: contradicted)." in data["summary"]
+    assert not any(s.startswith("C2-depth differs") for s in data["summary"])
+    by_id = {q["id"]: q for q in data["questions"]}
+    assert by_id["emergence"]["studies"]["mnist-deep"]["x"] == ["L1", "L2", "L3", "L4"]
+    assert by_id["emergence"]["studies"]["mnist-mlp"]["seeds"][0] == [2.0, 2.1, 1.9]
+    assert by_id["width"]["studies"]["mnist-mlp"]["x"] == [64, 512]
+    assert list(by_id["norms"]["studies"]) == ["mnist-mlp"]  # the deep world has no surrogate rows
+    out = write_studies_report("quick", tmp_path)
+    for q in ("emergence", "width", "norms"):
+        assert (out / f"question_{q}.png").stat().st_size > 2_000
+        assert f"![{by_id[q]['question']}](question_{q}.png)" in (out / "README.md").read_text()

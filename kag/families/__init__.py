@@ -4,14 +4,17 @@ A :class:`ModelFamily` knows everything the pipeline needs of an architecture, a
 MNIST or the claims: its parameters' names and shapes (the store checks weights against them),
 how to initialise one seed and how to run M seeds at once (the trainer), which hidden layers are
 measured and their closed-form input Jacobians (the metric tables), and the ordinary ``nn.Module``
-a user hands to :func:`kag.measure`. A new family is one module with a subclass and one line in
-:data:`FAMILIES`; every family's Jacobians are pinned against autograd in ``tests/test_families.py``.
+a user hands to :func:`kag.measure`. A new family is one module in this package that defines a subclass and lists its instances in
+``FAMILIES_HERE``: it is found by :func:`families` (every module here is imported when a family is
+first asked for), and ``tests/test_families.py`` pins its Jacobians against autograd and its batched
+forward against its module without being told about it.
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+import pkgutil
 from collections.abc import Sequence
 
 import torch
@@ -20,11 +23,6 @@ from torch import nn
 INPUT_DIM = 784  # the families take 28x28 images, flattened and normalised (kag.data.ImageDataset.normalize)
 N_CLASSES = 10
 
-FAMILIES = {  # name -> "module:factory" (imported when asked for)
-    "mlp2": "kag.families.mlp:MLP2",
-    "mlp4": "kag.families.mlp:MLP4",
-    "cnn": "kag.families.cnn:SMALL_CNN",
-}
 DEFAULT_FAMILY = "mlp2"  # the paper's network; its models' cache keys do not name a family
 
 
@@ -129,13 +127,30 @@ def _numel(shape: Sequence[int]) -> int:
     return n
 
 
+_FOUND: dict[str, "ModelFamily"] = {}
+
+
+def families() -> dict[str, "ModelFamily"]:
+    """Every family, by name: the ``FAMILIES_HERE`` of every module of this package (found once)."""
+    if not _FOUND:
+        found: dict[str, ModelFamily] = {}
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+            for family in getattr(importlib.import_module(f"{__name__}.{info.name}"), "FAMILIES_HERE", ()):
+                if family.name in found:
+                    raise RuntimeError(f"two model families are named {family.name!r}")
+                found[family.name] = family
+        order = sorted(found, key=lambda name: (name != DEFAULT_FAMILY, name))
+        _FOUND.update({name: found[name] for name in order})
+    return _FOUND
+
+
 def get_family(name: str | None = None) -> ModelFamily:
     """The family ``name`` (None: the paper's ``mlp2``); a one-line ValueError naming the choices if unknown."""
     name = name or DEFAULT_FAMILY
-    if name not in FAMILIES:
-        raise ValueError(f"family={name!r} is unknown: choose one of {', '.join(FAMILIES)}")
-    module, attr = FAMILIES[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    known = families()
+    if name not in known:
+        raise ValueError(f"family={name!r} is unknown: choose one of {', '.join(known)}")
+    return known[name]
 
 
 def stacked_linear(params: dict[str, torch.Tensor], name: str, h: torch.Tensor) -> torch.Tensor:

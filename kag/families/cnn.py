@@ -135,3 +135,4 @@ class CNNFamily(ModelFamily):
 
 
 SMALL_CNN = CNNFamily()
+FAMILIES_HERE = (SMALL_CNN,)

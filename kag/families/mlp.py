@@ -112,3 +112,4 @@ MLP2 = MLPFamily("mlp2", depth=2, version=1,
                  description="the paper's 2-layer GELU MLP, 784 -> n -> n -> 10")
 MLP4 = MLPFamily("mlp4", depth=4, version=1,
                  description="a 4-hidden-layer GELU MLP, 784 -> n -> n -> n -> n -> 10")
+FAMILIES_HERE = (MLP2, MLP4)

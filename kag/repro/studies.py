@@ -19,7 +19,7 @@ from kag.families import DEFAULT_FAMILY, get_family
 @dataclass(frozen=True, kw_only=True)
 class Study:
     """One setting: its name, dataset (a :data:`kag.datasets.DATASETS` name), model family (a
-    :data:`kag.families.FAMILIES` name) and purpose; the claims that do not apply, each with why."""
+    :func:`kag.families.families` name) and purpose; the claims that do not apply, each with why."""
 
     name: str
     dataset: str

@@ -311,6 +311,44 @@ def studies_matrix_figure(data: dict) -> bytes:
         return _png(fig)
 
 
+STUDY_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def studies_question_figure(question: dict, studies: list[str]) -> bytes:
+    """One question of the cross-study report: a line per study (mean ± 2 std over seeds) over its x
+    (layers or widths), 1 = no change from the initialisation."""
+    from matplotlib.figure import Figure
+
+    from kag.repro.report.figures import mean_2std
+
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+        ax = fig.subplots()
+        numeric = all(isinstance(x, int) for s in question["studies"].values() for x in s["x"])
+        for i, name in enumerate(studies):
+            series = question["studies"].get(name)
+            if not series:
+                continue
+            xs = series["x"] if numeric else [j + 1 + 0.06 * (i - len(studies) / 2) for j in range(len(series["x"]))]
+            pts = [(x, m) for x, seeds in zip(xs, series["seeds"]) if (m := mean_2std(seeds)) is not None]
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[p[1][1] for p in pts], capsize=2,
+                            marker="o", ms=3.5, lw=1.2, color=STUDY_COLOURS[i % len(STUDY_COLOURS)],
+                            label=f"{name} ({series['at']})")
+        ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+        if numeric:
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("width n")
+        else:
+            depth = max(len(s["x"]) for s in question["studies"].values())
+            ax.set_xticks(range(1, depth + 1), [f"L{j}" for j in range(1, depth + 1)])
+            ax.set_xlabel("hidden layer (input side first)")
+        ax.set_ylabel("ratio (1 = as at init)" if question["id"] != "norms" else "PR(trained) / PR(surrogate)")
+        ax.set_title(question["question"], fontsize=10)
+        ax.legend(fontsize=7, frameon=False)
+        return _png(fig)
+
+
 def render_studies(data: dict, out_dir: Path) -> Path:
     """Write the cross-study report of ``data`` (from :func:`kag.repro.report.studies.assemble_studies`)
     into ``out_dir``: results.json, matrix.png, index.html (figure embedded) and README.md."""
@@ -320,7 +358,13 @@ def render_studies(data: dict, out_dir: Path) -> Path:
     _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     png = studies_matrix_figure(data)
     _write_atomic(out_dir / "matrix.png", png)
-    ctx = {**data, "matrix_uri": data_uri(png), "status_class": STATUS_CLASS, "status_mark": STATUS_MARK}
+    question_uri = {}
+    for question in data.get("questions") or []:
+        drawn = studies_question_figure(question, data["present"])
+        _write_atomic(out_dir / f"question_{question['id']}.png", drawn)
+        question_uri[question["id"]] = data_uri(drawn)
+    ctx = {**data, "matrix_uri": data_uri(png), "question_uri": question_uri, "status_class": STATUS_CLASS,
+           "status_mark": STATUS_MARK}
     env = _environment()
     _write_atomic(out_dir / "index.html", env.get_template("studies.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("studies.md.j2").render(ctx).encode())

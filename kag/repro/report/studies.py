@@ -71,8 +71,13 @@ def assemble_studies(profile: str, base: Path) -> dict[str, Any]:
         row["cells"] = {name: row["cells"].get(name, _cell(None)) for name in present}
     n2 = [{"study": name, "statement": reports[name].get("n2_statement") or "",
            **_cell(next((e for e in reports[name].get("summary") or [] if e["id"] == "N2"), None))} for name in present]
+    questions = [{"id": q, "question": text, "drawn": drawn,
+                  "studies": {name: series[q] for name in present
+                              if q in (series := question_series(reports[name].get("figures_data") or {}))}}
+                 for q, (text, drawn) in QUESTIONS.items()]
     return {
         "title": f"KAG claims across studies ({profile} profile)",
+        "questions": [q for q in questions if q["studies"]],
         "profile": profile,
         "studies": studies,
         "present": present,
@@ -83,11 +88,58 @@ def assemble_studies(profile: str, base: Path) -> dict[str, Any]:
     }
 
 
+# The questions the cross-study report answers with one figure each: id -> (question, what is drawn).
+QUESTIONS = {
+    "emergence": ("Does training concentrate the minors, and at which layers?",
+                  "PR ratio (trained / init) per hidden layer, largest width and k, standard regime"),
+    "width": ("Does the geometry grow with width?",
+              "PR ratio (trained / init) at L1 against width, largest k, standard regime"),
+    "norms": ("Is it more than the row and column norms (N2)?",
+              "PR(trained) / PR(norm-matched surrogate) per hidden layer, largest width, standard regime"),
+}
+
+
+def _by_depth(layers) -> list[str]:
+    return sorted(layers, key=lambda name: (len(name), name))
+
+
+def question_series(fd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One study's numbers for each of :data:`QUESTIONS`, from its report's ``figures_data``: ``{question
+    id: {"x": [...], "seeds": [per-seed values per x], "at": what was fixed}}`` (a question without
+    data is left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    g = (fd.get("global") or {}).get("standard") or {}
+    if g:
+        widths = sorted(g, key=int)
+        n = widths[-1]
+        layers = _by_depth(g[n])
+        ks = sorted({k for layer in g[n].values() for k in (layer or {})}, key=float)
+        if layers and ks:
+            k = ks[-1]
+            out["emergence"] = {"x": layers, "at": f"n={n}, k={k}",
+                                "seeds": [((g[n][layer] or {}).get(k) or {}).get("pr_ratio") for layer in layers]}
+            out["width"] = {"x": [int(w) for w in widths], "at": f"L1, k={k}",
+                            "seeds": [(((g[w] or {}).get("L1") or {}).get(k) or {}).get("pr_ratio") for w in widths]}
+    sd = fd.get("surrogate") or {}
+    layers = _by_depth(layer for layer, v in (sd.get("layers") or {}).items() if (v or {}).get("pr"))
+    if layers:
+        per_width = {layer: (sd["layers"][layer]["pr"].get("surrogate") or {}) for layer in layers}
+        widths = sorted({w for v in per_width.values() for w in v}, key=int)
+        if widths:
+            n = widths[-1]
+            out["norms"] = {"x": layers, "at": f"n={n}, k={sd.get('k')}",
+                            "seeds": [per_width[layer].get(n) for layer in layers]}
+    return out
+
+
 def summarize(rows: list[dict[str, Any]], present: list[str]) -> list[str]:
     """Plain sentences: which judged claims come out the same in every study, and which differ."""
     if len(present) < 2:
         return [f"Only {', '.join(present) or 'no study'} has a report for this profile: nothing can be compared yet."]
-    judged = [r for r in rows if not all(c["status"] in ("skipped", "not run") for c in r["cells"].values())]
+    unjudged = ("skipped", "not run")
+    judged = [r for r in rows if not all(c["status"] in unjudged for c in r["cells"].values())]
+    partial = [r for r in judged if any(c["status"] in unjudged for c in r["cells"].values())]
+    judged = [r for r in judged if r not in partial]
     same = [r for r in judged if len({c["label"] for c in r["cells"].values()}) == 1]
     differ = [r for r in judged if r not in same]
     out = []
@@ -101,6 +153,10 @@ def summarize(rows: list[dict[str, Any]], present: list[str]) -> list[str]:
     for r in differ:
         parts = "; ".join(f"{name}: {c['label']}" for name, c in r["cells"].items())
         out.append(f"{r['id']} differs between studies ({parts}).")
+    for r in partial:  # judged in some studies only (it does not apply to the others, or was not run there)
+        where = {name: c for name, c in r["cells"].items() if c["status"] not in unjudged}
+        parts = "; ".join(f"{name}: {c['label']}" for name, c in where.items())
+        out.append(f"{r['id']} is judged in {', '.join(where)} only ({parts}).")
     return out
 
 
