@@ -1,5 +1,10 @@
 """The ``kag`` command (also ``python -m kag``): data, train, metrics, cache, report.
 
+``data``, ``train``, ``metrics`` and ``cache`` are clients of the core (any dataset of
+:mod:`kag.datasets`, any model family of :mod:`kag.families`, the run sizes of :mod:`kag.profiles`
+and metric flags); ``report``, ``studies`` and ``sweep`` import the reproduction (:mod:`kag.repro`)
+when they run, never before.
+
 Every failure the user can cause ends in one line ``kag: error: ...`` and exit code 2 for bad
 arguments (``ValueError``) or 1 for a problem with data, the cache or the file system
 (:class:`kag.errors.KagError`, ``OSError``), never a traceback (``KAG_DEBUG=1`` shows it).
@@ -16,8 +21,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from kag.datasets import DATASETS
-from kag.repro.profiles import PROFILE_CHOICES
-from kag.repro.studies import STUDY_CHOICES
+from kag.profiles import PROFILE_CHOICES
 
 
 class UsageError(Exception):
@@ -64,6 +68,20 @@ def _epochs(value: int) -> int:
     return check_epochs(value)
 
 
+def _k(value: int) -> int:
+    from kag.determinants import check_int
+
+    return check_int("k", value, 1)
+
+
+def _positive(name: str) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        from kag.determinants import check_int
+
+        return check_int(name, value, 1)
+    return check
+
+
 def _workers(value: int) -> int:
     from kag.determinants import check_int
 
@@ -99,10 +117,23 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace):
-    from kag.repro.profiles import get_profile
+    """The run size asked for (core profiles: ``kag train`` and ``kag metrics`` need no study)."""
+    from kag.profiles import resolve_profile
 
-    return get_profile(args.profile, device=args.device if args.device not in (None, "auto") else None,
-                       study=getattr(args, "study", None))
+    return resolve_profile(args.profile, device=args.device if args.device not in (None, "auto") else None)
+
+
+# kag metrics' measurement flags -> the MetricConfig field each sets
+METRIC_FLAGS = {"ks": "ks", "n_images": "n_images", "n_samples": "n_samples", "n_rotations": "n_rotations",
+                "sampling": "sampling"}
+
+
+def _metric_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes = {field: getattr(args, flag) for flag, field in METRIC_FLAGS.items()
+               if getattr(args, flag, None) is not None}
+    if "ks" in changes:
+        changes["ks"] = tuple(changes["ks"])
+    return changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,31 +145,38 @@ class _Training:
     regime: str
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
+    family: str  # kag.families
+    dataset: str  # kag.datasets
 
 
 def _training(args: argparse.Namespace) -> _Training:
     """The training options shared by ``train`` and ``metrics``, every one checked before any work:
     distinct widths and seeds, the profile's TrainConfig with ``--epochs`` applied, the device."""
     from kag.devices import resolve_device
+    from kag.families import get_family
     from kag.model import check_widths
     from kag.train import check_seeds, check_train_config
 
     profile = _profile(args)
     config = profile.train if args.epochs is None else dataclasses.replace(profile.train, epochs=args.epochs)
     resolve_device(args.device)
+    family = get_family(args.family)
     return _Training(profile, check_train_config(config), "augmented" if args.augment else "standard",
-                     check_widths(args.width), check_seeds(args.seeds) if args.seeds else profile.seeds)
+                     tuple(family.check_width(w) for w in check_widths(args.width)),
+                     check_seeds(args.seeds) if args.seeds else profile.seeds, family.name, args.dataset)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from kag.datasets import load_dataset
     from kag.pipeline import ensure_models
 
     job = _training(args)
     profile, config, regime, seeds = job.profile, job.config, job.regime, job.seeds
     rows, t0 = [], time.perf_counter()
+    data = load_dataset(job.dataset)
     for width in job.widths:
-        for rec in ensure_models(width, seeds, regime, config, device=args.device,
-                                 eval_shift_seed=profile.metrics.eval_shift_seed):
+        for rec in ensure_models(width, seeds, regime, config, device=args.device, mnist=data,
+                                 eval_shift_seed=profile.metrics.eval_shift_seed, family=job.family):
             rows.append({
                 "width": rec.width, "seed": rec.seed, "regime": rec.regime, "epochs": rec.manifest["epochs"],
                 "test_accuracy": rec.test_accuracy, "shifted_test_accuracy": rec.manifest.get("shifted_test_accuracy"),
@@ -154,26 +192,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from kag.analysis import check_metric_request, ensure_metrics, summarize_table
-    from kag.data import load_mnist
+    from kag.datasets import load_dataset
     from kag.pipeline import model_key
     from kag.store import Store
 
     job = _training(args)
-    profile = job.profile if not args.eval_images else job.profile.with_metrics(eval_images=args.eval_images)
+    changes = _metric_changes(args) | ({"eval_images": args.eval_images} if args.eval_images else {})
+    profile = job.profile.with_metrics(**changes) if changes else job.profile
+    spatial = {w: w in profile.spatial_widths and not args.no_spatial for w in job.widths}
     for width in job.widths:  # an impossible measurement fails here, before anything is trained
-        check_metric_request(width, job.seeds, profile.metrics, width in profile.spatial_widths)
-    store, mnist = Store(), load_mnist()
+        check_metric_request(width, job.seeds, profile.metrics, spatial[width], family=job.family)
+    store, mnist = Store(), load_dataset(job.dataset)
     entries = []
     for width in job.widths:
-        keys = {s: model_key(width, s, job.regime, job.config, mnist.sha256) for s in job.seeds}
+        keys = {s: model_key(width, s, job.regime, job.config, mnist.sha256, job.family) for s in job.seeds}
         missing = [s for s in job.seeds if not store.has_model(keys[s])]
         if missing:
             print(f"kag: training {_count(len(missing), 'model')} first (width {width} {job.regime}, "
                   f"seed{'s' if len(missing) > 1 else ''} {' '.join(map(str, missing))}, "
                   f"{_count(job.config.epochs, 'epoch')})", file=sys.stderr, flush=True)
         entries.extend(ensure_metrics(width, job.regime, job.seeds, job.config, profile.metrics,
-                                      spatial=width in profile.spatial_widths, device=args.device, store=store,
-                                      mnist=mnist, label=profile.name))
+                                      spatial=spatial[width], device=args.device, store=store,
+                                      mnist=mnist, label=profile.name, family=job.family))
     if args.json:
         rows = [{"key": e.key, "meta": e.meta, "table": e.table.to_json()} for e in entries]
         print(json.dumps(rows, indent=1, default=str, allow_nan=False))
@@ -357,6 +397,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from kag.families import families
+
     parser = _Parser(prog="kag", description="Measure Kolmogorov-Arnold geometry in neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -380,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=_checked_int("epochs", _epochs), default=None,
                        help="epochs >= 1 (default: the profile's)")
         p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
+        p.add_argument("--family", choices=tuple(families()), default=None,
+                       help="model family (default: mlp2, the paper's 2-layer GELU MLP; see kag.families)")
+        p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist", help="dataset (default: mnist)")
 
     p = sub.add_parser("train", help="train (or reuse cached) models")
     training(p)
@@ -390,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     training(p)
     p.add_argument("--eval-images", choices=("clean", "augmented"), default=None,
                    help="measure on clean or shifted test images (default: the profile's)")
+    p.add_argument("--ks", type=_checked_int("k", _k), nargs="+", default=None,
+                   help="minor orders k, each >= 1 (default: the profile's, 1 2 3)")
+    p.add_argument("--n-images", type=_checked_int("n_images", _positive("n_images")), default=None,
+                   help="test images per table (default: the profile's)")
+    p.add_argument("--n-samples", type=_checked_int("n_samples", _positive("n_samples")), default=None,
+                   help="sampled minors per k (default: the profile's)")
+    p.add_argument("--n-rotations", type=_checked_int("n_rotations", _positive("n_rotations")), default=None,
+                   help="Haar rotations per image for RR (default: the profile's)")
+    p.add_argument("--sampling", choices=("uniform", "support"), default=None,
+                   help="minor columns uniform, or from each unit's receptive field (local layers; default: uniform)")
+    p.add_argument("--no-spatial", action="store_true", help="skip the spatial analyses (balls, patches, separations)")
     common(p)
     p.set_defaults(func=cmd_metrics)
 
@@ -406,8 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="re-render the reproduction report from cached results")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default=None)
-    p.add_argument("--study", choices=STUDY_CHOICES, default=None,
-                   help="the study (default: $KAG_STUDY or mnist-mlp; see kag.repro.studies)")
+    p.add_argument("--study", default=None,
+                   help="the study (default: $KAG_STUDY or mnist-mlp; `kag studies` and kag.repro.studies list them)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--out", default=None,
                    help="output directory (default: reports/<profile>; reports/studies/<study>/<profile> for another study)")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -166,6 +167,12 @@ def untouched_home(monkeypatch, tmp_path):
     (["metrics", "--width", "8", "--seeds", "1", "1"], "repeat seed 1"),
     (["metrics", "--width", "8", "8"], "repeat width 8"),
     (["metrics", "--width", "65537"], "width=65537"),
+    (["metrics", "--width", "8", "--ks", "9"], "ks asks for k=9, more than width=8"),
+    (["metrics", "--width", "8", "--ks", "0"], "k=0 is not allowed"),
+    (["metrics", "--width", "8", "--n-samples", "0"], "n_samples=0 is not allowed"),
+    (["metrics", "--width", "8", "--family", "resnet"], "invalid choice: 'resnet'"),
+    (["train", "--width", "8", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["report", "--study", "cifar-cnn"], "study='cifar-cnn' is unknown: choose one of mnist-mlp"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_a_bad_request_fails_with_exit_2_before_any_work(capsys, untouched_home, argv, fragment):
     code, out, err = run(capsys, *argv, "--profile", "smoke", "--device", "cpu")
@@ -235,3 +242,23 @@ def test_metrics_takes_epochs_like_train_and_says_when_it_trains(capsys, monkeyp
     assert code == 0 and err == ""  # nothing to train
     code, _, err = run(capsys, "metrics", *options[:4], "--profile", "smoke", "--device", "cpu")
     assert err == "kag: training 1 model first (width 8 standard, seed 0, 2 epochs)\n"  # the profile's epochs
+
+
+def test_metrics_measures_any_family_with_its_flags_and_never_imports_the_reproduction(tmp_path):
+    """kag metrics is a client of the core: a CNN on MNIST with the metric flags, in a fresh process
+    that must not import kag.repro."""
+    code = ("import sys, json\nfrom kag.cli import main\n"
+            "rc = main(['metrics', '--family', 'cnn', '--width', '8', '--seeds', '0', '1', '--epochs', '1', "
+            "'--profile', 'smoke', '--device', 'cpu', '--ks', '2', '--n-images', '4', '--n-samples', '60', "
+            "'--sampling', 'support', '--no-spatial', '--json'])\n"
+            "assert rc == 0, rc\n"
+            "print('REPRO', sorted(m for m in sys.modules if m.startswith('kag.repro')))")
+    env = {**os.environ, "KAG_HOME": str(tmp_path)}  # KAG_DATA: the session's data (tests/conftest.py)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out, repro = proc.stdout.rsplit("REPRO", 1)
+    assert repro.strip() == "[]"
+    tables = json.loads(out)
+    assert len(tables) == 2 and all(t["meta"]["family"] == "cnn" for t in tables)
+    layers = {row[4] for t in tables for row in t["table"]["rows"] if row[6] == "global"}
+    assert layers == {"L1", "L2", "L3"}
