@@ -35,7 +35,8 @@ from typing import Any, Iterable
 import pytest
 
 from kag.progress import WorkMonitor
-from kag.repro.claims import CLAIMS, Cell, Claim
+from kag.repro.claims import CLAIMS
+from kag.repro.criteria import Cell, Claim
 from kag.repro.profiles import Profile, get_profile
 from kag.repro.report.words import headline_lines
 

@@ -10,7 +10,8 @@ import numpy as np
 import scipy.stats
 import pytest
 
-from kag.repro.claims import BY_ID, CLAIMS, CRITERIA, Claim, get_claim
+from kag.repro.claims import BY_ID, CLAIMS, get_claim
+from kag.repro.criteria import CRITERIA, Claim
 from kag.repro.profiles import QUICK, SMOKE
 from kag.repro.rules import (
     CONTRADICTED,

@@ -10,7 +10,7 @@ import torch
 
 from kag.analysis import MetricTable
 from kag.metrics import bootstrap_pr_ratio_replicates, matched_nonzero, participation_ratio
-from kag.repro.claims import _paired_se
+from kag.repro.judges import _paired_se
 from kag.repro.profiles import QUICK, Profile, check_verdict_seeds
 from kag.repro.results import divergence_overlay
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, SUPPORTED, rule_lower_bound_above

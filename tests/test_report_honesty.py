@@ -87,7 +87,7 @@ def test_render_from_cache_refuses_nothing_cached_and_renders_a_partial_store(mo
 
 
 # -- plain words ---------------------------------------------------------------------------------
-def _misses(claim, rows) -> bool:
+def misses(claim, rows) -> bool:
     bad = ("supported", "invalid") if claim.control else ("contradicted", "inconclusive")
     return any(r["verdict"] in bad for r in rows)
 
@@ -97,7 +97,7 @@ def test_every_claim_that_misses_says_why_in_one_sentence(worlds, world):
     for c in CLAIMS:
         rows = worlds[world][c.id]
         sentence = c.plain(rows)
-        if _misses(c, rows):
+        if misses(c, rows):
             assert sentence.startswith("Expected ") and sentence.endswith(".") and "\n" not in sentence, c.id
             assert sentence.count(". ") == 0, (c.id, sentence)  # one sentence
         else:

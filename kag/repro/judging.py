@@ -1,7 +1,7 @@
 """The one loop that judges every claim on every cell: used by ``kag report`` (the reproduction
 report from cached tables), the assumption sweep and, through their reports, the cross-study report.
 
-Each cell comes out judged (a :class:`~kag.repro.claims.Verdict`), skipped (the claim is not judged
+Each cell comes out judged (a :class:`~kag.repro.criteria.Verdict`), skipped (the claim is not judged
 under this profile or does not apply to its study: :func:`kag.repro.studies.why_not_judged`), or
 not run (its metric tables are missing).
 """
@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kag.errors import MissingResults
-from kag.repro.claims import CLAIMS, Cell, Claim, Verdict
+from kag.repro.claims import CLAIMS
+from kag.repro.criteria import Cell, Claim, Verdict
 from kag.repro.profiles import Profile
 from kag.repro.results import Results
 from kag.repro.studies import why_not_judged

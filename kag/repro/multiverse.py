@@ -17,7 +17,8 @@ from typing import Any
 
 from kag.analysis import PR_VARIANTS, RR_ARITHMETIC, fewer_samples, rr_variants
 from kag.errors import MissingResults
-from kag.repro.claims import CLAIMS, Claim
+from kag.repro.claims import CLAIMS
+from kag.repro.criteria import Claim
 from kag.repro.profiles import Profile
 from kag.repro.results import DIVERGENCE_VARIANTS, Results
 

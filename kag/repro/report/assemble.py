@@ -23,7 +23,9 @@ import torch
 from kag.analysis import SPATIAL_ANALYSES, SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
-from kag.repro.claims import CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, N2_READING, Cell, Claim
+from kag.repro.claims import CLAIMS
+from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Cell, Claim
+from kag.repro.prose import N2_READING
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value

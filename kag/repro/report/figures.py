@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from kag.repro.claims import CRITERIA
+from kag.repro.criteria import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
 from kag.stats import spearman
 

@@ -30,7 +30,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kag.errors import MissingResults
-from kag.repro.claims import BY_ID, CLAIMS, CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
+from kag.repro.claims import BY_ID, CLAIMS
+from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
 from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, claim_status, git_state,
                                        package_versions)
 from kag.repro.results import Results

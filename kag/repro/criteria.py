@@ -1,0 +1,244 @@
+"""What a claim is: its cells and verdicts, the pre-registered criteria table (SPEC §7: the one place
+where thresholds live) and the :class:`Claim` object that ties a claim's rule, judge, headline and
+prose together. The registry of the paper's claims is :mod:`kag.repro.claims`; the judges that
+read the results table are :mod:`kag.repro.judges`, the report's plain words :mod:`kag.repro.prose`.
+A threshold changes only in a commit of its own whose message says why, never to turn a verdict.
+"""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+
+from kag.repro.profiles import Profile
+from kag.repro.results import Group, Results
+from kag.repro.rules import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+)
+
+ALL_PROFILES = ("paper", "quick", "smoke")
+
+
+# -- cells and verdicts -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One judged unit of a claim, e.g. C5 at (standard, L1, k=2, n=512)."""
+
+    claim: str
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def p(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def id(self) -> str:
+        """Readable test id, e.g. ``n=256-k=3-L1`` (bare values for regime, layer, analysis)."""
+        return "-".join(str(v) if name in ("regime", "layer", "analysis") else f"{name}={v}" for name, v in self.params)
+
+
+def _cell(claim: str, **params: Any) -> Cell:
+    return Cell(claim, tuple(params.items()))
+
+
+CONTROL_SHOWS_EFFECT = "the control shows KAG"  # a control cell that came out supported
+CONTROL_SAYS_NO = "the control says no"  # a control whose every cell is contradicted or inconclusive, and valid
+
+
+@dataclass
+class Verdict:
+    """What judging one cell found: the verdict word and the numbers behind it.
+
+    ``verdict`` is "supported", "contradicted" or "inconclusive" (:mod:`kag.repro.rules`), or, for
+    a control only, "invalid" when an input is NaN, Inf or constant over seeds (``problems`` says
+    which). A claim's cell is as expected when supported; a control's when contradicted or
+    inconclusive (the machinery says no, on numbers that can say no).
+    """
+
+    claim: str
+    cell: str
+    params: dict[str, Any]
+    verdict: str
+    control: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self.values.get("problems", []))
+
+    @property
+    def as_expected(self) -> bool:
+        if self.control:
+            return self.verdict in (CONTRADICTED, INCONCLUSIVE)
+        return self.verdict == SUPPORTED
+
+    @property
+    def message(self) -> str:
+        """One line for a failure: ``C2 [n=64-k=3] contradicted: <numbers>``."""
+        said = f" ({CONTROL_SHOWS_EFFECT})" if self.control and self.verdict == SUPPORTED else ""
+        return f"{self.claim} [{self.cell}] {self.verdict}{said}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"criterion": self.claim, "cell": self.cell, "params": self.params, "verdict": self.verdict,
+                "control": self.control, "as_expected": self.as_expected, "problems": self.problems,
+                "values": self.values, "detail": self.detail}
+
+
+# -- the criteria table (SPEC §7) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """A pre-registered decision rule: its words (with ``{placeholders}``) and its thresholds."""
+
+    text: str
+    thresholds: Mapping[str, float]
+
+    def __str__(self) -> str:
+        return self.text.format(**self.thresholds)
+
+
+def _rule(text: str, **thresholds: float) -> Rule:
+    return Rule(text, MappingProxyType(thresholds))
+
+
+_CRITERIA: dict[str, Rule] = {
+    "C1-PR": _rule("lower bound (mean - 2 std over seeds) > {min_lower_bound}", min_lower_bound=1.0),
+    "C1-KL": _rule("lower bound of the difference > {min_lower_bound}", min_lower_bound=0.0),
+    "C1-RR": _rule("lower bound > {min_lower_bound}", min_lower_bound=1.0),
+    "C2": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C2-depth": _rule("rho <= {max_rho}", max_rho=-0.8),
+    "C3": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C4": _rule("rho >= {min_rho}", min_rho=0.8),
+    "C5": _rule("lower bound > {min_lower_bound} at every radius, and max/min of the mean PR ratio over radii "
+                "<= {max_spread}", min_lower_bound=1.0, max_spread=1.5),
+    "C6": _rule("lower bound > {min_lower_bound} in all five patches", min_lower_bound=1.0),
+    "C7": _rule("lower bound > {min_lower_bound} at the largest d, and its mean within +-{max_relative_change} of "
+                "d = 0", min_lower_bound=1.0, max_relative_change=0.30),
+    "C8": _rule("reduction in [{min_reduction}, {max_reduction}] and augmented lower bound > {min_lower_bound} in "
+                "every condition", min_reduction=0.15, max_reduction=0.50, min_lower_bound=1.0),
+    "C9": _rule("standard >= {min_standard}, augmented >= {min_augmented}", min_standard=0.975, min_augmented=0.950),
+    "C10": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
+    "C11": _rule("rho >= {min_rho}", min_rho=0.8),
+    "N2": _rule("per observable, the lower bound of PR(trained)/PR(surrogate) > {pr_min_lower_bound}, of "
+                "KL(trained‖init) - KL(surrogate‖init) > {kl_min_lower_bound}, of RR(trained)/RR(surrogate) > "
+                "{rr_min_lower_bound} (surrogate: norm-matched)",
+                pr_min_lower_bound=1.0, kl_min_lower_bound=0.0, rr_min_lower_bound=1.0),
+}
+# N1 is the C1 machinery on a null: its thresholds are C1's, read from C1's rules, never repeated.
+_CRITERIA["N1"] = _rule(
+    "the C1-PR, C1-KL and C1-RR rules (lower bound > {pr_min_lower_bound}, > {kl_min_lower_bound}, > "
+    "{rr_min_lower_bound}) must not be supported on the null, and its values must be finite and vary over seeds",
+    **{f"{obs}_min_lower_bound": _CRITERIA[f"C1-{obs.upper()}"].thresholds["min_lower_bound"]
+       for obs in ("pr", "kl", "rr")})
+CRITERIA: Mapping[str, Rule] = MappingProxyType(_CRITERIA)
+
+
+# -- the claim object ---------------------------------------------------------------------------
+CellsFn = Callable[[Profile], "list[Cell]"]
+NeedsFn = Callable[[Cell, Profile], "list[Group]"]
+JudgeFn = Callable[["Claim", Cell, Results], "tuple[str, dict[str, Any], str | None]"]
+KeyNumberFn = Callable[["list[dict[str, Any]]"], str]
+ExplainFn = Callable[["Claim", "list[dict[str, Any]]"], str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """One claim of the paper (or one observable of it, as C1-PR) and everything needed to judge it."""
+
+    id: str
+    statement: str  # the paper's claim, in our words
+    measurement: str  # what is measured, per cell
+    cells_description: str  # what one cell covers, in words
+    cells_of: CellsFn
+    evaluate: JudgeFn  # -> (verdict word, values, detail or None for the default summary)
+    headline: KeyNumberFn  # judged cell rows -> one summary number
+    needs_of: NeedsFn = lambda cell, profile: [Group(cell.p["n"], "standard")]
+    figure: str | None = None  # figure stem in the report (kag.repro.report.figures.FIGURES)
+    profiles: tuple[str, ...] = ALL_PROFILES  # profiles under which it is judged; elsewhere "not run"
+    xfail: Mapping[str, str] = field(default_factory=dict)  # profile -> stated reason (strict xfail)
+    control: bool = False  # True for the control N1: the machinery must say no, on valid numbers
+    min_layers: int = 0  # studies whose networks have fewer hidden layers do not judge it (see studies.why_not_judged)
+    # every cell row (judged or not) -> one sentence on why the claim did not reproduce (see plain());
+    # None: a generic sentence built from the rule and the verdicts
+    explain: ExplainFn | None = None
+
+    @property
+    def rule(self) -> Rule:
+        return CRITERIA[self.id]
+
+    @property
+    def thresholds(self) -> Mapping[str, float]:
+        return self.rule.thresholds
+
+    @property
+    def group(self) -> str:
+        """The claim id without the observable suffix: "C1-PR" -> "C1"."""
+        return self.id.split("-")[0]
+
+    def judged_under(self, profile: Profile) -> bool:
+        return profile.name in self.profiles
+
+    def cells(self, profile: Profile) -> list[Cell]:
+        """The cells this claim is judged on under ``profile`` (known before any model exists)."""
+        return self.cells_of(profile)
+
+    def needs(self, cell: Cell, profile: Profile) -> list[Group]:
+        """The groups of metric tables that judging ``cell`` reads."""
+        return self.needs_of(cell, profile)
+
+    def judge(self, cell: Cell, results: Results) -> Verdict:
+        """Apply the pre-registered rule to ``cell``, reading the results table."""
+        verdict, values, detail = self.evaluate(self, cell, results)
+        return Verdict(self.id, cell.id, cell.p, verdict, self.control, values,
+                       _fmt(values) if detail is None else detail)
+
+    def key_number(self, judged_rows: list[dict[str, Any]]) -> str:
+        """One headline number for the summary table, from the judged cells' rows."""
+        if not judged_rows:
+            return ""
+        try:
+            return self.headline(judged_rows)
+        except (KeyError, TypeError, ValueError):
+            return ""
+
+    def plain(self, rows: list[dict[str, Any]]) -> str:
+        """One sentence in plain words on why the claim did not reproduce, from its cell rows (the
+        report's, judged or not): what was expected, what was measured (the range over the cells
+        that missed) and in how many cells. Empty when every cell came out as expected, or when no
+        cell was judged (the status says "not run")."""
+        from kag.repro.prose import explain_generic, misses  # the prose reads claims: imported when used
+
+        judged = [r for r in rows if r.get("verdict")]
+        unjudged = len(rows) - len(judged)
+        if not judged or not any(misses(self, r) for r in judged) and not unjudged:
+            return ""
+        if not any(misses(self, r) for r in judged):
+            held = "the control said no" if self.control else "the rule held"
+            return (f"In all {len(judged)} judged cells {held}, but {unjudged} of {len(rows)} cells were not judged "
+                    "(not run, or an error before judging).")
+        try:
+            text = (self.explain or explain_generic)(self, rows)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+            text = explain_generic(self, rows)  # values of an unexpected shape: the rule and the verdicts
+        more = f"; {unjudged} of {len(rows)} cells were not judged" if unjudged else ""
+        return f"{text}{more}."
+
+
+def _fmt(values: Mapping[str, Any]) -> str:
+    def num(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    keys = ("seeds", "mean", "std", "rho", "measurement_se", "lower_bound", "upper_bound", "threshold", "spread",
+            "min_spread", "relative_change", "change_interval", "reduction", "reduction_interval")
+    out = []
+    for k in keys:
+        if k in values:
+            v = values[k]
+            label = "measurement SE" if k == "measurement_se" else k
+            out.append(f"{label} {'[' + ', '.join(num(x) for x in v) + ']' if isinstance(v, list) else num(v)}")
+    return ", ".join(out)
