@@ -310,7 +310,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         except NotADirectoryError as exc:
             raise ValueError(str(exc)) from None
     else:
-        out_dir = default_out_dir(_profile(args))
+        from kag.repro.profiles import get_profile
+
+        device = args.device if args.device not in (None, "auto") else None
+        out_dir = default_out_dir(get_profile(args.profile, device=device, study=args.study))
         usable_directory(out_dir, f"the report directory {out_dir}")
     out = render_from_cache(args.profile, device=args.device, out_dir=out_dir, study=args.study)
     import json

@@ -207,6 +207,25 @@ def test_report_out_that_is_a_file_is_a_bad_argument(capsys, tmp_path):
     assert code == 2 and err == f"kag: error: --out={file / 'sub'} cannot be a directory: {file} is a file\n"
 
 
+@pytest.mark.parametrize("study, folder", [(None, "reports/smoke"), ("mnist-deep", "reports/studies/mnist-deep/smoke")])
+def test_report_goes_to_its_studys_folder(capsys, monkeypatch, tmp_path, study, folder):
+    import kag.repro.report
+
+    written = {}
+
+    def render_from_cache(profile_name, device=None, out_dir=None, study=None):
+        written.update(profile=profile_name, out_dir=out_dir, study=study)
+        out_dir.mkdir(parents=True)
+        (out_dir / "results.json").write_text("{}")
+        return out_dir
+
+    monkeypatch.setattr(kag.repro.report, "render_from_cache", render_from_cache)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KAG_STUDY", raising=False)
+    code, _, _ = run(capsys, "report", "--profile", "smoke", *(["--study", study] if study else []))
+    assert code == 0 and written["out_dir"] == tmp_path / folder and written["study"] == study
+
+
 def test_an_os_error_is_reported_as_path_and_problem_not_errno(capsys, monkeypatch, tmp_path):
     import kag.repro.report
 
