@@ -333,3 +333,11 @@ def test_the_monitor_counts_what_is_done_and_estimates_the_rest():
 
 def test_durations_read_as_a_person_would_say_them():
     assert [format_duration(s) for s in (None, 12.34, 320, 7500)] == ["n/a", "12.3 s", "5 min 20 s", "2 h 05 min"]
+
+
+def test_claims_beyond_the_paper_are_listed_but_never_counted():
+    from kag.repro.report.assemble import counted_in_outcome
+
+    assert counted_in_outcome({"id": "C2", "control": False})
+    assert not counted_in_outcome({"id": "C2-depth", "control": False})  # registered beyond_paper
+    assert not counted_in_outcome({"id": "N2", "control": False}) and not counted_in_outcome({"id": "N1", "control": True})

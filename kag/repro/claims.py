@@ -91,6 +91,7 @@ CLAIMS: tuple[Claim, ...] = (
         headline=rhos,
         figure="c2_depth",
         min_layers=3,
+        beyond_paper=True,
         explain=explain_rho("the mean PR ratio to fall with depth", "layer {}", "rose with depth", relation="<="),
     ),
     Claim(

@@ -23,7 +23,7 @@ import torch
 from kag.analysis import SPATIAL_ANALYSES, SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
-from kag.repro.claims import CLAIMS
+from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Cell, Claim
 from kag.repro.prose import N2_READING
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
@@ -445,9 +445,12 @@ NO_ROBUSTNESS = "—"  # a claim without pre-registered variants in the data
 
 
 def counted_in_outcome(entry: dict[str, Any]) -> bool:
-    """Whether a claim counts towards [Re]/[¬Re]: the paper's claims do; the control N1 and N2 (beyond
-    the paper; ids starting with N are ours) are listed but not counted."""
-    return not entry.get("control") and not str(entry["id"]).startswith("N")
+    """Whether a claim counts towards [Re]/[¬Re]: the paper's claims do; the control N1 and the claims
+    beyond the paper (N2, whose id starts with N, and those registered ``beyond_paper``, as C2-depth)
+    are listed but not counted."""
+    claim = BY_ID.get(str(entry["id"]))
+    beyond = str(entry["id"]).startswith("N") or (claim is not None and claim.beyond_paper)
+    return not entry.get("control") and not beyond
 
 
 def _role(entry: dict[str, Any]) -> str:
@@ -527,7 +530,7 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     missed = [c["id"] for c in judged if c["status"] != REPRODUCED]
     outcome = (NOT_RUN if not judged else RE if not missed else NOT_RE if not reproduced else PARTIAL)
     not_judged = [c["id"] for c in claims if c["counted"] and c["status"] == NOT_RUN and c["id"] not in inapplicable]
-    not_counted = [c["id"] for c in claims if not c["counted"]]
+    not_counted = [c["id"] for c in claims if not c["counted"] and c["id"] not in inapplicable]
     sentence = f"{len(reproduced)} of {len(judged)} paper claims judged here reproduced"
     sentence += f" ({', '.join(reproduced)})" if reproduced else ""
     sentence += f"; not reproduced: {', '.join(missed)}" if missed else ""
@@ -537,8 +540,11 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
     if inapplicable:
         sentence += f" Not applicable to this study: {', '.join(inapplicable)}."
     if not_counted:
-        sentence += (f" Listed but not counted: {', '.join(not_counted)} (N1 is a control, N2 goes beyond the "
-                     "paper).")
+        controls = [c["id"] for c in claims if c["id"] in not_counted and c["role"] == "control"]
+        beyond = [i for i in not_counted if i not in controls]
+        why = [f"{' and '.join(controls)} {'is a control' if len(controls) == 1 else 'are controls'}"] if controls else []
+        why += [f"{' and '.join(beyond)} {'goes' if len(beyond) == 1 else 'go'} beyond the paper"] if beyond else []
+        sentence += f" Listed but not counted: {', '.join(not_counted)} ({', '.join(why)})."
     robust = [c["id"] for c in claims if c["counted"] and c["robustness_status"] == "robust" and c["id"] in reproduced]
     if any(c["robustness_status"] for c in claims):
         sentence += f" Reproduced and robust under every pre-registered variant: {', '.join(robust) or 'none'}."
