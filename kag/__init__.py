@@ -15,8 +15,9 @@ surrogate (how much of an observable the Jacobian's row and column norms alone e
 ``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
 ``kag.rotations`` and ``kag.rr`` (RR's rotations and estimator), ``kag.measurement`` (the one
 measurement path of the library and the pipeline), ``kag.spatial``, ``kag.compare``, ``kag.field`` (effective rank, column-norm PR and KL, KL against
-uniform, and kag-core's definitions of PR, KL and RR as named variants); ``kag.data``, ``kag.model``, ``kag.train``, ``kag.store``,
-``kag.analysis`` and ``kag.table`` for the paper's networks and their results. The reproduction of
+uniform, and kag-core's definitions of PR, KL and RR as named variants); ``kag.data``, ``kag.model``, ``kag.families`` (the model families:
+the paper's MLP, a deeper MLP, a small CNN), ``kag.train``, ``kag.store``, ``kag.analysis`` and
+``kag.table`` for the trained networks of the studies and their results. The reproduction of
 arXiv 2511.21626 is a client of this core: ``kag.repro``.
 """
 
