@@ -137,3 +137,15 @@ def test_the_cross_study_report_draws_one_figure_per_question_and_names_partly_j
     for q in ("emergence", "width", "norms"):
         assert (out / f"question_{q}.png").stat().st_size > 2_000
         assert f"![{by_id[q]['question']}](question_{q}.png)" in (out / "README.md").read_text()
+
+
+def test_the_cross_study_report_names_reports_as_the_repository_does_and_each_studys_own_choices(tmp_path):
+    from kag.repro.report.studies import assemble_studies
+
+    base = tmp_path / "reports"
+    _report(base, "mnist-mlp", {"C2": "inconclusive"})
+    _report(base, "mnist-cnn", {"C2": "inconclusive"})
+    studies = {s["name"]: s for s in assemble_studies("quick", base)["studies"]}
+    assert studies["mnist-mlp"]["fidelity"]["report"] == "reports/quick"  # not this machine's absolute path
+    assert studies["mnist-cnn"]["fidelity"]["report"] == "reports/studies/mnist-cnn/quick"
+    assert studies["mnist-cnn"]["metric_changes"] == {"sampling": "support"} and not studies["mnist-mlp"]["metric_changes"]

@@ -556,9 +556,13 @@ def headline(criteria: list[dict[str, Any]], provenance: dict[str, Any]) -> dict
 
 # -- assumptions and provenance -----------------------------------------------------------------
 def assumptions(p: Profile) -> list[dict[str, str]]:
-    """SPEC's [assumed] choices and ours, with the values this profile used."""
+    """SPEC's [assumed] choices and ours, with the values this profile used (and the study's own
+    measurement choices, when it makes any)."""
     t, m = p.train, p.metrics
-    return [
+    study = [{"name": "Minor sampling", "value": "each row's column drawn from that unit's receptive field "
+                                                 "(sampling = support; the separations keep uniform columns)",
+              "source": f"SPEC §8a ({p.study})"}] if m.sampling == "support" else []
+    return study + [
         {"name": "Widths", "value": ", ".join(map(str, p.widths)), "source": "SPEC §2 [assumed]"},
         {"name": "Initialisation", "value": "Kaiming normal, std = sqrt(2/fan_in); biases zero", "source": "SPEC §2 [assumed]"},
         {"name": "Learning rate", "value": f"{t.lr:g}", "source": "SPEC §2 [assumed]"},

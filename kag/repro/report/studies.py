@@ -32,10 +32,14 @@ def read_report(study: Study, profile: str, base: Path) -> dict[str, Any] | None
         return None
 
 
-def _fidelity(data: dict[str, Any], path: Path) -> dict[str, Any]:
+def _fidelity(data: dict[str, Any], path: Path, base: Path) -> dict[str, Any]:
     prov = data.get("provenance") or {}
     git = prov.get("git") or {}
-    return {"report": str(path), "profile": (data.get("profile") or {}).get("name"),
+    try:  # as the repository names it (reports/...), not where this machine keeps it
+        shown = path.resolve().relative_to(base.resolve().parent)
+    except ValueError:
+        shown = path
+    return {"report": str(shown), "profile": (data.get("profile") or {}).get("name"),
             "reductions": (data.get("profile") or {}).get("reductions") or [],
             "generated": prov.get("generated"), "commit": git.get("commit"), "dirty": bool(git.get("dirty")),
             "data": (prov.get("data") or {}).get("name") or "mnist", "device": prov.get("device")}
@@ -59,7 +63,8 @@ def assemble_studies(profile: str, base: Path) -> dict[str, Any]:
         data = reports[name]
         studies.append({"name": name, "dataset": study.dataset, "model": study.model, "summary": study.summary,
                         "available": data is not None, "not_applicable": dict(study.not_applicable),
-                        "fidelity": _fidelity(data, study.report_dir(profile, base)) if data else None})
+                        "metric_changes": {k: str(v) for k, v in study.metric_changes.items()},
+                        "fidelity": _fidelity(data, study.report_dir(profile, base), base) if data else None})
     claims: dict[str, dict[str, Any]] = {}
     for name in present:
         for entry in reports[name].get("summary") or []:
