@@ -45,6 +45,19 @@ def test_outcomes_are_matched_to_cells_by_claim_and_cell_id(results):
     assert all(r["outcome"] == "not run" for r in rows["C1-PR"])
 
 
+def test_a_skipped_cell_of_a_pytest_run_carries_why_it_was_not_judged():
+    from kag.repro.report.assemble import _deviation
+
+    depth = get_claim("C2-depth").cells(SMOKE)
+    outcomes = {("C2-depth", cell.id): {"outcome": "skipped", "verdict": None} for cell in depth}
+    rows = verdicts_from_outcomes(SMOKE, outcomes)["C2-depth"]
+    assert {r["detail"] for r in rows} == {"C2-depth does not apply to the mnist-mlp study: it needs networks of at "
+                                           "least 3 hidden layers, and the paper's 2-layer GELU MLP, 784 -> n -> n -> "
+                                           "10 has 2"}
+    entry = {"id": "C2-depth", "status": "not run", "cells": rows, "profiles": ["paper", "quick", "smoke"]}
+    assert _deviation(entry).startswith("not run: does not apply to the mnist-mlp study")
+
+
 def _with(rows: list[dict], i: int, verdict: str | None, **more) -> list[dict]:
     out = list(rows)
     out[i] = {**rows[i], "verdict": verdict, "as_expected": None if verdict is None else verdict == "supported", **more}

@@ -31,7 +31,7 @@ from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
-from kag.repro.studies import DEFAULT_STUDY, get_study, layers_of
+from kag.repro.studies import DEFAULT_STUDY, get_study, layers_of, why_not_judged
 from kag.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
@@ -70,8 +70,10 @@ def verdicts_from_outcomes(profile: Profile, outcomes: dict[tuple[str, str], dic
             info = outcomes.get((c.id, cell.id))
             if info is None:
                 rows.append(_cell_row(c, cell, "not run", None))
-            else:
-                rows.append(_cell_row(c, cell, info["outcome"], info.get("verdict"), info.get("message", "")))
+            else:  # a skipped cell carries the reason it was not judged, as in verdicts_from_cache
+                reason = why_not_judged(c, profile) if info["outcome"] == "skipped" else None
+                rows.append(_cell_row(c, cell, info["outcome"], info.get("verdict"),
+                                      info.get("message") or reason or ""))
         out[c.id] = rows
     return out
 
