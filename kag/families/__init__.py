@@ -1,13 +1,13 @@
 """Model families: the networks a study trains and measures, each one module (issue 19).
 
 A :class:`ModelFamily` knows everything the pipeline needs of an architecture, and nothing about
-MNIST or the claims: its parameters' names and shapes (the store checks weights against them),
+MNIST or the claims: its parameters' names and shapes (the store bounds an entry's size by them),
 how to initialise one seed and how to run M seeds at once (the trainer), which hidden layers are
 measured and their closed-form input Jacobians (the metric tables), and the ordinary ``nn.Module``
-a user hands to :func:`kag.measure`. A new family is one module in this package that defines a subclass and lists its instances in
-``FAMILIES_HERE``: it is found by :func:`families` (every module here is imported when a family is
-first asked for), and ``tests/test_families.py`` pins its Jacobians against autograd and its batched
-forward against its module without being told about it.
+a user hands to :func:`kag.measure`. A new family is one module in this package that defines a
+subclass and lists its instances in ``FAMILIES_HERE``: it is found by :func:`families` (every
+module here is imported when a family is first asked for), and ``tests/test_families.py`` pins its
+Jacobians against autograd and its batched forward against its module without being told about it.
 """
 
 from __future__ import annotations
