@@ -597,15 +597,14 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
-                     config: MetricConfig, family: ModelFamily | None = None, width: int | None = None) -> None:
+                     config: MetricConfig, family: ModelFamily, width: int) -> None:
     """``timeline`` rows: L1 PR ratio (k = ``timeline_k``) at every checkpoint, relative to epoch 0
     (checkpoints hold the first layer's parameters of a ``family`` network of ``width``)."""
     if 0 not in checkpoints:
         return
-    family = family or get_family()
-    n = family.units(width, "L1") if width is not None else int(checkpoints[0]["fc1.weight"].shape[0])
+    n = family.units(width, "L1")
     k = min(config.timeline_k, n)
-    support = _support(config, family, width, "L1") if width is not None else None
+    support = _support(config, family, width, "L1")
     idx_rows, idx_cols = sample_indices(n, k, config.n_samples, n_cols=x.shape[1], seed=config.index_seed,
                                         support=support)
     dtype = _dtype(config)

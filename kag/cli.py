@@ -82,12 +82,6 @@ def _positive(name: str) -> Callable[[int], int]:
     return check
 
 
-def _workers(value: int) -> int:
-    from kag.determinants import check_int
-
-    return check_int("workers", value, 1)
-
-
 def _os_message(exc: OSError) -> str:
     """``<path>: <problem>`` for an OSError that names a path, else its own text."""
     if exc.filename is None or not exc.strerror:
@@ -116,11 +110,16 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(args: argparse.Namespace) -> str | None:
+    """``--device`` as the profiles take it: None for the automatic choice."""
+    return args.device if args.device not in (None, "auto") else None
+
+
 def _profile(args: argparse.Namespace):
     """The run size asked for (core profiles: ``kag train`` and ``kag metrics`` need no study)."""
     from kag.profiles import resolve_profile
 
-    return resolve_profile(args.profile, device=args.device if args.device not in (None, "auto") else None)
+    return resolve_profile(args.profile, device=_device(args))
 
 
 # kag metrics' measurement flags -> the MetricConfig field each sets
@@ -312,8 +311,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         from kag.repro.profiles import get_profile
 
-        device = args.device if args.device not in (None, "auto") else None
-        out_dir = default_out_dir(get_profile(args.profile, device=device, study=args.study))
+        out_dir = default_out_dir(get_profile(args.profile, device=_device(args), study=args.study))
         usable_directory(out_dir, f"the report directory {out_dir}")
     out = render_from_cache(args.profile, device=args.device, out_dir=out_dir, study=args.study)
     import json
@@ -483,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="attach to a running Dask cluster (tcp://host:8786; its workers must share KAG_HOME "
                         "and KAG_DATA) instead of starting one on this machine")
-    p.add_argument("--workers", type=_checked_int("workers", _workers), default=None,
+    p.add_argument("--workers", type=_checked_int("workers", _positive("workers")), default=None,
                    help="worker processes of the embedded cluster (default: physical cores, or one per GPU)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--dry-run", action="store_true",

@@ -1,6 +1,7 @@
 """Batched multi-seed trainer: all seeds of one width train as one computation (SPEC §2).
 
-The weights of M seeds are stacked ``[M, ...]`` and run through :func:`kag.model.stacked_forward`;
+The weights of M seeds are stacked ``[M, ...]`` and run through their model family's
+``stacked_forward`` (:mod:`kag.families`);
 the loss is the sum of the per-seed mean cross-entropies, so each seed's gradient is exactly its
 own. AdamW is elementwise, so one AdamW over the stacked tensors *is* M independent AdamWs.
 Each seed keeps its own random streams (init, data order, augmentation), drawn on the CPU so a

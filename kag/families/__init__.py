@@ -127,6 +127,11 @@ def _numel(shape: Sequence[int]) -> int:
     return n
 
 
+def by_depth(layers) -> list[str]:
+    """Layer names ("L1", "L2", ..., "L10") in depth order, input side first."""
+    return sorted(layers, key=lambda name: (len(name), name))
+
+
 _FOUND: dict[str, "ModelFamily"] = {}
 
 

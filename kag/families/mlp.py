@@ -1,6 +1,6 @@
 """GELU MLPs of any depth: ``784 -> n -> ... -> n -> 10`` (the paper's network is depth 2).
 
-``mlp2`` is :class:`kag.model.MLP` itself (SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
+``mlp2`` is :class:`kag.model.MLP` (the depth-2 :class:`DeepMLP`, SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
 ``mnist-deep`` study, initialised the same way (Kaiming normal layer by layer, zero biases). The
 hidden layers are measured by the closed-form chain ``J_l = diag(σ'(z_l)) W_l J_{l-1}``, computed
 with exactly the operations of :func:`kag.jacobians.jacobians_from_weights` (so ``mlp2``'s tables
@@ -23,7 +23,7 @@ from kag.jacobians import full_float32_precision, gelu_derivative
 class DeepMLP(nn.Module):
     """``depth`` hidden GELU layers of ``width`` units (``fc1`` ... ``fc{depth}``) and a linear readout
     ``fc{depth+1}``; Kaiming-normal weights (std sqrt(2 / fan_in)) drawn layer by layer, zero biases
-    (for depth 2 the same draws as :class:`kag.model.MLP`)."""
+    (:class:`kag.model.MLP` is depth 2)."""
 
     def __init__(self, width: int, depth: int, generator: torch.Generator | None = None) -> None:
         super().__init__()

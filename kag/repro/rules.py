@@ -109,11 +109,7 @@ def rule_rho_at_least(x: Sequence[float], y: Sequence[float], threshold: float,
                       measurement_se: float | None = None) -> tuple[str, dict[str, Any]]:
     """Supported iff Spearman ρ >= threshold; contradicted iff ρ <= -threshold; NaN ρ is inconclusive."""
     rho = spearman(x, y)
-    verdict = verdict_of(at_least(rho, threshold), _below_or_at(rho, -threshold))
-    values = {"x": [float(v) for v in x], "y": [float(v) for v in y], "rho": rho}
-    if measurement_se is not None:
-        values["measurement_se"] = float(measurement_se)
-    return verdict, values | {"threshold": threshold}
+    return _rho_verdict(x, y, rho, at_least(rho, threshold), _below_or_at(rho, -threshold), threshold, measurement_se)
 
 
 def rule_rho_at_most(x: Sequence[float], y: Sequence[float], threshold: float,
@@ -121,11 +117,16 @@ def rule_rho_at_most(x: Sequence[float], y: Sequence[float], threshold: float,
     """Supported iff Spearman ρ <= threshold (a negative one: y falls with x); contradicted iff
     ρ >= -threshold; NaN ρ is inconclusive."""
     rho = spearman(x, y)
-    verdict = verdict_of(at_least(-rho, -threshold), _below_or_at(-rho, threshold))
+    return _rho_verdict(x, y, rho, at_least(-rho, -threshold), _below_or_at(-rho, threshold), threshold,
+                        measurement_se)
+
+
+def _rho_verdict(x: Sequence[float], y: Sequence[float], rho: float, supported: bool, contradicted: bool,
+                 threshold: float, measurement_se: float | None) -> tuple[str, dict[str, Any]]:
     values = {"x": [float(v) for v in x], "y": [float(v) for v in y], "rho": rho}
     if measurement_se is not None:
         values["measurement_se"] = float(measurement_se)
-    return verdict, values | {"threshold": threshold}
+    return verdict_of(supported, contradicted), values | {"threshold": threshold}
 
 
 def rule_mean_at_least(values: Sequence[float], threshold: float, measurement_se: float | None = None

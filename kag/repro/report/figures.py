@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from kag.families import by_depth
 from kag.repro.criteria import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
 from kag.stats import spearman
@@ -109,11 +110,7 @@ def _layers_in(section: dict) -> list[str]:
     """The layers ("L1", "L2", ...) named under a regime -> width -> layer section, input side first."""
     found = {layer for per_regime in section.values() for per_n in (per_regime or {}).values()
              for layer in (per_n or {})}
-    return _by_depth(found)
-
-
-def _by_depth(layers) -> list[str]:
-    return sorted(layers, key=lambda name: (len(name), name))
+    return by_depth(found)
 
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
@@ -601,7 +598,7 @@ SURROGATE_COLOR = {"surrogate": "tab:red", "surrogate_rows": "tab:purple", "surr
 def surrogate(fd: dict) -> Figure | None:
     """X(trained)/X(surrogate) for PR, KL and RR against width, per layer and surrogate variant (N2)."""
     sd = fd.get("surrogate") or {}
-    layers = _by_depth(layer for layer, v in (sd.get("layers") or {}).items() if v)
+    layers = by_depth(layer for layer, v in (sd.get("layers") or {}).items() if v)
     if not layers:
         return None
     observables = ("pr", "kl", "rr")
@@ -631,7 +628,7 @@ def surrogate(fd: dict) -> Figure | None:
 def sampling(fd: dict) -> Figure | None:
     """PR ratio against the number S of sampled minors, one line per width, per layer (SPEC §5)."""
     sp = fd.get("sampling") or {}
-    layers = _by_depth(layer for layer, v in sp.items() if v)
+    layers = by_depth(layer for layer, v in sp.items() if v)
     if not layers:
         return None
     fig, axes = _figure(len(layers))

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kag.families import by_depth
 from kag.repro.studies import STUDIES, Study
 
 STATUSES = ("reproduced", "contradicted", "inconclusive", "not run", "skipped")
@@ -104,10 +105,6 @@ QUESTIONS = {
 }
 
 
-def _by_depth(layers) -> list[str]:
-    return sorted(layers, key=lambda name: (len(name), name))
-
-
 def question_series(fd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One study's numbers for each of :data:`QUESTIONS`, from its report's ``figures_data``: ``{question
     id: {"x": [...], "seeds": [per-seed values per x], "at": what was fixed}}`` (a question without
@@ -117,7 +114,7 @@ def question_series(fd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if g:
         widths = sorted(g, key=int)
         n = widths[-1]
-        layers = _by_depth(g[n])
+        layers = by_depth(g[n])
         ks = sorted({k for layer in g[n].values() for k in (layer or {})}, key=float)
         if layers and ks:
             k = ks[-1]
@@ -126,7 +123,7 @@ def question_series(fd: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out["width"] = {"x": [int(w) for w in widths], "at": f"L1, k={k}",
                             "seeds": [(((g[w] or {}).get("L1") or {}).get(k) or {}).get("pr_ratio") for w in widths]}
     sd = fd.get("surrogate") or {}
-    layers = _by_depth(layer for layer, v in (sd.get("layers") or {}).items() if (v or {}).get("pr"))
+    layers = by_depth(layer for layer, v in (sd.get("layers") or {}).items() if (v or {}).get("pr"))
     if layers:
         per_width = {layer: (sd["layers"][layer]["pr"].get("surrogate") or {}) for layer in layers}
         widths = sorted({w for v in per_width.values() for w in v}, key=int)
