@@ -36,7 +36,9 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
         raise ValueError(f"x has {x.size} values but y has {y.size}: they must match")
     if x.size < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()) or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
-    return float(stats.spearmanr(x, y).statistic)
+    # rounded: a rank correlation of a few points takes exact values (four points: 0.8 after one
+    # adjacent swap), which float arithmetic returns as 0.7999999999999999; a rule "rho >= 0.8" must see 0.8
+    return round(float(stats.spearmanr(x, y).statistic), 12)
 
 
 def spearman_rows(x: Sequence[float], ys: np.ndarray) -> np.ndarray:
@@ -58,7 +60,7 @@ def spearman_rows(x: Sequence[float], ys: np.ndarray) -> np.ndarray:
     # elementwise sums, not a matrix product: identical rows give identical values (no BLAS blocking)
     # and one square root of the product, so that identical ranks give exactly 1
     out[ok] = np.clip((ry * rx).sum(axis=1) / np.sqrt((ry * ry).sum(axis=1) * float((rx * rx).sum())), -1.0, 1.0)
-    return out
+    return np.round(out, 12)  # as spearman: exact values stay exact
 
 
 def exceeds(value: float, threshold: float) -> bool:

@@ -29,6 +29,7 @@ from kag.repro.rules import (
     rule_persists,
     rule_reduction,
     rule_rho_at_least,
+    rule_rho_at_most,
     rule_scale_agnostic,
 )
 from kag.stats import lower_bound, spearman
@@ -117,6 +118,18 @@ def test_rank_correlation_rules_on_both_sides_and_in_the_middle(cid):
     assert verdict(rule_rho_at_least(x, y_low, thr)) == (CONTRADICTED if spearman(x, y_low) <= -thr else INCONCLUSIVE)
     assert verdict(rule_rho_at_least(x, x[::-1], thr)) == CONTRADICTED  # rho = -1
     assert verdict(rule_rho_at_least(x, [1] * 6, thr)) == INCONCLUSIVE  # undefined rho
+
+
+def test_the_falling_rank_rule_of_c2_depth_mirrors_the_rising_one():
+    thr = get_claim("C2-depth").thresholds["max_rho"]  # -0.8
+    depth = [1, 2, 3, 4]
+    assert verdict(rule_rho_at_most(depth, [4, 3, 2, 1], thr)) == SUPPORTED  # rho = -1
+    assert verdict(rule_rho_at_most(depth, [4, 2, 3, 1], thr)) == SUPPORTED  # rho = -0.8: one adjacent swap
+    assert verdict(rule_rho_at_most(depth, [3, 4, 1, 2], thr)) == INCONCLUSIVE  # rho = -0.6
+    assert verdict(rule_rho_at_most(depth, [1, 3, 2, 4], thr)) == CONTRADICTED  # rho = +0.8
+    assert verdict(rule_rho_at_most(depth, [1, 1, 1, 1], thr)) == INCONCLUSIVE  # undefined rho
+    _, values = rule_rho_at_most(depth, [4, 3, 2, 1], thr, measurement_se=0.1)
+    assert values["rho"] == pytest.approx(-1.0) and values["measurement_se"] == 0.1 and values["threshold"] == thr
 
 
 def test_scale_agnostic_rule_on_both_sides_and_in_the_middle():
