@@ -26,13 +26,13 @@ import torch.nn.functional as F
 from kag.determinants import minors, sample_indices
 from kag.jacobians import hidden_jacobians
 from kag.metrics import participation_ratio, rotation_ratio
-from kag.model import MLP
+from kag.experiments.model import MLP
 
 
 def load_images(n: int) -> tuple[torch.Tensor, str]:
-    """``n`` normalised MNIST test images if kag.data can provide them, else random normals."""
+    """``n`` normalised MNIST test images if kag.experiments.data can provide them, else random normals."""
     try:
-        from kag.data import load_mnist, normalize  # noqa: PLC0415 (optional: data may be absent)
+        from kag.experiments.data import load_mnist, normalize  # noqa: PLC0415 (optional: data may be absent)
 
         return normalize(load_mnist().test_images[:n]).reshape(-1, 784), "MNIST test images"
     except Exception:  # noqa: BLE001 (any failure: fall back, the timing does not depend on pixels)
@@ -77,11 +77,11 @@ def conventional(model: MLP, x: torch.Tensor, rows: torch.Tensor, cols: torch.Te
 
 def quick_table_timing() -> None:
     """Seconds for one full ``quick`` metric table per width, and the whole quick profile's metrics."""
-    from kag.analysis import compute_table  # noqa: PLC0415
-    from kag.data import load_mnist  # noqa: PLC0415
-    from kag.pipeline import ModelRecord  # noqa: PLC0415
+    from kag.experiments.analysis import compute_table  # noqa: PLC0415
+    from kag.experiments.data import load_mnist  # noqa: PLC0415
+    from kag.experiments.pipeline import ModelRecord  # noqa: PLC0415
     from kag.repro.profiles import QUICK  # noqa: PLC0415
-    from kag.train import initial_state  # noqa: PLC0415
+    from kag.experiments.train import initial_state  # noqa: PLC0415
 
     mnist, total = load_mnist(), 0.0
     for width in QUICK.widths:

@@ -65,17 +65,17 @@ print(json.dumps(out))
 """
 
 NOW = dict(
-    imports="from kag.analysis import compute_table\nfrom kag.data import load_mnist\nfrom kag.pipeline import ModelRecord\n"
-            "from kag.repro.profiles import PAPER\nfrom kag.train import initial_state",
+    imports="from kag.experiments.analysis import compute_table\nfrom kag.experiments.data import load_mnist\nfrom kag.experiments.pipeline import ModelRecord\n"
+            "from kag.repro.profiles import PAPER\nfrom kag.experiments.train import initial_state",
     measure="config = PAPER.metrics if images == 'clean' else PAPER.with_metrics(eval_images='augmented').metrics\n"
             "        compute_table(record, PAPER.train, config, mnist, torch.device('cpu'), width in PAPER.spatial_widths)\n"
             "        seconds = time.perf_counter() - t0",
 )
 
-# The code at the start of the library restructuring: kag.analysis.compute_table(record, profile, ...).
+# The code at the start of the library restructuring: kag.experiments.analysis.compute_table(record, profile, ...).
 BEFORE = dict(
-    imports="from kag.analysis import compute_table\nfrom kag.data import load_mnist\nfrom kag.pipeline import ModelRecord\n"
-            "from kag.profiles import PAPER\nfrom kag.train import initial_state",
+    imports="from kag.experiments.analysis import compute_table\nfrom kag.experiments.data import load_mnist\nfrom kag.experiments.pipeline import ModelRecord\n"
+            "from kag.experiments.profiles import PAPER\nfrom kag.experiments.train import initial_state",
     measure="times = []\n"
             "        for r_imgs in (8, 16):\n"
             "            p = PAPER.with_metrics(n_rotation_images=r_imgs, **({} if images == 'clean' else {'eval_images': 'augmented'}))\n"
@@ -103,8 +103,8 @@ def grid_minutes(per_kind: dict[str, float], seeds: int = 5) -> float:
 def whole_grid() -> None:
     """Evaluate the whole paper grid on the cached models in a scratch KAG_HOME; compare with reports/paper."""
     sys.path.insert(0, str(ROOT))
-    from kag.paths import data_dir
-    from kag.store import Store
+    from kag.experiments.paths import data_dir
+    from kag.experiments.store import Store
 
     models = Store().root / "models"
     if not models.is_dir() or len(list(models.iterdir())) < 40:

@@ -22,12 +22,12 @@ import time
 import numpy as np
 import torch
 
-from kag.analysis import _rotation_samples, evaluation_inputs
+from kag.experiments.analysis import _rotation_samples, evaluation_inputs
 from kag.rr import per_sample_rr, rr_variance_components
-from kag.data import load_mnist
+from kag.experiments.data import load_mnist
 from kag.jacobians import jacobians_from_weights
 from kag.metrics import rotation_maxima
-from kag.pipeline import ensure_models
+from kag.experiments.pipeline import ensure_models
 from kag.repro.profiles import get_profile
 
 CANDIDATES = {"index samples": (4, 8, 16, 32), "images": (8, 16, 32, 64), "rotations": (5, 10, 20)}

@@ -34,9 +34,9 @@ def _warm() -> bool:
     width-1 model for one step on 8 images (nothing is stored). The step makes torch import what it
     imports on first use (``torch.optim`` pulls in ``torch._dynamo``: about 1 s on this CPU, once
     per process), which would otherwise fall on each worker's first task."""
-    from kag.config import TrainConfig
+    from kag.experiments.config import TrainConfig
     from kag.repro.sweep import engine
-    from kag.train import train_seeds
+    from kag.experiments.train import train_seeds
 
     train_seeds(1, [0], "augmented", TrainConfig(epochs=1, train_subset=8, batch_size=8), engine._mnist(),
                 evaluate=False)
@@ -45,9 +45,9 @@ def _warm() -> bool:
 
 def warm_client(grid_path: Path) -> None:
     """Read MNIST and plan the grid once in this process, so the first timed run does not pay for it."""
-    from kag.data import load_mnist
+    from kag.experiments.data import load_mnist
     from kag.repro.sweep import engine, load_grid
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     with tempfile.TemporaryDirectory(prefix="kag-sweep-bench-") as home:
         engine.plan_sweep(load_grid(grid_path).points(), load_mnist(), Store(Path(home) / "store"))
@@ -58,7 +58,7 @@ def one_run(grid_path: Path, workers: int) -> tuple[float, float, str]:
     from distributed import Client
 
     from kag.repro.sweep import engine, load_grid
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     with tempfile.TemporaryDirectory(prefix="kag-sweep-bench-") as home:
         os.environ["KAG_HOME"] = home  # the workers inherit it

@@ -2,7 +2,7 @@
 
 Conventional: one ``nn.Module`` per seed, trained one after another, fed by a ``DataLoader`` over
 ``torchvision.datasets.MNIST`` with per-sample transforms (``RandomAffine`` for the augmented
-regime, then ``ToTensor`` and ``Normalize``). Batched: :func:`kag.train.train_seeds`, all seeds as
+regime, then ``ToTensor`` and ``Normalize``). Batched: :func:`kag.experiments.train.train_seeds`, all seeds as
 one computation with on-device augmentation. Both run a fixed number of optimiser steps per model
 (a fraction of an epoch) and the times are scaled to seconds per model-epoch.
 
@@ -23,10 +23,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 
-from kag.data import MEAN, STD, load_mnist
-from kag.model import MLP
-from kag.config import TrainConfig
-from kag.train import train_seeds
+from kag.experiments.data import MEAN, STD, load_mnist
+from kag.experiments.model import MLP
+from kag.experiments.config import TrainConfig
+from kag.experiments.train import train_seeds
 
 
 def conventional(width: int, seeds: int, regime: str, steps: int, root: str, batch: int, workers: int) -> float:

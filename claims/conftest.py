@@ -60,7 +60,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     judging itself (a warm quick run: 16 s with 2 workers, 8 s in-process). None: xdist's default."""
     try:
         from kag.repro.results import groups_needed
-        from kag.store import Store
+        from kag.experiments.store import Store
 
         profile = get_profile(config.getoption("kag_profile"), device=config.getoption("kag_device"),
                               study=config.getoption("kag_study"))
@@ -156,11 +156,11 @@ def _pairs_from_ids(ids: Iterable[str], profile: Profile) -> list[tuple[Claim, C
 
 def _pending_work(profile: Profile, groups: list, store: Any) -> tuple[set[str], set[str]]:
     """(model keys, metric-table keys) that ``groups`` need and ``store`` lacks. The keys are computed
-    as :func:`kag.analysis.ensure_metrics` computes them; the dataset's digest is the pinned one that
+    as :func:`kag.experiments.analysis.ensure_metrics` computes them; the dataset's digest is the pinned one that
     every load verifies, so nothing is loaded."""
-    from kag.analysis import metric_key
-    from kag.datasets import pinned_digest
-    from kag.pipeline import model_key
+    from kag.experiments.analysis import metric_key
+    from kag.experiments.datasets import pinned_digest
+    from kag.experiments.pipeline import model_key
     from kag.repro.results import Results
     from kag.repro.studies import get_study
 
@@ -189,7 +189,7 @@ def _start_monitor(config: pytest.Config, pairs: list[tuple[Claim, Cell]], xdist
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if config.stash[MONITOR] is not None or tr is None or config.option.collectonly or not pairs:
         return
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     profile, store = config.stash[PROFILE], Store()
     models, tables = _pending_work(profile, _groups_for(pairs, profile), store)
@@ -337,7 +337,7 @@ class _RunReporter:
 
 def _run_summary(start: float, seconds: float) -> str:
     """What this run trained and computed (from the store's event log), and how long it took."""
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     events: list[dict[str, Any]] = [e for e in Store().events() if e["time"] >= start]
     trained = [e for e in events if e["kind"] == "train"]

@@ -15,9 +15,9 @@ surrogate (how much of an observable the Jacobian's row and column norms alone e
 ``kag.determinants`` (index sampling and k-minors), ``kag.metrics`` (observables),
 ``kag.rotations`` and ``kag.rr`` (RR's rotations and estimator), ``kag.measurement`` (the one
 measurement path of the library and the pipeline), ``kag.spatial``, ``kag.compare``, ``kag.field`` (effective rank, column-norm PR and KL, KL against
-uniform, and kag-core's definitions of PR, KL and RR as named variants); ``kag.data``, ``kag.model``, ``kag.families`` (the model families:
-the paper's MLP, a deeper MLP, a small CNN), ``kag.train``, ``kag.store``, ``kag.analysis`` and
-``kag.table`` for the trained networks of the studies and their results. The reproduction of
+uniform, and kag-core's definitions of PR, KL and RR as named variants); ``kag.experiments.data``, ``kag.experiments.model``, ``kag.experiments.families`` (the model families:
+the paper's MLP, a deeper MLP, a small CNN), ``kag.experiments.train``, ``kag.experiments.store``, ``kag.experiments.analysis`` and
+``kag.experiments.table`` for the trained networks of the studies and their results. The reproduction of
 arXiv 2511.21626 is a client of this core: ``kag.repro``.
 """
 
@@ -35,11 +35,11 @@ from kag.metrics import (
     rotation_ratios,
     zero_row_fraction,
 )
-from kag.model import MLP
+from kag.experiments.model import MLP
 from kag.plots import plot_measurement
 from kag.spatial import ImageGrid
 from kag.surrogate import norm_matched
-from kag.table import ResultTable, Row
+from kag.experiments.table import ResultTable, Row
 
 __version__ = "0.1.0"
 

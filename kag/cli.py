@@ -1,7 +1,7 @@
 """The ``kag`` command (also ``python -m kag``): data, train, metrics, cache, report.
 
 ``data``, ``train``, ``metrics`` and ``cache`` are clients of the core (any dataset of
-:mod:`kag.datasets`, any model family of :mod:`kag.families`, the run sizes of :mod:`kag.profiles`
+:mod:`kag.experiments.datasets`, any model family of :mod:`kag.experiments.families`, the run sizes of :mod:`kag.experiments.profiles`
 and metric flags); ``report``, ``studies`` and ``sweep`` import the reproduction (:mod:`kag.repro`)
 when they run, never before.
 
@@ -20,8 +20,8 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from kag.datasets import DATASETS
-from kag.profiles import PROFILE_CHOICES
+from kag.experiments.datasets import DATASETS
+from kag.experiments.profiles import PROFILE_CHOICES
 
 
 class UsageError(Exception):
@@ -51,32 +51,32 @@ def _checked_int(name: str, check: Callable[[int], int]):
 
 
 def _width(value: int) -> int:
-    from kag.model import check_width
+    from kag.experiments.model import check_width
 
     return check_width(value)
 
 
 def _seed(value: int) -> int:
-    from kag.train import check_seed
+    from kag.experiments.train import check_seed
 
     return check_seed(value)
 
 
 def _epochs(value: int) -> int:
-    from kag.train import check_epochs
+    from kag.experiments.train import check_epochs
 
     return check_epochs(value)
 
 
 def _k(value: int) -> int:
-    from kag.determinants import check_int
+    from kag.checks import check_int
 
     return check_int("k", value, 1)
 
 
 def _positive(name: str) -> Callable[[int], int]:
     def check(value: int) -> int:
-        from kag.determinants import check_int
+        from kag.checks import check_int
 
         return check_int(name, value, 1)
     return check
@@ -102,8 +102,8 @@ def _count(n: int, noun: str) -> str:
 
 # -- commands ---------------------------------------------------------------------------------
 def cmd_data(args: argparse.Namespace) -> int:
-    from kag.data import describe
-    from kag.datasets import load_dataset
+    from kag.experiments.data import describe
+    from kag.experiments.datasets import load_dataset
 
     info = {"name": args.dataset, **describe(load_dataset(args.dataset))}
     _emit(info, args.json, "\n".join(f"{k}: {v}" for k, v in info.items()))
@@ -117,7 +117,7 @@ def _device(args: argparse.Namespace) -> str | None:
 
 def _profile(args: argparse.Namespace):
     """The run size asked for (core profiles: ``kag train`` and ``kag metrics`` need no study)."""
-    from kag.profiles import resolve_profile
+    from kag.experiments.profiles import resolve_profile
 
     return resolve_profile(args.profile, device=_device(args))
 
@@ -144,17 +144,17 @@ class _Training:
     regime: str
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
-    family: str  # kag.families
-    dataset: str  # kag.datasets
+    family: str  # kag.experiments.families
+    dataset: str  # kag.experiments.datasets
 
 
 def _training(args: argparse.Namespace) -> _Training:
     """The training options shared by ``train`` and ``metrics``, every one checked before any work:
     distinct widths and seeds, the profile's TrainConfig with ``--epochs`` applied, the device."""
     from kag.devices import resolve_device
-    from kag.families import get_family
-    from kag.model import check_widths
-    from kag.train import check_seeds, check_train_config
+    from kag.experiments.families import get_family
+    from kag.experiments.model import check_widths
+    from kag.experiments.train import check_seeds, check_train_config
 
     profile = _profile(args)
     config = profile.train if args.epochs is None else dataclasses.replace(profile.train, epochs=args.epochs)
@@ -166,8 +166,8 @@ def _training(args: argparse.Namespace) -> _Training:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from kag.datasets import load_dataset
-    from kag.pipeline import ensure_models
+    from kag.experiments.datasets import load_dataset
+    from kag.experiments.pipeline import ensure_models
 
     job = _training(args)
     profile, config, regime, seeds = job.profile, job.config, job.regime, job.seeds
@@ -190,10 +190,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from kag.analysis import check_metric_request, ensure_metrics, summarize_table
-    from kag.datasets import load_dataset
-    from kag.pipeline import model_key
-    from kag.store import Store
+    from kag.experiments.analysis import check_metric_request, ensure_metrics, summarize_table
+    from kag.experiments.datasets import load_dataset
+    from kag.experiments.pipeline import model_key
+    from kag.experiments.store import Store
 
     job = _training(args)
     changes = _metric_changes(args) | ({"eval_images": args.eval_images} if args.eval_images else {})
@@ -222,8 +222,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from kag.keys import short
-    from kag.store import Store
+    from kag.experiments.keys import short
+    from kag.experiments.store import Store
 
     store = Store()
     if args.action == "ls":
@@ -268,9 +268,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def _staleness(entry: dict[str, Any]) -> list[str]:
     """Flags for ``cache ls``: an entry made by other source code (provenance: its key is still valid)
     or under other algorithm versions (unreachable: no current key points at it)."""
-    from kag.analysis import METRIC_SOURCES, measurement_versions
-    from kag.pipeline import TRAINING_SOURCES, training_versions
-    from kag.store import source_digest
+    from kag.experiments.analysis import METRIC_SOURCES, measurement_versions
+    from kag.experiments.pipeline import TRAINING_SOURCES, training_versions
+    from kag.experiments.store import source_digest
 
     if "error" in entry:
         return []
@@ -300,7 +300,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from kag.paths import usable_directory
+    from kag.experiments.paths import usable_directory
     from kag.repro.report import default_out_dir, render_from_cache
 
     if args.out:
@@ -328,7 +328,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _sweep_out_dir(args: argparse.Namespace):
     """Where the sweep report goes (``--out``, else reports/sweep under the current directory), checked
     before any work: a bad --out is a bad argument."""
-    from kag.paths import usable_directory
+    from kag.experiments.paths import usable_directory
     from kag.repro.sweep.report import default_out_dir
 
     if args.out:
@@ -341,12 +341,12 @@ def _sweep_out_dir(args: argparse.Namespace):
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from kag.data import load_mnist
+    from kag.experiments.data import load_mnist
     from kag.devices import resolve_device
     from kag.repro.sweep import engine
     from kag.repro.sweep import report as sweep_report
     from kag.repro.sweep.grid import load_grid
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     t0 = time.perf_counter()
     grid = load_grid(args.grid)  # a bad grid file is a bad argument: one line, exit 2
@@ -398,7 +398,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from kag.families import families
+    from kag.experiments.families import families
 
     parser = _Parser(prog="kag", description="Measure Kolmogorov-Arnold geometry in neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="epochs >= 1 (default: the profile's)")
         p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
         p.add_argument("--family", choices=tuple(families()), default=None,
-                       help="model family (default: mlp2, the paper's 2-layer GELU MLP; see kag.families)")
+                       help="model family (default: mlp2, the paper's 2-layer GELU MLP; see kag.experiments.families)")
         p.add_argument("--dataset", choices=tuple(DATASETS), default="mnist", help="dataset (default: mnist)")
 
     p = sub.add_parser("train", help="train (or reuse cached) models")

@@ -23,7 +23,9 @@ import math
 
 import torch
 
-from kag.determinants import check_int, check_jacobian, minors_unchecked, sample_indices
+from kag.checks import check_int, check_jacobian
+
+from kag.determinants import minors_unchecked, sample_indices
 from kag.rotations import rotation_matrices
 
 KAGCORE_EPS = 1e-12  # kag-core's eps in its PR and KL

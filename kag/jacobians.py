@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacfwd, jacrev, vmap
 
-from kag.determinants import check_int, chunk_bytes
+from kag.checks import check_int, chunk_bytes
 
 # Version of the Jacobian computations (the closed form and the generic path): part of every metric
 # cache key; bump it when a Jacobian's value changes.

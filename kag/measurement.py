@@ -3,7 +3,7 @@
 The one measurement path of the library: :func:`measure_jacobians` turns the Jacobians of one
 representation (trained and init) into :class:`Measured` rows, and :func:`measure` (many layers by
 their ``named_modules()`` names), :func:`kag.compare_to_init` (one layer, any representation) and
-the reproduction's pipeline (:mod:`kag.analysis`) use the same functions for every observable: PR
+the reproduction's pipeline (:mod:`kag.experiments.analysis`) use the same functions for every observable: PR
 and its ratio with a bootstrap SE, KL and JS with bootstrap SEs (KL undefined only when neither side
 has a positive minor), RR over several index samples with the estimator and three-source SE of
 :mod:`kag.rr`, zero rows with the threshold of :func:`kag.metrics.zero_row_fraction`.
@@ -33,8 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from kag.config import MetricConfig
-from kag.determinants import check_int, jacobian_support, minors
+from kag.checks import check_int
+
+from kag.determinants import jacobian_support, minors
 from kag.jacobians import _resolve_layer, jacobian
 from kag.metrics import (bootstrap_kl, bootstrap_pr_ratio_replicates, mean_ignoring_undefined,
                          participation_ratio, ratio_of, rotation_maxima_at, se_of_mean, zero_row_fraction)
@@ -45,12 +46,10 @@ from kag.rr import estimate_rr, rr_index_samples
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes one layer's measurement may need at once
 SAMPLINGS = ("uniform", "support")
 MOSTLY_ZERO = 0.5  # warn when more than this share of a result's minors are exactly 0
-# The defaults of the paper's pipeline, read from kag.config.MetricConfig, so a user's numbers are the report's
-_PAPER = MetricConfig()
-DEFAULTS = dict(ks=_PAPER.ks, n_samples=_PAPER.n_samples, n_rotations=_PAPER.n_rotations,
-                rotation_images=_PAPER.n_rotation_images, rr_index_samples=_PAPER.rr_index_samples,
-                n_bootstrap=_PAPER.n_bootstrap, kl_bins=_PAPER.kl_bins, kl_smoothing=_PAPER.kl_smoothing,
-                zero_row_percentile=_PAPER.zero_row_percentile, seed=_PAPER.index_seed)
+# The paper's estimator settings (SPEC §3-5): the defaults of a user's call, and of the pipeline's
+# kag.experiments.config.MetricConfig, which reads them from here, so a user's numbers are the report's.
+DEFAULTS = dict(ks=(1, 2, 3), n_samples=10_000, n_rotations=10, rotation_images=32, rr_index_samples=16,
+                n_bootstrap=200, kl_bins=100, kl_smoothing=1e-10, zero_row_percentile=1.0, seed=42)
 
 
 def memory_estimate(B: int, d: int, m: int, *, ks: Sequence[int], n_samples: int, rr: bool, n_rotations: int,

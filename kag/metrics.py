@@ -20,8 +20,8 @@ import torch
 from kag.jacobians import full_float32_precision
 from kag.rotations import StructuredRotations, make_rotations, rotation_family
 from kag.rotations import rotation_matrices  # noqa: F401  (its home before kag.rotations; still importable here)
-from kag.determinants import (_abs_det, check_indices, check_int, check_jacobian, chunk_bytes, entry_major_index,
-                              minors_unchecked)
+from kag.checks import check_indices, check_int, check_jacobian, chunk_bytes
+from kag.determinants import _abs_det, entry_major_index, minors_unchecked
 
 # Version of the observables (PR, KL histograms, RR estimator, zero rows): part of every metric
 # cache key; bump it when any of them computes something else.

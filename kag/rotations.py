@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from kag.determinants import check_int
+from kag.checks import check_int
 
 ROTATIONS = ("auto", "haar", "structured")
 # "auto": Haar up to this many units (the paper's widths and beyond; 8 R m² bytes: 84 MB for R = 10 at

@@ -1,5 +1,5 @@
 """The rotation-ratio estimator (SPEC §5), shared by :func:`kag.measure`, :func:`kag.compare_to_init`
-and the reproduction's pipeline (:mod:`kag.analysis`), so a user's RR is the report's RR.
+and the reproduction's pipeline (:mod:`kag.experiments.analysis`), so a user's RR is the report's RR.
 
 Per index sample j (the same for both networks), RR_j of a network is the mean over images of
 ``aligned / mean over rotations of rotated`` (:func:`kag.metrics.rotation_maxima_at` gives the two

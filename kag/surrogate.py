@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from kag.determinants import check_int, check_jacobian
+from kag.checks import check_int, check_jacobian
 
 # Version of the surrogate construction: part of the cache key of every metric computed on it;
 # bump it when norm_matched computes something else.

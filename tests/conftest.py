@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from kag.paths import data_dir
+from kag.experiments.paths import data_dir
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -26,6 +26,6 @@ def _isolated_kag_home(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def mnist():
-    from kag.data import load_mnist
+    from kag.experiments.data import load_mnist
 
     return load_mnist()

@@ -7,16 +7,16 @@ from typing import Any
 
 import torch
 
-from kag.analysis import measurement_versions, metric_key
-from kag.config import MetricConfig, TrainConfig
-from kag.pipeline import model_key, training_versions
-from kag.train import initial_state
+from kag.experiments.analysis import measurement_versions, metric_key
+from kag.experiments.config import MetricConfig, TrainConfig
+from kag.experiments.pipeline import model_key, training_versions
+from kag.experiments.train import initial_state
 
 DATA = "d" * 64  # a stand-in data digest
 
 
 def model_meta(width: int = 4, seed: int = 0, regime: str = "standard", epochs: int = 1) -> tuple[str, dict[str, Any]]:
-    """(key, manifest fields) of a model as :func:`kag.pipeline.ensure_models` records it."""
+    """(key, manifest fields) of a model as :func:`kag.experiments.pipeline.ensure_models` records it."""
     config = TrainConfig(epochs=epochs)
     meta = {"width": width, "seed": seed, "regime": regime, "epochs": epochs, "train_config": dataclasses.asdict(config),
             "data_sha256": DATA, "versions": training_versions()}
@@ -36,7 +36,7 @@ def save_model(store, width: int = 4, seed: int = 0, regime: str = "standard") -
 
 def metric_entry(model: str, regime: str = "standard", spatial: bool = False, value: float = 1.0
                  ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(key, payload, meta) of a metric table as :func:`kag.analysis.ensure_metrics` records it."""
+    """(key, payload, meta) of a metric table as :func:`kag.experiments.analysis.ensure_metrics` records it."""
     config = MetricConfig()
     payload = {"table": [{"observable": "pr_ratio", "value": value}], "meta": {"model_key": model, "spatial": spatial}}
     meta = {"profile": "test", "width": 4, "seed": 0, "regime": regime, "metric_config": dataclasses.asdict(config),

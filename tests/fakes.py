@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from kag.errors import MissingResults
-from kag.table import ResultTable, Row
+from kag.experiments.table import ResultTable, Row
 
 
 ZERO_MINORS = {"trained": 0.1, "init": 0.02}  # exact-zero fraction of the minors per unit of k

@@ -46,7 +46,7 @@ def _random_jacobian(b: int = 3, n: int = 8, d: int = 40, seed: int = 0) -> torc
 
 # -- one fingerprint per versioned algorithm ------------------------------------------------------
 def data_fingerprint() -> dict[str, Any]:
-    from kag.data import load_mnist, normalize
+    from kag.experiments.data import load_mnist, normalize
 
     mnist = load_mnist()
     x = normalize(mnist.test_images[:4])
@@ -55,7 +55,7 @@ def data_fingerprint() -> dict[str, Any]:
 
 
 def model_fingerprint() -> dict[str, Any]:
-    from kag.train import initial_state
+    from kag.experiments.train import initial_state
 
     state = initial_state(8, 0)
     return {"names": list(state), "shapes": [list(v.shape) for v in state.values()],
@@ -63,7 +63,7 @@ def model_fingerprint() -> dict[str, Any]:
 
 
 def augment_fingerprint() -> dict[str, Any]:
-    from kag.augment import sample_shifts, shift_images
+    from kag.experiments.augment import sample_shifts, shift_images
 
     shifts = sample_shifts(16, 4, torch.Generator().manual_seed(0))
     images = torch.arange(16 * 28 * 28, dtype=torch.int64).remainder(251).view(16, 28, 28).to(torch.uint8)
@@ -72,9 +72,9 @@ def augment_fingerprint() -> dict[str, Any]:
 
 def trained_width8() -> dict[str, torch.Tensor]:
     """Seed 0 of width 8, 2 epochs on the first 2,048 training images (the smoke training)."""
-    from kag.config import TrainConfig
-    from kag.data import load_mnist
-    from kag.train import train_seeds
+    from kag.experiments.config import TrainConfig
+    from kag.experiments.data import load_mnist
+    from kag.experiments.train import train_seeds
 
     config = TrainConfig(epochs=2, train_subset=2_048, checkpoint_every=1)
     group = train_seeds(8, (0,), "augmented", config, load_mnist(), "cpu")
@@ -88,9 +88,9 @@ def trainer_fingerprint() -> dict[str, Any]:
 
 
 def jacobians_fingerprint() -> dict[str, Any]:
-    from kag.data import load_mnist, normalize
+    from kag.experiments.data import load_mnist, normalize
     from kag.jacobians import jacobians_from_weights
-    from kag.train import initial_state
+    from kag.experiments.train import initial_state
 
     s = initial_state(8, 0)
     x = normalize(load_mnist().test_images[:4])
@@ -137,11 +137,11 @@ def spatial_fingerprint() -> dict[str, Any]:
 
 def analysis_fingerprint() -> dict[str, Any]:
     """The rows of one smoke metric table (their identity: the layout; their values: the recipe)."""
-    from kag.analysis import compute_table
-    from kag.data import load_mnist
-    from kag.pipeline import ModelRecord
+    from kag.experiments.analysis import compute_table
+    from kag.experiments.data import load_mnist
+    from kag.experiments.pipeline import ModelRecord
     from kag.repro.profiles import SMOKE
-    from kag.train import initial_state
+    from kag.experiments.train import initial_state
 
     init, trained = initial_state(8, 0), initial_state(8, 1)
     ckpts = {e: {k: s[k] for k in ("fc1.weight", "fc1.bias")} for e, s in ((0, init), (1, trained))}
@@ -157,15 +157,15 @@ def analysis_fingerprint() -> dict[str, Any]:
 
 # algorithm -> (the version constant that covers it, its fingerprint, relative tolerance)
 GOLDEN: dict[str, tuple[str, Callable[[], dict[str, Any]], float]] = {
-    "data": ("kag.data.DATA_VERSION", data_fingerprint, 1e-6),
-    "model": ("kag.model.MODEL_VERSION", model_fingerprint, 1e-6),
-    "augment": ("kag.augment.AUGMENT_VERSION", augment_fingerprint, 0.0),
-    "trainer": ("kag.train.TRAINER_VERSION", trainer_fingerprint, 1e-4),
+    "data": ("kag.experiments.data.DATA_VERSION", data_fingerprint, 1e-6),
+    "model": ("kag.experiments.model.MODEL_VERSION", model_fingerprint, 1e-6),
+    "augment": ("kag.experiments.augment.AUGMENT_VERSION", augment_fingerprint, 0.0),
+    "trainer": ("kag.experiments.train.TRAINER_VERSION", trainer_fingerprint, 1e-4),
     "jacobians": ("kag.jacobians.JACOBIAN_VERSION", jacobians_fingerprint, 1e-9),
     "minors": ("kag.determinants.MINORS_VERSION", minors_fingerprint, 1e-9),
     "observables": ("kag.metrics.OBSERVABLES_VERSION", observables_fingerprint, 1e-9),
     "spatial": ("kag.spatial.SPATIAL_VERSION", spatial_fingerprint, 0.0),
-    "analysis": ("kag.analysis.ANALYSIS_VERSION", analysis_fingerprint, 1e-6),
+    "analysis": ("kag.experiments.analysis.ANALYSIS_VERSION", analysis_fingerprint, 1e-6),
 }
 # Exact strings that vary with float round-off between machines: recorded, shown, never compared.
 INFORMATIVE = {"weights_sha256"}
@@ -179,7 +179,7 @@ def version_of(constant: str) -> int:
 def record() -> None:
     from safetensors.torch import save_file
 
-    from kag.table import TABLE_VERSION
+    from kag.experiments.table import TABLE_VERSION
 
     HERE.mkdir(exist_ok=True)
     out: dict[str, Any] = {}

@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
-from kag.analysis import compute_table, ensure_metrics, evaluation_inputs, metric_key
+from kag.experiments.analysis import compute_table, ensure_metrics, evaluation_inputs, metric_key
 from kag.cli import main
-from kag.pipeline import ModelRecord
+from kag.experiments.pipeline import ModelRecord
 from kag.repro.profiles import SMOKE
-from kag.store import Store
-from kag.table import ROLES, ResultTable
-from kag.train import initial_state
+from kag.experiments.store import Store
+from kag.experiments.table import ROLES, ResultTable
+from kag.experiments.train import initial_state
 
 
 def _record(width: int, trained: dict, init: dict, regime: str = "standard") -> ModelRecord:
@@ -149,7 +149,7 @@ def test_pr_ratio_against_s_uses_every_configured_sample_size(mnist):
 
 
 def test_rr_variance_components_see_only_the_sources_that_vary():
-    from kag.analysis import rr_variance_components
+    from kag.experiments.analysis import rr_variance_components
 
     g = torch.Generator().manual_seed(0)
     a_t = (1 + torch.rand(1, 6, generator=g, dtype=torch.float64)).expand(4, 6)  # index samples identical
@@ -163,7 +163,7 @@ def test_rr_variance_components_see_only_the_sources_that_vary():
 
 
 def test_rr_ratio_estimator_is_symmetric_for_exchangeable_networks():
-    from kag.analysis import rr_ratio_estimate
+    from kag.experiments.analysis import rr_ratio_estimate
 
     a, b = [1.0, 2.0, 4.0], [2.0, 1.0, 4.0]
     assert rr_ratio_estimate(a, b) == pytest.approx(1.0)  # the arithmetic mean of ratios would say 1.17

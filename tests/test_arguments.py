@@ -11,15 +11,15 @@ import re
 import numpy as np
 import pytest
 
-import kag.analysis
-import kag.pipeline
-from kag.analysis import check_metric_request, ensure_metrics
-from kag.config import TrainConfig
-from kag.model import MAX_WIDTH, check_width, check_widths
-from kag.paths import data_dir, kag_home, store_dir
-from kag.pipeline import ensure_models
+import kag.experiments.analysis
+import kag.experiments.pipeline
+from kag.experiments.analysis import check_metric_request, ensure_metrics
+from kag.experiments.config import TrainConfig
+from kag.experiments.model import MAX_WIDTH, check_width, check_widths
+from kag.experiments.paths import data_dir, kag_home, store_dir
+from kag.experiments.pipeline import ensure_models
 from kag.repro.profiles import PROFILES, SMOKE
-from kag.train import check_seeds, check_train_config
+from kag.experiments.train import check_seeds, check_train_config
 
 TINY = TrainConfig(epochs=1, train_subset=512, checkpoint_every=1)
 
@@ -31,8 +31,8 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         pytest.fail("work started before the arguments were checked")
 
-    for module, name in ((kag.pipeline, "load_mnist"), (kag.pipeline, "train_seeds"), (kag.analysis, "load_mnist"),
-                         (kag.analysis, "ensure_models"), (kag.analysis, "compute_table")):
+    for module, name in ((kag.experiments.pipeline, "load_mnist"), (kag.experiments.pipeline, "train_seeds"), (kag.experiments.analysis, "load_mnist"),
+                         (kag.experiments.analysis, "ensure_models"), (kag.experiments.analysis, "compute_table")):
         monkeypatch.setattr(module, name, forbidden)
 
 

@@ -9,8 +9,8 @@ import torchvision.transforms.functional as TF
 from scipy import stats
 from torchvision.transforms import InterpolationMode, RandomAffine
 
-from kag.augment import (affine_images, affine_matrices, random_affine, random_translate, sample_affine,
-                         sample_shifts, shift_images)
+from kag.experiments.augment import (affine_images, affine_matrices, random_affine, random_translate, sample_affine,
+                                     sample_shifts, shift_images)
 
 
 def test_shift_matches_torchvision_affine_for_every_integer_shift(mnist):

@@ -32,8 +32,8 @@ from kag.repro.rules import (
     rule_rho_at_most,
     rule_scale_agnostic,
 )
-from kag.stats import lower_bound, spearman
-from kag.table import ResultTable
+from kag.repro.stats import lower_bound, spearman
+from kag.experiments.table import ResultTable
 
 from fakes import FakeResults, anti_kag, kag_like, noisy
 
@@ -470,7 +470,7 @@ def test_unknown_claim_is_a_one_line_error():
 
 
 def test_spearman_of_many_rows_is_scipy_s_row_by_row():
-    from kag.stats import spearman, spearman_rows
+    from kag.repro.stats import spearman, spearman_rows
     rng = np.random.default_rng(3)
     x = [1, 2, 3, 4, 5, 6]
     ys = rng.standard_normal((200, 6))

@@ -76,12 +76,12 @@ def test_corrupt_data_exits_1_not_2(capsys, monkeypatch, tmp_path, mnist):
 
 
 def test_corrupt_cache_exits_1_and_ls_flags_entries_of_other_code(capsys, monkeypatch, tmp_path):
-    import kag.train
+    import kag.experiments.train
 
     monkeypatch.setenv("KAG_HOME", str(tmp_path))
     argv = ["train", "--width", "8", "--seeds", "0", "--epochs", "1", "--profile", "smoke", "--device", "cpu", "--json"]
     with monkeypatch.context() as m:  # an entry trained under an older trainer version: valid, but unreachable
-        m.setattr(kag.train, "TRAINER_VERSION", kag.train.TRAINER_VERSION - 1)
+        m.setattr(kag.experiments.train, "TRAINER_VERSION", kag.experiments.train.TRAINER_VERSION - 1)
         code, out, _ = run(capsys, *argv)
     old = json.loads(out)[0]["key"]
     code, out, _ = run(capsys, *argv)
@@ -140,14 +140,14 @@ def test_cache_import_lists_rejected_entries_and_exits_1(capsys, monkeypatch, tm
 @pytest.fixture
 def untouched_home(monkeypatch, tmp_path):
     """An empty KAG_HOME that a rejected command must leave uncreated; training fails the test."""
-    import kag.pipeline
+    import kag.experiments.pipeline
 
     def forbidden(*args, **kwargs):
         pytest.fail("trained although the arguments were bad")
 
     home = tmp_path / "home"
     monkeypatch.setenv("KAG_HOME", str(home))
-    monkeypatch.setattr(kag.pipeline, "train_seeds", forbidden)
+    monkeypatch.setattr(kag.experiments.pipeline, "train_seeds", forbidden)
     return home
 
 
@@ -240,7 +240,7 @@ def test_an_os_error_is_reported_as_path_and_problem_not_errno(capsys, monkeypat
 def test_metrics_takes_epochs_like_train_and_says_when_it_trains(capsys, monkeypatch, tmp_path):
     import dataclasses
 
-    import kag.analysis
+    import kag.experiments.analysis
     from kag.repro.profiles import SMOKE
 
     monkeypatch.setenv("KAG_HOME", str(tmp_path))
@@ -250,7 +250,7 @@ def test_metrics_takes_epochs_like_train_and_says_when_it_trains(capsys, monkeyp
         asked.append((width, regime, seeds, train))
         return []
 
-    monkeypatch.setattr(kag.analysis, "ensure_metrics", ensure_metrics)
+    monkeypatch.setattr(kag.experiments.analysis, "ensure_metrics", ensure_metrics)
     options = ["--width", "8", "--seeds", "0", "1", "--epochs", "1", "--profile", "smoke", "--device", "cpu"]
     code, _, err = run(capsys, "metrics", *options)
     assert code == 0 and err == "kag: training 2 models first (width 8 standard, seeds 0 1, 1 epoch)\n"

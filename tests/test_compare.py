@@ -14,7 +14,7 @@ from kag.compare import KAGComparison, compare_to_init
 from kag.jacobians import hidden_jacobians
 from kag.metrics import kl_divergence, mean_ignoring_undefined, participation_ratio, rotation_ratios, zero_row_fraction
 from kag.determinants import minors, sample_indices
-from kag.model import MLP
+from kag.experiments.model import MLP
 
 SMALL = dict(n_samples=300, n_rotations=4)
 
@@ -235,8 +235,8 @@ def test_kl_is_undefined_only_when_neither_side_has_a_positive_minor():
     """One rule for the library and the pipeline (kag.metrics.divergence_defined): a trained layer whose
     minors are all exactly 0 (every unit dead) still has a KL against its init, all its mass in the
     underflow bin; KL, JS and their SEs are NaN only when neither side has a positive minor."""
-    from kag.analysis import _bootstrap_kl, _divergences
-    from kag.config import MetricConfig
+    from kag.experiments.analysis import _bootstrap_kl, _divergences
+    from kag.experiments.config import MetricConfig
     from kag.metrics import bootstrap_kl, divergences
 
     zero = torch.zeros(4, 50, dtype=torch.float64)
@@ -280,15 +280,15 @@ def test_a_layer_too_wide_for_the_memory_budget_is_refused_before_any_jacobian(m
 @pytest.mark.parametrize("layer", ["L1", "L2"])
 def test_the_library_and_the_pipeline_agree_on_the_same_jacobians(layer):
     """One measurement path (issue 18 item 1): compare_to_init and the reproduction's pipeline
-    (kag.analysis.global_metrics) on the same networks, images, index samples and rotations give the
+    (kag.experiments.analysis.global_metrics) on the same networks, images, index samples and rotations give the
     same numbers: PR, the PR ratio and its SE, KL and JS with their SEs, RR (the estimator over index
     samples) and its SE, the zero-minor shares and the zero-row fractions."""
-    from kag.analysis import _Rows, global_metrics
-    from kag.families import get_family
-    from kag.config import MetricConfig
+    from kag.experiments.analysis import _Rows, global_metrics
+    from kag.experiments.families import get_family
+    from kag.experiments.config import MetricConfig
     from kag.measurement import measure_jacobians
-    from kag.table import ResultTable
-    from kag.train import initial_state
+    from kag.experiments.table import ResultTable
+    from kag.experiments.train import initial_state
 
     width = 16
     init_state = initial_state(width, 0)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-import kag.store as store_module
-from kag.store import Store
+import kag.experiments.store as store_module
+from kag.experiments.store import Store
 
 TRAIN = ["train", "--width", "8", "16", "--seeds", "0", "1", "--epochs", "2", "--profile", "smoke", "--device", "cpu"]
 METRICS = ["metrics", "--width", "8", "--seeds", "0", "1", "--epochs", "2", "--profile", "smoke", "--device", "cpu"]
@@ -29,7 +29,7 @@ RANDOM_KILLS = 4  # per phase
 # A child that runs the CLI but dies by SIGKILL at a chosen point of a write (no cleanup can run).
 _DIE_AT = r"""
 import os, signal, sys
-import kag.store as s
+import kag.experiments.store as s
 from kag.cli import main
 
 def die(*a, **k):

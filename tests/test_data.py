@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from kag import data
+from kag.experiments import data
 from kag.errors import CorruptDataError
-from kag.paths import data_dir
+from kag.experiments.paths import data_dir
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from fakes import FakeResults, kag_like
 
-from kag.analysis import compute_table
-from kag.pipeline import ModelRecord
+from kag.experiments.analysis import compute_table
+from kag.experiments.pipeline import ModelRecord
 from kag.repro.profiles import SMOKE
-from kag.train import initial_state
+from kag.experiments.train import initial_state
 
 
 def _kinds(rows) -> set[tuple]:

@@ -1,5 +1,5 @@
-"""Model families (kag.families): every family's closed-form Jacobians against autograd, its batched
-forward against its nn.Module, and the paper's mlp2 bit for bit against kag.model (so the paper's
+"""Model families (kag.experiments.families): every family's closed-form Jacobians against autograd, its batched
+forward against its nn.Module, and the paper's mlp2 bit for bit against kag.experiments.model (so the paper's
 cache keys and tables are unchanged)."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import dataclasses
 import pytest
 import torch
 
-from kag.families import families, get_family
+from kag.experiments.families import families, get_family
 from kag.jacobians import first_layer_jacobian, jacobians_from_weights
-from kag.keys import make_key, model_key_of
-from kag.config import TrainConfig, key_fields
-from kag.model import MLP, init_params, stacked_forward
-from kag.pipeline import model_key, training_versions
+from kag.experiments.keys import make_key, model_key_of
+from kag.experiments.config import TrainConfig
+from kag.experiments.keys import key_fields
+from kag.experiments.model import MLP, init_params, stacked_forward
+from kag.experiments.pipeline import model_key, training_versions
 
 
 def _g(seed: int) -> torch.Generator:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-import kag.fashion_mnist as fashion
-from kag.data import FILES, ImageDataset, normalize
-from kag.datasets import DATASETS, load_dataset
+import kag.experiments.fashion_mnist as fashion
+from kag.experiments.data import FILES, ImageDataset, normalize
+from kag.experiments.datasets import DATASETS, load_dataset
 from kag.errors import CorruptDataError, DataUnavailableError
 
 
@@ -112,7 +112,7 @@ def test_a_dataset_normalises_with_its_own_statistics():
 def test_fashion_mnist_loads_verified_from_the_debian_package(tmp_path, monkeypatch):
     """The real package (from the shared data folder when it is there, else Debian's archive): the
     arrays match the pinned digests, and the unpacked layout serves the next call."""
-    from kag.paths import data_dir
+    from kag.experiments.paths import data_dir
 
     kept = data_dir() / "downloads" / fashion.DEB_FILE
     if kept.is_file():

@@ -16,7 +16,7 @@ from kag.jacobians import (
     jacobian,
     jacobians_from_weights,
 )
-from kag.model import MLP
+from kag.experiments.model import MLP
 
 IMAGE_SHAPES = {"28x28x1": (1, 28, 28), "32x32x3": (3, 32, 32)}
 

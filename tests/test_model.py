@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kag.model import MLP, init_params, model_from_state, stacked_forward, unstack_state
+from kag.experiments.model import MLP, init_params, model_from_state, stacked_forward, unstack_state
 
 
 def test_mlp_has_three_named_linear_layers_of_the_paper_shape():

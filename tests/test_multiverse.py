@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from kag.analysis import MetricTable
+from kag.experiments.analysis import MetricTable
 from kag.metrics import bootstrap_pr_ratio_replicates, matched_nonzero, participation_ratio
 from kag.repro.judges import _paired_se
 from kag.repro.profiles import QUICK, Profile, check_verdict_seeds
 from kag.repro.results import divergence_overlay
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, SUPPORTED, rule_lower_bound_above
-from kag.table import ResultTable, Row
+from kag.experiments.table import ResultTable, Row
 
 
 def test_the_measurement_se_floors_the_seed_sd():

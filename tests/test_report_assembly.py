@@ -21,7 +21,7 @@ from kag.repro.report.assemble import (
     verdicts_from_outcomes,
 )
 from kag.repro.report.render import render
-from kag.table import COLUMNS, TABLE_VERSION
+from kag.experiments.table import COLUMNS, TABLE_VERSION
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from fakes import FakeResults, anti_kag, kag_like, noisy, null_shows_kag, null_w
 from kag.cli import main
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
+from kag.repro.prose import plain
 from kag.repro.profiles import SMOKE
 from kag.repro.report.assemble import assemble, verdicts_from_cache, verdicts_from_outcomes
 from kag.repro.report.render import data_uri, render
@@ -96,7 +97,7 @@ def misses(claim, rows) -> bool:
 def test_every_claim_that_misses_says_why_in_one_sentence(worlds, world):
     for c in CLAIMS:
         rows = worlds[world][c.id]
-        sentence = c.plain(rows)
+        sentence = plain(c, rows)
         if misses(c, rows):
             assert sentence.startswith("Expected ") and sentence.endswith(".") and "\n" not in sentence, c.id
             assert sentence.count(". ") == 0, (c.id, sentence)  # one sentence
@@ -105,21 +106,21 @@ def test_every_claim_that_misses_says_why_in_one_sentence(worlds, world):
 
 
 def test_every_claim_id_is_explained_in_some_world(worlds):
-    explained = {c.id for c in CLAIMS for rows in worlds.values() if c.plain(rows[c.id])}
+    explained = {c.id for c in CLAIMS for rows in worlds.values() if plain(c, rows[c.id])}
     assert explained == {c.id for c in CLAIMS}
     for world in ("anti_kag", "noisy"):  # every claim misses; the control says no
-        assert all(BY_ID[cid].plain(worlds[world][cid]) for cid in BY_ID if cid != "N1"), world
+        assert all(plain(BY_ID[cid], worlds[world][cid]) for cid in BY_ID if cid != "N1"), world
 
 
 def test_a_world_where_everything_reproduces_needs_no_sentence(worlds):
-    assert all(c.plain(worlds["kag_like"][c.id]) == "" for c in CLAIMS)
+    assert all(plain(c, worlds["kag_like"][c.id]) == "" for c in CLAIMS)
 
 
 @pytest.mark.parametrize(("factor", "words"), [(1.6, "it raised them by 60%"), (1.3, "it raised them by 30%"),
                                                (0.9, "it lowered them by only 10%")])
 def test_the_c8_sentence_reads_its_numbers_from_the_reductions(factor, words):
     rows = judged_rows(scaled_augmentation(factor), [BY_ID["C8"]])["C8"]
-    sentence = BY_ID["C8"].plain(rows)
+    sentence = plain(BY_ID["C8"], rows)
     assert sentence.startswith("Expected augmentation to lower the PR ratios by 15–50% and keep them above 1, but ")
     assert f"in all {len(rows)} cells {words}" in sentence, sentence
 
@@ -128,32 +129,32 @@ def test_difference_sentences_say_which_side_led_and_by_how_much(worlds):
     rows = worlds["anti_kag"]["C2"]
     gaps = sorted(-r["values"]["mean"] for r in rows)
     expected = f"{gaps[0]:.3g}–{gaps[-1]:.3g}" if f"{gaps[0]:.3g}" != f"{gaps[-1]:.3g}" else f"{gaps[0]:.3g}"
-    assert f"layer 2's was at least as large (by {expected})" in BY_ID["C2"].plain(rows)
-    c4 = BY_ID["C4"].plain(worlds["anti_kag"]["C4"])
+    assert f"layer 2's was at least as large (by {expected})" in plain(BY_ID["C2"], rows)
+    c4 = plain(BY_ID["C4"], worlds["anti_kag"]["C4"])
     assert "it fell with width in both cells" in c4 and "rho -1.00" in c4
-    assert "rho undefined" in BY_ID["C4"].plain(worlds["noisy"]["C4"])
+    assert "rho undefined" in plain(BY_ID["C4"], worlds["noisy"]["C4"])
 
 
 def test_a_mixed_claim_counts_and_locates_the_cells_that_missed(worlds):
     good, bad = worlds["kag_like"]["C1-PR"], worlds["anti_kag"]["C1-PR"]
     mixed = [bad[i] if i in (0, 5) else good[i] for i in range(len(good))]
     mixed[7] = {**good[7], "verdict": None, "as_expected": None, "values": {}, "outcome": "error"}
-    sentence = BY_ID["C1-PR"].plain(mixed)
+    sentence = plain(BY_ID["C1-PR"], mixed)
     assert f"in 2 of {len(good)} cells ({bad[0]['cell']}, {bad[5]['cell']}) it was at or below 1" in sentence
     assert sentence.endswith(f"; 1 of {len(good)} cells were not judged.")
 
 
 def test_the_control_says_what_went_wrong(worlds):
-    shows = BY_ID["N1"].plain(worlds["null_shows_kag"]["N1"])
+    shows = plain(BY_ID["N1"], worlds["null_shows_kag"]["N1"])
     assert shows.startswith("Expected two independent initialisations to show no KAG, but in all 12 cells it "
                             "showed KAG (PR ratio (null): lower bound")
-    invalid = BY_ID["N1"].plain(worlds["null_with_nan"]["N1"])
+    invalid = plain(BY_ID["N1"], worlds["null_with_nan"]["N1"])
     assert "could not be judged (NaN in PR ratio (null) at seed 1)" in invalid
 
 
 def test_values_from_json_with_nan_as_null_still_explain(worlds):
     rows = json.loads(json.dumps(worlds["noisy"]["C4"]).replace("NaN", "null"))
-    assert "rho undefined" in BY_ID["C4"].plain(rows)
+    assert "rho undefined" in plain(BY_ID["C4"], rows)
 
 
 # -- the rendered report -----------------------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_plain_sentences_are_in_results_json_and_beside_each_verdict(anti_report
     saved = json.loads((out / "results.json").read_text())
     md, html = (out / "README.md").read_text(), (out / "index.html").read_text()
     for c, s in zip(saved["criteria"], saved["summary"]):
-        assert c["plain"] == s["plain"] == BY_ID[c["id"]].plain(c["cells"]), c["id"]
+        assert c["plain"] == s["plain"] == plain(BY_ID[c["id"]], c["cells"]), c["id"]
         if c["status"] in ("reproduced", "not run"):
             assert c["plain"] == "", c["id"]
             continue
@@ -212,7 +213,7 @@ def test_n2_names_each_observable_on_its_own_scale(worlds):
     """N2 judges a PR ratio, a KL difference and an RR ratio: each missed observable gets its own
     clause, counted among its own cells, with its own threshold (1 for ratios, 0 for KL)."""
     rows = worlds["noisy"]["N2"]
-    sentence = BY_ID["N2"].plain(rows)
+    sentence = plain(BY_ID["N2"], rows)
     per_obs = {obs: sum(1 for r in rows if r["params"]["obs"] == obs) for obs in ("PR", "KL", "RR")}
     assert sentence.startswith("Expected PR(trained)/PR(norm-matched surrogate) above 1 in every cell, but ")
     assert "; expected KL(trained‖init) − KL(surrogate‖init) above 0 in every cell, but " in sentence

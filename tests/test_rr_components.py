@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from kag.analysis import rr_arithmetic_estimate, rr_ratio_estimate, rr_variance_components
+from kag.experiments.analysis import rr_arithmetic_estimate, rr_ratio_estimate, rr_variance_components
 
 
 def _reference(parts, n_boot, seed, estimate):

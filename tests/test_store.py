@@ -15,12 +15,12 @@ import time
 import pytest
 import torch
 
-import kag.store as store_module
-from kag.config import TrainConfig
+import kag.experiments.store as store_module
+from kag.experiments.config import TrainConfig
 from kag.errors import CorruptEntryError
-from kag.keys import metric_key_of, model_key_of
-from kag.pipeline import ensure_models, model_key
-from kag.store import Store, file_sha256
+from kag.experiments.keys import metric_key_of, model_key_of
+from kag.experiments.pipeline import ensure_models, model_key
+from kag.experiments.store import Store, file_sha256
 
 from entries import metric_entry, model_meta, model_tensors, save_metrics, save_model
 
@@ -66,7 +66,7 @@ def test_an_entry_is_never_stored_under_a_key_its_inputs_do_not_give(tmp_path):
 
 def test_keys_recomputed_from_real_entries_match(tmp_path, mnist):
     """The manifest and metric entry the pipeline writes describe exactly their keys."""
-    from kag.analysis import ensure_metrics
+    from kag.experiments.analysis import ensure_metrics
     from kag.repro.profiles import SMOKE
 
     store = Store(tmp_path)
@@ -77,7 +77,7 @@ def test_keys_recomputed_from_real_entries_match(tmp_path, mnist):
 
 
 def test_a_standard_model_is_trained_once_whatever_augmentation_is_named(tmp_path, mnist):
-    """Grid points that differ only in augmentation share their standard models (kag.config.regime_config)."""
+    """Grid points that differ only in augmentation share their standard models (kag.experiments.config.regime_config)."""
     store = Store(tmp_path)
     (first,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
     affine = dataclasses.replace(TINY, translate_px=6, rotate_deg=15.0, scale_range=(0.9, 1.1))
@@ -432,8 +432,8 @@ def test_entries_lists_models_and_metrics(tmp_path):
 def test_the_recorded_source_digest_is_the_code_that_ran(tmp_path, mnist, monkeypatch):
     """Provenance is read when the modules are imported, not when an entry is saved: a long run whose
     files are edited meanwhile must not record the edited files' digest."""
-    import kag.pipeline
+    import kag.experiments.pipeline
 
-    monkeypatch.setattr(kag.pipeline, "TRAINING_DIGEST", "a" * 64)  # as if the files changed after import
+    monkeypatch.setattr(kag.experiments.pipeline, "TRAINING_DIGEST", "a" * 64)  # as if the files changed after import
     (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=Store(tmp_path), mnist=mnist)
     assert record.manifest["source_sha256"] == "a" * 64

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kag.datasets import pinned_digest
+from kag.experiments.datasets import pinned_digest
 from kag.repro.profiles import QUICK, get_profile
 from kag.repro.report import default_out_dir
 from kag.repro.studies import DEFAULT_STUDY, STUDIES, get_study
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_study_names_a_known_dataset_and_the_default_is_the_papers():
     assert DEFAULT_STUDY == "mnist-mlp" and get_study().name == "mnist-mlp"
     for study in STUDIES.values():
-        assert len(pinned_digest(study.dataset)) == 64  # known to kag.datasets, digest pinned without a download
+        assert len(pinned_digest(study.dataset)) == 64  # known to kag.experiments.datasets, digest pinned without a download
     assert pinned_digest("mnist") != pinned_digest("fashion-mnist")  # so their models never share a cache key
     with pytest.raises(ValueError, match="study='cifar-cnn' is unknown: choose one of mnist-mlp, fashion-mlp, mnist-deep, mnist-cnn"):
         get_study("cifar-cnn")

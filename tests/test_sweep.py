@@ -15,21 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from kag.analysis import metric_key
+from kag.experiments.analysis import metric_key
 from kag.cli import main
-from kag.config import TrainConfig
-from kag.pipeline import model_key
+from kag.experiments.config import TrainConfig
+from kag.experiments.pipeline import model_key
 from kag.repro.profiles import PAPER
 from kag.repro.sweep import engine
 from kag.repro.sweep.grid import AXES, load_grid, parse_grid
-from kag.store import Store
+from kag.experiments.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "sweeps" / "smoke.toml"
 ASSUMPTIONS = ROOT / "sweeps" / "assumptions.toml"
 SOURCE = "sweeps/x.toml"
 HAS_AFFINE = {"rotate_deg", "scale_range"} <= {f.name for f in dataclasses.fields(TrainConfig)}
-NO_AFFINE = "TrainConfig has no rotate_deg/scale_range yet (the affine augmentation lands with kag.augment)"
+NO_AFFINE = "TrainConfig has no rotate_deg/scale_range yet (the affine augmentation lands with kag.experiments.augment)"
 
 FIDELITY = 'widths = [8]\nseeds = [0, 1, 2]\nepochs = 1\ntrain_subset = 2048\nmetrics = "smoke"'
 

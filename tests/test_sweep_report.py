@@ -25,6 +25,7 @@ from kag.cli import main
 from kag.errors import MissingResults
 from kag.repro.claims import CLAIMS, get_claim
 from kag.repro.profiles import QUICK, SMOKE
+from kag.repro.prose import plain
 from kag.repro.report.assemble import jsonable
 from kag.repro.report.render import render_sweep
 from kag.repro.results import Group
@@ -103,7 +104,7 @@ def test_the_matrix_has_a_row_per_claim_and_a_column_per_point_default_first(dat
     c2 = get_claim("C2")
     rows = [r for r in verdicts["lr=3e-3"] if r["claim"] == "C2"]
     cell = _cell(data, "C2", "lr=3e-3")
-    assert cell["status"] == "contradicted" and cell["plain"] == c2.plain(rows) and cell["plain"]
+    assert cell["status"] == "contradicted" and cell["plain"] == plain(c2, rows) and cell["plain"]
     assert cell["key_number"] == c2.key_number(rows) and cell["key_number"].startswith("lower bound")
     ok = _cell(data, "C2", "default")
     assert ok["status"] == "reproduced" and ok["plain"] == "" and ok["key_number"]
@@ -335,7 +336,7 @@ def test_the_fidelity_check_names_the_claims_whose_status_differs(grid, monkeypa
 
 
 def test_the_fidelity_check_without_the_reference_tables_says_it_was_not_measured(grid, tmp_path):
-    from kag.store import Store
+    from kag.experiments.store import Store
 
     default = grid.default_point()
     reduced = judge_point(default.profile, FakeResults(default.profile, world()))
@@ -369,7 +370,7 @@ def test_report_only_renders_from_the_cache_without_running(capsys, monkeypatch,
     monkeypatch.setattr(sweep_report, "Results",  # the fidelity check's paper-fidelity reference has 5 seeds
                         lambda profile, **kw: CachedFakeResults(dataclasses.replace(profile, seeds=profile.seeds[:3]),
                                                                 world()))
-    monkeypatch.setattr("kag.data.load_mnist", lambda: None)  # the fakes need no data
+    monkeypatch.setattr("kag.experiments.data.load_mnist", lambda: None)  # the fakes need no data
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(SMOKE_GRID), "--report-only"]) == 0
     out = tmp_path / "reports" / "sweep"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from kag.table import COLUMNS, TABLE_VERSION, ResultTable, Row
+from kag.experiments.table import COLUMNS, TABLE_VERSION, ResultTable, Row
 
 
 def _row(seed=0, layer="L1", k=3, observable="pr_ratio", role="trained", value=1.5, condition=None):

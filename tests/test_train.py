@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from kag.config import TrainConfig
-from kag.train import initial_state, train_seeds
+from kag.experiments.config import TrainConfig
+from kag.experiments.train import initial_state, train_seeds
 
 TINY = TrainConfig(epochs=2, train_subset=1024, checkpoint_every=1, batch_size=128)
 
@@ -78,7 +78,7 @@ def test_rotation_and_scale_train_and_differ_from_translation_only(mnist):
 
 
 def test_augmentation_fields_leave_the_standard_regime_alone(mnist):
-    """The premise of kag.config.regime_config: a standard model is the same whatever augmentation is named."""
+    """The premise of kag.experiments.config.regime_config: a standard model is the same whatever augmentation is named."""
     affine = dataclasses.replace(AFFINE_SMOKE, translate_px=6, rotate_deg=15.0, scale_range=(0.9, 1.1))
     a = train_seeds(8, (0,), "standard", affine, mnist, "cpu", evaluate=False)
     b = train_seeds(8, (0,), "standard", AFFINE_SMOKE, mnist, "cpu", evaluate=False)
@@ -98,7 +98,7 @@ def test_augmentation_fields_leave_the_standard_regime_alone(mnist):
     (dict(scale_range=(0.9,)), "scale_range=(0.9,)"),
 ], ids=["angle-negative", "angle-over-180", "angle-nan", "scale-reversed", "scale-zero", "scale-one-value"])
 def test_bad_rotation_or_scale_is_a_one_line_error(fields, match):
-    from kag.train import check_train_config
+    from kag.experiments.train import check_train_config
 
     with pytest.raises(ValueError, match=match.replace("(", "\\(").replace(")", "\\)")) as info:
         check_train_config(dataclasses.replace(TINY, **fields))
@@ -106,9 +106,9 @@ def test_bad_rotation_or_scale_is_a_one_line_error(fields, match):
 
 
 def test_the_weight_decay_shrink_factor_is_what_adamw_does_to_a_weight_without_gradient():
-    """Independent check of kag.train.weight_decay_shrink: run torch's AdamW on a weight whose gradient
+    """Independent check of kag.experiments.train.weight_decay_shrink: run torch's AdamW on a weight whose gradient
     is always 0 (Adam's own step is then 0), for the steps of a short training run."""
-    from kag.train import weight_decay_shrink
+    from kag.experiments.train import weight_decay_shrink
     config = TrainConfig(epochs=3, lr=3e-3, weight_decay=0.5, batch_size=100, train_subset=1_050)  # 11 steps/epoch
     w = torch.nn.Parameter(torch.ones(4, dtype=torch.float64))
     opt = torch.optim.AdamW([w], lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)

@@ -19,9 +19,9 @@ import torch
 from safetensors.torch import load_file
 
 import golden
-from kag.analysis import measurement_versions, metric_key
-from kag.config import MetricConfig, TrainConfig
-from kag.pipeline import model_key, training_versions
+from kag.experiments.analysis import measurement_versions, metric_key
+from kag.experiments.config import MetricConfig, TrainConfig
+from kag.experiments.pipeline import model_key, training_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = json.loads(golden.VALUES.read_text())
@@ -65,23 +65,23 @@ def test_trained_weights_match_the_golden_model():
     assert set(expected) == set(actual)
     for k in expected:
         assert torch.allclose(actual[k], expected[k], rtol=1e-4, atol=1e-6), (
-            f"{k} of the 2-epoch width-8 model moved: bump kag.train.TRAINER_VERSION (or the version of the "
+            f"{k} of the 2-epoch width-8 model moved: bump kag.experiments.train.TRAINER_VERSION (or the version of the "
             "algorithm you changed), then `python tests/golden.py --record`")
 
 
 def test_the_table_layout_golden_is_recorded_at_the_current_table_version():
-    from kag.table import TABLE_VERSION
+    from kag.experiments.table import TABLE_VERSION
 
     assert RECORDED["analysis"]["table_version"] == TABLE_VERSION, (
-        "kag.table.TABLE_VERSION changed: re-record the golden values with `python tests/golden.py --record`")
+        "kag.experiments.table.TABLE_VERSION changed: re-record the golden values with `python tests/golden.py --record`")
 
 
 # -- what keys are made of ----------------------------------------------------------------------
 KEY_SCRIPT = """
-from kag.analysis import metric_key
-from kag.config import MetricConfig, TrainConfig
-from kag.pipeline import model_key, TRAINING_SOURCES
-from kag.store import source_digest
+from kag.experiments.analysis import metric_key
+from kag.experiments.config import MetricConfig, TrainConfig
+from kag.experiments.pipeline import model_key, TRAINING_SOURCES
+from kag.experiments.store import source_digest
 m = model_key(64, 0, "standard", TrainConfig(), "d" * 64)
 print(m, metric_key(m, MetricConfig(), "standard", True), source_digest(*TRAINING_SOURCES))
 """
@@ -97,12 +97,12 @@ def _keys_of(package_root: Path) -> list[str]:
 def test_comments_and_renamed_locals_change_no_key(tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(ROOT / "kag", copy / "kag", ignore=shutil.ignore_patterns("__pycache__"))
-    train = copy / "kag" / "train.py"
+    train = copy / "kag" / "experiments" / "train.py"
     text = train.read_text()
     edited = re.sub(r"\blast_loss\b", "final_epoch_loss", "# a comment that changes nothing\n" + text)
     assert edited.count("final_epoch_loss") >= 3
     train.write_text(edited)
-    analysis = copy / "kag" / "analysis.py"
+    analysis = copy / "kag" / "experiments" / "analysis.py"
     analysis.write_text(analysis.read_text().replace("def _ratio(", "# why: a ratio of undefined numbers is NaN\ndef _ratio("))
     original, changed = _keys_of(ROOT), _keys_of(copy)
     assert changed[:2] == original[:2], "a comment or a renamed local variable changed a cache key"
@@ -110,17 +110,17 @@ def test_comments_and_renamed_locals_change_no_key(tmp_path):
 
 
 @pytest.mark.parametrize("constant, moves", [
-    ("kag.data.DATA_VERSION", {"model", "metrics"}),
-    ("kag.model.MODEL_VERSION", {"model", "metrics"}),
-    ("kag.augment.AUGMENT_VERSION", {"model", "metrics"}),
-    ("kag.train.TRAINER_VERSION", {"model", "metrics"}),
+    ("kag.experiments.data.DATA_VERSION", {"model", "metrics"}),
+    ("kag.experiments.model.MODEL_VERSION", {"model", "metrics"}),
+    ("kag.experiments.augment.AUGMENT_VERSION", {"model", "metrics"}),
+    ("kag.experiments.train.TRAINER_VERSION", {"model", "metrics"}),
     ("kag.jacobians.JACOBIAN_VERSION", {"metrics"}),
     ("kag.determinants.MINORS_VERSION", {"metrics"}),
     ("kag.metrics.OBSERVABLES_VERSION", {"metrics"}),
     ("kag.spatial.SPATIAL_VERSION", {"metrics"}),
     ("kag.surrogate.SURROGATE_VERSION", {"metrics"}),
-    ("kag.analysis.ANALYSIS_VERSION", {"metrics"}),
-    ("kag.table.TABLE_VERSION", {"metrics"}),
+    ("kag.experiments.analysis.ANALYSIS_VERSION", {"metrics"}),
+    ("kag.experiments.table.TABLE_VERSION", {"metrics"}),
 ])
 def test_bumping_a_version_changes_exactly_the_keys_it_should(monkeypatch, constant, moves):
     def keys() -> dict[str, str]:
@@ -159,8 +159,8 @@ TRAIN_FIELDS_BEFORE_THE_SWEEP = {"epochs", "lr", "betas", "weight_decay", "batch
 
 @pytest.mark.parametrize("regime", ["standard", "augmented"])
 def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime):
-    from kag.config import key_fields
-    from kag.keys import make_key, model_key_of
+    from kag.experiments.keys import key_fields
+    from kag.experiments.keys import make_key, model_key_of
 
     assert set(key_fields(TrainConfig())) == TRAIN_FIELDS_BEFORE_THE_SWEEP
     before = {k: v for k, v in dataclasses.asdict(TrainConfig()).items() if k in TRAIN_FIELDS_BEFORE_THE_SWEEP}
@@ -171,7 +171,7 @@ def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime)
     manifest = dict(data_sha256="d" * 64, width=64, seed=0, regime=regime, train_config=before,
                     versions=training_versions())
     assert model_key_of(manifest) == key
-    # augmentation moves the key of an augmented model only (kag.config.regime_config)
+    # augmentation moves the key of an augmented model only (kag.experiments.config.regime_config)
     for changed in (TrainConfig(rotate_deg=15.0), TrainConfig(scale_range=(0.9, 1.1)), TrainConfig(translate_px=6)):
         assert (model_key(64, 0, regime, changed, "d" * 64) != key) == (regime == "augmented")
     assert model_key(64, 0, regime, TrainConfig(lr=3e-3, translate_px=6), "d" * 64) != key
@@ -179,7 +179,8 @@ def test_rotation_and_scale_fields_at_their_defaults_change_no_model_key(regime)
 
 def test_real_valued_fields_hash_alike_as_int_float_list_or_tuple():
     """0 and 0.0, [0.9, 0.98] and (0.9, 0.98) are the same training: one key."""
-    from kag.config import TrainConfig, key_fields
+    from kag.experiments.config import TrainConfig
+    from kag.experiments.keys import key_fields
 
     as_ints = TrainConfig(lr=1, weight_decay=0, rotate_deg=15, betas=[0.9, 0.98], scale_range=[1, 2])
     as_floats = TrainConfig(lr=1.0, weight_decay=0.0, rotate_deg=15.0, betas=(0.9, 0.98), scale_range=(1.0, 2.0))

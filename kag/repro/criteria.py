@@ -207,28 +207,6 @@ class Claim:
         except (KeyError, TypeError, ValueError):
             return ""
 
-    def plain(self, rows: list[dict[str, Any]]) -> str:
-        """One sentence in plain words on why the claim did not reproduce, from its cell rows (the
-        report's, judged or not): what was expected, what was measured (the range over the cells
-        that missed) and in how many cells. Empty when every cell came out as expected, or when no
-        cell was judged (the status says "not run")."""
-        from kag.repro.prose import explain_generic, misses  # the prose reads claims: imported when used
-
-        judged = [r for r in rows if r.get("verdict")]
-        unjudged = len(rows) - len(judged)
-        if not judged or not any(misses(self, r) for r in judged) and not unjudged:
-            return ""
-        if not any(misses(self, r) for r in judged):
-            held = "the control said no" if self.control else "the rule held"
-            return (f"In all {len(judged)} judged cells {held}, but {unjudged} of {len(rows)} cells were not judged "
-                    "(not run, or an error before judging).")
-        try:
-            text = (self.explain or explain_generic)(self, rows)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
-            text = explain_generic(self, rows)  # values of an unexpected shape: the rule and the verdicts
-        more = f"; {unjudged} of {len(rows)} cells were not judged" if unjudged else ""
-        return f"{text}{more}."
-
 
 def _fmt(values: Mapping[str, Any]) -> str:
     def num(v: Any) -> str:

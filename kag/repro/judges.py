@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kag.analysis import SPATIAL_ANALYSES, replicate_key
+from kag.experiments.analysis import SPATIAL_ANALYSES, replicate_key
 from kag.repro.profiles import Profile
 from kag.repro.results import REGIMES, Group, Results
 from kag.repro.studies import layers_of
@@ -418,14 +418,14 @@ def judge_c11(c: Claim, cell: Cell, r: Results):
 
 # -- N2: more than norms ------------------------------------------------------------------------
 N2_OBSERVABLES = ("PR", "KL", "RR")
-# observable -> (the judged per-seed value, its measurement SE): rows of role "surrogate" (kag.analysis)
+# observable -> (the judged per-seed value, its measurement SE): rows of role "surrogate" (kag.experiments.analysis)
 _N2_ROWS = {"PR": ("pr_trained_over", "pr_trained_over_se"), "KL": ("kl_minus_surrogate", "kl_minus_surrogate_se"),
             "RR": ("rr_trained_over", "rr_trained_over_se")}
 
 
 def judge_n2(c: Claim, cell: Cell, r: Results):
     """PR(trained)/PR(surrogate), KL(trained‖init) - KL(surrogate‖init) or RR(trained)/RR(surrogate),
-    each SE from a seed-paired bootstrap of that comparison itself (kag.analysis)."""
+    each SE from a seed-paired bootstrap of that comparison itself (kag.experiments.analysis)."""
     p = cell.p
     obs = p.get("obs", "PR")
     value, se_name = _N2_ROWS[obs]

@@ -4,7 +4,7 @@ its primary verdict.
 A claim's primary verdict comes from its primary estimator and never changes by this module. Each
 claim also declares, before any run, the variants it is judged under: one factor at a time around
 the primary (no full factorial). The metric tables hold every variant's own rows
-(:mod:`kag.analysis`: ``PR_VARIANTS``, :func:`kag.analysis.rr_variants`); the divergence variants of
+(:mod:`kag.experiments.analysis`: ``PR_VARIANTS``, :func:`kag.experiments.analysis.rr_variants`); the divergence variants of
 C1-KL map rows that are measured anyway (:data:`kag.repro.results.DIVERGENCE_VARIANTS`). A claim is
 **robust** when its status is the same under every variant, **fragile** otherwise (naming the
 variants that disagree).
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kag.analysis import PR_VARIANTS, RR_ARITHMETIC, fewer_samples, rr_variants
+from kag.experiments.analysis import PR_VARIANTS, RR_ARITHMETIC, fewer_samples, rr_variants
 from kag.errors import MissingResults
 from kag.repro.claims import CLAIMS
 from kag.repro.criteria import Claim

@@ -1,12 +1,12 @@
-"""The reproduction's profiles: the run sizes of :mod:`kag.profiles`, each judged in a study
+"""The reproduction's profiles: the run sizes of :mod:`kag.experiments.profiles`, each judged in a study
 (:mod:`kag.repro.studies`), whose dataset, model family and measurement changes it carries."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from kag.profiles import (MIN_SEEDS, PAPER, PROFILE_CHOICES, PROFILES, QUICK, SMOKE, WIDTHS_PAPER, Profile,
-                          check_verdict_seeds, resolve_profile)
+from kag.experiments.profiles import (MIN_SEEDS, PAPER, PROFILE_CHOICES, PROFILES, QUICK, SMOKE, WIDTHS_PAPER, Profile,
+                                      check_verdict_seeds, resolve_profile)
 
 __all__ = ["MIN_SEEDS", "PAPER", "PROFILE_CHOICES", "PROFILES", "QUICK", "SMOKE", "WIDTHS_PAPER", "Profile",
            "check_verdict_seeds", "get_profile"]

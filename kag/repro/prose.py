@@ -61,6 +61,27 @@ def misses(c: Claim, row: dict[str, Any]) -> bool:
     return v in (SUPPORTED, INVALID) if c.control else v is not None and v != SUPPORTED
 
 
+def plain(c: Claim, rows: list[dict[str, Any]]) -> str:
+    """One sentence in plain words on why the claim did not reproduce, from its cell rows (the
+    report's, judged or not): what was expected, what was measured (the range over the cells
+    that missed) and in how many cells. Empty when every cell came out as expected, or when no
+    cell was judged (the status says "not run")."""
+    judged = [r for r in rows if r.get("verdict")]
+    unjudged = len(rows) - len(judged)
+    if not judged or not any(misses(c, r) for r in judged) and not unjudged:
+        return ""
+    if not any(misses(c, r) for r in judged):
+        held = "the control said no" if c.control else "the rule held"
+        return (f"In all {len(judged)} judged cells {held}, but {unjudged} of {len(rows)} cells were not judged "
+                "(not run, or an error before judging).")
+    try:
+        text = (c.explain or explain_generic)(c, rows)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+        text = explain_generic(c, rows)  # values of an unexpected shape: the rule and the verdicts
+    more = f"; {unjudged} of {len(rows)} cells were not judged" if unjudged else ""
+    return f"{text}{more}."
+
+
 def _with(rows: list[dict[str, Any]], verdict: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("verdict") == verdict]
 
@@ -301,7 +322,7 @@ _N2_WORDS = {"PR": ("PR(trained)/PR(norm-matched surrogate)", "the surrogate rea
              "RR": ("RR(trained)/RR(norm-matched surrogate)", "the surrogate reached the trained RR (ratio {mean})")}
 
 
-# N2 reads the surrogate rows of kag.analysis; what a verdict means is said in the report (SPEC §7).
+# N2 reads the surrogate rows of kag.experiments.analysis; what a verdict means is said in the report (SPEC §7).
 N2_READING = ("N2 asks whether PR sees more than which units and which pixels are active. If it is not supported, "
               "that does not refute KA geometry, whose definition includes zero rows (inactive units): it says that "
               "PR and KL see nothing beyond the row and column norms of the Jacobian.")

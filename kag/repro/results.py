@@ -1,7 +1,7 @@
 """All metric tables of a profile, fetched on demand, and a scheduler that computes them in parallel.
 
 :class:`Results` is what the claims and the report read: ``results.table(512, "augmented")`` is
-the :class:`~kag.table.ResultTable` of every seed of that group, computing (and training) what is
+the :class:`~kag.experiments.table.ResultTable` of every seed of that group, computing (and training) what is
 missing unless ``compute=False``; :meth:`Results.entries` gives the per-model keys and timings.
 :func:`prepare` walks every group a profile needs, each process starting at a different group and
 skipping groups whose lock another process holds, so that pytest-xdist workers share the work
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kag.analysis import PRIMARY, MetricTable, ensure_metrics
-from kag.data import MNIST
+from kag.experiments.analysis import PRIMARY, MetricTable, ensure_metrics
+from kag.experiments.data import MNIST
 from kag.errors import Busy, MissingResults
 from kag.progress import Progress
 from kag.repro.profiles import Profile
-from kag.store import Store
-from kag.table import ResultTable
-from kag.train import REGIMES
+from kag.experiments.store import Store
+from kag.experiments.table import ResultTable
+from kag.experiments.train import REGIMES
 
 
 # Divergence variants of C1-KL (docs/SPEC.md §7): which divergence, against which reference. Each maps
@@ -97,7 +97,7 @@ class Results:
     def mnist(self) -> MNIST:
         """The study's dataset (MNIST for ``mnist-mlp``), loaded on first use."""
         if self._mnist is None:
-            from kag.datasets import load_dataset
+            from kag.experiments.datasets import load_dataset
             from kag.repro.studies import get_study
 
             self._mnist = load_dataset(get_study(self.profile.study).dataset)
@@ -105,7 +105,7 @@ class Results:
 
     @property
     def family(self) -> str:
-        """The study's model family (:mod:`kag.families`): ``mlp2`` for ``mnist-mlp``."""
+        """The study's model family (:mod:`kag.experiments.families`): ``mlp2`` for ``mnist-mlp``."""
         from kag.repro.studies import get_study
 
         return get_study(self.profile.study).family
@@ -140,7 +140,7 @@ class Results:
 
     def replicates(self, width: int, regime: str, eval_images: str, key: str) -> list[np.ndarray] | None:
         """Per seed (profile order), the bootstrap replicates stored under ``key``
-        (:func:`kag.analysis.replicate_key`); None unless every seed has them."""
+        (:func:`kag.experiments.analysis.replicate_key`); None unless every seed has them."""
         found = [e.replicates.get(key) for e in self.entries(width, regime, eval_images)]
         return None if any(f is None for f in found) or len(found) != len(self.profile.seeds) else found
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from kag.stats import at_least, exceeds, mean_std, spearman, spearman_rows
+from kag.repro.stats import at_least, exceeds, mean_std, spearman, spearman_rows
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 INVALID = "invalid"  # a control's cell whose inputs are NaN, Inf or constant over seeds (see degeneracies)

@@ -1,6 +1,6 @@
 """Studies: the settings in which the reproduction judges the claims (issue 19).
 
-A :class:`Study` names a dataset (:mod:`kag.datasets`), a model family and what it is for; the
+A :class:`Study` names a dataset (:mod:`kag.experiments.datasets`), a model family and what it is for; the
 claims registry, the profiles (sizes of work) and the training recipe are shared. ``mnist-mlp`` is
 the paper's setting, and its reports stay where they always were (``reports/<profile>``); every other
 study reports under ``reports/studies/<study>/<profile>``. Pick one with ``pytest claims
@@ -13,13 +13,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kag.families import DEFAULT_FAMILY, get_family
+from kag.experiments.families import DEFAULT_FAMILY, get_family
 
 
 @dataclass(frozen=True, kw_only=True)
 class Study:
-    """One setting: its name, dataset (a :data:`kag.datasets.DATASETS` name), model family (a
-    :func:`kag.families.families` name) and purpose; the claims that do not apply, each with why."""
+    """One setting: its name, dataset (a :data:`kag.experiments.datasets.DATASETS` name), model family (a
+    :func:`kag.experiments.families.families` name) and purpose; the claims that do not apply, each with why."""
 
     name: str
     dataset: str

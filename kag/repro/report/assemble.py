@@ -20,19 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from kag.analysis import SPATIAL_ANALYSES, SURROGATES
+from kag.experiments.analysis import SPATIAL_ANALYSES, SURROGATES
 from kag.devices import resolve_device
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Cell, Claim
-from kag.repro.prose import N2_READING
+from kag.repro.prose import N2_READING, plain
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
 from kag.repro.studies import DEFAULT_STUDY, get_study, layers_of, why_not_judged
-from kag.table import TABLE_VERSION, ResultTable
+from kag.experiments.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
 RR_SOURCES = ("index samples", "images", "rotations")
@@ -699,7 +699,7 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
         entry = {"id": c.id, "group": c.group, "claim": c.statement, "measurement": c.measurement, "rule": str(c.rule),
                  "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
                  "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "control": c.control,
-                 "figure": c.figure, **status, "plain": c.plain(rows), "cells": rows,
+                 "figure": c.figure, **status, "plain": plain(c, rows), "cells": rows,
                  "zero_minors": zero_minor_table(table, p, c.id)}
         criteria.append(entry)
         summary.append({k: entry[k] for k in ("id", "claim", "status", "label", "counts", "counts_text", "judged",

@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from kag.families import by_depth
+from kag.experiments.families import by_depth
 from kag.repro.criteria import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
-from kag.stats import spearman
+from kag.repro.stats import spearman
 
 REGIME_STYLE = {"standard": "-", "augmented": "--"}
 LABELS = ("standard", "augmented", "augmented (shifted test images)")

@@ -26,12 +26,12 @@ from typing import Any
 import matplotlib
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
-from kag.paths import kag_home
+from kag.experiments.paths import kag_home
 from kag.progress import format_duration
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
 from kag.repro.report.assemble import TABLE_FILE, headline, jsonable, robustness_text
 from kag.repro.report.figures import FIGURES, SWEEP_FIGURES, spec_curve
-from kag.table import COLUMNS, ResultTable
+from kag.experiments.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
 DPI = 90

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kag.families import by_depth
+from kag.experiments.families import by_depth
 from kag.repro.studies import STUDIES, Study
 
 STATUSES = ("reproduced", "contradicted", "inconclusive", "not run", "skipped")

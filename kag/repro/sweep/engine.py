@@ -3,9 +3,9 @@
 A grid's points need two kinds of task:
 
 * **training**: one per (width, regime, training config), the models of all seeds
-  (:func:`kag.pipeline.ensure_models`);
+  (:func:`kag.experiments.pipeline.ensure_models`);
 * **metric tables**: one per (width, regime, evaluation images, metric config), the tables of all
-  seeds (:func:`kag.analysis.ensure_metrics`); it takes its training task's future as an argument,
+  seeds (:func:`kag.experiments.analysis.ensure_metrics`); it takes its training task's future as an argument,
   so Dask runs it after the models exist.
 
 A task's Dask key is derived from the cache keys of what it produces, so a task that two points
@@ -38,17 +38,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from kag.analysis import effective_config, ensure_metrics, metric_key
-from kag.config import MetricConfig, TrainConfig
-from kag.data import MNIST, load_mnist
+from kag.experiments.analysis import effective_config, ensure_metrics, metric_key
+from kag.experiments.config import MetricConfig, TrainConfig
+from kag.experiments.data import MNIST, load_mnist
 from kag.errors import KagError
-from kag.paths import data_dir, kag_home
-from kag.pipeline import ensure_models, model_key
+from kag.experiments.paths import data_dir, kag_home
+from kag.experiments.pipeline import ensure_models, model_key
 from kag.progress import Progress
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
 from kag.repro.sweep.grid import Grid, Point
-from kag.store import Store, make_key
+from kag.experiments.store import Store, make_key
 
 RETRIES = 2  # a task that raised runs at most twice more
 ALLOWED_FAILURES = 3  # a task whose worker died runs again until it has killed this many workers

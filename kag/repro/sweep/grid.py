@@ -51,12 +51,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from kag.analysis import check_metric_request
-from kag.config import TrainConfig
-from kag.determinants import check_int
-from kag.model import check_widths
+from kag.experiments.analysis import check_metric_request
+from kag.experiments.config import TrainConfig
+from kag.checks import check_int
+from kag.experiments.model import check_widths
 from kag.repro.profiles import PAPER, PROFILES, Profile, check_verdict_seeds
-from kag.train import check_epochs, check_seeds, check_train_config, weight_decay_shrink
+from kag.experiments.train import check_epochs, check_seeds, check_train_config, weight_decay_shrink
 
 AXES = ("epochs", "lr", "weight_decay", "augmentation", "eval_images")
 # augmentation name -> the TrainConfig fields it sets (every other field stays the paper's). "affine"

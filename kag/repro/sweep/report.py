@@ -32,6 +32,7 @@ import numpy as np
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
+from kag.repro.prose import plain
 from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, claim_status, git_state,
                                        package_versions)
 from kag.repro.results import Results
@@ -182,7 +183,7 @@ def matrix_cell(c: Claim, rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"status": SKIPPED, "label": SKIPPED, "key_number": "", "plain": "", "counts_text": "",
                 "cells": len(rows), "judged": 0, "detail": rows[0]["detail"]}
     s = claim_status(c, rows)
-    return {"status": s["status"], "label": s["label"], "key_number": s["key_number"], "plain": c.plain(rows),
+    return {"status": s["status"], "label": s["label"], "key_number": s["key_number"], "plain": plain(c, rows),
             "counts_text": s["counts_text"], "cells": s["cells"], "judged": s["judged"], "detail": ""}
 
 
@@ -662,8 +663,8 @@ def report_from_cache(grid: Grid, out_dir: str | Path | None = None, *, device: 
     Raises :class:`~kag.errors.MissingResults`, before anything is written, when a point has no
     cached metric table: its column would be all "not run". A point with some of its tables renders,
     the claims that read the missing ones "not run"."""
-    from kag.data import load_mnist
-    from kag.store import Store
+    from kag.experiments.data import load_mnist
+    from kag.experiments.store import Store
 
     store = store or Store()
     mnist = mnist or load_mnist()

@@ -20,8 +20,25 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-INPUT_DIM = 784  # the families take 28x28 images, flattened and normalised (kag.data.ImageDataset.normalize)
+from kag.checks import check_distinct
+
+INPUT_DIM = 784  # the families take 28x28 images, flattened and normalised (kag.experiments.data.ImageDataset.normalize)
 N_CLASSES = 10
+
+MAX_WIDTH = 65536  # far beyond the paper's 512: fc2 alone then holds 4.3e9 weights (17 GB in float32)
+
+
+def check_width(width: int) -> int:
+    """Return ``width`` if it is an integer in ``1..MAX_WIDTH``, else raise a one-line ``ValueError``."""
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width={width!r} is not allowed: the hidden width must be an integer in 1..{MAX_WIDTH}")
+    return width
+
+
+def check_widths(widths) -> tuple[int, ...]:
+    """Return ``widths`` as a tuple if each is a valid width (:func:`check_width`) and none repeats."""
+    return check_distinct("widths", tuple(check_width(w) for w in widths))
+
 
 DEFAULT_FAMILY = "mlp2"  # the paper's network; its models' cache keys do not name a family
 
@@ -35,8 +52,6 @@ class ModelFamily(abc.ABC):
     layers: tuple[str, ...]  # the measured hidden layers, input side first ("L1", "L2", ...)
 
     def check_width(self, width: int) -> int:
-        from kag.model import check_width
-
         return check_width(width)
 
     @abc.abstractmethod

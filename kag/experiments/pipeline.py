@@ -13,21 +13,22 @@ from typing import Any
 import torch
 from filelock import Timeout
 
-from kag import augment, data, model, train
-from kag.config import TrainConfig, key_fields, regime_config
-from kag.data import MNIST, load_mnist
-from kag.determinants import check_int
+from kag.experiments import augment, data, model, train
+from kag.experiments.config import TrainConfig, regime_config
+from kag.experiments.keys import key_fields
+from kag.experiments.data import MNIST, load_mnist
+from kag.checks import check_int
 from kag.devices import resolve_device
 from kag.errors import Busy
-from kag.families import DEFAULT_FAMILY, get_family
-from kag.store import Store, make_key, source_digest
-from kag.train import check_regime, check_seeds, check_train_config, train_seeds
+from kag.experiments.families import DEFAULT_FAMILY, get_family
+from kag.experiments.store import Store, make_key, source_digest
+from kag.experiments.train import check_regime, check_seeds, check_train_config, train_seeds
 
 # The code behind a trained model. Its digest is recorded in each manifest as provenance only (and
 # `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
 # so a comment or a renamed variable never makes a trained model unreachable.
-TRAINING_SOURCES = ("kag.data", "kag.model", "kag.families", "kag.families.mlp", "kag.families.cnn", "kag.augment",
-                    "kag.train", "kag.pipeline")
+TRAINING_SOURCES = ("kag.experiments.data", "kag.experiments.model", "kag.experiments.families", "kag.experiments.families.mlp", "kag.experiments.families.cnn", "kag.experiments.augment",
+                    "kag.experiments.train", "kag.experiments.pipeline")
 # Read once, when this module is imported (after the modules it names): the code that runs, even if
 # the files are edited while a long training run is still going.
 TRAINING_DIGEST = source_digest(*TRAINING_SOURCES)
@@ -63,7 +64,7 @@ def training_versions() -> dict[str, int]:
 def model_key(width: int, seed: int, regime: str, config: TrainConfig, data_sha256: str,
               family: str = DEFAULT_FAMILY) -> str:
     """Cache key of one trained model: data digest, width, seed, regime, training config (as it acts on
-    the regime, :func:`kag.config.regime_config`), model family and the versions of the algorithms
+    the regime, :func:`kag.experiments.config.regime_config`), model family and the versions of the algorithms
     behind it (never the source text). The paper's family (mlp2) is not named, so its keys are those
     of the models cached before families existed."""
     named = {} if family == DEFAULT_FAMILY else {"family": {"name": family, "version": get_family(family).version}}
@@ -112,11 +113,11 @@ def ensure_models(
     family: str = DEFAULT_FAMILY,
 ) -> list[ModelRecord]:
     """The trained models of ``seeds`` (one width and regime of model family ``family``, see
-    :mod:`kag.families`), training the missing ones together.
+    :mod:`kag.experiments.families`), training the missing ones together.
 
     A file lock per (width, regime, config) makes concurrent processes train each model once:
     the others wait, then read what the first one wrote (or, with ``wait=False``, get
-    :class:`kag.store.Busy` at once).
+    :class:`kag.experiments.store.Busy` at once).
     """
     get_family(family).check_width(width)  # every argument is checked before MNIST is loaded or anything trains
     check_seeds(seeds)

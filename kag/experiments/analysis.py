@@ -1,7 +1,7 @@
 """The metric table of one trained model: every number the paper's measurements need, as rows.
 
-For a model (width, seed, regime) and a :class:`~kag.config.MetricConfig`, :func:`compute_table`
-measures (SPEC §3-6) and returns a :class:`~kag.table.ResultTable` (see :mod:`kag.table` for the
+For a model (width, seed, regime) and a :class:`~kag.experiments.config.MetricConfig`, :func:`compute_table`
+measures (SPEC §3-6) and returns a :class:`~kag.experiments.table.ResultTable` (see :mod:`kag.experiments.table` for the
 columns):
 
 * ``global``: for L1 and L2 and every k, PR of the trained, init and null (independent init)
@@ -29,11 +29,15 @@ import numpy as np
 import torch
 from filelock import Timeout
 
-from kag import data, determinants, jacobians, metrics, spatial
+from kag import determinants, jacobians, metrics, spatial
+
+from kag.experiments import data
 from kag import surrogate as surrogate_module
-from kag import table as table_module
-from kag.config import MetricConfig, TrainConfig, key_fields
-from kag.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist
+from kag.checks import check_int
+from kag.experiments import table as table_module
+from kag.experiments.config import MetricConfig, TrainConfig
+from kag.experiments.keys import key_fields
+from kag.experiments.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
 from kag.determinants import minors, minors_per_item, sample_indices, sample_pooled_indices
@@ -53,17 +57,17 @@ from kag.metrics import (
     se_of_mean,
     zero_row_fraction,
 )
-from kag.families import DEFAULT_FAMILY, ModelFamily, get_family
+from kag.experiments.families import DEFAULT_FAMILY, ModelFamily, get_family
 from kag.measurement import SAMPLINGS
-from kag.pipeline import ModelRecord, ensure_models, model_key
+from kag.experiments.pipeline import ModelRecord, ensure_models, model_key
 from kag.progress import Progress
 from kag.rr import (combined_se, per_sample_rr, rr_arithmetic_estimate, rr_index_samples, rr_ratio_estimate,
                     rr_variance_components)
 from kag.spatial import ImageGrid
 from kag.surrogate import norm_matched_variants
-from kag.store import Store, make_key, source_digest
-from kag.table import ResultTable, Row
-from kag.train import check_regime, check_seeds, check_train_config, initial_state, shifted_test_images
+from kag.experiments.store import Store, make_key, source_digest
+from kag.experiments.table import ResultTable, Row
+from kag.experiments.train import check_regime, check_seeds, check_train_config, initial_state, shifted_test_images
 
 # Version of this file's recipe (which images, how index samples and rotations are shared, how
 # per-image values are pooled): part of every metric cache key, with the versions it builds on.
@@ -77,10 +81,10 @@ ANALYSIS_VERSION = 7  # 2: float64 Jacobians, RR over several index samples, bal
 LAYERS = ("L1", "L2")
 SPATIAL_ANALYSES = ("balls", "patches", "separation")
 MNIST_GRID = ImageGrid(IMAGE_HEIGHT, IMAGE_WIDTH)
-# The code behind a metric table: its digest is provenance only (see kag.pipeline.TRAINING_SOURCES).
-METRIC_SOURCES = ("kag.data", "kag.families", "kag.families.mlp", "kag.families.cnn", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.rotations", "kag.rr",
-                  "kag.spatial", "kag.surrogate", "kag.analysis", "kag.table")
-METRIC_DIGEST = source_digest(*METRIC_SOURCES)  # read at import: the code that runs (see kag.pipeline)
+# The code behind a metric table: its digest is provenance only (see kag.experiments.pipeline.TRAINING_SOURCES).
+METRIC_SOURCES = ("kag.experiments.data", "kag.experiments.families", "kag.experiments.families.mlp", "kag.experiments.families.cnn", "kag.jacobians", "kag.determinants", "kag.metrics", "kag.rotations", "kag.rr",
+                  "kag.spatial", "kag.surrogate", "kag.experiments.analysis", "kag.experiments.table")
+METRIC_DIGEST = source_digest(*METRIC_SOURCES)  # read at import: the code that runs (see kag.experiments.pipeline)
 
 
 def measurement_versions() -> dict[str, int]:
@@ -169,7 +173,7 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
     units = min(fam.unit_counts(width).values())
     seeds = check_seeds(seeds)
     if not isinstance(config, MetricConfig):
-        raise ValueError(f"config must be a kag.config.MetricConfig, got {type(config).__name__}")
+        raise ValueError(f"config must be a kag.experiments.config.MetricConfig, got {type(config).__name__}")
     _dtype(config)
     if config.eval_images not in ("clean", "augmented"):
         raise ValueError(f"eval_images={config.eval_images!r} is unknown: choose clean or augmented")
@@ -182,13 +186,13 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
         k_lists.append(("spatial_ks", config.spatial_ks))
     for name, ks in k_lists:
         for k in ks:
-            if determinants.check_int(name, k, 1) > units:
+            if check_int(name, k, 1) > units:
                 fits = f"width={width}" if units == width else f"the {units} units of a layer at width={width}"
                 raise ValueError(f"{name} asks for k={k}, more than {fits}: a k-minor needs k distinct hidden units "
                                  f"(use a width >= {k}, or smaller k's)")
     images = [("n_images", config.n_images)] + ([("n_spatial_images", config.n_spatial_images)] if spatial else [])
     for name, n in images:  # the block of test images of the last seed, as compute_table reads it
-        n = determinants.check_int(name, n, 1)
+        n = check_int(name, n, 1)
         start = per_seed(config, max(seeds))[1] * n
         if n > n_test:
             raise ValueError(f"{name}={n} is more than the {n_test} MNIST test images: lower {name}")
@@ -196,11 +200,11 @@ def check_metric_request(width: int, seeds: tuple[int, ...] | list[int], config:
             raise ValueError(f"seed={max(seeds)} with {name}={n} needs test images {start}..{start + n - 1}, but "
                              f"MNIST has {n_test}: use seeds below {n_test // n}, lower {name}, or turn off "
                              "per_seed_sampling")
-    determinants.check_int("n_samples", config.n_samples, 1)
+    check_int("n_samples", config.n_samples, 1)
     if not spatial:
         return
-    determinants.check_int("n_spatial_samples", config.n_spatial_samples, 1)
-    determinants.check_int("n_centres", config.n_centres, 1)
+    check_int("n_spatial_samples", config.n_spatial_samples, 1)
+    check_int("n_centres", config.n_centres, 1)
     k = max(config.spatial_ks, default=1)
     for radius in config.radii:  # centres are random pixels; the smallest ball is one around a corner
         try:
@@ -325,13 +329,13 @@ def check_variant_config(config: MetricConfig) -> None:
     if not 0 < config.variant_sample_fraction < 1:
         raise ValueError(f"variant_sample_fraction={config.variant_sample_fraction!r} is not allowed: "
                          "use a fraction strictly between 0 and 1")
-    determinants.check_int("variant_sample_multiple", config.variant_sample_multiple, 2)
-    if not config.n_rotation_images <= determinants.check_int("rr_variant_images", config.rr_variant_images, 1) \
+    check_int("variant_sample_multiple", config.variant_sample_multiple, 2)
+    if not config.n_rotation_images <= check_int("rr_variant_images", config.rr_variant_images, 1) \
             <= config.n_images:
         raise ValueError(f"rr_variant_images={config.rr_variant_images} is not allowed: use a count from "
                          f"n_rotation_images={config.n_rotation_images} to n_images={config.n_images}")
     for r in config.rr_variant_rotations:
-        if determinants.check_int("rr_variant_rotations", r, 1) <= config.n_rotations:
+        if check_int("rr_variant_rotations", r, 1) <= config.n_rotations:
             raise ValueError(f"rr_variant_rotations holds {r}: each must exceed n_rotations={config.n_rotations}")
 
 

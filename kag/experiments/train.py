@@ -1,7 +1,7 @@
 """Batched multi-seed trainer: all seeds of one width train as one computation (SPEC §2).
 
 The weights of M seeds are stacked ``[M, ...]`` and run through their model family's
-``stacked_forward`` (:mod:`kag.families`);
+``stacked_forward`` (:mod:`kag.experiments.families`);
 the loss is the sum of the per-seed mean cross-entropies, so each seed's gradient is exactly its
 own. AdamW is elementwise, so one AdamW over the stacked tensors *is* M independent AdamWs.
 Each seed keeps its own random streams (init, data order, augmentation), drawn on the CPU so a
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kag.augment import affine_images, affine_matrices, sample_affine, sample_shifts, shift_images
-from kag.data import MNIST, normalize
-from kag.determinants import check_distinct, check_int
-from kag.families import DEFAULT_FAMILY, ModelFamily, get_family
-from kag.model import unstack_state
-from kag.config import TrainConfig
+from kag.experiments.augment import affine_images, affine_matrices, sample_affine, sample_shifts, shift_images
+from kag.experiments.data import MNIST, normalize
+from kag.checks import check_distinct, check_int
+from kag.experiments.families import DEFAULT_FAMILY, ModelFamily, get_family
+from kag.experiments.model import unstack_state
+from kag.experiments.config import TrainConfig
 from kag.progress import Progress
 
 # Version of the training algorithm (loss, optimiser use, batching, random streams, checkpoints,
@@ -78,7 +78,7 @@ def check_epochs(epochs: int) -> int:
 def check_train_config(config: TrainConfig) -> TrainConfig:
     """Return ``config`` if its fields are in their domains, else a one-line ``ValueError`` naming the field."""
     if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a kag.config.TrainConfig, got {type(config).__name__}")
+        raise ValueError(f"config must be a kag.experiments.config.TrainConfig, got {type(config).__name__}")
     check_epochs(config.epochs)
     check_int("batch_size", config.batch_size, 1)
     check_int("translate_px", config.translate_px, 0)

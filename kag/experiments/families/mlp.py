@@ -1,6 +1,6 @@
 """GELU MLPs of any depth: ``784 -> n -> ... -> n -> 10`` (the paper's network is depth 2).
 
-``mlp2`` is :class:`kag.model.MLP` (the depth-2 :class:`DeepMLP`, SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
+``mlp2`` is :class:`kag.experiments.model.MLP` (the depth-2 :class:`DeepMLP`, SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
 ``mnist-deep`` study, initialised the same way (Kaiming normal layer by layer, zero biases). The
 hidden layers are measured by the closed-form chain ``J_l = diag(σ'(z_l)) W_l J_{l-1}``, computed
 with exactly the operations of :func:`kag.jacobians.jacobians_from_weights` (so ``mlp2``'s tables
@@ -16,14 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
-from kag.families import INPUT_DIM, N_CLASSES, ModelFamily, stacked_linear
+from kag.experiments.families import INPUT_DIM, N_CLASSES, ModelFamily, check_width, stacked_linear
 from kag.jacobians import full_float32_precision, gelu_derivative
 
 
 class DeepMLP(nn.Module):
     """``depth`` hidden GELU layers of ``width`` units (``fc1`` ... ``fc{depth}``) and a linear readout
     ``fc{depth+1}``; Kaiming-normal weights (std sqrt(2 / fan_in)) drawn layer by layer, zero biases
-    (:class:`kag.model.MLP` is depth 2)."""
+    (:class:`kag.experiments.model.MLP` is depth 2)."""
 
     def __init__(self, width: int, depth: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -51,6 +51,19 @@ class DeepMLP(nn.Module):
         return self.linears()[-1](self.hidden(x)[-1])
 
 
+class MLP(DeepMLP):
+    """``f(x) = W3·gelu(W2·gelu(W1·x + b1) + b2) + b3`` with exact (erf) GELU: the depth-2
+    :class:`DeepMLP`, layers ``fc1``, ``fc2``, ``fc3``.
+
+    Weights are Kaiming-normal, std = sqrt(2 / fan_in); biases are zero (SPEC §2 [assumed]).
+    ``generator`` makes the initialisation reproducible without touching the global RNG.
+    """
+
+    def __init__(self, width: int, generator: torch.Generator | None = None) -> None:
+        super().__init__(check_width(width), 2, generator=generator)
+        self.width = width
+
+
 class MLPFamily(ModelFamily):
     """GELU MLPs with ``depth`` hidden layers of the same width."""
 
@@ -71,8 +84,6 @@ class MLPFamily(ModelFamily):
     def module(self, width: int, generator: torch.Generator | None = None) -> nn.Module:
         self.check_width(width)
         if self.depth == 2:
-            from kag.model import MLP
-
             return MLP(width, generator=generator)
         return DeepMLP(width, self.depth, generator=generator)
 

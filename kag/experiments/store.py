@@ -8,7 +8,7 @@ Layout under ``<KAG_HOME>/store``::
     locks/<name>.lock                 file locks; xdist workers wait here instead of re-training
 
 A key is the SHA-256 of everything that determines the result, and every entry records those
-inputs, so the key is a function of the entry (:mod:`kag.keys`). Every load, ``verify`` and import
+inputs, so the key is a function of the entry (:mod:`kag.experiments.keys`). Every load, ``verify`` and import
 recomputes it, re-checks the recorded digests and parses the safetensors header; a mismatch
 raises :class:`CorruptEntryError` naming the entry and the fix. Writes go to a temporary name and
 are renamed into place, so a reader sees a whole entry or none; temporaries orphaned by a killed
@@ -37,8 +37,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from kag.errors import Busy, CorruptEntryError
-from kag.keys import PREFIX_LENGTH, SCHEMA, canonical_json, make_key, metric_key_of, model_key_of, short
-from kag.paths import store_dir
+from kag.experiments.keys import PREFIX_LENGTH, SCHEMA, canonical_json, make_key, metric_key_of, model_key_of, short
+from kag.experiments.paths import store_dir
 
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
@@ -58,12 +58,12 @@ _SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32":
 
 
 def source_digest(*modules: str) -> str:
-    """SHA-256 of the source files of ``modules`` (e.g. ``"kag.model"``): provenance recorded in each
+    """SHA-256 of the source files of ``modules`` (e.g. ``"kag.experiments.model"``): provenance recorded in each
     entry, never part of a key (keys use the algorithms' version constants)."""
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
+    package_root = Path(__file__).resolve().parents[1]  # the kag package
     for name in sorted(modules):
-        path = here / (name.split(".", 1)[1].replace(".", "/") + ".py")
+        path = package_root / (name.split(".", 1)[1].replace(".", "/") + ".py")
         if not path.is_file():  # a package: its __init__
             path = path.with_suffix("") / "__init__.py"
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -132,7 +132,7 @@ def check_safetensors(path: Path) -> None:
 def weights_bytes_bound(manifest: Mapping[str, Any]) -> int:
     """The most bytes the weights of the model a manifest describes can take (float32 init and final
     weights, one first-layer snapshot per epoch at most, and the header): a larger file is not that model."""
-    from kag.families import get_family
+    from kag.experiments.families import get_family
 
     family = get_family(manifest.get("family"))
     n = family.check_width(int(manifest["width"]))
@@ -218,7 +218,7 @@ class Store:
     def save_model(self, key: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
         """Write one model entry atomically (temporary directory, then rename).
 
-        ``meta`` must describe ``key`` (:func:`kag.keys.model_key_of`). A broken entry already at the
+        ``meta`` must describe ``key`` (:func:`kag.experiments.keys.model_key_of`). A broken entry already at the
         key (say, its manifest deleted) is replaced; a whole one is kept."""
         final = self.models_dir / _check_key(key)
         tmp = self._tmpdir(self.models_dir)
@@ -304,7 +304,7 @@ class Store:
 
     def save_metrics(self, key: str, payload: dict[str, Any], meta: dict[str, Any]) -> Path:
         """Write one metric table atomically; its payload digest is stored beside it. The entry must
-        describe ``key`` (:func:`kag.keys.metric_key_of`)."""
+        describe ``key`` (:func:`kag.experiments.keys.metric_key_of`)."""
         final = self.metrics_path(key)
         body = {"key": key, "schema": SCHEMA, "created": time.time(), **meta, "payload": payload}
         described = _described_key(metric_key_of, body)

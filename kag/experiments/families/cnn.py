@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
-from kag.families import N_CLASSES, ModelFamily, stacked_linear
+from kag.experiments.families import N_CLASSES, ModelFamily, stacked_linear
 from kag.jacobians import full_float32_precision, gelu_derivative
 
 SIDE = 28

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kag.data import (FILES, ImageDataset, check_digest, combined_digest, gunzip, parse_idx, read_layout,
-                      read_or_convert, tensors, write_idx)
+from kag.experiments.data import (FILES, ImageDataset, check_digest, combined_digest, gunzip, parse_idx, read_layout,
+                                  read_or_convert, tensors, write_idx)
 from kag.errors import CorruptDataError, DataUnavailableError
-from kag.paths import data_dir
+from kag.experiments.paths import data_dir
 
 NAME = "fashion-mnist"
 MEAN = 0.2860405969887955  # train pixel mean of x/255, computed from the pinned arrays
@@ -178,7 +178,7 @@ def _load(root: Path) -> ImageDataset:
 
 
 def load_fashion_mnist(root: str | Path | None = None) -> ImageDataset:
-    """Fashion-MNIST from ``<root>/FashionMNIST/raw`` (default root: ``kag.paths.data_dir()``), unpacking
+    """Fashion-MNIST from ``<root>/FashionMNIST/raw`` (default root: ``kag.experiments.paths.data_dir()``), unpacking
     Debian's package into that layout first if needed. Cached per process and root.
 
     Raises DataUnavailableError when no source works and CorruptDataError when a file is corrupt."""

@@ -1,8 +1,8 @@
 """Run sizes: one code path, three sizes of work (``paper``, ``quick``, ``smoke``).
 
 A :class:`Profile` holds every parameter of SPEC.md as data: the widths, seeds and spatial widths
-of the grid, a :class:`~kag.config.TrainConfig` (hashed into model cache keys) and a
-:class:`~kag.config.MetricConfig` (hashed into metric cache keys). ``auto`` is ``paper`` on CUDA
+of the grid, a :class:`~kag.experiments.config.TrainConfig` (hashed into model cache keys) and a
+:class:`~kag.experiments.config.MetricConfig` (hashed into metric cache keys). ``auto`` is ``paper`` on CUDA
 and ``quick`` on CPU. A core module: the ``kag`` command's ``train`` and ``metrics`` take these sizes
 without the reproduction; :mod:`kag.repro.profiles` adds the study a profile is judged in.
 """
@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from kag.config import MetricConfig, TrainConfig
+from kag.experiments.config import MetricConfig, TrainConfig
 from kag.devices import resolve_device
 
 WIDTHS_PAPER = (64, 128, 256, 512)
