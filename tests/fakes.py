@@ -181,7 +181,7 @@ NOISE = (-1.0, 0.0, 1.0)  # seed -> a spread that makes every error bar straddle
 def noisy(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
     """Every claim inconclusive: each judged quantity's error bars straddle its threshold (C4's
     means are equal across widths: an undefined rho), the nulls random-like."""
-    from kag.repro.criteria import CRITERIA
+    from kag.repro.claims import CRITERIA
 
     e = NOISE[seed]
     if observable.endswith("_se"):

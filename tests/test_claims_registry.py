@@ -5,13 +5,17 @@ every claim judged on fake results tables whose values depend on the cell and th
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import scipy.stats
 import pytest
 
-from kag.repro.claims import BY_ID, CLAIMS, get_claim
-from kag.repro.criteria import CRITERIA, Claim
+from kag.repro.claims import BY_ID, CLAIMS, CRITERIA, get_claim
+from kag.repro.criteria import Claim
 from kag.repro.profiles import QUICK, SMOKE
 from kag.repro.rules import (
     CONTRADICTED,
@@ -36,6 +40,8 @@ from kag.repro.stats import lower_bound, spearman
 from kag.experiments.table import ResultTable
 
 from fakes import FakeResults, anti_kag, kag_like, noisy
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EPS = 1e-3
 NAN = float("nan")
@@ -483,3 +489,62 @@ def test_spearman_of_many_rows_is_scipy_s_row_by_row():
     ok = ~np.isnan(want)
     np.testing.assert_allclose(got[ok], want[ok], rtol=0, atol=1e-14)
     assert np.isnan(spearman_rows([1, 1, 1], ys[:3, :3])).all()  # constant x
+
+
+# -- a claim is one file ---------------------------------------------------------------------------
+_NEW_CLAIM = '''
+from kag.repro.criteria import Claim, Rule, make_cell
+from kag.repro.judges import global_values, lower_bounds
+from kag.repro.rules import rule_lower_bound_above
+
+RULE = Rule.of("lower bound > {min_lower_bound}", min_lower_bound=1.0)
+
+
+def judge(c, cell, r):
+    p = cell.p
+    return (*rule_lower_bound_above(global_values(r, p["n"], "L1", 3, "pr_ratio"), c.thresholds["min_lower_bound"]),
+            None)
+
+
+CLAIMS_HERE = (Claim(id="X1", rule=RULE, order=99, statement="a claim added as one file", measurement="PR ratio",
+                     cells_description="every n", cells_of=lambda p: [make_cell("X1", n=n) for n in p.widths],
+                     evaluate=judge, headline=lower_bounds),)
+'''
+
+
+def _registry_with(tmp_path, name: str, text: str) -> subprocess.CompletedProcess:
+    """Import the registry from a copy of the package that holds one more claim module."""
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "kag", copy / "kag", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "kag" / "repro" / "claims" / f"{name}.py").write_text(text)
+    code = ("from kag.repro.claims import BY_ID, CLAIMS, CRITERIA\n"
+            "print(CLAIMS[-1].id, str(CRITERIA['X1']), len(CLAIMS))")
+    return subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True, timeout=300)
+
+
+def test_a_claim_added_as_one_file_joins_the_registry_in_its_order(tmp_path):
+    proc = _registry_with(tmp_path, "x1", _NEW_CLAIM)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["X1", "lower", "bound", ">", "1.0", str(len(CLAIMS) + 1)]
+
+
+def test_two_claims_with_one_id_are_refused_by_name(tmp_path):
+    proc = _registry_with(tmp_path, "x1", _NEW_CLAIM.replace('id="X1"', 'id="C3"'))
+    assert proc.returncode != 0
+    assert "two claims share the id 'C3'" in proc.stderr
+
+
+def test_every_claim_module_lists_its_claims_and_the_criteria_are_theirs():
+    import importlib
+    import pkgutil
+
+    import kag.repro.claims as package
+
+    listed = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"kag.repro.claims.{info.name}")
+        assert getattr(module, "CLAIMS_HERE", ()), f"{info.name} lists no claim"
+        listed += [c.id for c in module.CLAIMS_HERE]
+    assert sorted(listed) == sorted(BY_ID)
+    assert [c.order for c in CLAIMS] == sorted(c.order for c in CLAIMS)
+    assert all(CRITERIA[c.id] is c.rule for c in CLAIMS)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import kag.experiments.fashion_mnist as fashion
+import kag.experiments.datasets.fashion_mnist as fashion
 from kag.experiments.data import FILES, ImageDataset, normalize
 from kag.experiments.datasets import DATASETS, load_dataset
 from kag.errors import CorruptDataError, DataUnavailableError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _ar(members: dict[str, bytes]) -> bytes:
@@ -97,6 +102,35 @@ def test_the_registry_names_its_datasets_and_refuses_others():
     assert set(DATASETS) == {"mnist", "fashion-mnist"}
     with pytest.raises(ValueError, match="dataset='cifar10' is unknown: use one of 'mnist', 'fashion-mnist'"):
         load_dataset("cifar10")
+
+
+_NEW_DATASET = '''
+import torch
+
+from kag.experiments.data import ImageDataset
+from kag.experiments.datasets import DatasetEntry
+
+SHA256 = {name: "0" * 64 for name in ("train_images", "train_labels", "test_images", "test_labels")}
+
+
+def load_blank(root=None):
+    images, labels = torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64)
+    return ImageDataset(images, labels, images, labels, "made here", root, "0", name="blank")
+
+
+DATASETS_HERE = (DatasetEntry(name="blank", load=load_blank, sha256=SHA256, description="four blank images"),)
+'''
+
+
+def test_a_dataset_added_as_one_file_is_found_loaded_and_digested(tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "kag", copy / "kag", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "kag" / "experiments" / "datasets" / "blank.py").write_text(_NEW_DATASET)
+    code = ("from kag.experiments.datasets import DATASETS, load_dataset, pinned_digest\n"
+            "print(list(DATASETS), load_dataset('blank').name, len(pinned_digest('blank')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["['mnist',", "'blank',", "'fashion-mnist']", "blank", "64"]
 
 
 def test_a_dataset_normalises_with_its_own_statistics():

@@ -151,5 +151,5 @@ def test_the_wheel_ships_kag_and_its_templates_but_no_claims(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"kag"}, tops
-    assert "kag/repro/report/templates/report.html.j2" in names and "kag/repro/claims.py" in names
+    assert "kag/repro/report/templates/report.html.j2" in names and "kag/repro/claims/c2_depth.py" in names
     assert "kag/experiments/families/cnn.py" in names

@@ -10,7 +10,7 @@ import torch
 
 from kag.experiments.analysis import MetricTable
 from kag.metrics import bootstrap_pr_ratio_replicates, matched_nonzero, participation_ratio
-from kag.repro.judges import _paired_se
+from kag.repro.judges import paired_se
 from kag.repro.profiles import QUICK, Profile, check_verdict_seeds
 from kag.repro.results import divergence_overlay
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, SUPPORTED, rule_lower_bound_above
@@ -54,10 +54,10 @@ def test_paired_se_accounts_for_shared_images():
     other = base * (1 + 0.05 * torch.rand(20, 200, generator=g, dtype=torch.float64))
     _, ra = bootstrap_pr_ratio_replicates(base, init, n_boot=100, seed=7)
     _, rb = bootstrap_pr_ratio_replicates(other, init, n_boot=100, seed=7)
-    paired = _paired_se([ra.numpy()], [rb.numpy()])
+    paired = paired_se([ra.numpy()], [rb.numpy()])
     assert paired == pytest.approx(float((ra - rb).std(correction=1)))
     assert paired < 0.5 * math.hypot(float(ra.std(correction=1)), float(rb.std(correction=1)))
-    assert _paired_se(None, [rb.numpy()]) is None
+    assert paired_se(None, [rb.numpy()]) is None
 
 
 def _row(observable, value, role="trained", k=2):
@@ -91,4 +91,4 @@ def test_paired_se_of_a_ratio_matches_brute_force():
     rng = np.random.default_rng(1)
     far, near = [rng.normal(1.2, 0.05, 50)], [rng.normal(1.5, 0.05, 50)]
     want = np.std(far[0] / near[0] - 1, ddof=1)
-    assert _paired_se(far, near, lambda f, n: f / n - 1) == pytest.approx(want)
+    assert paired_se(far, near, lambda f, n: f / n - 1) == pytest.approx(want)

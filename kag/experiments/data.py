@@ -64,7 +64,7 @@ class ImageDataset:
     """The four arrays of a 28×28 grey-scale dataset with 10 classes (shared, treat as read-only),
     where they came from, and the pixel statistics its inputs are normalised with.
 
-    MNIST (:func:`load_mnist`) and Fashion-MNIST (:mod:`kag.experiments.fashion_mnist`) are two of them; every
+    MNIST (:func:`load_mnist`) and Fashion-MNIST (:mod:`kag.experiments.datasets.fashion_mnist`) are two of them; every
     cache key holds ``sha256``, so models of two datasets never share an entry."""
 
     train_images: torch.Tensor  # uint8 [60000, 28, 28]

@@ -1,7 +1,7 @@
-"""What a claim is: its cells and verdicts, the pre-registered criteria table (SPEC §7: the one place
-where thresholds live) and the :class:`Claim` object that ties a claim's rule, judge, headline and
-prose together. The registry of the paper's claims is :mod:`kag.repro.claims`; the judges that
-read the results table are :mod:`kag.repro.judges`, the report's plain words :mod:`kag.repro.prose`.
+"""What a claim is: its cells and verdicts, a pre-registered decision :class:`Rule` and the
+:class:`Claim` object that ties a claim's rule, judge, headline and prose together. Each claim is one
+module of :mod:`kag.repro.claims` (its rule, judge, plain words and registry entry); the helpers its
+judge reads the results table with are :mod:`kag.repro.judges`, the shared words :mod:`kag.repro.prose`.
 A threshold changes only in a commit of its own whose message says why, never to turn a verdict.
 """
 
@@ -42,7 +42,7 @@ class Cell:
         return "-".join(str(v) if name in ("regime", "layer", "analysis") else f"{name}={v}" for name, v in self.params)
 
 
-def _cell(claim: str, **params: Any) -> Cell:
+def make_cell(claim: str, **params: Any) -> Cell:
     return Cell(claim, tuple(params.items()))
 
 
@@ -90,7 +90,7 @@ class Verdict:
                 "values": self.values, "detail": self.detail}
 
 
-# -- the criteria table (SPEC §7) -----------------------------------------------------------------
+# -- decision rules (SPEC §7) -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
     """A pre-registered decision rule: its words (with ``{placeholders}``) and its thresholds."""
@@ -101,41 +101,10 @@ class Rule:
     def __str__(self) -> str:
         return self.text.format(**self.thresholds)
 
-
-def _rule(text: str, **thresholds: float) -> Rule:
-    return Rule(text, MappingProxyType(thresholds))
-
-
-_CRITERIA: dict[str, Rule] = {
-    "C1-PR": _rule("lower bound (mean - 2 std over seeds) > {min_lower_bound}", min_lower_bound=1.0),
-    "C1-KL": _rule("lower bound of the difference > {min_lower_bound}", min_lower_bound=0.0),
-    "C1-RR": _rule("lower bound > {min_lower_bound}", min_lower_bound=1.0),
-    "C2": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
-    "C2-depth": _rule("rho <= {max_rho}", max_rho=-0.8),
-    "C3": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
-    "C4": _rule("rho >= {min_rho}", min_rho=0.8),
-    "C5": _rule("lower bound > {min_lower_bound} at every radius, and max/min of the mean PR ratio over radii "
-                "<= {max_spread}", min_lower_bound=1.0, max_spread=1.5),
-    "C6": _rule("lower bound > {min_lower_bound} in all five patches", min_lower_bound=1.0),
-    "C7": _rule("lower bound > {min_lower_bound} at the largest d, and its mean within +-{max_relative_change} of "
-                "d = 0", min_lower_bound=1.0, max_relative_change=0.30),
-    "C8": _rule("reduction in [{min_reduction}, {max_reduction}] and augmented lower bound > {min_lower_bound} in "
-                "every condition", min_reduction=0.15, max_reduction=0.50, min_lower_bound=1.0),
-    "C9": _rule("standard >= {min_standard}, augmented >= {min_augmented}", min_standard=0.975, min_augmented=0.950),
-    "C10": _rule("lower bound > {min_lower_bound}", min_lower_bound=0.0),
-    "C11": _rule("rho >= {min_rho}", min_rho=0.8),
-    "N2": _rule("per observable, the lower bound of PR(trained)/PR(surrogate) > {pr_min_lower_bound}, of "
-                "KL(trained‖init) - KL(surrogate‖init) > {kl_min_lower_bound}, of RR(trained)/RR(surrogate) > "
-                "{rr_min_lower_bound} (surrogate: norm-matched)",
-                pr_min_lower_bound=1.0, kl_min_lower_bound=0.0, rr_min_lower_bound=1.0),
-}
-# N1 is the C1 machinery on a null: its thresholds are C1's, read from C1's rules, never repeated.
-_CRITERIA["N1"] = _rule(
-    "the C1-PR, C1-KL and C1-RR rules (lower bound > {pr_min_lower_bound}, > {kl_min_lower_bound}, > "
-    "{rr_min_lower_bound}) must not be supported on the null, and its values must be finite and vary over seeds",
-    **{f"{obs}_min_lower_bound": _CRITERIA[f"C1-{obs.upper()}"].thresholds["min_lower_bound"]
-       for obs in ("pr", "kl", "rr")})
-CRITERIA: Mapping[str, Rule] = MappingProxyType(_CRITERIA)
+    @classmethod
+    def of(cls, text: str, **thresholds: float) -> "Rule":
+        """A rule whose thresholds cannot be changed after registration."""
+        return cls(text, MappingProxyType(thresholds))
 
 
 # -- the claim object ---------------------------------------------------------------------------
@@ -151,6 +120,8 @@ class Claim:
     """One claim of the paper (or one observable of it, as C1-PR) and everything needed to judge it."""
 
     id: str
+    rule: Rule  # its pre-registered decision rule and thresholds (SPEC §7)
+    order: int  # its place in the registry, the tests and the report (the paper's order; ours after)
     statement: str  # the paper's claim, in our words
     measurement: str  # what is measured, per cell
     cells_description: str  # what one cell covers, in words
@@ -167,10 +138,8 @@ class Claim:
     # every cell row (judged or not) -> one sentence on why the claim did not reproduce (see plain());
     # None: a generic sentence built from the rule and the verdicts
     explain: ExplainFn | None = None
-
-    @property
-    def rule(self) -> Rule:
-        return CRITERIA[self.id]
+    # the estimator families its multiverse varies ("PR", "RR", "divergence"; kag.repro.multiverse); none: one estimator
+    estimators: tuple[str, ...] = ()
 
     @property
     def thresholds(self) -> Mapping[str, float]:
@@ -196,7 +165,7 @@ class Claim:
         """Apply the pre-registered rule to ``cell``, reading the results table."""
         verdict, values, detail = self.evaluate(self, cell, results)
         return Verdict(self.id, cell.id, cell.p, verdict, self.control, values,
-                       _fmt(values) if detail is None else detail)
+                       format_values(values) if detail is None else detail)
 
     def key_number(self, judged_rows: list[dict[str, Any]]) -> str:
         """One headline number for the summary table, from the judged cells' rows."""
@@ -208,7 +177,7 @@ class Claim:
             return ""
 
 
-def _fmt(values: Mapping[str, Any]) -> str:
+def format_values(values: Mapping[str, Any]) -> str:
     def num(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 

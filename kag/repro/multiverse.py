@@ -24,9 +24,6 @@ from kag.repro.results import DIVERGENCE_VARIANTS, Results
 
 ROBUST, FRAGILE, NO_VARIANTS = "robust", "fragile", "no variants"
 
-PR_CLAIMS = ("C1-PR", "C2", "C2-depth", "C3", "C4", "C5", "C6", "C7", "C8")
-
-
 @dataclass(frozen=True)
 class Variant:
     """One estimator variant: its name, the estimator family it varies, and its sizes in words."""
@@ -68,17 +65,11 @@ def variants(profile: Profile) -> dict[str, Variant]:
 
 
 def claim_variants(claim: Claim, profile: Profile) -> list[str]:
-    """The variants ``claim`` is judged under (pre-registered; docs/SPEC.md §7)."""
-    pr, rr = list(PR_VARIANTS), list(rr_variants(profile.metrics))
-    if claim.id in PR_CLAIMS:
-        return pr
-    if claim.id == "C1-RR":
-        return rr
-    if claim.id == "C1-KL":
-        return list(DIVERGENCE_VARIANTS)
-    if claim.id in ("N1", "N2"):
-        return pr + rr
-    return []  # C9 (accuracy), C10 (zero rows), C11 (timeline): one estimator each
+    """The variants ``claim`` is judged under (pre-registered; docs/SPEC.md §7): those of each estimator family
+    it declares (``Claim.estimators``); a claim with one estimator (C9, C10, C11) has none."""
+    by_family = {"PR": list(PR_VARIANTS), "RR": list(rr_variants(profile.metrics)),
+                 "divergence": list(DIVERGENCE_VARIANTS)}
+    return [name for family in claim.estimators for name in by_family[family]]
 
 
 def judge_variants(results: Results, verdicts: dict[str, list[dict[str, Any]]]) -> None:

@@ -10,20 +10,14 @@ from typing import Any
 
 
 from kag.repro.criteria import Claim, ExplainFn
-from kag.repro.judges import N1_INPUTS, N2_OBSERVABLES
-from kag.repro.rules import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    INVALID,
-    SUPPORTED,
-)
+from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED
 
 # -- plain words: why a claim did not reproduce ---------------------------------------------------
 # An explainer takes the claim and every cell row of the report (dicts with "cell", "params",
 # "verdict" and the judge's "values"; a NaN may arrive as None from JSON) and returns one sentence:
 # what was expected, what was measured in the cells that missed (the range over them) and in how
 # many cells. Every number comes from the values; none is written here.
-def _x(v: Any) -> float:
+def as_num(v: Any) -> float:
     """A number from a verdict's values; None (JSON's NaN) and non-numbers are NaN."""
     try:
         return float(v)
@@ -31,15 +25,15 @@ def _x(v: Any) -> float:
         return math.nan
 
 
-def _n(v: Any, spec: str = ".3g") -> str:
-    x = _x(v)
+def num(v: Any, spec: str = ".3g") -> str:
+    x = as_num(v)
     return "n/a" if math.isnan(x) else format(x, spec)
 
 
-def _span(values: Any, spec: str = ".3g", unit: str = "") -> str:
+def span(values: Any, spec: str = ".3g", unit: str = "") -> str:
     """The range of ``values``: "0.38–0.85", "-0.31 to -0.05", or one number when both ends read alike."""
     # a difference of equal values can carry 1e-17 of rounding: that is a zero
-    xs = sorted(0.0 if abs(x) < 1e-12 else x for x in map(_x, values) if not math.isnan(x))
+    xs = sorted(0.0 if abs(x) < 1e-12 else x for x in map(as_num, values) if not math.isnan(x))
     if not xs:
         return "n/a"
     lo, hi = format(xs[0], spec), format(xs[-1], spec)
@@ -48,11 +42,11 @@ def _span(values: Any, spec: str = ".3g", unit: str = "") -> str:
     return f"{lo}–{hi}{unit}" if xs[0] >= 0 else f"{lo}{unit} to {hi}{unit}"
 
 
-def _pct(values: Any, spec: str | None = None) -> str:
+def pct(values: Any, spec: str | None = None) -> str:
     """Fractions as a range of percents: [0.26, 1.02] -> "26–102%"."""
-    xs = [100.0 * _x(v) for v in values]
+    xs = [100.0 * as_num(v) for v in values]
     finite = [abs(x) for x in xs if math.isfinite(x)]
-    return _span(xs, spec or (".0f" if finite and max(finite) >= 10 else ".2g"), "%")
+    return span(xs, spec or (".0f" if finite and max(finite) >= 10 else ".2g"), "%")
 
 
 def misses(c: Claim, row: dict[str, Any]) -> bool:
@@ -82,11 +76,11 @@ def plain(c: Claim, rows: list[dict[str, Any]]) -> str:
     return f"{text}{more}."
 
 
-def _with(rows: list[dict[str, Any]], verdict: str) -> list[dict[str, Any]]:
+def with_verdict(rows: list[dict[str, Any]], verdict: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("verdict") == verdict]
 
 
-def _cells(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = True) -> str:
+def cells_text(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = True) -> str:
     """"in all 8 cells", "in 2 of 8 cells (n=256-k=2, n=512-k=2)"; beyond three cells, the
     parameter values they are found at ("at n=256, 512") where those are not every value."""
     if len(sub) == len(rows):
@@ -104,25 +98,26 @@ def _cells(sub: list[dict[str, Any]], rows: list[dict[str, Any]], where: bool = 
     return f"{out} (at {'; '.join(parts)})" if parts else out
 
 
-def _tally(miss: list[dict[str, Any]]) -> str:
+def tally_text(miss: list[dict[str, Any]]) -> str:
     """"2 contradicted, 6 inconclusive"."""
-    return ", ".join(f"{len(_with(miss, w))} {w}" for w in (CONTRADICTED, INCONCLUSIVE, INVALID) if _with(miss, w))
+    return ", ".join(f"{len(with_verdict(miss, w))} {w}" for w in (CONTRADICTED, INCONCLUSIVE, INVALID)
+                     if with_verdict(miss, w))
 
 
-def _bounds(values: list[dict[str, Any]]) -> str:
+def bounds_text(values: list[dict[str, Any]]) -> str:
     """Lowest lower bound to highest upper bound: where the error bars of these cells reach."""
-    lbs = [x for x in (_x(v.get("lower_bound")) for v in values) if not math.isnan(x)]
-    ubs = [x for x in (_x(v.get("upper_bound")) for v in values) if not math.isnan(x)]
-    return f"{_n(min(lbs))} to {_n(max(ubs))}" if lbs and ubs else "n/a"
+    lbs = [x for x in (as_num(v.get("lower_bound")) for v in values) if not math.isnan(x)]
+    ubs = [x for x in (as_num(v.get("upper_bound")) for v in values) if not math.isnan(x)]
+    return f"{num(min(lbs))} to {num(max(ubs))}" if lbs and ubs else "n/a"
 
 
 def explain_generic(c: Claim, rows: list[dict[str, Any]]) -> str:
     """The fallback: the rule's own words, the verdicts of the cells that missed, and their means."""
     miss = [r for r in rows if misses(c, r)]
     means = [r["values"]["mean"] for r in miss if isinstance(r.get("values"), dict) and "mean" in r["values"]]
-    measured = f", mean {_span(means)}" if means else ""
+    measured = f", mean {span(means)}" if means else ""
     expected = f"the control to say no ({c.rule})" if c.control else f"{c.rule} in every cell"
-    return f"Expected {expected}, but {_cells(miss, rows)} it did not ({_tally(miss)}{measured})"
+    return f"Expected {expected}, but {cells_text(miss, rows)} it did not ({tally_text(miss)}{measured})"
 
 
 _UNCLEAR = "the seeds could not tell it from {t} (mean {mean}, error bars {bounds})"
@@ -139,12 +134,13 @@ def explain_lower_bound(goal: str, below: str, unclear: str = _UNCLEAR) -> Expla
 
         def words(text: str, sub: list[dict[str, Any]]) -> str:
             values = [r["values"] for r in sub]
-            return text.format(t=_n(first.get("threshold"), "g"), mean=_span(v.get("mean") for v in values),
-                               gap=_span(0.0 - _x(v.get("mean")) for v in values), bounds=_bounds(values),
+            return text.format(t=num(first.get("threshold"), "g"), mean=span(v.get("mean") for v in values),
+                               gap=span(0.0 - as_num(v.get("mean")) for v in values), bounds=bounds_text(values),
                                lo=orders[0], hi=orders[-1])
 
-        parts = [f"{_cells(sub, rows)} {words(text, sub)}"
-                 for sub, text in ((_with(rows, CONTRADICTED), below), (_with(rows, INCONCLUSIVE), unclear)) if sub]
+        parts = [f"{cells_text(sub, rows)} {words(text, sub)}"
+                 for sub, text in ((with_verdict(rows, CONTRADICTED), below), (with_verdict(rows, INCONCLUSIVE), unclear))
+                 if sub]
         return f"Expected {words(goal, rows)} in every cell, but " + ", and ".join(parts)
     return explain
 
@@ -159,20 +155,21 @@ def explain_rho(goal: str, x_name: str, fell: str, relation: str = ">=") -> Expl
         def one(r: dict[str, Any]) -> str:
             v = r["values"]
             x, y = v.get("x") or [], v.get("y") or []
-            rho = "undefined" if math.isnan(_x(v.get("rho"))) else _n(v.get("rho"), "+.2f")
-            trend = (f", mean PR ratio {_n(y[0])} at {x_name.format(_n(x[0], 'g'))} and {_n(y[-1])} at "
-                     f"{x_name.format(_n(x[-1], 'g'))}") if x and y else ""
+            rho = "undefined" if math.isnan(as_num(v.get("rho"))) else num(v.get("rho"), "+.2f")
+            trend = (f", mean PR ratio {num(y[0])} at {x_name.format(num(x[0], 'g'))} and {num(y[-1])} at "
+                     f"{x_name.format(num(x[-1], 'g'))}") if x and y else ""
             return f"{r['cell']}: rho {rho}{trend}"
 
-        clauses = ((_with(rows, CONTRADICTED), fell), (_with(rows, INCONCLUSIVE), "showed no clear trend"))
-        parts = [f"{text} {_cells(sub, rows, where=False)}" for sub, text in clauses if sub]
+        clauses = ((with_verdict(rows, CONTRADICTED), fell),
+                   (with_verdict(rows, INCONCLUSIVE), "showed no clear trend"))
+        parts = [f"{text} {cells_text(sub, rows, where=False)}" for sub, text in clauses if sub]
         shown = "; ".join(one(r) for r in miss[:4]) + ("; ..." if len(miss) > 4 else "")
-        t = _n(miss[0]["values"].get("threshold"), "g")
+        t = num(miss[0]["values"].get("threshold"), "g")
         return f"Expected {goal} (Spearman rho {relation} {t}), but it " + " and ".join(parts) + f" ({shown})"
     return explain
 
 
-def _conditions(r: dict[str, Any], key: str = "conditions") -> list[dict[str, Any]]:
+def conditions_of(r: dict[str, Any], key: str = "conditions") -> list[dict[str, Any]]:
     return list((r["values"].get(key) or {}).values())
 
 
@@ -182,147 +179,26 @@ def explain_spatial(where: str, spread: bool = False) -> ExplainFn:
     def explain(c: Claim, rows: list[dict[str, Any]]) -> str:
         miss = [r for r in rows if misses(c, r)]
         v0 = miss[0]["values"]
-        t = _x(v0.get("min_lower_bound"))
-        low = [r for r in miss if any(_x(s.get("upper_bound")) <= t for s in _conditions(r))]
-        unclear = [r for r in miss if r not in low and not all(_x(s.get("lower_bound")) > t for s in _conditions(r))]
-        wide = [r for r in miss if spread and not _x(r["values"].get("spread")) <= _x(v0.get("max_spread"))]
-        lowest = lambda sub, key: _span(min(_x(s.get(key)) for s in _conditions(r)) for r in sub)  # noqa: E731
+        t = as_num(v0.get("min_lower_bound"))
+        low = [r for r in miss if any(as_num(s.get("upper_bound")) <= t for s in conditions_of(r))]
+        unclear = [r for r in miss
+                   if r not in low and not all(as_num(s.get("lower_bound")) > t for s in conditions_of(r))]
+        wide = [r for r in miss if spread and not as_num(r["values"].get("spread")) <= as_num(v0.get("max_spread"))]
+        lowest = lambda sub, key: span(min(as_num(s.get(key)) for s in conditions_of(r)) for r in sub)  # noqa: E731
         some = where.replace("every", "some")
         parts = []
         if low:
-            parts.append(f"{_cells(low, rows)} it was at or below {t:g} {some} (lowest mean {lowest(low, 'mean')})")
+            parts.append(f"{cells_text(low, rows)} it was at or below {t:g} {some} (lowest mean {lowest(low, 'mean')})")
         if unclear:
-            parts.append(f"{_cells(unclear, rows)} the seeds could not tell it from {t:g} {some} (lowest lower "
+            parts.append(f"{cells_text(unclear, rows)} the seeds could not tell it from {t:g} {some} (lowest lower "
                          f"bound {lowest(unclear, 'lower_bound')})")
         if wide:
-            parts.append(f"{_cells(wide, rows)} it varied by a factor {_span(r['values'].get('spread') for r in wide)} "
+            parts.append(f"{cells_text(wide, rows)} it varied by a factor {span(r['values'].get('spread') for r in wide)} "
                          "between them")
         if not parts:
             return explain_generic(c, rows)
-        limit = f", varying by at most a factor {_n(v0.get('max_spread'), 'g')} between them" if spread else ""
-        return f"Expected the PR ratio above {t:g} {where}{limit}, but " + "; ".join(parts) + f"; {_tally(miss)}"
+        limit = f", varying by at most a factor {num(v0.get('max_spread'), 'g')} between them" if spread else ""
+        return f"Expected the PR ratio above {t:g} {where}{limit}, but " + "; ".join(parts) + f"; {tally_text(miss)}"
     return explain
 
 
-def explain_c7(c: Claim, rows: list[dict[str, Any]]) -> str:
-    miss = [r for r in rows if misses(c, r)]
-    v0 = miss[0]["values"]
-    t, most = _x(v0.get("min_lower_bound")), _x(v0.get("max_relative_change"))
-    near, far = _n(v0.get("d_near"), "g"), _n(v0.get("d_far"), "g")
-    low = [r for r in miss if _x(r["values"]["far"].get("upper_bound")) <= t]
-    unclear = [r for r in miss if r not in low and not _x(r["values"]["far"].get("lower_bound")) > t]
-    moved = [r for r in miss if not abs(_x(r["values"].get("relative_change"))) <= most]
-    parts = []
-    if low:
-        parts.append(f"{_cells(low, rows)} it was at or below {t:g} at d = {far} "
-                     f"(mean {_span(r['values']['far'].get('mean') for r in low)})")
-    if unclear:
-        parts.append(f"{_cells(unclear, rows)} the seeds could not tell it from {t:g} at d = {far} "
-                     f"(lower bound {_span(r['values']['far'].get('lower_bound') for r in unclear)})")
-    if moved:
-        change = [_x(r["values"].get("relative_change")) for r in moved]
-        how = (f"fell by {_pct(-x for x in change)}" if all(x < 0 for x in change) else
-               f"rose by {_pct(change)}" if all(x > 0 for x in change) else f"changed by {_pct(change)}")
-        parts.append(f"{_cells(moved, rows)} it {how} from d = {near} to d = {far}")
-    if not parts:
-        return explain_generic(c, rows)
-    return (f"Expected the PR ratio at d = {far} above {t:g} and within ±{_pct([most])} of its value at d = {near}, "
-            "but " + "; ".join(parts) + f"; {_tally(miss)}")
-
-
-def explain_c8(c: Claim, rows: list[dict[str, Any]]) -> str:
-    miss = [r for r in rows if misses(c, r)]
-    v0 = miss[0]["values"]
-    lo, hi = (_x(x) for x in v0.get("range") or (math.nan, math.nan))
-    t = _x(v0.get("min_lower_bound"))
-    red = {id(r): _x(r["values"].get("reduction")) for r in miss}
-    groups = (([r for r in miss if red[id(r)] < 0], "raised them by {}", lambda x: -x),
-              ([r for r in miss if 0 <= red[id(r)] < lo], "lowered them by only {}", lambda x: x),
-              ([r for r in miss if red[id(r)] > hi], f"lowered them by {{}}, more than {_pct([hi])}", lambda x: x))
-    parts = [f"{_cells(sub, rows)} it {text.format(_pct(sign(red[id(r)]) for r in sub))}"
-             for sub, text, sign in groups if sub]
-    undefined = [r for r in miss if math.isnan(red[id(r)])]
-    if undefined:
-        parts.append(f"{_cells(undefined, rows)} the reduction was undefined")
-    aug = {id(r): _conditions(r, "augmented_conditions") for r in miss}
-    low = [r for r in miss if any(_x(s.get("upper_bound")) <= t for s in aug[id(r)])]
-    if low:
-        means = [min(_x(s.get("mean")) for s in aug[id(r)]) for r in low]
-        parts.append(f"{_cells(low, rows)} the augmented PR ratio was at or below {t:g} in some condition "
-                     f"(lowest mean {_span(means)})")
-    unclear = [r for r in miss if r not in low and r["values"].get("augmented_all_above") is False]
-    if unclear:
-        lbs = [min(_x(s.get("lower_bound")) for s in aug[id(r)]) for r in unclear]
-        parts.append(f"{_cells(unclear, rows)} the seeds could not tell the augmented PR ratio from {t:g} in some "
-                     f"condition (lowest lower bound {_span(lbs)})")
-    if not parts:
-        return explain_generic(c, rows)
-    return (f"Expected augmentation to lower the PR ratios by {_pct([lo, hi])} and keep them above {t:g}, but "
-            + "; ".join(parts) + f"; {_tally(miss)}")
-
-
-def explain_c9(c: Claim, rows: list[dict[str, Any]]) -> str:
-    miss = [r for r in rows if misses(c, r)]
-    by_threshold: dict[float, list[dict[str, Any]]] = {}
-    regimes: dict[float, list[str]] = {}
-    for r in rows:
-        if r.get("verdict"):
-            t = _x(r["values"].get("threshold"))
-            regimes.setdefault(t, [])
-            if r["params"].get("regime") not in regimes[t]:
-                regimes[t].append(r["params"].get("regime"))
-            if r in miss:
-                by_threshold.setdefault(t, []).append(r)
-    goal = " and ".join(f"{_pct([t], '.1f')} ({', '.join(map(str, rg))})" for t, rg in regimes.items())
-    parts = [f"{_cells(sub, rows)} it was {_pct((r['values'].get('mean') for r in sub), '.1f')} against "
-             f"{_pct([t], '.1f')}" for t, sub in by_threshold.items()]
-    return f"Expected a mean test accuracy of at least {goal}, but " + "; ".join(parts) + f"; {_tally(miss)}"
-
-
-def explain_n1(c: Claim, rows: list[dict[str, Any]]) -> str:
-    shows, invalid = _with(rows, SUPPORTED), _with(rows, INVALID)
-    parts = []
-    if shows:
-        which = []
-        for obs, (key, name) in N1_INPUTS.items():
-            hit = [r for r in shows if (r["values"].get("verdicts") or {}).get(obs) == SUPPORTED]
-            if hit:
-                which.append(f"{name}: lower bound {_span(r['values'][key].get('lower_bound') for r in hit)} above "
-                             f"{_n(hit[0]['values'][key].get('threshold'), 'g')} in {len(hit)}")
-        parts.append(f"{_cells(shows, rows)} it showed KAG ({'; '.join(which)})")
-    if invalid:
-        # one problem per line, however many cells share it
-        problems = list(dict.fromkeys(p for r in invalid
-                                      for p in r.get("problems") or r["values"].get("problems") or []))
-        first = problems[0] if problems else "invalid values"
-        more = f", and {len(problems) - 1} more problems" if len(problems) > 1 else ""
-        parts.append(f"{_cells(invalid, rows)} its numbers could not be judged ({first}{more})")
-    if not parts:
-        return explain_generic(c, rows)
-    return "Expected two independent initialisations to show no KAG, but " + "; and ".join(parts)
-
-
-def explain_n2(c: Claim, rows: list[dict[str, Any]]) -> str:
-    """N2 judges three observables on different scales (PR and RR ratios, a KL difference): one
-    sentence per observable with missed cells, each counted among that observable's cells."""
-    explain = {obs: explain_lower_bound(f"{subject} above {{t}}", below)
-               for obs, (subject, below) in _N2_WORDS.items()}
-    parts = []
-    for obs in N2_OBSERVABLES:
-        mine = [r for r in rows if (r.get("params") or {}).get("obs") == obs]
-        if any(misses(c, r) for r in mine):
-            text = explain[obs](c, mine)
-            parts.append(text if not parts else "e" + text[1:])  # "Expected ...; expected ..."
-    return "; ".join(parts) or explain_generic(c, rows)
-
-
-_N2_WORDS = {"PR": ("PR(trained)/PR(norm-matched surrogate)", "the surrogate reached the trained PR (ratio {mean})"),
-             "KL": ("KL(trained‖init) − KL(surrogate‖init)",
-                    "the surrogate was as far from the init as the trained network (difference {mean})"),
-             "RR": ("RR(trained)/RR(norm-matched surrogate)", "the surrogate reached the trained RR (ratio {mean})")}
-
-
-# N2 reads the surrogate rows of kag.experiments.analysis; what a verdict means is said in the report (SPEC §7).
-N2_READING = ("N2 asks whether PR sees more than which units and which pixels are active. If it is not supported, "
-              "that does not refute KA geometry, whose definition includes zero rows (inactive units): it says that "
-              "PR and KL see nothing beyond the row and column norms of the Jacobian.")

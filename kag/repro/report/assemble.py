@@ -25,7 +25,8 @@ from kag.devices import resolve_device
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Cell, Claim
-from kag.repro.prose import N2_READING, plain
+from kag.repro.claims.n2 import N2_READING
+from kag.repro.prose import plain
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from kag.experiments.families import by_depth
-from kag.repro.criteria import CRITERIA
+from kag.repro.claims import CRITERIA
 from kag.repro.report.quantities import QUANTITY, Key, key_quantity
 from kag.repro.stats import spearman
 

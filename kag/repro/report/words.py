@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from kag.repro.judges import N1_INPUTS
+from kag.repro.claims.n1 import N1_INPUTS
 from kag.repro.report.quantities import QUANTITY, fmt, key_quantity, num, span
 from kag.repro.rules import SUPPORTED
 

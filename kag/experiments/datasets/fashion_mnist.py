@@ -28,6 +28,7 @@ from kag.experiments.data import (FILES, ImageDataset, check_digest, combined_di
                                   read_or_convert, tensors, write_idx)
 from kag.errors import CorruptDataError, DataUnavailableError
 from kag.experiments.paths import data_dir
+from kag.experiments.datasets import DatasetEntry
 
 NAME = "fashion-mnist"
 MEAN = 0.2860405969887955  # train pixel mean of x/255, computed from the pinned arrays
@@ -183,3 +184,7 @@ def load_fashion_mnist(root: str | Path | None = None) -> ImageDataset:
 
     Raises DataUnavailableError when no source works and CorruptDataError when a file is corrupt."""
     return _load(Path(root if root is not None else data_dir()).expanduser().resolve())
+
+
+DATASETS_HERE = (DatasetEntry(name=NAME, load=load_fashion_mnist, sha256=SHA256,
+                              description="Fashion-MNIST clothing images, 28 x 28 grey-scale, 10 classes (Zalando)"),)

@@ -1,0 +1,58 @@
+"""The datasets a study can name, one module each in this package.
+
+A dataset module defines its loader (returning a :class:`kag.experiments.data.ImageDataset`) and the
+digests every load verifies, and lists a :class:`DatasetEntry` in ``DATASETS_HERE``; every module
+here is imported when the registry is (a loader runs only when its dataset is asked for, so naming one
+dataset never fetches another). Adding a dataset is adding one file here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from kag.experiments.data import ImageDataset, combined_digest
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset: its name (as studies and ``--dataset`` name it), its loader, the digests of its arrays
+    (pinned in the repository, part of every model key through :func:`pinned_digest`) and what it is."""
+
+    name: str
+    load: Callable[[str | Path | None], ImageDataset]
+    sha256: Mapping[str, str]
+    description: str
+
+
+def _discover() -> Mapping[str, DatasetEntry]:
+    found: dict[str, DatasetEntry] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        for entry in getattr(importlib.import_module(f"{__name__}.{info.name}"), "DATASETS_HERE", ()):
+            if entry.name in found:
+                raise RuntimeError(f"two dataset modules register {entry.name!r}: each dataset name is its own")
+            found[entry.name] = entry
+    return MappingProxyType(dict(sorted(found.items(), key=lambda item: (item[0] != "mnist", item[0]))))
+
+
+DATASETS: Mapping[str, DatasetEntry] = _discover()  # name -> entry; MNIST first
+
+
+def _entry(name: str) -> DatasetEntry:
+    if name not in DATASETS:
+        raise ValueError(f"dataset={name!r} is unknown: use one of {', '.join(map(repr, DATASETS))}")
+    return DATASETS[name]
+
+
+def pinned_digest(name: str) -> str:
+    """The digest every load of dataset ``name`` verifies (the one in its models' cache keys), without loading it."""
+    return combined_digest(_entry(name).sha256)
+
+
+def load_dataset(name: str, root: str | Path | None = None) -> ImageDataset:
+    """The dataset ``name`` (one of :data:`DATASETS`) from ``root`` (default: ``kag.experiments.paths.data_dir()``)."""
+    return _entry(name).load(root)
