@@ -165,6 +165,13 @@ def _training(args: argparse.Namespace) -> _Training:
                      check_seeds(args.seeds) if args.seeds else profile.seeds, family.name, args.dataset)
 
 
+def _score(row: dict) -> str:
+    """A model's test performance in words: accuracy for a classifier, R² for a regression (xor3d)."""
+    if "test_r2" in row:
+        return f"test R² {row['test_r2']:.4f}"
+    return f"test accuracy {row['test_accuracy']:.4f}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from kag.experiments.datasets import load_dataset
     from kag.experiments.pipeline import ensure_models
@@ -178,12 +185,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  eval_shift_seed=profile.metrics.eval_shift_seed, family=job.family):
             rows.append({
                 "width": rec.width, "seed": rec.seed, "regime": rec.regime, "epochs": rec.manifest["epochs"],
-                "test_accuracy": rec.test_accuracy, "shifted_test_accuracy": rec.manifest.get("shifted_test_accuracy"),
+                "test_accuracy": rec.manifest.get("test_accuracy"),
+                "shifted_test_accuracy": rec.manifest.get("shifted_test_accuracy"),
+                **({"test_r2": rec.manifest["test_r2"]} if "test_r2" in rec.manifest else {}),
                 "key": rec.key, "seconds": rec.manifest["seconds"], "cached": rec.cached,
                 "device": rec.manifest.get("device"),
             })
-    lines = [f"width {r['width']:>4} seed {r['seed']} {r['regime']:<9} epochs {r['epochs']:>3}  "
-             f"test accuracy {r['test_accuracy']:.4f}  {'cached' if r['cached'] else 'trained'}  {r['key'][:12]}" for r in rows]
+    lines = [f"width {r['width']:>4} seed {r['seed']} {r['regime']:<9} epochs {r['epochs']:>3}  {_score(r)}  "
+             f"{'cached' if r['cached'] else 'trained'}  {r['key'][:12]}" for r in rows]
     lines.append(f"{len(rows)} models ({sum(not r['cached'] for r in rows)} trained) in {time.perf_counter() - t0:.1f} s")
     _emit(rows, args.json, "\n".join(lines))
     return 0

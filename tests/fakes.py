@@ -54,6 +54,9 @@ class FakeResults:
                             add("global", "pr_ratio_se", layer=layer, k=k, role="null")
                             add("global", "rr_ratio_se", layer=layer, k=k)
                             add("global", "rr_ratio_se", layer=layer, k=k, role="null")
+                            for role in ("trained", "init"):  # FM1: the minors' magnitudes (xor3d measures them)
+                                add("global", "log10_minor_q01", layer=layer, k=k, role=role)
+                                add("global", "log10_minor_median", layer=layer, k=k, role=role)
                             for role, zero in ZERO_MINORS.items():  # the same made-up fractions in every world
                                 rows.append(Row(width=n, seed=seed, regime=regime, eval_images=ev, layer=layer, k=k,
                                                 analysis="global", condition=None, role=role,
@@ -110,9 +113,12 @@ class FakeResults:
 def kag_like(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
     """Trained networks concentrate (more in L1, at higher k, at larger widths), inits do not;
     augmentation lowers PR ratios by 25%; accuracy is high; KAG grows with the epoch; each PR
-    ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2), a zero-row fraction 0.0002 to 0.0006."""
+    ratio carries a bootstrap SE of 0.01 (seed 0) to 0.03 (seed 2), a zero-row fraction 0.0002 to 0.0006;
+    the smallest minors drop 3 decades in training."""
     if observable == "zero_row_fraction_se":
         return 0.0002 * (1 + seed)
+    if observable.startswith("log10_minor"):
+        return (-11.0 if role == "init" else -14.0 - 0.1 * seed) + (5.0 if observable.endswith("median") else 0.0)
     if observable.endswith("_se"):
         return 0.01 * (1 + seed)
     if observable in ("pr_trained_over", "rr_trained_over"):
@@ -147,9 +153,11 @@ def random_like_null(seed, role, observable):
 def anti_kag(width, seed, regime, eval_images, layer, k, analysis, condition, role, observable):
     """Every claim contradicted: trained PR/RR ratios below 1 (less in L1, at higher k, at larger
     widths), KL below the null's, augmentation raising PR ratios by 30%, low accuracy, fewer zero
-    rows, KAG fading with the epoch; the nulls random-like."""
+    rows, KAG fading with the epoch, the smallest minors rising in training; the nulls random-like."""
     if observable == "zero_row_fraction_se":
         return 0.0001
+    if observable.startswith("log10_minor"):
+        return -11.0 if role == "init" else -10.9 + 0.01 * seed
     if observable.endswith("_se"):
         return 0.01
     if observable in ("pr_trained_over", "rr_trained_over"):
@@ -186,6 +194,8 @@ def noisy(width, seed, regime, eval_images, layer, k, analysis, condition, role,
     e = NOISE[seed]
     if observable.endswith("_se"):
         return 0.01
+    if observable.startswith("log10_minor"):  # drops of 0.5, 1 and 1.5 decades: FM1's error bars straddle 1
+        return -11.0 if role == "init" else -12.0 - 0.5 * e
     if observable in ("pr_trained_over", "rr_trained_over"):
         return 1.0 + 0.1 * e
     if observable == "kl_minus_surrogate":

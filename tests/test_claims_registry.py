@@ -463,7 +463,7 @@ def test_every_claim_has_cells_readable_ids_a_rule_and_a_key_number():
             v = claim.judge(cell, results).to_dict()
             rows.append({"cell": v["cell"], "values": v["values"]})
         assert claim.key_number(rows), claim.id
-    assert {c.group for c in CLAIMS} == {f"C{i}" for i in range(1, 12)} | {"N1", "N2"}
+    assert {c.group for c in CLAIMS} == {f"C{i}" for i in range(1, 12)} | {"N1", "N2", "FM1"}
     assert [c.id for c in CLAIMS if c.control] == ["N1"]
     assert ("C1-PR", "n=256-k=3-L1") in ids and ("C5", "standard-L1-k=3-n=512") in ids
     assert get_claim("C5").cells(SMOKE)[0].p["n"] == max(SMOKE.spatial_widths)

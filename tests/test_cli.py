@@ -47,7 +47,7 @@ def test_train_json_then_cached(capsys):
     (["train", "--width", "64", "--device", "tpu"], "device='tpu'"),
     (["cache", "import", "/nonexistent/cache.tar.gz"], "does not exist"),
     (["cache", "rm", "not-a-key"], "key='not-a-key' is not a key"),
-    (["data", "--dataset", "cifar"], "invalid choice: 'cifar' (choose from 'mnist', 'fashion-mnist')"),
+    (["data", "--dataset", "cifar"], "invalid choice: 'cifar' (choose from 'mnist', 'fashion-mnist', 'xor3d')"),
 ])
 def test_bad_arguments_give_one_line_error_and_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)

@@ -43,12 +43,12 @@ def test_mlp2_is_the_papers_network_bit_for_bit():
 def test_every_familys_jacobians_are_autograds(name):
     fam = get_family(name)
     net = fam.module(12, _g(4)).double()
-    x = torch.randn(3, 784, dtype=torch.float64, generator=_g(5))
+    x = torch.randn(3, fam.input_dim, dtype=torch.float64, generator=_g(5))
     J = fam.layer_jacobians(net.state_dict(), x, fam.layers, torch.float64)
     assert list(J) == list(fam.layers) or set(J) == set(fam.layers)
     for i, layer in enumerate(fam.layers):
         reference = torch.func.vmap(torch.func.jacrev(lambda v, i=i: net.hidden(v[None])[i][0]))(x)
-        assert J[layer].shape == (3, fam.units(12, layer), 784)
+        assert J[layer].shape == (3, fam.units(12, layer), fam.input_dim)
         torch.testing.assert_close(J[layer], reference, rtol=1e-10, atol=1e-12)
     # the first layer's Jacobian needs only the parameters the training timeline keeps
     first = {k: v for k, v in net.state_dict().items() if k in fam.checkpoint_params()}
@@ -60,7 +60,7 @@ def test_the_batched_forward_is_each_members_module(name):
     fam = get_family(name)
     params = fam.init_params(10, [_g(6), _g(7), _g(8)])
     assert {k: tuple(v.shape[1:]) for k, v in params.items()} == fam.param_shapes(10)
-    x = torch.randn(3, 4, 784, generator=_g(9))
+    x = torch.randn(3, 4, fam.input_dim, generator=_g(9))
     out = fam.stacked_forward(params, x)
     for i in range(3):
         member = fam.model_from_state({k: v[i] for k, v in params.items()})
@@ -83,7 +83,7 @@ def test_the_cnns_support_holds_every_nonzero_jacobian_entry():
 
 
 def test_bad_family_layer_or_state_is_one_line():
-    with pytest.raises(ValueError, match="family='resnet' is unknown: choose one of mlp2, cnn, mlp4"):
+    with pytest.raises(ValueError, match="family='resnet' is unknown: choose one of mlp2, cnn, mlp1-3d, mlp4"):
         get_family("resnet")
     with pytest.raises(ValueError, match="layer='L3' is not a layer of the mlp2 family: choose one of L1, L2"):
         get_family("mlp2").units(8, "L3")

@@ -99,8 +99,8 @@ def test_no_source_is_one_line_naming_what_was_tried(tmp_path, monkeypatch):
 
 
 def test_the_registry_names_its_datasets_and_refuses_others():
-    assert set(DATASETS) == {"mnist", "fashion-mnist"}
-    with pytest.raises(ValueError, match="dataset='cifar10' is unknown: use one of 'mnist', 'fashion-mnist'"):
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "xor3d"}
+    with pytest.raises(ValueError, match="dataset='cifar10' is unknown: use one of 'mnist', 'fashion-mnist', 'xor3d'"):
         load_dataset("cifar10")
 
 
@@ -130,7 +130,7 @@ def test_a_dataset_added_as_one_file_is_found_loaded_and_digested(tmp_path):
             "print(list(DATASETS), load_dataset('blank').name, len(pinned_digest('blank')))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["['mnist',", "'blank',", "'fashion-mnist']", "blank", "64"]
+    assert proc.stdout.split() == ["['mnist',", "'blank',", "'fashion-mnist',", "'xor3d']", "blank", "64"]
 
 
 def test_a_dataset_normalises_with_its_own_statistics():

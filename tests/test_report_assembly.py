@@ -10,6 +10,7 @@ import pytest
 
 from fakes import FakeResults, anti_kag, kag_like, noisy
 from kag.repro.claims import CLAIMS, get_claim
+from kag.repro.studies import does_not_apply, get_study
 from kag.repro.profiles import QUICK, SMOKE
 from kag.repro.report.assemble import (
     STATUSES,
@@ -54,7 +55,8 @@ def test_a_skipped_cell_of_a_pytest_run_carries_why_it_was_not_judged():
     assert {r["detail"] for r in rows} == {"C2-depth does not apply to the mnist-mlp study: it needs networks of at "
                                            "least 3 hidden layers, and the paper's 2-layer GELU MLP, 784 -> n -> n -> "
                                            "10 has 2"}
-    entry = {"id": "C2-depth", "status": "not run", "cells": rows, "profiles": ["paper", "quick", "smoke"]}
+    entry = {"id": "C2-depth", "status": "not run", "cells": rows, "profiles": ["paper", "quick", "smoke"],
+             "does_not_apply": does_not_apply(get_claim("C2-depth"), get_study("mnist-mlp"))}
     assert _deviation(entry).startswith("not run: does not apply to the mnist-mlp study")
 
 
@@ -111,14 +113,14 @@ def test_summary_statuses_and_counts_follow_the_verdicts(world, status, word):
     data = assemble(fake, verdicts_from_cache(fake), fake.available())
     for s in data["summary"]:
         assert s["status"] in STATUSES
-        if s["id"] in ("C9", "C2-depth"):  # judged under paper only; needs 3+ hidden layers (smoke is mnist-mlp)
+        if s["id"] in ("C9", "C2-depth", "FM1"):  # paper only; 3+ hidden layers; xor3d only (smoke is mnist-mlp)
             assert s["status"] == "not run" and s["counts"] == {"not judged": s["n_cells"]}
         elif s["id"] == "N1":
             assert (s["status"], s["label"]) == ("reproduced", "the control says no") and s["control"]
         else:
             assert (s["status"], s["label"]) == (status, status), s["id"]
             assert s["counts"] == {word: s["n_cells"]} and s["counts_text"] == f"{s['n_cells']} {word}"
-    rows = [r for c in data["criteria"] if c["id"] not in ("C9", "C2-depth", "N1") for r in c["cells"]]
+    rows = [r for c in data["criteria"] if c["id"] not in ("C9", "C2-depth", "FM1", "N1") for r in c["cells"]]
     assert {r["outcome"] for r in rows} == {"failed"} and {r["verdict"] for r in rows} == {word}
 
 

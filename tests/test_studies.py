@@ -48,7 +48,7 @@ def test_an_unknown_study_is_one_line_from_pytest():
     proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "cifar", "--collect-only", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert "argument --kag-study: invalid choice: 'cifar' (choose from 'mnist-mlp', 'fashion-mlp', 'mnist-deep', 'mnist-cnn')" in proc.stderr
+    assert "argument --kag-study: invalid choice: 'cifar' (choose from 'mnist-mlp', 'fashion-mlp', 'mnist-deep', 'mnist-cnn', 'xor3d')" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
@@ -59,7 +59,7 @@ def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "C9 does not apply to the fashion-mlp study: its accuracy thresholds" in proc.stdout
-    assert "6 skipped, 138 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
+    assert "6 skipped, 139 deselected" in proc.stdout  # C9: 3 evaluations x 2 smoke widths
 
 
 def _report(tmp: Path, study: str, statuses: dict[str, str], figures_data: dict | None = None) -> None:
@@ -109,7 +109,7 @@ def test_the_cross_study_report_says_what_is_missing(tmp_path):
     _report(tmp_path, "mnist-mlp", {"C4": "reproduced"})
     data = assemble_studies("quick", tmp_path)
     assert data["summary"] == ["Only mnist-mlp has a report for this profile: nothing can be compared yet."]
-    assert [s["available"] for s in data["studies"]] == [True, False, False, False]
+    assert [s["available"] for s in data["studies"]] == [True, False, False, False, False]
 
 
 def _global(layers: list[str], value: float) -> dict:

@@ -134,10 +134,11 @@ class MetricTable:
 
 def evaluation_inputs(mnist: MNIST, config: MetricConfig, regime: str, n: int, device: torch.device,
                       max_shift: int = 4, start: int = 0) -> torch.Tensor:
-    """``n`` test images from ``start`` on, normalised ``[n, 784]``; shifted ones for augmented models if asked."""
+    """``n`` test inputs from ``start`` on, normalised (``[n, 784]`` for images); shifted images for augmented
+    models if asked."""
     total = mnist.test_images.shape[0]
     if start + n > total:
-        raise ValueError(f"test images {start}..{start + n - 1} are not allowed: MNIST has {total} test images "
+        raise ValueError(f"test inputs {start}..{start + n - 1} are not allowed: {mnist.name} has {total} test inputs "
                          "(lower n_images or turn off per_seed_sampling)")
     if effective_config(config, regime).eval_images == "augmented":
         images = shifted_test_images(mnist, max_shift, config.eval_shift_seed)[start : start + n]
@@ -577,6 +578,9 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
         add("pr", pr[name][0], name)
         add("pr_undefined", pr[name][1], name)
         add("zero_minor_fraction", float((m[name] == 0).double().mean()), name)
+        if config.minor_magnitudes:
+            for observable, q in (("log10_minor_q01", 0.01), ("log10_minor_median", 0.5)):
+                add(observable, log10_quantile(m[name], q), name)
         if name != "init":
             add("pr_ratio", ratio_of(pr[name][0], pr["init"][0]), name)
             if name in KL_SE_ROLES:
@@ -598,6 +602,16 @@ def _global_rows(rows: _Rows, layer: str, k: int, m: dict[str, torch.Tensor], co
             t, sg = getattr(kl["trained"], divergence), getattr(kl["surrogate"], divergence)
             add(f"{divergence}_minus_surrogate", t - sg, "surrogate")
             add(f"{divergence}_minus_surrogate_se", paired_kl_se(kl["trained"], kl["surrogate"], i), "surrogate")
+
+
+def log10_quantile(m: torch.Tensor, q: float) -> float:
+    """log10 of the ``q`` quantile of the minors ``m`` (all images and samples pooled). A quantile that is
+    exactly 0 counts as the smallest float64 (log10 = -323.3), so the table stays finite and a collapse to
+    exact zeros reads as the largest possible drop."""
+    if not m.numel():
+        return math.nan
+    value = float(torch.quantile(m.reshape(-1).double(), q))
+    return math.log10(max(value, 5e-324)) if math.isfinite(value) else math.nan
 
 
 def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]], x: torch.Tensor,
@@ -742,9 +756,13 @@ def compute_table(record: ModelRecord, train: TrainConfig, config: MetricConfig,
     surrogate = record.regime in config.surrogate_regimes
     rows = _Rows(record.width, record.seed, record.regime, config.eval_images)
     n_test = int(mnist.test_labels.shape[0])
-    for images, accuracy in (("clean", record.test_accuracy), ("shifted", record.manifest.get("shifted_test_accuracy"))):
-        rows.add("accuracy", "test_accuracy", accuracy, condition=images)
-        rows.add("accuracy", "test_accuracy_se", accuracy_se(accuracy, n_test), condition=images)
+    if mnist.task == "regression":  # a regression has no accuracy: its fit is R² on the test points
+        rows.add("accuracy", "test_r2", record.manifest.get("test_r2"), condition="clean")
+    else:
+        for images, accuracy in (("clean", record.test_accuracy),
+                                 ("shifted", record.manifest.get("shifted_test_accuracy"))):
+            rows.add("accuracy", "test_accuracy", accuracy, condition=images)
+            rows.add("accuracy", "test_accuracy_se", accuracy_se(accuracy, n_test), condition=images)
     x = evaluation_inputs(mnist, config, record.regime, config.n_images, device, train.translate_px,
                           start=block * config.n_images)
     global_metrics(rows, states, x, config, surrogate, family)
@@ -810,6 +828,9 @@ def ensure_metrics(
     """
     check_regime(regime)
     check_train_config(train)
+    if spatial and mnist is not None and mnist.grid is None:
+        raise ValueError(f"spatial=True is not allowed for dataset {mnist.name!r}: its inputs are not pixels on a grid "
+                         "(the spatial analyses need one)")
     check_metric_request(width, seeds, config, spatial,
                          n_test=MNIST_TEST_IMAGES if mnist is None else int(mnist.test_images.shape[0]),
                          family=family)
@@ -860,8 +881,10 @@ def summarize_table(entry: MetricTable) -> str:
     """A few human-readable lines: accuracy and the global PR, KL and RR ratios."""
     t, meta = entry.table, entry.meta
     acc = t.select(analysis="accuracy", observable="test_accuracy", condition="clean")
+    score = (f"test accuracy {acc.rows[0].value:.4f}" if len(acc)
+             else f"test R² {t.value(analysis='accuracy', observable='test_r2'):.4f}")  # a regression (xor3d)
     lines = [f"width {meta['width']} seed {meta['seed']} {meta['regime']} (eval: {meta['eval_images']}), "
-             f"test accuracy {acc.rows[0].value:.4f}, key {entry.key[:12]}"]
+             f"{score}, key {entry.key[:12]}"]
     g = t.select(analysis="global")
     for layer in g.unique("layer"):
         cells = []

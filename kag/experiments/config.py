@@ -81,7 +81,7 @@ class MetricConfig:
 
     A new field gets an entry in ``NEUTRAL`` (see :func:`key_fields`)."""
 
-    NEUTRAL: ClassVar[dict[str, Any]] = {"sampling": "uniform"}
+    NEUTRAL: ClassVar[dict[str, Any]] = {"sampling": "uniform", "minor_magnitudes": False}
 
     n_images: int = 512  # test images for whole-image metrics
     n_spatial_images: int = 50  # test images for spatial analyses
@@ -121,3 +121,6 @@ class MetricConfig:
     # "uniform": every minor's columns uniform (SPEC §4); "support": each row's column drawn from where that
     # unit can see the input at all (its receptive field; local layers only, see kag.experiments.families) - a study's choice
     sampling: str = "uniform"
+    # the magnitudes of the minors themselves (log10 of their 1st percentile and median, per role and (layer, k)):
+    # the xor3d study's comparison with the published replication (FM1, docs/SPEC.md §8a)
+    minor_magnitudes: bool = False

@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -81,6 +82,13 @@ class ImageDataset:
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images [..., 28, 28] -> float32 network input [..., 784] with this dataset's statistics."""
         return normalize(images, self.mean, self.std)
+
+    # What the trainer and the metric tables ask of a dataset beyond its arrays (a regression dataset,
+    # kag.experiments.datasets.xor3d, answers differently): the loss and score, whether the augmented
+    # regime exists, and whether the spatial analyses (pixel pools on a grid) apply.
+    task: ClassVar[str] = "classification"  # cross-entropy loss; scored by test accuracy
+    augmentable: ClassVar[bool] = True  # the augmented regime shifts (or rotates, scales) the images
+    grid: ClassVar[tuple[int, int] | None] = (IMAGE_HEIGHT, IMAGE_WIDTH)  # the pixel grid of the spatial analyses
 
 
 MNIST = ImageDataset  # the name the pipeline's signatures use

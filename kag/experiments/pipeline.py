@@ -52,7 +52,17 @@ class ModelRecord:
 
     @property
     def test_accuracy(self) -> float:
-        return float(self.manifest["test_accuracy"])
+        """Clean test accuracy (NaN for a regression dataset, which records ``test_r2`` instead)."""
+        value = self.manifest.get("test_accuracy")
+        return float("nan") if value is None else float(value)
+
+
+def _scores(group: train.TrainedGroup, i: int, task: str) -> dict[str, float | None]:
+    """What a model's manifest records of its test performance: accuracies (clean and shifted) for a
+    classifier, R² for a regression (its accuracies recorded as None, never as a number)."""
+    if task == "regression":
+        return {"test_accuracy": None, "shifted_test_accuracy": None, "test_r2": group.test_r2[i]}
+    return {"test_accuracy": group.test_accuracy[i], "shifted_test_accuracy": group.shifted_test_accuracy[i]}
 
 
 def training_versions() -> dict[str, int]:
@@ -162,8 +172,7 @@ def ensure_models(
                         "epochs": config.epochs,
                         "train_config": dataclasses.asdict(config),
                         "data_sha256": mnist.sha256,
-                        "test_accuracy": group.test_accuracy[i],
-                        "shifted_test_accuracy": group.shifted_test_accuracy[i],
+                        **_scores(group, i, mnist.task),
                         "final_loss": group.final_loss[i] if group.final_loss else None,
                         "seconds": group.seconds / len(group.seeds),
                         "group_seconds": group.seconds,

@@ -121,6 +121,7 @@ class TrainedGroup:
     seconds: float
     device: str
     final_loss: list[float] = field(default_factory=list)
+    test_r2: list[float] = field(default_factory=list)  # regression datasets: R² on the test points (accuracy is NaN)
 
 
 MNIST_TRAIN_IMAGES = 60_000
@@ -158,6 +159,34 @@ def evaluate_accuracy(params: dict[str, torch.Tensor], images: torch.Tensor, lab
     return (correct / images.shape[0]).tolist()
 
 
+@torch.no_grad()
+def evaluate_r2(params: dict[str, torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor,
+                normalise: Callable[[torch.Tensor], torch.Tensor], family: str, chunk: int = 2500) -> list[float]:
+    """Coefficient of determination ``1 - SSE / SST`` of each stacked member on a regression test set
+    (``inputs: [N, d]``, ``targets: [N]``), computed in float64."""
+    forward = get_family(family).stacked_forward
+    m = next(iter(params.values())).shape[0]
+    sse = torch.zeros(m, dtype=torch.float64, device=inputs.device)
+    for start in range(0, inputs.shape[0], chunk):
+        x = normalise(inputs[start : start + chunk]).unsqueeze(0).expand(m, -1, -1).contiguous()
+        residual = forward(params, x).squeeze(-1).double() - targets[start : start + chunk].double().unsqueeze(0)
+        sse += residual.pow(2).sum(1)
+    sst = (targets.double() - targets.double().mean()).pow(2).sum()
+    return (1.0 - sse / sst).tolist()
+
+
+def check_dataset_fits(dataset: MNIST, family: ModelFamily, regime: str) -> None:
+    """One-line ValueError when ``family``'s networks cannot take ``dataset``'s inputs, or ``regime`` does not
+    exist for it (the augmented regime needs images to shift)."""
+    d = int(dataset.normalize(dataset.test_images[:1]).shape[-1])
+    if d != family.input_dim:
+        raise ValueError(f"family={family.name!r} takes {family.input_dim} inputs, but dataset {dataset.name!r} has "
+                         f"{d}: choose a family made for it")
+    if regime == "augmented" and not dataset.augmentable:
+        raise ValueError(f"regime='augmented' is not allowed for dataset {dataset.name!r}: it has no augmentation; "
+                         "use 'standard'")
+
+
 def shifted_test_images(mnist: MNIST, max_shift: int, seed: int) -> torch.Tensor:
     """The test set with one fixed random shift per image (the option of SPEC §3).
 
@@ -186,6 +215,8 @@ def train_seeds(
     check_regime(regime)
     seeds = check_seeds(seeds)
     check_train_config(config)
+    check_dataset_fits(mnist, fam, regime)
+    regression = mnist.task == "regression"
     device = torch.device(device)
     t0 = time.perf_counter()
 
@@ -233,7 +264,11 @@ def train_seeds(
             elif augment:
                 batch = shift_images(batch.reshape(-1, 28, 28), shifts[:, sl].reshape(-1, 2)).view(batch.shape)
             logits = fam.stacked_forward(params, mnist.normalize(batch))
-            per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1), reduction="none").view(m, -1).mean(1)
+            if regression:  # mean squared error against the targets
+                per_seed = (logits.squeeze(-1) - labels[idx]).pow(2).mean(1)
+            else:
+                per_seed = F.cross_entropy(logits.reshape(-1, 10), labels[idx].reshape(-1),
+                                           reduction="none").view(m, -1).mean(1)
             optimizer.zero_grad(set_to_none=True)
             per_seed.sum().backward()
             optimizer.step()
@@ -247,7 +282,10 @@ def train_seeds(
     with torch.no_grad():
         final = {k: v.detach() for k, v in params.items()}
         accuracy, shifted_accuracy = [float("nan")] * m, [float("nan")] * m
-        if evaluate:  # clean test accuracy, and on the shifted test set of SPEC §3
+        r2 = [float("nan")] * m
+        if evaluate and regression:  # R² on the test points (no accuracy, no shifted test set)
+            r2 = evaluate_r2(final, mnist.test_images.to(device), mnist.test_labels.to(device), mnist.normalize, fam.name)
+        elif evaluate:  # clean test accuracy, and on the shifted test set of SPEC §3
             test_images, test_labels = mnist.test_images.to(device), mnist.test_labels.to(device)
             accuracy = evaluate_accuracy(final, test_images, test_labels, normalise=mnist.normalize, family=fam.name)
             shifted = shifted_test_images(mnist, config.translate_px, eval_shift_seed).to(device)
@@ -255,9 +293,8 @@ def train_seeds(
                                                  family=fam.name)
         final_states = [unstack_state(final, i) for i in range(m)]
     seconds = time.perf_counter() - t0
-    progress.done(
-        "test accuracy " + ", ".join(f"seed {s}: {a:.4f}" for s, a in zip(seeds, accuracy)) + f" ({seconds:.1f} s)"
-    )
+    score_name, scores = ("test R²", r2) if regression else ("test accuracy", accuracy)
+    progress.done(score_name + " " + ", ".join(f"seed {s}: {a:.4f}" for s, a in zip(seeds, scores)) + f" ({seconds:.1f} s)")
     return TrainedGroup(
         width=width,
         regime=regime,
@@ -271,4 +308,5 @@ def train_seeds(
         seconds=seconds,
         device=str(device),
         final_loss=last_loss.tolist(),
+        test_r2=r2,
     )

@@ -135,6 +135,7 @@ class Claim:
     control: bool = False  # True for the control N1: the machinery must say no, on valid numbers
     beyond_paper: bool = False  # ours, not the paper's (as N2): listed, never counted in the outcome
     min_layers: int = 0  # studies whose networks have fewer hidden layers do not judge it (see studies.why_not_judged)
+    studies: tuple[str, ...] = ()  # the only studies it applies to (none: every study; see studies.does_not_apply)
     # every cell row (judged or not) -> one sentence on why the claim did not reproduce (see plain());
     # None: a generic sentence built from the rule and the verdicts
     explain: ExplainFn | None = None

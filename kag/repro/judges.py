@@ -14,8 +14,8 @@ import numpy as np
 
 from kag.experiments.analysis import replicate_key
 from kag.repro.profiles import Profile
-from kag.repro.results import REGIMES, Group, Results
-from kag.repro.studies import layers_of
+from kag.repro.results import Group, Results
+from kag.repro.studies import layers_of, regimes_of
 from kag.repro.criteria import Cell, CellsFn, make_cell
 from kag.repro.rules import difference_se, measurement_se
 
@@ -126,8 +126,10 @@ def global_cells(claim: str) -> CellsFn:
 # -- C5, C6, C7: spatial analyses at the largest width --------------------------------------------
 def spatial_cells(claim: str) -> CellsFn:
     def cells(p: Profile) -> list[Cell]:
+        if not p.spatial_widths:  # a study without pixels (xor3d) has no spatial cells
+            return []
         n = max(p.spatial_widths)
-        return [make_cell(claim, regime=rg, layer=layer, k=k, n=n) for rg in REGIMES for layer in layers_of(p)
+        return [make_cell(claim, regime=rg, layer=layer, k=k, n=n) for rg in regimes_of(p) for layer in layers_of(p)
                 for k in p.metrics.spatial_ks]
     return cells
 

@@ -24,6 +24,13 @@ def get_profile(name: str | None = None, device: str | None = None, study: str |
     profile = resolve_profile(name, device)
     if chosen == profile.study:
         return profile
-    changes = get_study(chosen).metric_changes
+    study = get_study(chosen)
     profile = dataclasses.replace(profile, study=chosen)
-    return profile.with_metrics(**changes) if changes else profile
+    if study.widths is not None and profile.name in ("paper", "quick"):
+        profile = dataclasses.replace(profile, widths=study.widths, spatial_widths=(max(study.widths),))
+    if not study.spatial:
+        profile = dataclasses.replace(profile, spatial_widths=())
+    if study.train_changes.get(profile.name):
+        train = dataclasses.replace(profile.train, **study.train_changes[profile.name])
+        profile = dataclasses.replace(profile, train=train)
+    return profile.with_metrics(**study.metric_changes) if study.metric_changes else profile

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kag.experiments.families import DEFAULT_FAMILY, get_family
+from kag.experiments.train import REGIMES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,11 @@ class Study:
     not_applicable: dict[str, str] = field(default_factory=dict)  # claim id -> why it is not judged here
     # how its measurement differs from the profile's (MetricConfig fields), e.g. sampling from receptive fields
     metric_changes: dict[str, object] = field(default_factory=dict)
+    # how its training differs from the profile's, per profile name (TrainConfig fields), e.g. more epochs
+    train_changes: dict[str, dict[str, object]] = field(default_factory=dict)
+    widths: tuple[int, ...] | None = None  # its widths under the paper and quick profiles (None: the profile's)
+    regimes: tuple[str, ...] = REGIMES  # the training regimes that exist for its data
+    spatial: bool = True  # whether its inputs are pixels on a grid (the spatial analyses, C5-C8)
 
     @property
     def model(self) -> str:
@@ -68,6 +74,19 @@ STUDIES = {s.name: s for s in (
           # a conv unit sees 5x5 (L1) or 13x13 (L2) pixels: uniformly drawn minors are then almost all exactly 0
           # (L1, k = 3: about 1 in 5,000), so each row's column is drawn from its receptive field (SPEC §8a)
           metric_changes={"sampling": "support"}),
+    Study(name="xor3d", dataset="xor3d", family="mlp1-3d",
+          summary="The Freedman-Mulligan setting where KA geometry was first reported: one hidden GELU layer "
+                  "(3 -> n -> 1, widths 4-64) fitting prod sin(pi x_i) on [-1, 1]^3 by mean squared error; standard "
+                  "regime only. The spatial claims and C9 do not apply; FM1 compares the minors' magnitudes with the "
+                  "published replication.",
+          widths=(4, 8, 16, 32, 64), regimes=("standard",), spatial=False,
+          train_changes={"paper": {"epochs": 1000, "checkpoint_every": 50},
+                         "quick": {"epochs": 200, "checkpoint_every": 10}},
+          metric_changes={"minor_magnitudes": True},
+          not_applicable={**{c: "its inputs are 3 numbers, not pixels on a grid: there are no balls, patches or "
+                                "distances between pixels, and no augmented regime" for c in ("C5", "C6", "C7", "C8")},
+                          "C9": "it is a regression (R² on the test points, no accuracy): the accuracy thresholds "
+                                "of a classifier do not apply"}),
 )}
 DEFAULT_STUDY = "mnist-mlp"
 STUDY_CHOICES = tuple(STUDIES)
@@ -76,6 +95,11 @@ STUDY_CHOICES = tuple(STUDIES)
 def layers_of(profile) -> tuple[str, ...]:
     """The hidden layers of the networks of ``profile``'s study (("L1", "L2") for the paper's MLP)."""
     return get_study(profile.study).layers
+
+
+def regimes_of(profile) -> tuple[str, ...]:
+    """The training regimes of ``profile``'s study (("standard", "augmented") for the image studies)."""
+    return get_study(profile.study).regimes
 
 
 def get_study(name: str | None = None) -> Study:
@@ -88,6 +112,8 @@ def get_study(name: str | None = None) -> Study:
 
 def does_not_apply(claim, study: Study) -> str | None:
     """Why ``claim`` does not apply to ``study`` at all (whatever the profile), or None."""
+    if claim.studies and study.name not in claim.studies:
+        return f"{claim.id} does not apply to the {study.name} study: it is registered for {', '.join(claim.studies)} only"
     if claim.id in study.not_applicable:
         return f"{claim.id} does not apply to the {study.name} study: {study.not_applicable[claim.id]}"
     if len(study.layers) < claim.min_layers:

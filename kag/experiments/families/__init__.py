@@ -50,6 +50,8 @@ class ModelFamily(abc.ABC):
     version: int  # part of the cache key of every model of the family (except mlp2's, see model_key)
     description: str
     layers: tuple[str, ...]  # the measured hidden layers, input side first ("L1", "L2", ...)
+    input_dim: int = INPUT_DIM  # inputs per example (784: a flattened 28 x 28 image)
+    n_outputs: int = N_CLASSES  # outputs per example (10 logits; 1 for a regression target)
 
     def check_width(self, width: int) -> int:
         return check_width(width)
@@ -68,12 +70,13 @@ class ModelFamily(abc.ABC):
 
     @abc.abstractmethod
     def stacked_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Logits of M networks at once: stacked parameters ``{name: [M, ...]}``, ``x: [M, B, 784] -> [M, B, 10]``."""
+        """Outputs of M networks at once: stacked parameters ``{name: [M, ...]}``, ``x: [M, B, input_dim] ->
+        [M, B, n_outputs]`` (``[M, B, 784] -> [M, B, 10]`` for the image families)."""
 
     @abc.abstractmethod
     def layer_jacobians(self, state: dict[str, torch.Tensor], x: torch.Tensor, layers: Sequence[str],
                         dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        """Closed-form Jacobians ``{layer: [B, units, 784]}`` of the hidden layers ``layers`` at ``x: [B, 784]``,
+        """Closed-form Jacobians ``{layer: [B, units, input_dim]}`` of the hidden layers ``layers`` at ``x: [B, input_dim]``,
         in ``dtype`` on ``x``'s device. ``state`` may hold only :meth:`checkpoint_params` when ``layers == ["L1"]``."""
 
     def units(self, width: int, layer: str) -> int:
@@ -85,7 +88,7 @@ class ModelFamily(abc.ABC):
         """Units of every measured layer at ``width``."""
 
     def support(self, width: int, layer: str) -> torch.Tensor | None:
-        """Where layer ``layer``'s Jacobian can be non-zero, ``[units, 784]`` bool (each unit's receptive
+        """Where layer ``layer``'s Jacobian can be non-zero, ``[units, input_dim]`` bool (each unit's receptive
         field), or None for a dense layer (every unit sees every pixel). For ``sampling="support"``."""
         self.check_layer(layer)
         return None
@@ -99,7 +102,7 @@ class ModelFamily(abc.ABC):
 
     def layer_jacobian(self, state: dict[str, torch.Tensor], x: torch.Tensor, layer: str,
                        dtype: torch.dtype) -> torch.Tensor:
-        """The Jacobian ``[B, units, 784]`` of one hidden layer (see :meth:`layer_jacobians`)."""
+        """The Jacobian ``[B, units, input_dim]`` of one hidden layer (see :meth:`layer_jacobians`)."""
         return self.layer_jacobians(state, x, [self.check_layer(layer)], dtype)[layer]
 
     def init_state(self, width: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

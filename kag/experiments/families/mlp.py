@@ -1,7 +1,8 @@
-"""GELU MLPs of any depth: ``784 -> n -> ... -> n -> 10`` (the paper's network is depth 2).
+"""GELU MLPs of any depth: ``784 -> n -> ... -> n -> 10`` (the paper's network is depth 2), and on other inputs.
 
-``mlp2`` is :class:`kag.experiments.model.MLP` (the depth-2 :class:`DeepMLP`, SPEC §2); ``mlp4`` is the 4-hidden-layer network of the
-``mnist-deep`` study, initialised the same way (Kaiming normal layer by layer, zero biases). The
+``mlp2`` is :class:`kag.experiments.model.MLP` (the depth-2 :class:`DeepMLP`, SPEC §2); ``mlp4`` is the 4-hidden-layer
+network of the ``mnist-deep`` study, ``mlp1-3d`` the one-hidden-layer network on 3 inputs of the ``xor3d`` study (the
+Freedman-Mulligan setting), all initialised the same way (Kaiming normal layer by layer, zero biases). The
 hidden layers are measured by the closed-form chain ``J_l = diag(σ'(z_l)) W_l J_{l-1}``, computed
 with exactly the operations of :func:`kag.jacobians.jacobians_from_weights` (so ``mlp2``'s tables
 are those of the paper's pipeline, bit for bit).
@@ -25,9 +26,10 @@ class DeepMLP(nn.Module):
     ``fc{depth+1}``; Kaiming-normal weights (std sqrt(2 / fan_in)) drawn layer by layer, zero biases
     (:class:`kag.experiments.model.MLP` is depth 2)."""
 
-    def __init__(self, width: int, depth: int, generator: torch.Generator | None = None) -> None:
+    def __init__(self, width: int, depth: int, generator: torch.Generator | None = None, *,
+                 input_dim: int = INPUT_DIM, n_outputs: int = N_CLASSES) -> None:
         super().__init__()
-        sizes = [INPUT_DIM] + [width] * depth + [N_CLASSES]
+        sizes = [input_dim] + [width] * depth + [n_outputs]
         self.depth = depth
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             setattr(self, f"fc{i + 1}", skip_init(nn.Linear, a, b))
@@ -67,12 +69,14 @@ class MLP(DeepMLP):
 class MLPFamily(ModelFamily):
     """GELU MLPs with ``depth`` hidden layers of the same width."""
 
-    def __init__(self, name: str, depth: int, version: int, description: str) -> None:
+    def __init__(self, name: str, depth: int, version: int, description: str, *, input_dim: int = INPUT_DIM,
+                 n_outputs: int = N_CLASSES) -> None:
         self.name, self.depth, self.version, self.description = name, depth, version, description
+        self.input_dim, self.n_outputs = input_dim, n_outputs
         self.layers = tuple(f"L{i + 1}" for i in range(depth))
 
     def param_shapes(self, width: int) -> dict[str, tuple[int, ...]]:
-        sizes = [INPUT_DIM] + [width] * self.depth + [N_CLASSES]
+        sizes = [self.input_dim] + [width] * self.depth + [self.n_outputs]
         shapes: dict[str, tuple[int, ...]] = {}
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             shapes[f"fc{i + 1}.weight"], shapes[f"fc{i + 1}.bias"] = (b, a), (b,)
@@ -83,9 +87,9 @@ class MLPFamily(ModelFamily):
 
     def module(self, width: int, generator: torch.Generator | None = None) -> nn.Module:
         self.check_width(width)
-        if self.depth == 2:
+        if self.depth == 2 and (self.input_dim, self.n_outputs) == (INPUT_DIM, N_CLASSES):
             return MLP(width, generator=generator)
-        return DeepMLP(width, self.depth, generator=generator)
+        return DeepMLP(width, self.depth, generator=generator, input_dim=self.input_dim, n_outputs=self.n_outputs)
 
     def width_of(self, state: dict[str, torch.Tensor]) -> int:
         return int(state["fc1.weight"].shape[0])
@@ -123,4 +127,7 @@ MLP2 = MLPFamily("mlp2", depth=2, version=1,
                  description="the paper's 2-layer GELU MLP, 784 -> n -> n -> 10")
 MLP4 = MLPFamily("mlp4", depth=4, version=1,
                  description="a 4-hidden-layer GELU MLP, 784 -> n -> n -> n -> n -> 10")
-FAMILIES_HERE = (MLP2, MLP4)
+# The Freedman-Mulligan setting (arXiv 2509.12326; the xor3d study): one hidden GELU layer on 3 inputs, one output
+MLP1_3D = MLPFamily("mlp1-3d", depth=1, version=1, input_dim=3, n_outputs=1,
+                    description="a 1-hidden-layer GELU MLP on 3 inputs, 3 -> n -> 1")
+FAMILIES_HERE = (MLP2, MLP4, MLP1_3D)

@@ -33,6 +33,7 @@ CLAIMS_HERE = (
         evaluate=judge_c2,
         headline=lower_bounds,
         figure="c2_layer_gap",
+        min_layers=2,
         explain=explain_lower_bound(
                 "layer 1's PR ratio to exceed layer 2's", "layer 2's was at least as large (by {gap})",
                 "the seeds could not tell the layers apart (L1 - L2 {mean}, error bars {bounds})"),

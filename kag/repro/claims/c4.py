@@ -7,7 +7,8 @@ import numpy as np
 from kag.repro.criteria import Cell, Claim, Rule, make_cell
 from kag.repro.judges import per_seed_values, rhos, se_per_seed, seed_mean_se
 from kag.repro.prose import explain_rho
-from kag.repro.results import REGIMES, Group, Results
+from kag.repro.results import Group, Results
+from kag.repro.studies import regimes_of
 from kag.repro.rules import rho_measurement_se, rule_rho_at_least
 
 
@@ -34,7 +35,7 @@ CLAIMS_HERE = (
         statement="Larger networks develop stronger KAG.",
         measurement="Spearman rho between width n and the mean PR ratio (L1, k=3)",
         cells_description="each regime",
-        cells_of=lambda p: [make_cell("C4", regime=rg) for rg in REGIMES],
+        cells_of=lambda p: [make_cell("C4", regime=rg) for rg in regimes_of(p)],
         evaluate=judge_c4,
         headline=rhos,
         needs_of=lambda cell, p: [Group(n, cell.p["regime"]) for n in p.widths],

@@ -23,6 +23,8 @@ RULE = Rule.of("reduction in [{min_reduction}, {max_reduction}] and augmented lo
 
 
 def c8_cells(p: Profile) -> list[Cell]:
+    if not p.spatial_widths:  # a study without pixels (xor3d) has no spatial cells
+        return []
     n = max(p.spatial_widths)
     return [make_cell("C8", analysis=a, layer=layer, k=k, eval=e, n=n)
             for e in ("clean", "augmented") for a in SPATIAL_ANALYSES for layer in layers_of(p)

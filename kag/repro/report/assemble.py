@@ -32,7 +32,7 @@ from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
 from kag.repro.results import REGIMES, Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
-from kag.repro.studies import DEFAULT_STUDY, get_study, layers_of, why_not_judged
+from kag.repro.studies import DEFAULT_STUDY, does_not_apply, get_study, layers_of, regimes_of, why_not_judged
 from kag.experiments.table import TABLE_VERSION, ResultTable
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
@@ -391,7 +391,7 @@ def zero_minor_table(table: ResultTable, profile: Profile, claim_id: str) -> dic
         return _spatial_zero_minor_table(table, profile, ZERO_MINOR_SPATIAL[claim_id])
     if claim_id not in ZERO_MINOR_CLAIMS:
         return None
-    regimes = REGIMES if claim_id == "C4" else ("standard",)  # C4 is judged in each regime
+    regimes = regimes_of(profile) if claim_id == "C4" else ("standard",)  # C4 is judged in each regime
     zero = table.select(analysis="global", eval_images="clean", observable="zero_minor_fraction")
     rows = []
     for regime in regimes:
@@ -472,16 +472,10 @@ def robustness_text(entry: dict[str, Any]) -> str:
 
 
 def _does_not_apply(entry: dict[str, Any]) -> str:
-    """Why a claim does not apply to the report's study ("does not apply to the ... study: ..."), from
-    its skipped cells (kag.repro.studies.why_not_judged), or "" when it applies."""
-    cells = entry.get("cells") or []
-    details = {str(r.get("detail") or "") for r in cells if r.get("outcome") == "skipped"}
-    marker = f"{entry['id']} does not apply to"
-    if cells and len(details) == 1 and all(r.get("outcome") == "skipped" for r in cells):
-        (detail,) = details
-        if detail.startswith(marker):
-            return detail[len(entry["id"]) + 1:]
-    return ""
+    """Why a claim does not apply to the report's study ("does not apply to the ... study: ..."), or ""
+    when it applies (recorded at assembly from :func:`kag.repro.studies.does_not_apply`)."""
+    reason = entry.get("does_not_apply") or ""
+    return reason[len(entry["id"]) + 1:] if reason.startswith(f"{entry['id']} does not apply to") else ""
 
 
 def _deviation(entry: dict[str, Any]) -> str:
@@ -658,7 +652,8 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
                 manifest = results.store.read_manifest(meta["model_key"])
                 models.append({"width": n, "seed": meta["seed"], "regime": regime, "key": meta["model_key"],
                                "test_accuracy": manifest.get("test_accuracy"), "device": manifest.get("device"),
-                               "seconds": manifest.get("seconds")})
+                               "seconds": manifest.get("seconds"),
+                               **({"test_r2": manifest["test_r2"]} if "test_r2" in manifest else {})})
                 train_devices.add(manifest.get("device"))
                 group = (n, regime, tuple(manifest.get("group_seeds", [])))
                 if group not in seen_groups:
@@ -701,6 +696,7 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
                  "thresholds": dict(c.thresholds), "cells_description": c.cells_description,
                  "profiles": list(c.profiles), "xfail_reason": c.xfail.get(p.name), "control": c.control,
                  "figure": c.figure, **status, "plain": plain(c, rows), "cells": rows,
+                 "does_not_apply": does_not_apply(c, get_study(p.study)) or "",
                  "zero_minors": zero_minor_table(table, p, c.id)}
         criteria.append(entry)
         summary.append({k: entry[k] for k in ("id", "claim", "status", "label", "counts", "counts_text", "judged",
