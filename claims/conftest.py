@@ -148,8 +148,12 @@ def _groups_to_prepare(items: list[pytest.Item], profile: Profile) -> list:
 
 def _pairs_from_ids(ids: Iterable[str], profile: Profile) -> list[tuple[Claim, Cell]]:
     """The (claim, cell) of each test node id (``...::test_claim[C5-standard-L1-k=2-n=512]``) that
-    is judged under ``profile``: what an xdist worker's collection tells the controller."""
-    by_id = {f"{c.id}-{cell.id}": (c, cell) for c in CLAIMS if c.judged_under(profile) for cell in c.cells(profile)}
+    is judged under ``profile`` (the rule that skips the others, so the progress counts only the work
+    that runs): what an xdist worker's collection tells the controller."""
+    from kag.repro.studies import why_not_judged
+
+    by_id = {f"{c.id}-{cell.id}": (c, cell) for c in CLAIMS if why_not_judged(c, profile) is None
+             for cell in c.cells(profile)}
     found = (re.search(r"\[(.*)\]$", i) for i in ids)
     return [by_id[m.group(1)] for m in found if m and m.group(1) in by_id]
 

@@ -128,6 +128,8 @@ def test_the_study_adapts_the_profiles_and_judges_only_what_applies():
     assert quick.widths == (4, 8, 16, 32, 64) and quick.spatial_widths == ()
     assert (quick.train.epochs, quick.train.checkpoint_every) == (200, 10) and quick.metrics.minor_magnitudes
     assert get_profile("paper", study="xor3d").train.epochs == 1000
+    assert "200 epochs instead of the study's 1,000 (timeline checkpoints every 10 epochs)" in quick.reductions
+    assert not any("spatial" in line for line in quick.reductions) and len(quick.reductions) == len(QUICK.reductions) - 1
     smoke = get_profile("smoke", study="xor3d")
     assert smoke.widths == SMOKE.widths and smoke.train.epochs == SMOKE.train.epochs
     assert {g.regime for g in groups_needed(quick)} == {"standard"} and len(groups_needed(quick)) == 5
@@ -141,3 +143,21 @@ def test_the_study_adapts_the_profiles_and_judges_only_what_applies():
     assert does_not_apply(get_claim("FM1"), get_study("mnist-mlp")) == \
         "FM1 does not apply to the mnist-mlp study: it is registered for xor3d only"
     assert get_profile("quick", study="mnist-mlp") == QUICK  # the paper's setting is untouched
+
+
+def test_the_suites_progress_counts_only_the_work_that_runs():
+    """The controller's count of models to train comes from the collected test ids; cells of claims that
+    do not apply (C9's augmented cells in xor3d) are skipped and must not be counted."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "claims" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("kag_claims_conftest", path)
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    paper = get_profile("paper", study="xor3d")
+    ids = [f"claims/test_claims.py::test_claim[{c.id}-{cell.id}]" for c in (get_claim("C9"), get_claim("C1-PR"))
+           for cell in c.cells(paper)]
+    pairs = suite._pairs_from_ids(ids, paper)
+    assert {c.id for c, _ in pairs} == {"C1-PR"}
+    assert {g.regime for g in suite._groups_for(pairs, paper)} == {"standard"}

@@ -33,4 +33,20 @@ def get_profile(name: str | None = None, device: str | None = None, study: str |
     if study.train_changes.get(profile.name):
         train = dataclasses.replace(profile.train, **study.train_changes[profile.name])
         profile = dataclasses.replace(profile, train=train)
+    profile = dataclasses.replace(profile, reductions=_reductions_in(study, profile))
     return profile.with_metrics(**study.metric_changes) if study.metric_changes else profile
+
+
+def _reductions_in(study, profile: Profile) -> tuple[str, ...]:
+    """What ``profile`` scales down, in words, as it acts on ``study``: a study that sets its own epochs says
+    so against its own paper-profile epochs, and one without pixels drops the spatial analyses' line."""
+    lines = list(profile.reductions)
+    if not study.spatial:
+        lines = [line for line in lines if "spatial analyses" not in line]
+    if study.train_changes.get(profile.name) and profile.name != "paper":
+        full = dataclasses.replace(PAPER.train, **study.train_changes.get("paper", {}))
+        every = profile.train.checkpoint_every
+        epochs = (f"{profile.train.epochs:,} epochs instead of the study's {full.epochs:,} (timeline checkpoints "
+                  f"every {every} epoch{'s' if every != 1 else ''})")
+        lines = [epochs if " epochs instead of " in line else line for line in lines]
+    return tuple(lines)
