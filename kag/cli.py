@@ -13,6 +13,7 @@ arguments (``ValueError``) or 1 for a problem with data, the cache or the file s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -154,10 +155,13 @@ def _training(args: argparse.Namespace) -> _Training:
     from kag.devices import resolve_device
     from kag.experiments.families import get_family
     from kag.experiments.model import check_widths
-    from kag.experiments.train import check_seeds, check_train_config
+    from kag.experiments.train import MAX_CHECKPOINTS, check_seeds, check_train_config
 
     profile = _profile(args)
-    config = profile.train if args.epochs is None else dataclasses.replace(profile.train, epochs=args.epochs)
+    config = profile.train
+    if args.epochs is not None:  # the profile's timeline cadence, thinned if it would keep too many checkpoints
+        every = max(config.checkpoint_every, -(-args.epochs // (MAX_CHECKPOINTS - 2)))
+        config = dataclasses.replace(config, epochs=args.epochs, checkpoint_every=every)
     resolve_device(args.device)
     family = get_family(args.family)
     return _Training(profile, check_train_config(config), "augmented" if args.augment else "standard",
@@ -430,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seeds", type=_checked_int("seed", _seed), nargs="+", default=None,
                        help="distinct seeds in 0..2**32-1 (default: the profile's)")
         p.add_argument("--epochs", type=_checked_int("epochs", _epochs), default=None,
-                       help="epochs >= 1 (default: the profile's)")
+                       help="epochs in 1..100,000 (default: the profile's); timeline checkpoints are thinned to "
+                            "at most 1,000")
         p.add_argument("--augment", action="store_true", help="the augmented regime (random ±4 px shifts)")
         p.add_argument("--family", choices=tuple(families()), default=None,
                        help="model family (default: mlp2, the paper's 2-layer GELU MLP; see kag.experiments.families)")
@@ -510,6 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`kag metrics --json | head`): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):  # and let the interpreter's final flush write nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UsageError, ValueError) as exc:  # bad arguments, found before or during the work
         if os.environ.get("KAG_DEBUG"):
             raise

@@ -43,6 +43,8 @@ def test_train_json_then_cached(capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["train", "--width", "0"], "width=0"),
     (["train", "--width", "64", "--epochs", "-1"], "epochs=-1"),
+    (["train", "--width", "64", "--epochs", "1000000000000"],
+     "epochs=1000000000000 is not allowed: expected an integer in 1..100,000"),
     (["train", "--width", "64", "--profile", "huge"], "huge"),
     (["train", "--width", "64", "--device", "tpu"], "device='tpu'"),
     (["cache", "import", "/nonexistent/cache.tar.gz"], "does not exist"),
@@ -281,3 +283,25 @@ def test_metrics_measures_any_family_with_its_flags_and_never_imports_the_reprod
     assert len(tables) == 2 and all(t["meta"]["family"] == "cnn" for t in tables)
     layers = {row[4] for t in tables for row in t["table"]["rows"] if row[6] == "global"}
     assert layers == {"L1", "L2", "L3"}
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(capsys, monkeypatch):
+    """`kag metrics --json | head`: the pipe closes mid-output; the command stops with no message, exit 0."""
+    import kag.cli as cli
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_data", closed_pipe)
+    assert main(["data"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_many_epochs_thin_the_timeline_instead_of_keeping_a_checkpoint_per_epoch():
+    import kag.cli as cli
+
+    args = cli.build_parser().parse_args(["train", "--width", "8", "--epochs", "5000", "--profile", "quick"])
+    config = cli._training(args).config
+    assert (config.epochs, config.checkpoint_every) == (5000, 6) and len(config.checkpoint_epochs()) <= 1000
+    args = cli.build_parser().parse_args(["train", "--width", "8", "--epochs", "20", "--profile", "quick"])
+    assert cli._training(args).config.checkpoint_every == 1  # the profile's cadence where it fits

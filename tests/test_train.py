@@ -117,3 +117,14 @@ def test_the_weight_decay_shrink_factor_is_what_adamw_does_to_a_weight_without_g
         opt.step()
     assert weight_decay_shrink(config) == pytest.approx(float(w[0].detach()), rel=1e-12)
     assert weight_decay_shrink(TrainConfig(epochs=20, weight_decay=1e-2)) == pytest.approx(0.95408, abs=1e-5)
+
+
+def test_a_timeline_of_more_than_a_thousand_checkpoints_is_refused_before_training():
+    from kag.experiments.config import TrainConfig
+    from kag.experiments.train import check_train_config
+
+    with pytest.raises(ValueError, match=r"^checkpoint_every=1 with epochs=5000 keeps 5,001 timeline checkpoints, "
+                                         r"more than 1,000: raise checkpoint_every to at least 6$"):
+        check_train_config(TrainConfig(epochs=5000, checkpoint_every=1))
+    check_train_config(TrainConfig(epochs=5000, checkpoint_every=6))  # 835 checkpoints
+    assert len(TrainConfig(epochs=998, checkpoint_every=1).checkpoint_epochs()) == 999

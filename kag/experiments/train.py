@@ -70,9 +70,17 @@ def check_seeds(seeds) -> tuple[int, ...]:
     return check_distinct("seeds", tuple(check_seed(s) for s in seeds))
 
 
+MAX_EPOCHS = 100_000  # 500 times the paper's 200; checked before anything is allocated
+MAX_CHECKPOINTS = 1_000  # timeline snapshots one model keeps (the paper keeps 21)
+
+
 def check_epochs(epochs: int) -> int:
-    """Return ``epochs`` if it is an integer >= 1 (zero epochs would store the init as a trained model)."""
-    return check_int("epochs", epochs, 1)
+    """Return ``epochs`` if it is an integer in ``1..MAX_EPOCHS`` (zero epochs would store the init as a trained
+    model; a larger number is a typo far more often than a plan), else a one-line ``ValueError``."""
+    epochs = check_int("epochs", epochs, 1)
+    if epochs > MAX_EPOCHS:
+        raise ValueError(f"epochs={epochs} is not allowed: expected an integer in 1..{MAX_EPOCHS:,}")
+    return epochs
 
 
 def check_train_config(config: TrainConfig) -> TrainConfig:
@@ -80,6 +88,13 @@ def check_train_config(config: TrainConfig) -> TrainConfig:
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a kag.experiments.config.TrainConfig, got {type(config).__name__}")
     check_epochs(config.epochs)
+    every = config.checkpoint_every
+    if isinstance(every, int) and not isinstance(every, bool) and every > 0:  # its own check follows
+        kept = config.epochs // every + 1 + (config.epochs % every != 0)  # len(config.checkpoint_epochs())
+        if kept > MAX_CHECKPOINTS:
+            raise ValueError(f"checkpoint_every={every} with epochs={config.epochs} keeps {kept:,} timeline "
+                             f"checkpoints, more than {MAX_CHECKPOINTS:,}: raise checkpoint_every to at least "
+                             f"{-(-config.epochs // (MAX_CHECKPOINTS - 2))}")
     check_int("batch_size", config.batch_size, 1)
     check_int("translate_px", config.translate_px, 0)
     if config.train_subset is not None:

@@ -97,7 +97,9 @@ def _toml(value: Any) -> str:
 
 
 def _num(value: float) -> str:
-    """A number as a person writes it: ``3e-4``, ``0.01``, ``0``."""
+    """A number as a person writes it: ``3e-4``, ``0.01``, ``0`` (``nan``, ``inf``, ``-inf`` as TOML spells them)."""
+    if not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, int) or value == 0:
         return str(int(value)) if float(value).is_integer() else repr(value)
     plain = f"{value:g}"
