@@ -1,5 +1,6 @@
 """The reproduction's profiles: the run sizes of :mod:`kag.experiments.profiles`, each judged in a study
-(:mod:`kag.repro.studies`), whose dataset, model family and measurement changes it carries."""
+(:mod:`kag.repro.studies`), whose changes it carries: its widths (``paper`` and ``quick``), training changes
+per profile, measurement changes, and no spatial widths for a study without pixels; its reductions say so."""
 
 from __future__ import annotations
 
