@@ -241,12 +241,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     store = Store()
     if args.action == "ls":
         rows = [{**r, "flags": _staleness(r)} for r in store.entries()]
-        text = "\n".join(
-            f"{r['kind']:<7} {short(r['key'])}  " + (r.get("error") or " ".join(
-                f"{k}={r[k]}" for k in ("profile", "width", "seed", "regime", "epochs", "test_accuracy") if r.get(k) is not None))
-            + "".join(f"  [{flag}]" for flag in r["flags"])
-            for r in rows) or f"(empty: {store.root})"
-        _emit(rows, args.json, text)
+        _emit(rows, args.json, _cache_table(rows) if rows else f"(empty: {store.root})")
     elif args.action == "export":
         n = store.export(args.file)
         print(f"exported {n} entries from {store.root} to {args.file}")
@@ -276,6 +271,39 @@ def cmd_cache(args: argparse.Namespace) -> int:
             return 1
         print(f"{n} entries verified in {store.root}")
     return 0
+
+
+LS_COLUMNS = ("kind", "key", "family", "data", "width", "seed", "regime", "images", "epochs", "score", "profile")
+
+
+def _cache_table(rows: list[dict[str, Any]]) -> str:
+    """``kag cache ls``: a header, then one aligned line per entry. Two metric tables of one model that
+    differ only in their evaluation images (clean or shifted) differ in the ``images`` column."""
+    from kag.experiments.datasets import DATASETS, pinned_digest
+    from kag.experiments.keys import short
+
+    datasets = {pinned_digest(name): name for name in DATASETS}
+
+    def cells(r: dict[str, Any]) -> list[str]:
+        if r.get("error"):
+            return [r["kind"], short(r["key"]), r["error"]]
+        score = (f"R² {r['test_r2']:.4f}" if r.get("test_r2") is not None
+                 else f"acc {r['test_accuracy']:.4f}" if r.get("test_accuracy") is not None else "")
+        images = ("clean+spatial" if r.get("spatial") else "clean") if r.get("eval_images") == "clean" else (
+            "shifted" + ("+spatial" if r.get("spatial") else "") if r.get("eval_images") else "")
+        values = {"kind": r["kind"], "key": short(r["key"]), "family": r.get("family") or "",
+                  "data": datasets.get(r.get("data_sha256"), "other" if r.get("data_sha256") else ""),
+                  "width": r.get("width"), "seed": r.get("seed"), "regime": r.get("regime"), "images": images,
+                  "epochs": r.get("epochs"), "score": score, "profile": r.get("profile")}
+        return [("" if values[c] is None else str(values[c])) for c in LS_COLUMNS]
+
+    table = [list(LS_COLUMNS)] + [cells(r) for r in rows]
+    widths = [max(len(row[i]) for row in table if len(row) == len(LS_COLUMNS)) for i in range(len(LS_COLUMNS))]
+    lines = []
+    for row, r in zip(table, [None] + rows):
+        text = "  ".join(v.ljust(w) for v, w in zip(row, widths)) if len(row) == len(LS_COLUMNS) else "  ".join(row)
+        lines.append((text.rstrip() + "".join(f"  [{flag}]" for flag in (r or {}).get("flags", []))).rstrip())
+    return "\n".join(lines)
 
 
 def _staleness(entry: dict[str, Any]) -> list[str]:

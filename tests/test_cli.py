@@ -93,7 +93,9 @@ def test_corrupt_cache_exits_1_and_ls_flags_entries_of_other_code(capsys, monkey
     body = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**body, "source_sha256": "0" * 64}))  # provenance only: the key still holds
     code, out, _ = run(capsys, "cache", "ls")
-    lines = {line.split()[1]: line for line in out.splitlines()}
+    assert out.splitlines()[0].split() == ["kind", "key", "family", "data", "width", "seed", "regime", "images",
+                                           "epochs", "score", "profile"]
+    lines = {line.split()[1]: line for line in out.splitlines()[1:]}
     assert code == 0 and set(lines) == {key[:12], old[:12]}
     assert "[made by other source code]" in lines[key[:12]] and "unreachable" not in lines[key[:12]]
     assert "[other versions: unreachable" in lines[old[:12]]
@@ -114,7 +116,7 @@ def test_cache_rm_takes_the_prefix_ls_shows(capsys, monkeypatch, tmp_path):
     prefix = out.splitlines()[0].split()[-1]  # the model line's last column: the key as shown
     assert len(prefix) == 12
     code, out, _ = run(capsys, "cache", "ls")
-    assert out.split()[1] == prefix
+    assert out.splitlines()[1].split()[1] == prefix  # under the header
     code, out, err = run(capsys, "cache", "rm", prefix[:6])
     assert code == 2 and "12 to 64 hex digits" in err
     code, out, _ = run(capsys, "cache", "rm", prefix)
@@ -305,3 +307,19 @@ def test_many_epochs_thin_the_timeline_instead_of_keeping_a_checkpoint_per_epoch
     assert (config.epochs, config.checkpoint_every) == (5000, 6) and len(config.checkpoint_epochs()) <= 1000
     args = cli.build_parser().parse_args(["train", "--width", "8", "--epochs", "20", "--profile", "quick"])
     assert cli._training(args).config.checkpoint_every == 1  # the profile's cadence where it fits
+
+
+def test_cache_ls_tells_apart_tables_that_differ_only_in_their_evaluation_images(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    options = ["--width", "8", "--seeds", "0", "1", "--epochs", "1", "--profile", "smoke", "--device", "cpu",
+               "--augment", "--no-spatial"]
+    assert run(capsys, "metrics", *options)[0] == 0
+    assert run(capsys, "metrics", *options, "--eval-images", "augmented")[0] == 0
+    code, out, _ = run(capsys, "cache", "ls")
+    header, *lines = out.splitlines()
+    assert code == 0 and header.startswith("kind") and "images" in header.split()
+    tables = [line.split() for line in lines if line.startswith("metrics")]
+    assert len(tables) == 4 and len({" ".join(t) for t in tables}) == 4
+    assert sorted(t[6] for t in tables) == ["clean", "clean", "shifted", "shifted"]
+    models = [line.split() for line in lines if line.startswith("model")]
+    assert len(models) == 2 and all(m[2:4] == ["mlp2", "mnist"] and m[-1].startswith("0.") for m in models)

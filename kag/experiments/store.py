@@ -369,8 +369,9 @@ class Store:
             try:
                 m = self.read_manifest(d.name)
                 rows.append({"kind": "model", "key": d.name, "bytes": sum(f.stat().st_size for f in d.iterdir()),
-                             **{k: m.get(k) for k in ("width", "seed", "regime", "epochs", "test_accuracy", "device",
-                                                     "versions", "source_sha256")}})
+                             "family": m.get("family") or "mlp2",
+                             **{k: m.get(k) for k in ("width", "seed", "regime", "epochs", "test_accuracy", "test_r2",
+                                                     "data_sha256", "device", "versions", "source_sha256")}})
             except (CorruptEntryError, KeyError, ValueError) as exc:
                 rows.append({"kind": "model", "key": d.name, "error": _message(exc)})
         for f in sorted(self.metrics_dir.glob("[0-9a-f]*.json")) if self.metrics_dir.is_dir() else []:
@@ -378,7 +379,13 @@ class Store:
                 continue
             try:
                 body = json.loads(f.read_text())
+                config = body.get("metric_config") or {}
+                meta = (body.get("payload") or {}).get("meta") or {}
                 rows.append({"kind": "metrics", "key": f.stem, "bytes": f.stat().st_size,
+                             "family": body.get("family") or "mlp2",
+                             # the test images it was measured on (standard models: always clean, see metric_key_of)
+                             "eval_images": config.get("eval_images", "clean") if body.get("regime") == "augmented"
+                             else "clean", "spatial": meta.get("spatial"),
                              **{k: body.get(k) for k in ("width", "seed", "regime", "profile", "versions",
                                                          "source_sha256")}})
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
