@@ -2,7 +2,7 @@
 and the metric tables measured on stored models.
 
 It stands on the math in :mod:`kag` (Jacobians, minors, observables, spatial pools, surrogate) and
-never imports the reproduction (:mod:`kag.repro`), which is its client. A dataset is one file here
-(:mod:`kag.experiments.datasets` discovers it), a model family one file in
-:mod:`kag.experiments.families`.
+never imports the reproduction (:mod:`kag.repro`), which is its client. A dataset is one module in
+:mod:`kag.experiments.datasets`, a model family one module in :mod:`kag.experiments.families`; each
+package finds its modules itself.
 """
