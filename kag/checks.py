@@ -8,6 +8,8 @@ import operator
 
 import torch
 
+from kag.discovery import first_repeat
+
 
 def chunk_bytes(budgets: dict[str, int], device: torch.device) -> int:
     """The memory budget of one chunk on ``device`` (its type's entry; CPU's for unknown types)."""
@@ -32,10 +34,10 @@ def check_distinct(name: str, values: tuple) -> tuple:
     (``name`` is the plural, e.g. "seeds")."""
     if not values:
         raise ValueError(f"{name}=() is not allowed: give at least one")
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
+    repeated = first_repeat(values)
+    if repeated is not None:
         one = name.removesuffix("s")
-        raise ValueError(f"{name}={list(values)} repeat {one} {repeated[0]}: each {one} may appear once")
+        raise ValueError(f"{name}={list(values)} repeat {one} {repeated}: each {one} may appear once")
     return values
 
 

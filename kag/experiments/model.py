@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from kag.experiments.families import MAX_WIDTH, check_width, check_widths  # noqa: F401  (the paper's names)
-from kag.experiments.families.mlp import MLP, MLP2, DeepMLP  # noqa: F401
+from kag.experiments.families.mlp import MLP, MLP2
 
 # Version of the architecture and its initialisation (Kaiming normal, zero biases, the parameter
 # order): part of every model cache key; bump it when an untrained network changes.

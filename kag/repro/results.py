@@ -24,7 +24,6 @@ from kag.progress import Progress
 from kag.repro.profiles import Profile
 from kag.experiments.store import Store
 from kag.experiments.table import ResultTable
-from kag.experiments.train import REGIMES  # noqa: F401  (the regimes every study may use)
 from kag.repro.studies import regimes_of
 
 

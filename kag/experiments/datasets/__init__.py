@@ -8,13 +8,12 @@ dataset never fetches another). Adding a dataset is adding one file here.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from kag.discovery import first_repeat, listed_in_modules
 from kag.experiments.data import ImageDataset, combined_digest
 
 
@@ -30,13 +29,11 @@ class DatasetEntry:
 
 
 def _discover() -> Mapping[str, DatasetEntry]:
-    found: dict[str, DatasetEntry] = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        for entry in getattr(importlib.import_module(f"{__name__}.{info.name}"), "DATASETS_HERE", ()):
-            if entry.name in found:
-                raise RuntimeError(f"two dataset modules register {entry.name!r}: each dataset name is its own")
-            found[entry.name] = entry
-    return MappingProxyType(dict(sorted(found.items(), key=lambda item: (item[0] != "mnist", item[0]))))
+    entries = listed_in_modules(__name__, __path__, "DATASETS_HERE")
+    repeated = first_repeat(entry.name for entry in entries)
+    if repeated is not None:
+        raise RuntimeError(f"two dataset modules register {repeated!r}: each dataset name is its own")
+    return MappingProxyType({e.name: e for e in sorted(entries, key=lambda e: (e.name != "mnist", e.name))})
 
 
 DATASETS: Mapping[str, DatasetEntry] = _discover()  # name -> entry; MNIST first

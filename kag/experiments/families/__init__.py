@@ -13,14 +13,13 @@ Jacobians against autograd and its batched forward against its module without be
 from __future__ import annotations
 
 import abc
-import importlib
-import pkgutil
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from kag.checks import check_distinct
+from kag.discovery import first_repeat, listed_in_modules
 
 INPUT_DIM = 784  # the families take 28x28 images, flattened and normalised (kag.experiments.data.ImageDataset.normalize)
 N_CLASSES = 10
@@ -156,14 +155,11 @@ _FOUND: dict[str, "ModelFamily"] = {}
 def families() -> dict[str, "ModelFamily"]:
     """Every family, by name: the ``FAMILIES_HERE`` of every module of this package (found once)."""
     if not _FOUND:
-        found: dict[str, ModelFamily] = {}
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            for family in getattr(importlib.import_module(f"{__name__}.{info.name}"), "FAMILIES_HERE", ()):
-                if family.name in found:
-                    raise RuntimeError(f"two model families are named {family.name!r}")
-                found[family.name] = family
-        order = sorted(found, key=lambda name: (name != DEFAULT_FAMILY, name))
-        _FOUND.update({name: found[name] for name in order})
+        found = listed_in_modules(__name__, __path__, "FAMILIES_HERE")
+        repeated = first_repeat(family.name for family in found)
+        if repeated is not None:
+            raise RuntimeError(f"two model families are named {repeated!r}")
+        _FOUND.update({f.name: f for f in sorted(found, key=lambda f: (f.name != DEFAULT_FAMILY, f.name))})
     return _FOUND
 
 

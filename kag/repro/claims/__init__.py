@@ -12,23 +12,19 @@ in the claims' registered ``order``.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from types import MappingProxyType
 from typing import Mapping
 
+from kag.discovery import first_repeat, listed_in_modules
 from kag.repro.criteria import Claim, Rule
 
 
 def _discover() -> tuple[Claim, ...]:
-    found: list[Claim] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        found.extend(getattr(importlib.import_module(f"{__name__}.{info.name}"), "CLAIMS_HERE", ()))
+    found: list[Claim] = listed_in_modules(__name__, __path__, "CLAIMS_HERE")
     for attribute in ("id", "order"):
-        values = [getattr(c, attribute) for c in found]
-        repeated = sorted({v for v in values if values.count(v) > 1})
-        if repeated:
-            raise RuntimeError(f"two claims share the {attribute} {repeated[0]!r}: each claim's {attribute} is its own")
+        repeated = first_repeat(getattr(c, attribute) for c in found)
+        if repeated is not None:
+            raise RuntimeError(f"two claims share the {attribute} {repeated!r}: each claim's {attribute} is its own")
     return tuple(sorted(found, key=lambda c: c.order))
 
 

@@ -30,10 +30,11 @@ from kag.repro.prose import plain
 from kag.repro.multiverse import claim_variants, judge_variants, robustness
 from kag.repro.profiles import Profile
 from kag.repro.report.quantities import QUANTITY, claim_value
-from kag.repro.results import REGIMES, Results, groups_needed
+from kag.repro.results import Results, groups_needed
 from kag.repro.rules import CONTRADICTED, INCONCLUSIVE, INVALID, SUPPORTED, VERDICTS
 from kag.repro.studies import DEFAULT_STUDY, does_not_apply, get_study, layers_of, regimes_of, why_not_judged
 from kag.experiments.table import TABLE_VERSION, ResultTable
+from kag.experiments.train import REGIMES
 
 SURROGATE_ROLES = tuple(SURROGATES)  # surrogate (rows and columns), surrogate_rows, surrogate_cols
 RR_SOURCES = ("index samples", "images", "rotations")
