@@ -86,6 +86,13 @@ def pytest_configure(config: pytest.Config) -> None:
                                             study=config.getoption("kag_study"))
     except ValueError as exc:  # a bad --kag-profile/--kag-device: one line, no traceback
         raise pytest.UsageError(str(exc)) from None
+    if not _is_worker(config):  # a KAG_HOME that is a file or cannot be written: one line before any work
+        from kag.experiments.paths import writable_store
+
+        try:
+            writable_store()
+        except OSError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.stash[OUTCOMES] = {}
     config.stash[START] = time.time()
     config.stash[MONITOR] = None
@@ -159,27 +166,11 @@ def _pairs_from_ids(ids: Iterable[str], profile: Profile) -> list[tuple[Claim, C
 
 
 def _pending_work(profile: Profile, groups: list, store: Any) -> tuple[set[str], set[str]]:
-    """(model keys, metric-table keys) that ``groups`` need and ``store`` lacks. The keys are computed
-    as :func:`kag.experiments.analysis.ensure_metrics` computes them; the dataset's digest is the pinned one that
-    every load verifies, so nothing is loaded."""
-    from kag.experiments.analysis import metric_key
-    from kag.experiments.datasets import pinned_digest
-    from kag.experiments.pipeline import model_key
-    from kag.repro.results import Results
-    from kag.repro.studies import get_study
+    """(model keys, metric-table keys) that ``groups`` need and ``store`` lacks (nothing is loaded)."""
+    from kag.repro.results import needed_keys
 
-    study = get_study(profile.study)
-    digest = pinned_digest(study.dataset)
-    res = Results(profile, store=store, compute=False)
-    models, tables = set(), set()
-    for g in groups:
-        p = res.profile_for(g.eval_images)
-        for seed in profile.seeds:
-            mk = model_key(g.width, seed, g.regime, p.train, digest, study.family)
-            tk = metric_key(mk, p.metrics, g.regime, g.width in p.spatial_widths)
-            models |= set() if store.has_model(mk) else {mk}
-            tables |= set() if store.has_metrics(tk) else {tk}
-    return models, tables
+    models, tables = needed_keys(profile, groups)
+    return ({k for k in models if not store.has_model(k)}, {k for k in tables if not store.has_metrics(k)})
 
 
 def _workers(config: pytest.Config) -> int:

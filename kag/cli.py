@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kag.experiments.datasets import DATASETS
@@ -243,15 +244,32 @@ def cmd_cache(args: argparse.Namespace) -> int:
         rows = [{**r, "flags": _staleness(r)} for r in store.entries()]
         _emit(rows, args.json, _cache_table(rows) if rows else f"(empty: {store.root})")
     elif args.action == "export":
-        n = store.export(args.file)
+        from kag.experiments.archive import export_archive
+
+        n = export_archive(store, Path(args.file))
         print(f"exported {n} entries from {store.root} to {args.file}")
     elif args.action == "import":
-        report = store.import_(args.file)
-        for name, reason in report.rejected:
-            print(f"rejected {name}: {reason}", file=sys.stderr)
-        print(f"imported {len(report.added)} new entries from {args.file} into {store.root} "
-              f"({len(report.present)} already there, {len(report.rejected)} rejected)")
-        return 1 if report.rejected else 0
+        from kag.experiments.archive import import_archive
+
+        return _import_summary(import_archive(store, Path(args.file)), args.file, store)
+    elif args.action == "pull":
+        from kag.experiments.pull import pull_archive
+
+        report = pull_archive(args.url, store, pins=args.published, sha256=args.sha256, timeout_s=args.timeout,
+                              keep=args.keep)
+        return _import_summary(report, args.url, store)
+    elif args.action == "release":
+        from kag.repro.profiles import get_profile
+        from kag.repro.publish import release
+
+        published = release(get_profile(args.profile, study=args.study), Path(args.out), store=store,
+                            pins=args.published, url=args.url)
+        print(f"wrote {Path(args.out) / published.name}: {published.entries} entries, {published.bytes:,} bytes, "
+              f"sha256 {published.sha256}; pinned in {args.published or 'reports/paper/published.json'}")
+    elif args.action == "seal":
+        sealed = store.seal_unsealed()
+        print(f"sealed {len(sealed)} files written by an older kag in {store.root}; "
+              "`kag cache verify` lists what is still wrong")
     elif args.action == "rm":
         keys = [store.resolve_key(prefix) for prefix in args.keys]  # every key checked before anything is removed
         for key in keys:
@@ -271,6 +289,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
             return 1
         print(f"{n} entries verified in {store.root}")
     return 0
+
+
+def _import_summary(report, source: str, store) -> int:
+    """Print what an import did; exit status 1 when anything was rejected."""
+    for name, reason in report.rejected:
+        print(f"rejected {name}: {reason}", file=sys.stderr)
+    replaced = f", {len(report.replaced)} broken ones replaced" if report.replaced else ""
+    print(f"imported {len(report.added)} new entries from {source} into {store.root} "
+          f"({len(report.present)} already there{replaced}, {len(report.rejected)} rejected)")
+    return 1 if report.rejected else 0
 
 
 LS_COLUMNS = ("kind", "key", "family", "data", "width", "seed", "regime", "images", "epochs", "score", "profile")
@@ -390,7 +418,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from kag.experiments.store import Store
 
     t0 = time.perf_counter()
-    grid = load_grid(args.grid)  # a bad grid file is a bad argument: one line, exit 2
+    grid = load_grid(args.grid, args.max_tasks)  # a bad grid file is a bad argument: one line, exit 2
     if args.scheduler and args.workers is not None:
         raise ValueError("--workers sizes the embedded cluster: with --scheduler the cluster at "
                          f"{args.scheduler} has its own workers")
@@ -501,6 +529,20 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("verify", help="re-hash every entry and recompute its key; list every problem").add_argument(
         "--repair", action="store_true", help="remove broken entries and temporaries left by killed processes")
     csub.add_parser("rm").add_argument("keys", nargs="+", help="keys or prefixes of 12+ hex digits")
+    csub.add_parser("seal", help="seal the entries an older kag wrote without a seal (your own store only)")
+    c = csub.add_parser("pull", help="download a published archive (resumable), check its pinned sha256, import it")
+    c.add_argument("url", help="http(s) URL of an archive pinned in reports/paper/published.json")
+    c.add_argument("--sha256", default=None, help="accept an archive the repository does not pin, by this digest")
+    c.add_argument("--published", type=Path, default=None, help="the pins to check against (default: the repository's)")
+    c.add_argument("--timeout", type=float, default=30.0, help="seconds without data before a download counts as "
+                                                               "stalled (rerun the command to resume)")
+    c.add_argument("--keep", action="store_true", help="keep the downloaded archive after importing it")
+    c = csub.add_parser("release", help="export what a profile's claims read into a pinned archive to publish")
+    c.add_argument("out", help="directory to write kag-<study>-<profile>.tar.gz to")
+    c.add_argument("--profile", choices=PROFILE_CHOICES, default="paper")
+    c.add_argument("--study", default=None, help="the study (default: mnist-mlp)")
+    c.add_argument("--published", type=Path, default=None, help="the pins to update (default: the repository's)")
+    c.add_argument("--url", default=None, help="where the archive will be hosted (recorded in the pin)")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("report", help="re-render the reproduction report from cached results")
@@ -520,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="re-judge the claims over a grid of assumptions (SPEC §8), on Dask distributed")
     p.add_argument("grid", help="a TOML grid file, e.g. sweeps/assumptions.toml")
+    p.add_argument("--max-tasks", type=_checked_int("max-tasks", _positive("max-tasks")), default=10_000,
+                   help="refuse a grid of more trained models than this (points x widths x seeds x 2 regimes; "
+                        "default 10,000)")
     p.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="attach to a running Dask cluster (tcp://host:8786; its workers must share KAG_HOME "
                         "and KAG_DATA) instead of starting one on this machine")

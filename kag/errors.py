@@ -30,3 +30,7 @@ class MissingResults(KagError, LookupError):
 
 class Busy(KagError):
     """Another process holds the lock for this work (raised only when asked not to wait)."""
+
+
+class StoreWriteError(KagError):
+    """Writing to the store failed (disk full, file-size limit, read-only): the message names the path."""

@@ -10,6 +10,7 @@ import torch
 from kag.experiments.analysis import measurement_versions, metric_key
 from kag.experiments.config import MetricConfig, TrainConfig
 from kag.experiments.pipeline import model_key, training_versions
+from kag.experiments.table import COLUMNS, TABLE_VERSION
 from kag.experiments.train import initial_state
 
 DATA = "d" * 64  # a stand-in data digest
@@ -23,14 +24,20 @@ def model_meta(width: int = 4, seed: int = 0, regime: str = "standard", epochs: 
     return model_key(width, seed, regime, config, DATA), meta
 
 
-def model_tensors(width: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
+def model_tensors(width: int = 4, seed: int = 0, regime: str = "standard", epochs: int = 1) -> dict[str, torch.Tensor]:
+    """The tensors the model of :func:`model_meta` has: init, final and (standard) the timeline's fc1 snapshots."""
     state = initial_state(width, seed)
-    return {f"init.{k}": v for k, v in state.items()} | {f"final.{k}": v.clone() for k, v in state.items()}
+    tensors = {f"init.{k}": v for k, v in state.items()} | {f"final.{k}": v.clone() for k, v in state.items()}
+    config = TrainConfig(epochs=epochs)
+    if regime in config.timeline_regimes:
+        for epoch in config.checkpoint_epochs():
+            tensors |= {f"ckpt.{epoch}.{k}": state[k].clone() for k in ("fc1.weight", "fc1.bias")}
+    return tensors
 
 
 def save_model(store, width: int = 4, seed: int = 0, regime: str = "standard") -> str:
     key, meta = model_meta(width, seed, regime)
-    store.save_model(key, model_tensors(width, seed), meta)
+    store.save_model(key, model_tensors(width, seed, regime), meta)
     return key
 
 
@@ -38,7 +45,9 @@ def metric_entry(model: str, regime: str = "standard", spatial: bool = False, va
                  ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(key, payload, meta) of a metric table as :func:`kag.experiments.analysis.ensure_metrics` records it."""
     config = MetricConfig()
-    payload = {"table": [{"observable": "pr_ratio", "value": value}], "meta": {"model_key": model, "spatial": spatial}}
+    row = [4, 0, regime, "clean", "L1", 3, "global", None, "trained", "pr_ratio", value]
+    payload = {"table": {"columns": list(COLUMNS), "rows": [row], "schema": TABLE_VERSION},
+               "meta": {"model_key": model, "spatial": spatial}}
     meta = {"profile": "test", "width": 4, "seed": 0, "regime": regime, "metric_config": dataclasses.asdict(config),
             "versions": measurement_versions()}
     return metric_key(model, config, regime, spatial), payload, meta

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from kag.cli import main
+from kag.experiments.sealed_json import seal
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -91,7 +92,7 @@ def test_corrupt_cache_exits_1_and_ls_flags_entries_of_other_code(capsys, monkey
     assert key != old
     manifest = tmp_path / "store" / "models" / key / "manifest.json"
     body = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps({**body, "source_sha256": "0" * 64}))  # provenance only: the key still holds
+    manifest.write_bytes(seal({**body, "source_sha256": "0" * 64}))  # as if written by other code: still valid
     code, out, _ = run(capsys, "cache", "ls")
     assert out.splitlines()[0].split() == ["kind", "key", "family", "data", "width", "seed", "regime", "images",
                                            "epochs", "score", "profile"]

@@ -424,3 +424,28 @@ def test_weight_decay_is_a_tested_axis_only_where_the_decay_can_act():
     assert shrink_short == pytest.approx(0.954, abs=5e-4) and shrink_long == pytest.approx(0.625, abs=5e-4)
     names = {p.name for p in grid.points()}
     assert {"epochs=200", "epochs=200,weight_decay=0.01", "epochs=200,lr=3e-3"} <= names
+
+
+def _values(n: int) -> str:
+    return "[" + ", ".join(f"{1e-4 * (1 + i / 1000):.6g}" for i in range(n)) + "]"
+
+
+def test_a_grid_too_large_is_refused_before_any_point_is_built(monkeypatch):
+    """The issue's 14 KB grid of a million points: counted, not expanded (building one point fails the test)."""
+    import kag.repro.sweep.grid as grid_module
+
+    monkeypatch.setattr(grid_module.Grid, "_point", lambda *a: pytest.fail("a point was built"))
+    text = grid_text(axes=f"lr = {_values(100)}\nweight_decay = {_values(100)}\nepochs = [1, 2, 3]",
+                     design='kind = "full"')
+    with pytest.raises(ValueError, match=r"asks for 180,000 trained models .* more than the limit of 10,000: .*"
+                                         r"--max-tasks"):
+        parse_grid(text, SOURCE)
+    with pytest.raises(ValueError, match="lists 101 values, more than the 100 an axis may hold"):
+        parse_grid(grid_text(axes=f"lr = {_values(101)}"), SOURCE)
+
+
+def test_max_tasks_raises_or_lowers_the_limit():
+    text = grid_text(axes="lr = [1e-3, 3e-3, 1e-2]")  # 3 points x 1 width x 3 seeds x 2 regimes = 18
+    assert len(parse_grid(text, SOURCE, max_tasks=18).points()) == 3
+    with pytest.raises(ValueError, match="asks for 18 trained models"):
+        parse_grid(text, SOURCE, max_tasks=17)

@@ -36,7 +36,7 @@ from kag import surrogate as surrogate_module
 from kag.checks import check_int
 from kag.experiments import table as table_module
 from kag.experiments.config import MetricConfig, TrainConfig
-from kag.experiments.keys import key_fields
+from kag.experiments.keys import key_fields, make_key
 from kag.experiments.data import IMAGE_HEIGHT, IMAGE_WIDTH, MNIST, load_mnist
 from kag.devices import resolve_device
 from kag.errors import Busy, CorruptEntryError, MissingResults
@@ -65,7 +65,7 @@ from kag.rr import (combined_se, per_sample_rr, rr_arithmetic_estimate, rr_index
                     rr_variance_components)
 from kag.spatial import ImageGrid
 from kag.surrogate import norm_matched_variants
-from kag.experiments.store import Store, make_key, source_digest
+from kag.experiments.store import Store, source_digest
 from kag.experiments.table import ResultTable, Row
 from kag.experiments.train import check_regime, check_seeds, check_train_config, initial_state, shifted_test_images
 

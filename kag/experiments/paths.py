@@ -49,3 +49,18 @@ def store_dir() -> Path:
     """Content-addressed store of models and metric tables: ``<home>/store``."""
     home = kag_home()
     return usable_directory(home / "store", f"the store {home / 'store'}")
+
+
+def writable_store() -> Path:
+    """:func:`store_dir`, created if missing; an ``OSError`` with a one-line message naming KAG_HOME when it
+    is a file or cannot be written (checked where a run starts, before anything is trained)."""
+    path = store_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"the store {path} cannot be written ({exc.strerror or exc}): point KAG_HOME at a "
+                      "writable directory") from None
+    return path

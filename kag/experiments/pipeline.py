@@ -15,13 +15,13 @@ from filelock import Timeout
 
 from kag.experiments import augment, data, model, train
 from kag.experiments.config import TrainConfig, regime_config
-from kag.experiments.keys import key_fields
+from kag.experiments.keys import key_fields, make_key
 from kag.experiments.data import MNIST, load_mnist
 from kag.checks import check_int
 from kag.devices import resolve_device
 from kag.errors import Busy
 from kag.experiments.families import DEFAULT_FAMILY, get_family
-from kag.experiments.store import Store, make_key, source_digest
+from kag.experiments.store import Store, source_digest
 from kag.experiments.train import check_regime, check_seeds, check_train_config, train_seeds
 
 # The code behind a trained model. Its digest is recorded in each manifest as provenance only (and
@@ -127,7 +127,7 @@ def ensure_models(
 
     A file lock per (width, regime, config) makes concurrent processes train each model once:
     the others wait, then read what the first one wrote (or, with ``wait=False``, get
-    :class:`kag.experiments.store.Busy` at once).
+    :class:`kag.errors.Busy` at once).
     """
     get_family(family).check_width(width)  # every argument is checked before MNIST is loaded or anything trains
     check_seeds(seeds)

@@ -8,53 +8,67 @@ Layout under ``<KAG_HOME>/store``::
     locks/<name>.lock                 file locks; xdist workers wait here instead of re-training
 
 A key is the SHA-256 of everything that determines the result, and every entry records those
-inputs, so the key is a function of the entry (:mod:`kag.experiments.keys`). Every load, ``verify`` and import
-recomputes it, re-checks the recorded digests and parses the safetensors header; a mismatch
-raises :class:`CorruptEntryError` naming the entry and the fix. Writes go to a temporary name and
-are renamed into place, so a reader sees a whole entry or none; temporaries orphaned by a killed
-process are found by :meth:`Store.problems` and removed by :meth:`Store.repair`.
+inputs, so the key is a function of the entry (:mod:`kag.experiments.keys`). Manifests and metric
+tables are sealed JSON (:mod:`kag.experiments.sealed_json`): the digest of every other field is
+inside, and the bytes must be exactly the canonical form, so an edit anywhere is caught. Every
+load, ``verify`` and import re-checks the seal, recomputes the key, re-hashes the weights and
+checks their header against the tensors the recorded architecture implies (names, shapes,
+dtype); a mismatch raises :class:`CorruptEntryError` naming the entry and the fix.
+
+Sizes are bounded by what the code computes, never by what a file claims: JSON is parsed with
+depth, integer and density limits, weights may be exactly the size of the model the manifest
+describes, and an import stops an archive that inflates more than
+:data:`kag.experiments.archive.MAX_INFLATION` times.
+
+Writes go to a temporary name that carries its owner (``.tmp-<pid>@<host>@...``) and are renamed
+into place, so a reader sees a whole entry or none; :meth:`Store.problems` lists temporaries whose
+owner process is gone and :meth:`Store.repair` removes them, never one of a live process. A failed
+write (disk full, file-size limit, read-only store) is a :class:`StoreWriteError` naming the path.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
-import struct
-import tarfile
+import socket
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from filelock import FileLock
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from kag.errors import Busy, CorruptEntryError
-from kag.experiments.keys import PREFIX_LENGTH, SCHEMA, canonical_json, make_key, metric_key_of, model_key_of, short
+from kag.errors import CorruptEntryError, StoreWriteError
+from kag.experiments.keys import PREFIX_LENGTH, SCHEMA, canonical_json, metric_key_of, model_key_of, short
 from kag.experiments.paths import store_dir
+from kag.experiments.sealed_json import SEAL, BadJSON, parse_bounded, read_limited, seal, unseal
+from kag.experiments.table import COLUMNS
+from kag.experiments.weights_file import check_tensors, read_header
 
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
 MODEL_FILES = frozenset({MANIFEST, WEIGHTS})
 REPAIR_HINT = "`kag cache verify --repair` removes it"
 
-# Import limits: a member larger than these is rejected before a byte of it is written.
-MAX_MANIFEST_BYTES = 1 << 20
-MAX_METRICS_BYTES = 256 << 20
-MAX_SAFETENSORS_HEADER_BYTES = 100 << 20  # safetensors' own limit
-MAX_ARCHIVE_BYTES = 64 << 30  # all accepted members together
-ORPHAN_AGE_S = 600.0  # a temporary older than this belongs to no live write (writes take seconds)
+# Size limits, from what the code writes (a file over them is rejected before it is parsed).
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
+MAX_METRICS_BYTES = 16 << 20  # the largest table (paper profile, 4-layer MLP, spatial) is about 5 MB
+LEGACY_ORPHAN_AGE_S = 600.0  # a temporary without an owner in its name (older kag) is an orphan after this
+HOST = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "unknown-host"
 
-_KEY = re.compile(r"^[0-9a-f]{64}$")
-_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                       "BOOL": 1}
+_KEY = re.compile(r"[0-9a-f]{64}")
+_OWNED = re.compile(r"\.tmp-(\d+)@([^@]*)@")  # .tmp-<pid>@<host>@<random>
+_WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def source_digest(*modules: str) -> str:
@@ -79,67 +93,99 @@ def file_sha256(path: Path) -> str:
 
 
 def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ValueError(f"key={key!r} is not a cache key: expected 64 hex digits")
     return key
 
 
-def check_safetensors(path: Path) -> None:
-    """Parse a safetensors header without loading the tensors; ValueError saying what is wrong.
+def temporary_prefix() -> str:
+    """The name every temporary of this process starts with: its owner, so repair can tell if it is alive."""
+    return f".tmp-{os.getpid()}@{HOST}@"
 
-    The file must be 8 bytes of header length, a JSON header of known dtypes and in-bounds,
-    contiguous data offsets, and exactly the data they describe: a pickle or a truncated or padded
-    file fails here, before any tensor is read."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"not a safetensors file: {size} bytes, shorter than its 8-byte header length")
-        (n,) = struct.unpack("<Q", head)
-        if n > min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
-            raise ValueError(f"not a safetensors file: header length {n} exceeds the file ({size} bytes)")
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's live process; a pid beyond the range: be safe
+        return True
+    return True
+
+
+def orphan_reason(path: Path) -> str | None:
+    """Why temporary ``path`` belongs to no live write, or None when its owner may still be writing it.
+
+    Its name says which process on which host made it: an orphan when that host is this one and the
+    process is gone. A temporary of another host is never judged (its process cannot be seen from here);
+    one without an owner in its name (an older kag) is an orphan after :data:`LEGACY_ORPHAN_AGE_S`."""
+    owner = _OWNED.match(path.name)
+    if owner is None:
         try:
-            header = json.loads(f.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError("not a safetensors file: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise ValueError("not a safetensors file: its header is not a JSON object")
-    end = 0
-    spans = []
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(t, dict) or t.get("dtype") not in _SAFETENSORS_DTYPES:
-            raise ValueError(f"not a safetensors file: tensor {name!r} has no known dtype")
-        shape, offsets = t.get("shape"), t.get("data_offsets")
-        if (not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape)
-                or not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)):
-            raise ValueError(f"not a safetensors file: tensor {name!r} has a malformed shape or offsets")
-        count = 1
-        for d in shape:
-            count *= d
-        if offsets[1] - offsets[0] != count * _SAFETENSORS_DTYPES[t["dtype"]] or offsets[0] < 0:
-            raise ValueError(f"not a safetensors file: tensor {name!r} has offsets that do not match its shape")
-        spans.append(tuple(offsets))
-        end = max(end, offsets[1])
-    spans.sort()
-    if any(a[1] != b[0] for a, b in zip(spans, spans[1:])) or (spans and spans[0][0] != 0):
-        raise ValueError("not a safetensors file: its tensors overlap or leave gaps")
-    if 8 + n + end != size:
-        raise ValueError(f"not a safetensors file: header describes {8 + n + end} bytes, the file has {size}")
+            old = time.time() - path.lstat().st_mtime > LEGACY_ORPHAN_AGE_S
+        except FileNotFoundError:
+            return None
+        return "temporary left by an interrupted write" if old else None
+    pid, host = int(owner.group(1)), owner.group(2)
+    if host != HOST or _process_alive(pid):
+        return None
+    return f"temporary of process {pid}, which has ended (an interrupted write)"
 
 
-def weights_bytes_bound(manifest: Mapping[str, Any]) -> int:
-    """The most bytes the weights of the model a manifest describes can take (float32 init and final
-    weights, one first-layer snapshot per epoch at most, and the header): a larger file is not that model."""
-    from kag.experiments.families import get_family
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write under ``path`` (disk full, file-size limit, read-only, no permission) into one
+    :class:`StoreWriteError` line that names the file; other errors pass through."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        where = exc.filename or path
+        raise StoreWriteError(f"cannot write {where}: {exc.strerror or exc} (errno {errno.errorcode.get(exc.errno)}); "
+                              "nothing half-written was kept: free space, raise the limit, or point KAG_HOME at a "
+                              "writable directory") from None
 
-    family = get_family(manifest.get("family"))
-    n = family.check_width(int(manifest["width"]))
-    epochs = int(manifest["train_config"]["epochs"])
-    shapes = family.param_shapes(n)
-    first = sum(math.prod(shapes[name]) for name in family.checkpoint_params())
-    return 8 * (2 * family.n_params(n) + (epochs + 1) * first) + (1 << 20)
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path`` (inside a temporary directory that is renamed later)."""
+    with writing(path), open(path, "wb") as f:
+        f.write(data)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through an owned temporary in the same directory, renamed into place."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(), suffix=path.suffix, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def check_table(body: Mapping[str, Any]) -> None:
+    """ValueError unless a metric entry's table has the schema's columns, one number or null per value
+    (no NaN: the parser refuses it), rows of its own width and seed, and accuracies in [0, 1]."""
+    table = (body.get("payload") or {}).get("table")
+    if not isinstance(table, dict) or tuple(table.get("columns") or ()) != COLUMNS or not isinstance(
+            table.get("rows"), list):
+        raise ValueError(f"its table does not have the columns {', '.join(COLUMNS)}")
+    value = COLUMNS.index("value")
+    for i, row in enumerate(table["rows"]):
+        if not isinstance(row, list) or len(row) != len(COLUMNS):
+            raise ValueError(f"table row {i} does not have {len(COLUMNS)} values")
+        x = row[value]
+        if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))):
+            raise ValueError(f"table row {i} has value {str(x)[:40]!r}, not a number")
+        if row[0] != body.get("width") or row[1] != body.get("seed"):
+            raise ValueError(f"table row {i} is of width {row[0]!r} seed {row[1]!r}, the entry of width "
+                             f"{body.get('width')!r} seed {body.get('seed')!r}")
+        if row[COLUMNS.index("observable")] == "test_accuracy" and x is not None and not 0.0 <= x <= 1.0:
+            raise ValueError(f"table row {i} has test accuracy {x!r}, outside [0, 1]")
 
 
 @dataclass
@@ -155,11 +201,13 @@ class Problem:
 
 @dataclass
 class ImportReport:
-    """What ``import_`` did: entries added, entries already present, and rejected ones with reasons."""
+    """What ``import_`` did: entries added, entries already present, broken entries it replaced, and
+    rejected ones with reasons."""
 
     added: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (archive member or entry, reason)
+    replaced: list[str] = field(default_factory=list)  # added over a broken entry of the same key
 
 
 class Store:
@@ -179,21 +227,32 @@ class Store:
 
     def lock(self, name: str, timeout: float = -1) -> FileLock:
         """A cross-process lock; ``with store.lock("train-...")`` serialises work on one thing."""
-        (self.root / "locks").mkdir(parents=True, exist_ok=True)
+        with writing(self.root / "locks"):
+            (self.root / "locks").mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.root / "locks" / f"{name}.lock"), timeout=timeout)
 
-    def _tmpdir(self, parent: Path) -> Path:
-        parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    def tmpdir(self, parent: Path) -> Path:
+        """A new temporary directory under ``parent`` whose name carries this process as its owner."""
+        with writing(parent):
+            parent.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=temporary_prefix(), dir=parent))
 
     def _broken(self, path: Path, reason: str) -> CorruptEntryError:
         return CorruptEntryError(f"broken cache entry {path}: {reason}; {REPAIR_HINT}")
 
+    def _read_sealed(self, path: Path, limit: int) -> dict[str, Any]:
+        """A sealed record (manifest or metric entry), or CorruptEntryError naming the file and the fault."""
+        try:
+            return unseal(read_limited(path, limit), path)
+        except BadJSON as exc:
+            raise self._broken(path, exc.reason) from None
+
     # -- keys ---------------------------------------------------------------------------------
     def keys(self) -> list[str]:
         """Every key with an entry (model or metrics), sorted."""
-        models = [d.name for d in self.models_dir.glob("*") if _KEY.match(d.name)] if self.models_dir.is_dir() else []
-        metrics = ([f.stem for f in self.metrics_dir.glob("*.json") if _KEY.match(f.stem)]
+        models = ([d.name for d in self.models_dir.glob("*") if _KEY.fullmatch(d.name)]
+                  if self.models_dir.is_dir() else [])
+        metrics = ([f.stem for f in self.metrics_dir.glob("*.json") if _KEY.fullmatch(f.stem)]
                    if self.metrics_dir.is_dir() else [])
         return sorted(set(models) | set(metrics))
 
@@ -221,42 +280,50 @@ class Store:
         ``meta`` must describe ``key`` (:func:`kag.experiments.keys.model_key_of`). A broken entry already at the
         key (say, its manifest deleted) is replaced; a whole one is kept."""
         final = self.models_dir / _check_key(key)
-        tmp = self._tmpdir(self.models_dir)
+        tmp = self.tmpdir(self.models_dir)
         try:
-            save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
-            manifest = {"key": key, "schema": SCHEMA, "created": time.time(), **meta,
-                        "files": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
-            described = _described_key(model_key_of, manifest)
-            if described != key:
-                raise ValueError(f"the manifest of model {short(key)} describes key {described[:PREFIX_LENGTH]}: "
-                                 "refusing to store it under another key")
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
-            if final.exists():
-                try:
-                    self.verify_model(key)
-                    shutil.rmtree(tmp)  # someone else finished first: theirs is equally valid
-                    return final
-                except CorruptEntryError:  # a broken entry (say, a deleted manifest): set it aside, then replace
-                    os.replace(final, self._tmpdir(self.models_dir) / "broken")
-            os.replace(tmp, final)
+            with writing(tmp):
+                write_file(tmp / WEIGHTS, save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}))
+                manifest = {"key": key, "schema": SCHEMA, "created": time.time(), **_jsonable(meta),
+                            "files": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
+                described = _described_key(model_key_of, manifest)
+                if described != key:
+                    raise ValueError(f"the manifest of model {short(key)} describes key "
+                                     f"{described[:PREFIX_LENGTH]}: refusing to store it under another key")
+                write_file(tmp / MANIFEST, seal(manifest))
+                self._put_model(tmp, key)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self._remove_fresh_temporaries(self.models_dir, "broken")
         return final
 
+    def _put_model(self, staged: Path, key: str) -> bool:
+        """Rename the model directory ``staged`` to entry ``key``: over a broken entry (set aside first), not
+        over a whole one (``staged`` is then deleted). True when ``staged`` became the entry."""
+        final = self.models_dir / key
+        if final.exists():
+            try:
+                self.verify_model(key)
+                shutil.rmtree(staged)  # someone else finished first: theirs is equally valid
+                return False
+            except CorruptEntryError:  # a broken entry (say, a deleted manifest): set it aside, then replace
+                aside = self.tmpdir(self.models_dir)
+                os.replace(final, aside / "broken")
+                os.replace(staged, final)
+                shutil.rmtree(aside, ignore_errors=True)
+                return True
+        os.replace(staged, final)
+        return True
+
     def read_manifest(self, key: str) -> dict[str, Any]:
-        """The manifest of entry ``key``, checked: it parses, names only the store's files, and describes ``key``."""
+        """The manifest of entry ``key``, checked: sealed, names only the store's files, and describes ``key``."""
         path = self.models_dir / _check_key(key) / MANIFEST
-        try:
-            manifest = json.loads(path.read_text())
-        except FileNotFoundError:
+        if not path.is_file():
             if path.parent.is_dir():
-                raise self._broken(path.parent, "its manifest.json is missing") from None
-            raise KeyError(f"no model entry {key} in {self.models_dir}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise self._broken(path, f"not JSON ({exc})") from None
-        if not isinstance(manifest, dict) or manifest.get("key") != key or not isinstance(manifest.get("files"), dict):
+                raise self._broken(path.parent, "its manifest.json is missing")
+            raise KeyError(f"no model entry {key} in {self.models_dir}")
+        manifest = self._read_sealed(path, MAX_MANIFEST_BYTES)
+        if manifest.get("key") != key or not isinstance(manifest.get("files"), dict):
             raise self._broken(path, f"it does not describe entry {short(key)}")
         if set(manifest["files"]) != {WEIGHTS}:
             raise self._broken(path, f"it lists files {sorted(manifest['files'])}; a model entry has exactly {WEIGHTS}")
@@ -267,8 +334,8 @@ class Store:
         return manifest
 
     def verify_model(self, key: str) -> dict[str, Any]:
-        """Check an entry: its manifest (see :meth:`read_manifest`), no other files, every digest, and
-        the safetensors header. Returns the manifest."""
+        """Check an entry: its manifest (see :meth:`read_manifest`), no other files, every digest, and the
+        safetensors header against the tensors the recorded architecture implies. Returns the manifest."""
         manifest = self.read_manifest(key)
         entry = self.models_dir / key
         extra = sorted(p.name for p in entry.iterdir() if p.name not in MODEL_FILES)
@@ -281,7 +348,7 @@ class Store:
         if actual != manifest["files"][WEIGHTS]:
             raise self._broken(path, f"sha256 {actual[:12]} != recorded {str(manifest['files'][WEIGHTS])[:12]}")
         try:
-            check_safetensors(path)
+            check_tensors(read_header(path), manifest)
         except ValueError as exc:
             raise self._broken(path, str(exc)) from None
         return manifest
@@ -303,68 +370,67 @@ class Store:
         return self.metrics_path(key).is_file()
 
     def save_metrics(self, key: str, payload: dict[str, Any], meta: dict[str, Any]) -> Path:
-        """Write one metric table atomically; its payload digest is stored beside it. The entry must
-        describe ``key`` (:func:`kag.experiments.keys.metric_key_of`)."""
+        """Write one sealed metric table atomically. The entry must describe ``key``
+        (:func:`kag.experiments.keys.metric_key_of`)."""
         final = self.metrics_path(key)
-        body = {"key": key, "schema": SCHEMA, "created": time.time(), **meta, "payload": payload}
+        body = _jsonable({"key": key, "schema": SCHEMA, "created": time.time(), **meta, "payload": payload})
         described = _described_key(metric_key_of, body)
         if described != key:
             raise ValueError(f"the metric entry {short(key)} describes key {short(described)}: refusing to store it "
                              "under another key")
-        body["payload_sha256"] = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=final.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(body, f, sort_keys=True, default=str)
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(final, seal(body))
         return final
 
     def load_metrics(self, key: str) -> dict[str, Any]:
         """The whole verified metric entry (``entry["payload"]`` is the table)."""
         path = self.metrics_path(key)
-        try:
-            body = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise KeyError(f"no metric entry {key} in {self.metrics_dir}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise self._broken(path, f"not JSON ({exc})") from None
-        if not isinstance(body, dict) or "payload" not in body:
+        if not path.is_file():
+            raise KeyError(f"no metric entry {key} in {self.metrics_dir}")
+        body = self._read_sealed(path, MAX_METRICS_BYTES)
+        if not isinstance(body.get("payload"), dict):
             raise self._broken(path, "no payload")
-        digest = hashlib.sha256(canonical_json(body["payload"]).encode()).hexdigest()
-        if digest != body.get("payload_sha256"):
-            raise self._broken(path, "payload digest mismatch")
         if body.get("key") != key:
             raise self._broken(path, f"it says it is entry {str(body.get('key'))[:PREFIX_LENGTH]}, not {short(key)}")
         described = _described_key(metric_key_of, body)
         if described != key:
             raise self._broken(path, f"its recorded inputs give key {short(described)}, not {short(key)}: the entry "
                                      "was renamed or edited")
+        try:
+            check_table(body)
+        except ValueError as exc:
+            raise self._broken(path, str(exc)) from None
         return body
 
     # -- event log ----------------------------------------------------------------------------
     def log_event(self, kind: str, **info: Any) -> None:
         """Append one line to ``events.jsonl`` (what was trained or computed, when, by which process)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"time": time.time(), "pid": os.getpid(), "kind": kind, **info}, default=str) + "\n"
-        with open(self.root / "events.jsonl", "a") as f:  # one short O_APPEND write: atomic between processes
-            f.write(line)
+        with writing(self.root / "events.jsonl"):
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(self.root / "events.jsonl", "a") as f:  # one short O_APPEND write: atomic between processes
+                f.write(line)
 
     def events(self) -> list[dict[str, Any]]:
+        """The event log; a line that is not a JSON object within the limits is skipped."""
         path = self.root / "events.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        found = []
+        for line in path.read_bytes().splitlines():
+            try:
+                event = parse_bounded(line, path)
+            except BadJSON:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("time"), (int, float)):
+                found.append(event)
+        return found
 
     # -- housekeeping -------------------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:
         """One summary row per entry (kind, key, size, and what it holds); a broken one has ``error``."""
         rows = []
         for d in sorted(self.models_dir.glob("[0-9a-f]*")) if self.models_dir.is_dir() else []:
-            if not _KEY.match(d.name):
+            if not _KEY.fullmatch(d.name):
                 continue
             try:
                 m = self.read_manifest(d.name)
@@ -375,36 +441,43 @@ class Store:
             except (CorruptEntryError, KeyError, ValueError) as exc:
                 rows.append({"kind": "model", "key": d.name, "error": _message(exc)})
         for f in sorted(self.metrics_dir.glob("[0-9a-f]*.json")) if self.metrics_dir.is_dir() else []:
-            if not _KEY.match(f.stem):
+            if not _KEY.fullmatch(f.stem):
                 continue
             try:
-                body = json.loads(f.read_text())
-                config = body.get("metric_config") or {}
-                meta = (body.get("payload") or {}).get("meta") or {}
-                rows.append({"kind": "metrics", "key": f.stem, "bytes": f.stat().st_size,
-                             "family": body.get("family") or "mlp2",
-                             # the test images it was measured on (standard models: always clean, see metric_key_of)
-                             "eval_images": config.get("eval_images", "clean") if body.get("regime") == "augmented"
-                             else "clean", "spatial": meta.get("spatial"),
-                             **{k: body.get(k) for k in ("width", "seed", "regime", "profile", "versions",
-                                                         "source_sha256")}})
-            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-                rows.append({"kind": "metrics", "key": f.stem, "error": f"broken cache entry {f}: not JSON ({exc})"})
+                body = self.load_metrics(f.stem)
+            except (CorruptEntryError, KeyError) as exc:
+                rows.append({"kind": "metrics", "key": f.stem, "error": _message(exc)})
+                continue
+            config = body.get("metric_config") or {}
+            meta = body["payload"].get("meta") or {}
+            rows.append({"kind": "metrics", "key": f.stem, "bytes": f.stat().st_size,
+                         "family": body.get("family") or "mlp2",
+                         # the test images it was measured on (standard models: always clean, see metric_key_of)
+                         "eval_images": config.get("eval_images", "clean") if body.get("regime") == "augmented"
+                         else "clean", "spatial": meta.get("spatial"),
+                         **{k: body.get(k) for k in ("width", "seed", "regime", "profile", "versions",
+                                                     "source_sha256")}})
         return rows
+
+    def temporaries(self) -> list[Path]:
+        """Every temporary in the store: of entries being written, and an import's staging directory."""
+        found = []
+        for parent in (self.root, self.models_dir, self.metrics_dir):
+            if parent.is_dir():
+                found.extend(sorted(p for p in parent.iterdir() if p.name.startswith(".tmp-")))
+        return found
 
     def problems(self) -> list[Problem]:
         """Everything wrong in the store, all of it: broken entries (every file re-hashed, every key
-        recomputed), stray files, and temporaries orphaned by a killed process."""
-        found: list[Problem] = []
-        for parent, is_entry in ((self.models_dir, lambda p: p.is_dir() and _KEY.match(p.name)),
+        recomputed), stray files, and temporaries whose owner process is gone (see :func:`orphan_reason`)."""
+        found = [Problem(path, reason) for path in self.temporaries() if (reason := orphan_reason(path))]
+        for parent, is_entry in ((self.models_dir, lambda p: p.is_dir() and _KEY.fullmatch(p.name)),
                                  (self.metrics_dir, lambda p: p.is_file() and p.suffix == ".json"
-                                  and _KEY.match(p.stem))):
+                                  and _KEY.fullmatch(p.stem))):
             if not parent.is_dir():
                 continue
             for path in sorted(parent.iterdir()):
                 if path.name.startswith(".tmp-"):
-                    if time.time() - path.stat().st_mtime > ORPHAN_AGE_S:
-                        found.append(Problem(path, "temporary left by an interrupted write"))
                     continue
                 if not is_entry(path):
                     found.append(Problem(path, "not a cache entry (unexpected name)"))
@@ -425,10 +498,34 @@ class Store:
                 p.path.unlink(missing_ok=True)
         return removed
 
-    def _remove_fresh_temporaries(self, parent: Path, name: str) -> None:
-        """Delete the set-aside broken entries (``.tmp-*/<name>``) this process just moved."""
-        for tmp in parent.glob(f".tmp-*/{name}"):
-            shutil.rmtree(tmp.parent, ignore_errors=True)
+    def seal_unsealed(self) -> list[Path]:
+        """Seal the manifests and tables an older kag wrote without a seal, after checking all else (a
+        table's payload digest; then, as any load does, file digests, the key recomputed from the recorded
+        inputs and the tensor shapes). For your own store only: a seal vouches for every field. Returns
+        the files sealed; one that fails a check is left as it is, for ``verify --repair``."""
+        sealed = []
+        for key in self.keys():
+            for path, limit in ((self.models_dir / key / MANIFEST, MAX_MANIFEST_BYTES),
+                                (self.metrics_path(key), MAX_METRICS_BYTES)):
+                try:
+                    record = parse_bounded(read_limited(path, limit), path)
+                except (FileNotFoundError, BadJSON):
+                    continue
+                if not isinstance(record, dict) or SEAL in record:
+                    continue
+                if path.name != MANIFEST:  # an unsealed table carries the digest of its payload
+                    digest = hashlib.sha256(canonical_json(record.get("payload")).encode()).hexdigest()
+                    if record.pop("payload_sha256", None) != digest:
+                        continue
+                original = path.read_bytes()
+                write_atomically(path, seal(record))
+                try:
+                    self.verify_model(key) if path.name == MANIFEST else self.load_metrics(key)
+                except CorruptEntryError:
+                    write_atomically(path, original)  # broken beyond the seal: left for `verify --repair`
+                    continue
+                sealed.append(path)
+        return sealed
 
     def remove(self, key: str) -> bool:
         """Delete an entry (model or metrics); True if something was removed."""
@@ -442,69 +539,10 @@ class Store:
             removed = True
         return removed
 
-    # -- sharing ------------------------------------------------------------------------------
-    def export(self, file: str | Path) -> int:
-        """Write every verified entry to a ``.tar.gz`` (a temporary file renamed at the end, so a failed
-        export leaves nothing behind); returns the number of entries."""
-        file = Path(file)
-        if file.is_dir():
-            raise ValueError(f"file={str(file)!r} is a directory: give the path of the archive to write")
-        count = 0
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tar.gz", dir=file.parent if str(file.parent) else ".")
-        os.close(fd)
-        try:
-            with tarfile.open(tmp, "w:gz") as tar:
-                for key in self.keys():
-                    if (self.models_dir / key).is_dir():
-                        self.verify_model(key)
-                        for name in sorted(MODEL_FILES):
-                            tar.add(self.models_dir / key / name, arcname=f"models/{key}/{name}")
-                        count += 1
-                    if self.has_metrics(key):
-                        self.load_metrics(key)
-                        tar.add(self.metrics_path(key), arcname=f"metrics/{key}.json")
-                        count += 1
-            os.replace(tmp, file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return count
-
-    def import_(self, file: str | Path, max_bytes: int | None = None) -> ImportReport:
-        """Add the entries of an exported archive, entry by entry.
-
-        Only the store's own layout is read: ``models/<key>/manifest.json``, ``models/<key>/weights.safetensors``
-        and ``metrics/<key>.json``, regular files within size limits (``max_bytes`` in all, default
-        :data:`MAX_ARCHIVE_BYTES`). Each entry is checked exactly as a load checks it (digests, key
-        recomputed from its recorded inputs, safetensors header) before it is renamed into the store;
-        anything else is rejected with its reason and nothing of it is kept."""
-        file = Path(file)
-        if not file.is_file():
-            raise ValueError(f"file={str(file)!r} does not exist: give a file written by `kag cache export`")
-        budget = MAX_ARCHIVE_BYTES if max_bytes is None else max_bytes
-        report = ImportReport()
-        staging = Store(self._tmpdir(self.root))
-        try:
-            try:
-                with tarfile.open(file, "r:gz") as tar:
-                    members = tar.getmembers()
-                    entries = _archive_entries(members, report)
-                    for name, parts in entries.items():
-                        reason = _extract_entry(tar, parts, staging.root, budget)
-                        if isinstance(reason, str):
-                            report.rejected.append((name, reason))
-                            _discard(staging.root, name)
-                            continue
-                        budget -= reason
-                        self._adopt(staging, name, report)
-            except (tarfile.TarError, OSError, EOFError, struct.error) as exc:
-                raise CorruptEntryError(f"unreadable cache archive {file}: {exc}") from None
-        finally:
-            shutil.rmtree(staging.root, ignore_errors=True)
-        return report
-
-    def _adopt(self, staging: "Store", name: str, report: ImportReport) -> None:
-        """Verify one staged entry (``models/<key>`` or ``metrics/<key>.json``) and rename it into the store."""
+    # -- sharing (kag.experiments.archive reads and writes archives) -----------------------
+    def adopt(self, staging: "Store", name: str, report: ImportReport) -> None:
+        """Verify one staged entry (``models/<key>`` or ``metrics/<key>.json``) and rename it into the
+        store, replacing a broken entry of the same key; a whole one is kept."""
         kind, key = name.split("/")[0], Path(name).name.removesuffix(".json")
         try:
             if kind == "models":
@@ -515,14 +553,37 @@ class Store:
             report.rejected.append((name, _message(exc).replace(str(staging.root), "<archive>").replace(
                 f"; {REPAIR_HINT}", "")))
             return
-        present = self.has_model(key) if kind == "models" else self.has_metrics(key)
-        if present:
-            report.present.append(name)
-            return
         target = self.models_dir / key if kind == "models" else self.metrics_path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.root / name, target)
-        report.added.append(name)
+        broken = False
+        if target.exists():
+            try:
+                self.verify_model(key) if kind == "models" else self.load_metrics(key)
+                report.present.append(name)
+                return
+            except (CorruptEntryError, KeyError):
+                broken = True
+        with writing(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "models":
+                if not self._put_model(staging.root / name, key):  # pragma: no cover - a whole one appeared meanwhile
+                    report.present.append(name)
+                    return
+            else:
+                os.replace(staging.root / name, target)
+        (report.replaced if broken else report.added).append(name)
+
+
+def _jsonable(record: Any) -> Any:
+    """``record`` as JSON holds it: tuples as lists, non-finite floats as None, other objects as text."""
+    if isinstance(record, dict):
+        return {str(k): _jsonable(v) for k, v in record.items()}
+    if isinstance(record, (list, tuple)):
+        return [_jsonable(v) for v in record]
+    if isinstance(record, float) and not math.isfinite(record):
+        return None
+    if record is None or isinstance(record, (bool, int, float, str)):
+        return record
+    return str(record)
 
 
 def _described_key(recipe: Callable[[Mapping[str, Any]], str], record: Mapping[str, Any]) -> str:
@@ -535,89 +596,3 @@ def _described_key(recipe: Callable[[Mapping[str, Any]], str], record: Mapping[s
 
 def _message(exc: BaseException) -> str:
     return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-
-
-_MEMBER = re.compile(r"^(models/([0-9a-f]{64})/(manifest\.json|weights\.safetensors)|metrics/([0-9a-f]{64})\.json)$")
-_DIRECTORY = re.compile(r"^(models|metrics|models/[0-9a-f]{64})/?$")
-
-
-def _archive_entries(members: Iterable[tarfile.TarInfo], report: ImportReport) -> dict[str, list[tarfile.TarInfo]]:
-    """Group an archive's members by entry (``models/<key>`` or ``metrics/<key>.json``); every member
-    outside the store's layout rejects its entry (or itself, when it belongs to none)."""
-    entries: dict[str, list[tarfile.TarInfo]] = {}
-    bad: dict[str, str] = {}
-    for m in members:
-        name = m.name.removeprefix("./")
-        match = _MEMBER.match(name)
-        if m.isdir() and _DIRECTORY.match(name):
-            continue
-        entry = None
-        if name.startswith("models/") and len(name.split("/")) >= 2 and _KEY.match(name.split("/")[1]):
-            entry = "/".join(name.split("/")[:2])
-        elif match and match.group(4):
-            entry = name
-        if not match or not m.isfile():
-            what = ("a link" if m.issym() or m.islnk() else "not a regular file" if not m.isfile()
-                    else "not part of the store's layout")
-            reason = f"member {m.name!r} is {what}"
-            if entry is None:
-                report.rejected.append((m.name, reason))
-            else:
-                bad.setdefault(entry, reason)
-            continue
-        entries.setdefault(entry, []).append(m)
-    for entry, reason in bad.items():
-        entries.pop(entry, None)
-        report.rejected.append((entry, reason))
-    return entries
-
-
-def _member_limit(name: str) -> int:
-    return MAX_MANIFEST_BYTES if name.endswith(MANIFEST) else MAX_METRICS_BYTES
-
-
-def _extract_entry(tar: tarfile.TarFile, parts: list[tarfile.TarInfo], root: Path, budget: int) -> int | str:
-    """Copy one entry's members under ``root``, size-checked before a byte is written; the bytes
-    written, or the reason for rejecting the entry."""
-    by_name = {m.name.removeprefix("./"): m for m in parts}
-    manifests = [n for n in by_name if n.endswith(MANIFEST)]
-    if manifests:  # a model: its weights may not exceed what the model it describes can take
-        if set(Path(n).name for n in by_name) != MODEL_FILES:
-            return f"a model entry has exactly {sorted(MODEL_FILES)}; this one has {sorted(Path(n).name for n in by_name)}"
-    total = 0
-    order = sorted(by_name, key=lambda n: not n.endswith(MANIFEST))  # the manifest first: it bounds the weights
-    limit_of: dict[str, int] = {}
-    for name in order:
-        m = by_name[name]
-        limit = limit_of.get(name, _member_limit(name))
-        if m.size > limit or total + m.size > budget:
-            return (f"member {name} has {m.size} bytes, over the limit of "
-                    f"{min(limit, budget - total)} bytes for it")
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = tar.extractfile(m)
-        if source is None:
-            return f"member {name} cannot be read as a file"
-        with source, open(target, "wb") as out:
-            copied = 0
-            while block := source.read(1 << 20):
-                copied += len(block)
-                if copied > m.size:
-                    return f"member {name} holds more bytes than its header says"
-                out.write(block)
-        total += m.size
-        if name.endswith(MANIFEST):
-            try:
-                bound = weights_bytes_bound(json.loads(target.read_text()))
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-                return f"member {name} is not the manifest of a model (no width or epochs recorded)"
-            limit_of[str(Path(name).parent / WEIGHTS)] = bound
-    return total
-
-
-def _discard(root: Path, name: str) -> None:
-    path = root / name
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -170,6 +170,28 @@ class Results:
         return out
 
 
+def needed_keys(profile: Profile, groups: list[Group] | None = None) -> tuple[set[str], set[str]]:
+    """(model keys, metric-table keys) that ``groups`` (default: every group the profile needs) read. The
+    keys are computed as :func:`kag.experiments.analysis.ensure_metrics` computes them, with the dataset's
+    pinned digest (the one every load verifies), so nothing is loaded or trained."""
+    from kag.experiments.analysis import metric_key
+    from kag.experiments.datasets import pinned_digest
+    from kag.experiments.pipeline import model_key
+    from kag.repro.studies import get_study
+
+    study = get_study(profile.study)
+    digest = pinned_digest(study.dataset)
+    res = Results(profile, compute=False)
+    models, tables = set(), set()
+    for g in groups if groups is not None else groups_needed(profile):
+        p = res.profile_for(g.eval_images)
+        for seed in profile.seeds:
+            mk = model_key(g.width, seed, g.regime, p.train, digest, study.family)
+            models.add(mk)
+            tables.add(metric_key(mk, p.metrics, g.regime, g.width in p.spatial_widths))
+    return models, tables
+
+
 def prepare(results: Results, groups: list[Group] | None = None, start: int = 0,
             poll_seconds: float = 2.0) -> dict[str, float]:
     """Compute ``groups`` (default: every group the profile needs); returns seconds per group.

@@ -48,7 +48,8 @@ from kag.progress import Progress
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
 from kag.repro.sweep.grid import Grid, Point
-from kag.experiments.store import Store, make_key
+from kag.experiments.keys import make_key
+from kag.experiments.store import Store
 
 RETRIES = 2  # a task that raised runs at most twice more
 ALLOWED_FAILURES = 3  # a task whose worker died runs again until it has killed this many workers
@@ -220,6 +221,37 @@ def local_cluster(workers: int | None = None, device: str | None = None):
                             resources={"GPU": 1} if gpu else None)
 
 
+CONNECT_TIMEOUT_S = 5  # a scheduler that does not answer in this time is unreachable
+
+
+class SchedulerUnreachable(KagError):
+    """The ``--scheduler`` address answers no connection in :data:`CONNECT_TIMEOUT_S` seconds."""
+
+
+def _check_reachable(scheduler: str) -> None:
+    """Ask the scheduler at ``scheduler`` who it is, within :data:`CONNECT_TIMEOUT_S` seconds in all.
+    ``Client`` alone can wait far longer on an address that accepts connections and never answers."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identity() -> None:
+        comm = await connect(scheduler, timeout=CONNECT_TIMEOUT_S)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT_S))
+    except (OSError, asyncio.TimeoutError, ValueError, TypeError) as exc:
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise SchedulerUnreachable(f"no Dask scheduler answers at --scheduler {scheduler} within {CONNECT_TIMEOUT_S} s "
+                                   f"({why}): start one (`dask scheduler`), fix the address, or leave --scheduler out "
+                                   "to run on this machine") from None
+
+
 @contextlib.contextmanager
 def _connect(client, scheduler: str | None, workers: int | None, device: str | None) -> Iterator[tuple[Any, bool]]:
     """(client, pin_gpu): the caller's client, a client of the cluster at ``scheduler``, or an embedded cluster."""
@@ -229,7 +261,8 @@ def _connect(client, scheduler: str | None, workers: int | None, device: str | N
         yield client, False
         return
     if scheduler:
-        with Client(scheduler) as c:
+        _check_reachable(scheduler)
+        with Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s") as c:
             yield c, False
         return
     cluster = local_cluster(workers, device)

@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +58,8 @@ from kag.experiments.model import check_widths
 from kag.repro.profiles import PAPER, PROFILES, Profile, check_verdict_seeds
 from kag.experiments.train import check_epochs, check_seeds, check_train_config, weight_decay_shrink
 
+MAX_TASKS = 10_000  # trained models a grid may ask for unless `kag sweep --max-tasks` raises it
+MAX_AXIS_VALUES = 100  # values one axis may list
 AXES = ("epochs", "lr", "weight_decay", "augmentation", "eval_images")
 # augmentation name -> the TrainConfig fields it sets (every other field stays the paper's). "affine"
 # is torchvision RandomAffine(degrees=15, translate=(4/28, 4/28), scale=(0.9, 1.1)).
@@ -302,6 +304,9 @@ class _Checker:
             raise self.error(key, f"is not a list: write it as a list, e.g. {name} = [{_toml(DEFAULTS[name])}]", value)
         if not value:
             raise self.error(key, "is empty: give at least one value", value)
+        if len(value) > MAX_AXIS_VALUES:
+            raise self.error(key, f"lists {len(value):,} values, more than the {MAX_AXIS_VALUES} an axis may hold",
+                             value[:3])
         out = []
         for v in value:
             if name == "epochs":
@@ -330,8 +335,23 @@ class _Checker:
         return tuple(out)
 
 
-def parse_grid(text: str, source: str = "<grid>") -> Grid:
-    """Parse and validate the TOML text of a grid file (``source`` names it in errors)."""
+def task_count(n_points: int, widths: Sequence[int], seeds: Sequence[int]) -> int:
+    """An upper bound on the models a grid trains: points x widths x seeds x both regimes."""
+    return n_points * len(widths) * len(seeds) * 2
+
+
+def _count_points(kind: str, given: Mapping[str, tuple[Any, ...]], defaults: Mapping[str, Any],
+                  pairs: Sequence[tuple[str, str]], extra: Sequence[Any]) -> int:
+    """The number of points the design would hold (an upper bound), computed without building one."""
+    if kind == "full":
+        return math.prod(len(given.get(a, (defaults[a],))) for a in AXES)
+    off = {a: sum(v != defaults[a] for v in given.get(a, ())) for a in AXES}
+    return 1 + sum(off.values()) + sum(off[a] * off[b] for a, b in pairs) + len(extra)
+
+
+def parse_grid(text: str, source: str = "<grid>", max_tasks: int = MAX_TASKS) -> Grid:
+    """Parse and validate the TOML text of a grid file (``source`` names it in errors). A grid of more
+    than ``max_tasks`` trained models (:func:`task_count`) is refused before any point is built."""
     check = _Checker(source)
     try:
         doc = tomllib.loads(text)
@@ -398,6 +418,11 @@ def parse_grid(text: str, source: str = "<grid>") -> Grid:
             raise check.error("design.pairs", f"repeats {_toml(pair)}: give each pair once", pairs_in)
         pairs.append((pair[0], pair[1]))
     extra = _single_points(check, design_in.get("points", []), kind, given, defaults)
+    tasks = task_count(_count_points(kind, given, defaults, pairs, extra), widths, seeds)
+    if tasks > max_tasks:
+        raise ValueError(f"{source}: the grid asks for {tasks:,} trained models (points x widths x seeds x 2 "
+                         f"regimes), more than the limit of {max_tasks:,}: shrink [axes] or use the one-factor "
+                         "design, or raise the limit with --max-tasks")
 
     if any(v == "affine" for v in given.get("augmentation", ())):
         known = {x.name for x in dataclasses.fields(TrainConfig)}
@@ -454,7 +479,7 @@ def _single_points(check: _Checker, points_in: Any, kind: str, given: Mapping[st
     return tuple(out)
 
 
-def load_grid(path: str | Path) -> Grid:
+def load_grid(path: str | Path, max_tasks: int = MAX_TASKS) -> Grid:
     """Read and validate the grid file at ``path`` (a one-line ``ValueError`` naming the key when it is bad)."""
     path = Path(path)
     if not path.is_file():
@@ -463,4 +488,4 @@ def load_grid(path: str | Path) -> Grid:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot be read as a grid file: {exc}") from None
-    return parse_grid(text, str(path))
+    return parse_grid(text, str(path), max_tasks)
