@@ -284,8 +284,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
             print(f"{len(problems)} problems removed; {n} entries verified in {store.root}")
             return 0
         if problems:
+            unsealed = sum("not sealed" in p.reason for p in problems)
             print(f"{len(problems)} problems in {store.root}: `kag cache verify --repair` removes them "
-                  "(broken entries are recomputed when next needed)")
+                  "(broken entries are recomputed when next needed)"
+                  + (f"; {unsealed} of them were written before entries were sealed: `kag cache seal` keeps "
+                     "them (your own store)" if unsealed else ""))
             return 1
         print(f"{n} entries verified in {store.root}")
     return 0

@@ -99,7 +99,7 @@ def test_an_edited_metric_table_is_caught(tmp_path):
         store.load_metrics(mkey)
 
 
-def test_an_older_store_is_sealed_by_kag_cache_seal_and_then_loads(tmp_path, capsys):
+def test_an_older_store_is_sealed_by_kag_cache_seal_and_then_loads(tmp_path, capsys, monkeypatch):
     """Entries written before the seal (indent=1 manifests, tables with a payload digest) are refused,
     until their owner seals them; a table whose payload does not match its old digest stays refused."""
     store = Store(tmp_path / "store")
@@ -114,6 +114,11 @@ def test_an_older_store_is_sealed_by_kag_cache_seal_and_then_loads(tmp_path, cap
     store.metrics_path(bad).write_text(store.metrics_path(bad).read_text().replace('"trained"', '"init"'))
     with pytest.raises(CorruptEntryError, match="not sealed.*kag cache seal"):
         store.load_model(key)
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    from kag.cli import main
+
+    assert main(["cache", "verify"]) == 1
+    assert "3 of them were written before entries were sealed: `kag cache seal`" in capsys.readouterr().out
     sealed = store.seal_unsealed()
     assert sorted(p.name for p in sealed) == sorted(["manifest.json", f"{good}.json"])
     store.load_model(key)
@@ -178,7 +183,7 @@ def _nested(depth: int) -> bytes:
     return b'{"key":' + b"[" * depth + b"]" * depth + b"}"
 
 
-@pytest.mark.parametrize("hostile, why", [(_nested(100_000), "arrays or objects in 200,008 bytes"), (_nested(MAX_DEPTH + 1), "nested deeper"),
+@pytest.mark.parametrize("hostile, why", [(_nested(100_000), "nested deeper"), (_nested(MAX_DEPTH + 1), "nested deeper"),
                                           (b'{"width":' + b"9" * 5000 + b"}", "5,000 digits"),
                                           (b'{"width":1e400}', "not finite"), (b"\xff\xfe{}", "UTF-8")])
 def test_hostile_json_is_one_line_naming_the_file_everywhere(tmp_path, capsys, monkeypatch, hostile, why):
@@ -212,7 +217,7 @@ def test_a_hostile_entry_in_an_archive_does_not_stop_the_valid_ones_after_it(tmp
     report = import_archive(Store(tmp_path / "b"), _tar(tmp_path / "x.tar.gz", files))
     assert sorted(report.added) == sorted(f"models/{k}" for k in keys[1:])
     reasons = dict(report.rejected)
-    assert "arrays or objects" in reasons[f"models/{keys[0]}"] and "digits" in reasons[f"metrics/{'e' * 64}.json"]
+    assert "nested deeper" in reasons[f"models/{keys[0]}"] and "digits" in reasons[f"metrics/{'e' * 64}.json"]
     assert "manifest.json\\n' is not part of the store's layout" in reasons[f"models/{'f' * 64}"]
 
 
@@ -249,15 +254,13 @@ _MEASURE_IMPORT = textwrap.dedent("""
     archive, root = Path(sys.argv[1]), Path(sys.argv[2])
     budget = 10 * archive.stat().st_size + (200 << 20)
     vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (vm + 2 * budget, vm + 2 * budget))  # a regression fails, not the machine
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (vm + budget, vm + budget))  # more memory is a MemoryError here
     try:
         report = import_archive(Store(root), archive)
         outcome = [reason for _, reason in report.rejected]
     except CorruptEntryError as exc:
         outcome = [str(exc)]
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
-    print(json.dumps({"grown": grown, "budget": budget, "outcome": outcome}))
+    print(json.dumps({"budget": budget, "outcome": outcome}))
 """)
 
 
@@ -268,13 +271,21 @@ def _import_in_child(archive: Path, root: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("shape", ["amplified-table", "dense-containers", "bomb"])
+@pytest.mark.parametrize("shape", ["amplified-table", "dense-containers", "short-numbers", "short-strings",
+                                   "sealed-numbers", "bomb"])
 def test_a_rejected_import_stays_within_ten_times_the_archive_plus_200_mb(tmp_path, shape):
     key = "a" * 64
     if shape == "amplified-table":  # the issue's 260 KB archive: one table of 255 MiB
         files = {f"metrics/{key}.json": b'{"payload":"' + b"0" * (255 << 20) + b'"}'}
     elif shape == "dense-containers":  # the worst case for a parser: an empty list costs 56 bytes for 3 of text
         files = {f"metrics/{key}.json": b"[" + b"[]," * (5 << 20) + b"[]]"}
+    elif shape == "short-numbers":  # the largest table allowed, of the numbers that cost most memory per byte
+        files = {f"metrics/{key}.json": b'{"payload":[' + b"1e1," * ((16 << 20) // 4 - 8) + b"1]}"}
+    elif shape == "short-strings":  # distinct short strings, just under the parser's estimate
+        files = {f"metrics/{key}.json": b"[" + b",".join(b'"%x"' % i for i in range(1_400_000)) + b"]"}
+    elif shape == "sealed-numbers":  # just under the estimate, sealed: parsed, re-encoded, digested, then refused
+        body = {"payload": [1e1] * 1_600_000}
+        files = {f"metrics/{key}.json": seal(body)}
     else:  # gigabytes of zeros in one member
         info = tarfile.TarInfo(f"models/{key}/weights.safetensors")
         info.size = 8 << 30
@@ -287,7 +298,7 @@ def test_a_rejected_import_stays_within_ten_times_the_archive_plus_200_mb(tmp_pa
     t0 = time.perf_counter()
     result = _import_in_child(archive, tmp_path / "store")
     assert time.perf_counter() - t0 < 60
-    assert result["outcome"] and result["grown"] < result["budget"], result
+    assert result["outcome"], result  # it finished, rejected, within the budget its address space had
     written = sum(p.stat().st_size for p in (tmp_path / "store").rglob("*") if p.is_file())
     assert written < 20 << 20
 
@@ -295,7 +306,7 @@ def test_a_rejected_import_stays_within_ten_times_the_archive_plus_200_mb(tmp_pa
 def test_parse_bounded_limits():
     assert parse_bounded(b'{"a": [1, 2.5, null, "x"]}', "f") == {"a": [1, 2.5, None, "x"]}
     for raw, why in ((b"[NaN]", "NaN"), (b"[-Infinity]", "Infinity"), (b"[" + b"1" * 21 + b"]", "21 digits"),
-                     (b"[" * 33 + b"]" * 33, "nested deeper than 32"), (b"[" + b"[]," * 30000 + b"[]]", "arrays"),
+                     (b"[" * 33 + b"]" * 33, "nested deeper than 32"), (b"[" + b"[]," * 2_000_000 + b"[]]", "MB of memory"),
                      (b'["' + b"x" * (4 << 20) + b'",' + b"[" * 100_000 + b"]" * 100_000 + b"]", "nested deeper")):
         with pytest.raises(BadJSON, match=why):
             parse_bounded(raw, "f")
@@ -444,3 +455,21 @@ def test_an_unreachable_scheduler_fails_within_ten_seconds(tmp_path):
     start_up = time.perf_counter() - t0  # Python, torch and kag: the part of the wait that is not the connection
     assert done.returncode == 1 and "no Dask scheduler answers" in done.stderr, done.stderr[-2000:]
     assert len(done.stderr.strip().splitlines()) == 1 and elapsed - start_up < 10, (elapsed, start_up)
+
+
+def test_an_archive_that_would_be_read_twice_is_refused_entry_by_entry(tmp_path):
+    """Interleaved entries, or weights before their manifest, would make a gzip stream rewind and inflate
+    again from its start for every entry: such entries are refused, unread, and the in-order ones come in."""
+    source = Store(tmp_path / "a")
+    keys = [save_model(source, seed=s) for s in range(3)]
+    f = [_files(source, k) for k in keys]
+    m = [f"models/{k}/manifest.json" for k in keys]
+    w = [f"models/{k}/weights.safetensors" for k in keys]
+    ordered = {m[0]: f[0][m[0]], m[1]: f[1][m[1]], w[0]: f[0][w[0]], w[1]: f[1][w[1]],  # 0 and 1 interleaved
+               w[2]: f[2][w[2]], m[2]: f[2][m[2]]}  # 2: weights first
+    good = save_model(source, seed=5)
+    ordered |= _files(source, good)
+    report = import_archive(Store(tmp_path / "b"), _tar(tmp_path / "x.tar.gz", ordered))
+    assert report.added == [f"models/{good}"]
+    assert sorted(n for n, _ in report.rejected) == sorted(f"models/{k}" for k in keys)
+    assert all("side by side" in reason for _, reason in report.rejected)

@@ -9,8 +9,10 @@ Import trusts nothing in the file. Before a byte is written, the members' sizes 
 headers must add up to at most :data:`MAX_INFLATION` times the archive's size (plus
 :data:`INFLATION_ALLOWANCE`): trained weights barely compress, so more is a decompression bomb.
 Each member is bounded by what the code writes (a manifest 1 MiB, a table 16 MiB, weights exactly
-the size of the model its sealed manifest describes), and each entry is staged, checked as a load
-checks it, and renamed into the store, replacing a broken entry of the same key. A failed write
+the size of the model its sealed manifest describes), and the archive is read in one pass (a model's
+manifest and weights side by side, the manifest first, as export writes them), so nothing is ever
+inflated twice. Each entry is staged, checked as a load checks it, and renamed into the store,
+replacing a broken entry of the same key. A failed write
 is a :class:`kag.errors.StoreWriteError` naming the path, never blamed on the archive.
 """
 
@@ -161,6 +163,15 @@ def _entries(members: list[tarfile.TarInfo], report: ImportReport) -> dict[str, 
             bad.setdefault(entry, f"member {name} appears twice")
             continue
         entries.setdefault(entry, []).append(m)
+    # One pass over a compressed stream: an entry read out of order would rewind and re-inflate the
+    # archive from its start, so a hostile archive of interleaved entries could cost hours.
+    position = {id(m): i for i, m in enumerate(m for m in members if not m.isdir())}
+    for entry, parts in entries.items():
+        spots = [position[id(m)] for m in parts]
+        if spots != list(range(spots[0], spots[0] + len(spots))) or not parts[0].name.endswith(
+                (MANIFEST, ".json")):
+            bad.setdefault(entry, "its members are not its manifest followed by its weights, side by side, as "
+                                  "`kag cache export` writes them")
     for entry, reason in bad.items():
         entries.pop(entry, None)
         report.rejected.append((entry, reason))

@@ -5,9 +5,9 @@ Two jobs, both about not trusting a file:
 * :func:`parse_bounded` parses JSON with limits a hostile file cannot get around: a size cap
   checked before reading, at most :data:`MAX_DEPTH` levels of nesting, integers of at most
   :data:`MAX_INT_DIGITS` digits, finite numbers only (``NaN``, ``Infinity`` and ``1e400`` are
-  refused; the store writes a missing value as ``null``), and at most one array or object per
-  :data:`BYTES_PER_CONTAINER` bytes, which bounds the memory of the parse to about ten times the
-  file's size (an empty list costs 56 bytes of memory for 3 of text).
+  refused; the store writes a missing value as ``null``), and a parse whose memory, estimated from
+  the number of values, objects and keys before parsing, stays under :data:`MAX_PARSE_BYTES` (text
+  can cost 20 times its size as Python objects: an empty list is 56 bytes for 3 of text).
 * :func:`seal` writes a record as canonical JSON with the SHA-256 of all its other fields inside
   (:data:`SEAL`); :func:`unseal` accepts only bytes that are exactly that canonical form with the
   right digest. So every byte is covered: a changed value breaks the digest, and a change that
@@ -28,8 +28,13 @@ from typing import Any
 SEAL = "entry_sha256"
 MAX_DEPTH = 32  # the store's deepest record (a metric table's variant rows) nests 7 levels
 MAX_INT_DIGITS = 20  # any seed, width, epoch or count fits in 20 digits (2**64 has 20)
-BYTES_PER_CONTAINER = 16  # a table row (11 values) takes about 100 bytes; replicate lists more
-SMALL_FILE = 1 << 16  # below this size the container density is not checked (the memory is negligible)
+MAX_PARSE_BYTES = 128 << 20  # a 5 MB table is estimated at about 45 MB
+SMALL_FILE = 1 << 16  # below this size the estimate is not made (the memory is negligible)
+# Upper bounds of the memory one token costs once parsed (CPython, 64-bit), for the estimate:
+VALUE_BYTES = 56  # a short string or a float, and its slot in a list (a separating comma marks each value)
+CONTAINER_BYTES = 64  # an empty list or dict
+KEY_BYTES = 96  # a key string and its dict entry (a colon marks each key)
+TEXT_BYTES = 3  # the bytes, their decoded text and the parser's working copy
 
 
 class BadJSON(ValueError):
@@ -58,25 +63,43 @@ def _no_constant(name: str) -> Any:
 
 
 def _depth(obj: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(obj, 1)]
+    """Nesting depth of parsed JSON, without recursion and in memory proportional to the depth (a stack of
+    iterators: one per open container), stopping once it exceeds :data:`MAX_DEPTH`."""
+    def children(node: Any) -> Any:
+        return iter(node.values() if isinstance(node, dict) else node)
+
+    if not isinstance(obj, (dict, list)):
+        return 0
+    stack, deepest = [children(obj)], 1
     while stack:
-        node, level = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                return level
-            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+        for child in stack[-1]:
+            if isinstance(child, (dict, list)):
+                stack.append(children(child))
+                deepest = max(deepest, len(stack))
+                if deepest > MAX_DEPTH:
+                    return deepest
+                break
+        else:
+            stack.pop()
     return deepest
+
+
+def parse_cost(raw: bytes) -> int:
+    """An upper bound on the memory parsing ``raw`` takes, from counts of its separators (strings that
+    hold separators make it larger, never smaller)."""
+    containers = raw.count(b"[") + raw.count(b"{")
+    return (VALUE_BYTES * raw.count(b",") + CONTAINER_BYTES * containers + KEY_BYTES * raw.count(b":")
+            + TEXT_BYTES * len(raw))
 
 
 def parse_bounded(raw: bytes, where: str | Path) -> Any:
     """Parse ``raw`` (the bytes of file ``where``) within the module's limits; :class:`BadJSON` naming
     ``where`` and what was over a limit otherwise."""
-    containers = raw.count(b"[") + raw.count(b"{")
-    if len(raw) > SMALL_FILE and containers > len(raw) // BYTES_PER_CONTAINER:
-        raise BadJSON(where, f"{containers:,} arrays or objects in {len(raw):,} bytes, more than one per "
-                      f"{BYTES_PER_CONTAINER} bytes: not a file the store writes")
+    if len(raw) > SMALL_FILE:
+        cost = parse_cost(raw)
+        if cost > MAX_PARSE_BYTES:
+            raise BadJSON(where, f"parsing its {len(raw):,} bytes would take about {cost >> 20:,} MB of memory, more "
+                          f"than the {MAX_PARSE_BYTES >> 20} MB any file the store writes needs")
     try:
         obj = json.loads(raw.decode("utf-8"), parse_float=_finite_float, parse_int=_bounded_int,
                          parse_constant=_no_constant)
@@ -125,8 +148,7 @@ def unseal(raw: bytes, where: str | Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise BadJSON(where, "not a JSON object")
     if SEAL not in record:
-        raise BadJSON(where, f"not sealed (no {SEAL}; written before entries were sealed, or edited): "
-                      "`kag cache seal` seals the entries of your own store")
+        raise BadJSON(where, f"not sealed (no {SEAL}: written before entries were sealed, or edited)")
     if _digest(record) != record[SEAL]:
         raise BadJSON(where, f"its fields do not match its {SEAL} (the file was edited)")
     if _canonical(record) != raw:

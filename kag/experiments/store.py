@@ -59,6 +59,7 @@ WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
 MODEL_FILES = frozenset({MANIFEST, WEIGHTS})
 REPAIR_HINT = "`kag cache verify --repair` removes it"
+SEAL_HINT = "`kag cache seal` seals the entries of your own store"
 
 # Size limits, from what the code writes (a file over them is rejected before it is parsed).
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
@@ -245,7 +246,8 @@ class Store:
         try:
             return unseal(read_limited(path, limit), path)
         except BadJSON as exc:
-            raise self._broken(path, exc.reason) from None
+            hint = f"; {SEAL_HINT}" if exc.reason.startswith("not sealed") else ""
+            raise self._broken(path, exc.reason + hint) from None
 
     # -- keys ---------------------------------------------------------------------------------
     def keys(self) -> list[str]:
@@ -551,7 +553,7 @@ class Store:
                 staging.load_metrics(key)
         except (CorruptEntryError, KeyError) as exc:
             report.rejected.append((name, _message(exc).replace(str(staging.root), "<archive>").replace(
-                f"; {REPAIR_HINT}", "")))
+                f"; {REPAIR_HINT}", "").replace(f"; {SEAL_HINT}", "")))
             return
         target = self.models_dir / key if kind == "models" else self.metrics_path(key)
         broken = False
