@@ -455,3 +455,18 @@ def test_the_committed_release_matches_its_pin_and_imports_whole(tmp_path):
         store = Store(tmp_path / pin.name)
         report = import_archive(store, file)
         assert len(report.added) == pin.entries and not report.rejected and store.problems() == []
+
+
+def test_a_full_disk_during_a_download_is_named_as_such(server, tmp_path, monkeypatch):
+    from kag.errors import StoreWriteError
+
+    real_open = open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".part") and "b" in mode and ("w" in mode or "a" in mode):
+            raise OSError(28, "No space left on device", str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk_open)
+    with pytest.raises(StoreWriteError, match=r"cannot write .*kag\.tar\.gz\.part: No space left on device"):
+        download(server.url(), tmp_path / "kag.tar.gz", sha256=DIGEST, size=len(PAYLOAD))

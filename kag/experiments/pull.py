@@ -35,7 +35,7 @@ from typing import IO, Any, Callable
 from kag.errors import KagError
 from kag.experiments.sealed_json import parse_bounded
 from kag.experiments.archive import import_archive
-from kag.experiments.store import ImportReport, Store, file_sha256, write_atomically
+from kag.experiments.store import ImportReport, Store, file_sha256, write_atomically, writing
 
 SCHEMES = ("http", "https")
 FORMAT = 1  # the version of the published-archives file that read_published understands
@@ -347,7 +347,7 @@ def _fetch(url: str, part: Path, size: int | None, timeout_s: float, chunk: int,
     response, offset = _start(url, part, size, timeout_s)
     with response:
         total = _expected(url, response, offset, size)
-        with open(part, "ab" if offset else "wb") as out:
+        with writing(part), open(part, "ab" if offset else "wb") as out:  # a full disk is not the server's fault
             done = _copy(url, response, out, offset, total, size if size is not None else MAX_BYTES,
                          timeout_s, chunk, progress)
             out.flush()
