@@ -205,3 +205,19 @@ def test_figures_are_memoised_on_their_data_and_redrawn_when_it_changes(data, tm
         cached.write_bytes(b"not a png")
     drawn.clear()
     assert render_module._write_figures(data["figures_data"], tmp_path / "d") == first and set(drawn) == set(real)
+
+
+def test_the_figure_cache_keeps_the_most_recently_used_within_its_size(tmp_path, monkeypatch):
+    import time
+
+    from kag.repro.report.render import prune_figure_cache
+
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    for i in range(10):  # ten 1 KB figures, the oldest first
+        (folder / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(1016))
+        os.utime(folder / f"{i}.png", (time.time() - 100 + i, time.time() - 100 + i))
+    assert prune_figure_cache(max_bytes=4096) == 6
+    assert sorted(p.name for p in folder.iterdir()) == ["6.png", "7.png", "8.png", "9.png"]
+    assert prune_figure_cache(max_bytes=4096) == 0

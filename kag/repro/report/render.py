@@ -35,6 +35,7 @@ from kag.experiments.table import COLUMNS, ResultTable
 
 TEMPLATES = Path(__file__).parent / "templates"
 DPI = 90
+MAX_FIGURE_CACHE_BYTES = 100 << 20  # $KAG_HOME/figures keeps the most recently used figures up to this size
 # Fonts and sizes for every figure; applied only while the figures are drawn and saved.
 RC = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
       "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "kag"}
@@ -79,9 +80,10 @@ def _drawn(stem: str, digest: str, draw: Any) -> bytes | None:
     try:
         folder = kag_home() / "figures"
         cached = folder / f"{key}.png"
-        if cached.is_file():
+        if cached.is_file() and cached.stat().st_size <= 16 << 20:  # a figure is about 50 KB
             payload = cached.read_bytes()
             if payload == _NOTHING or payload[:8] == b"\x89PNG\r\n\x1a\n":
+                os.utime(cached)  # used now: the pruning keeps it
                 return payload or None
     except (OSError, ValueError):
         folder = None
@@ -94,6 +96,27 @@ def _drawn(stem: str, digest: str, draw: Any) -> bytes | None:
         except OSError:
             pass  # a read-only cache only costs the redraw
     return payload
+
+
+def prune_figure_cache(max_bytes: int = MAX_FIGURE_CACHE_BYTES) -> int:
+    """Delete the least recently used figures of ``$KAG_HOME/figures`` until it holds at most ``max_bytes``
+    (each report re-renders on new numbers, so the folder would otherwise only grow). Returns the files
+    deleted; a folder that cannot be read or written is left as it is."""
+    try:
+        files = [(f.stat().st_mtime, f.stat().st_size, f) for f in (kag_home() / "figures").glob("*.png")]
+    except (OSError, ValueError):
+        return 0
+    total, deleted = sum(size for _, size, _ in files), 0
+    for _, size, f in sorted(files, key=lambda item: item[0]):
+        if total <= max_bytes:
+            break
+        try:
+            f.unlink()
+        except OSError:
+            continue
+        total -= size
+        deleted += 1
+    return deleted
 
 
 def _png(fig: Any) -> bytes:
@@ -247,6 +270,7 @@ def render(data: dict, out_dir: Path, table: ResultTable | None = None,
         _write_atomic(out_dir / TABLE_FILE, table_csv(table, variants))
     figures = _write_figures(data.get("figures_data") or {}, out_dir)
     specs = _write_spec_curves(data.get("criteria") or [], out_dir)
+    prune_figure_cache()
     env, ctx = _environment(), _context(data, figures, specs)
     _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
     _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
@@ -267,6 +291,7 @@ def render_sweep(data: dict, out_dir: Path) -> Path:
     data = jsonable(data)
     _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     figures = _write_figures(data.get("figures_data") or {}, out_dir, SWEEP_FIGURES)
+    prune_figure_cache()
     prov = data.get("provenance") or {}
     ctx = {**data, "prov": prov, "figures_drawn": set(figures),
            "figure_uri": {stem: data_uri(png) for stem, png in figures.items()},
