@@ -449,3 +449,14 @@ def test_max_tasks_raises_or_lowers_the_limit():
     assert len(parse_grid(text, SOURCE, max_tasks=18).points()) == 3
     with pytest.raises(ValueError, match="asks for 18 trained models"):
         parse_grid(text, SOURCE, max_tasks=17)
+
+
+def test_a_hostile_grid_file_is_one_line_naming_it(tmp_path):
+    deep = tmp_path / "deep.toml"
+    deep.write_text(grid_text(axes="lr = " + "[" * 100_000 + "]" * 100_000))
+    with pytest.raises(ValueError, match=r"deep\.toml: nested too deeply to be a grid file"):
+        load_grid(deep)
+    big = tmp_path / "big.toml"
+    big.write_text(grid_text() + "#" * (1 << 20))
+    with pytest.raises(ValueError, match=r"big\.toml: .* bytes, more than the 1,048,576 a grid file may have"):
+        load_grid(big)

@@ -60,6 +60,7 @@ from kag.experiments.train import check_epochs, check_seeds, check_train_config,
 
 MAX_TASKS = 10_000  # trained models a grid may ask for unless `kag sweep --max-tasks` raises it
 MAX_AXIS_VALUES = 100  # values one axis may list
+MAX_GRID_BYTES = 1 << 20  # a grid file is a few KB
 AXES = ("epochs", "lr", "weight_decay", "augmentation", "eval_images")
 # augmentation name -> the TrainConfig fields it sets (every other field stays the paper's). "affine"
 # is torchvision RandomAffine(degrees=15, translate=(4/28, 4/28), scale=(0.9, 1.1)).
@@ -357,6 +358,8 @@ def parse_grid(text: str, source: str = "<grid>", max_tasks: int = MAX_TASKS) ->
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{source}: nested too deeply to be a grid file") from None
     for section in doc:
         if section not in SECTIONS:
             raise ValueError(f"{source}: [{section}] is not a section of a grid file: use {', '.join(SECTIONS)}")
@@ -484,6 +487,8 @@ def load_grid(path: str | Path, max_tasks: int = MAX_TASKS) -> Grid:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such grid file" + (" (it is a directory)" if path.is_dir() else ""))
+    if path.stat().st_size > MAX_GRID_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_GRID_BYTES:,} a grid file may have")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
