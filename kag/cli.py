@@ -264,8 +264,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
         published = release(get_profile(args.profile, study=args.study), Path(args.out), store=store,
                             pins=args.published, url=args.url)
+        from kag.experiments.pull import default_pins
+
         print(f"wrote {Path(args.out) / published.name}: {published.entries} entries, {published.bytes:,} bytes, "
-              f"sha256 {published.sha256}; pinned in {args.published or 'reports/paper/published.json'}")
+              f"sha256 {published.sha256}; pinned in {args.published or default_pins()}")
     elif args.action == "seal":
         sealed = store.seal_unsealed()
         print(f"sealed {len(sealed)} files written by an older kag in {store.root}; "
@@ -417,11 +419,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from kag.devices import resolve_device
     from kag.repro.sweep import engine
     from kag.repro.sweep import report as sweep_report
-    from kag.repro.sweep.grid import load_grid
+    from kag.repro.sweep.grid import MAX_TASKS, load_grid
     from kag.experiments.store import Store
 
     t0 = time.perf_counter()
-    grid = load_grid(args.grid, args.max_tasks)  # a bad grid file is a bad argument: one line, exit 2
+    grid = load_grid(args.grid, args.max_tasks or MAX_TASKS)  # a bad grid file is a bad argument: one line, exit 2
     if args.scheduler and args.workers is not None:
         raise ValueError("--workers sizes the embedded cluster: with --scheduler the cluster at "
                          f"{args.scheduler} has its own workers")
@@ -565,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="re-judge the claims over a grid of assumptions (SPEC §8), on Dask distributed")
     p.add_argument("grid", help="a TOML grid file, e.g. sweeps/assumptions.toml")
-    p.add_argument("--max-tasks", type=_checked_int("max-tasks", _positive("max-tasks")), default=10_000,
+    p.add_argument("--max-tasks", type=_checked_int("max-tasks", _positive("max-tasks")), default=None,
                    help="refuse a grid of more trained models than this (points x widths x seeds x 2 regimes; "
                         "default 10,000)")
     p.add_argument("--scheduler", default=None, metavar="ADDR",

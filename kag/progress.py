@@ -20,13 +20,18 @@ import time
 from typing import Any, Callable, Iterable
 
 
+def quiet() -> bool:
+    """Whether ``KAG_QUIET`` asks for no progress lines (any value but empty or ``0``)."""
+    return os.environ.get("KAG_QUIET", "") not in ("", "0")
+
+
 class Progress:
     """Print ``[kag] <task>: 3/10 epoch, <note> (12.3 s)`` at most every ``every`` seconds."""
 
     def __init__(self, task: str, total: int, unit: str = "step", every: float = 5.0) -> None:
         self.task, self.total, self.unit, self.every = task, total, unit, every
         self.start = self._last = time.perf_counter()
-        self.quiet = os.environ.get("KAG_QUIET", "") not in ("", "0")
+        self.quiet = quiet()
 
     def _print(self, text: str) -> None:
         if not self.quiet:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,3 +60,24 @@ def save_metrics(store, model: str, **kwargs: Any) -> str:
     key, payload, meta = metric_entry(model, **kwargs)
     store.save_metrics(key, payload, meta)
     return key
+
+
+def entry_files(store, key: str) -> dict[str, bytes]:
+    """The archive members of entry ``key`` (a model's two files, or a metric table), by member name."""
+    files = ({f"models/{key}/{p.name}": p.read_bytes() for p in (store.models_dir / key).iterdir()}
+             if (store.models_dir / key).is_dir() else {})
+    if store.has_metrics(key):
+        files[f"metrics/{key}.json"] = store.metrics_path(key).read_bytes()
+    return files
+
+
+def write_tar_gz(path: Path, files: dict[str, bytes], special: list[tarfile.TarInfo] = (), level: int = 6) -> Path:
+    """A ``.tar.gz`` of ``files`` (member name -> bytes, in order), then the ``special`` members (links...)."""
+    with tarfile.open(path, "w:gz", compresslevel=level) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for info in special:
+            tar.addfile(info)
+    return path

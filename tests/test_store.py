@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import io
 import json
 import multiprocessing as mp
 import os
@@ -25,7 +24,7 @@ from kag.experiments.keys import metric_key_of, model_key_of
 from kag.experiments.pipeline import ensure_models, model_key
 from kag.experiments.store import Store, file_sha256
 
-from entries import metric_entry, model_meta, model_tensors, save_metrics, save_model
+from entries import entry_files, metric_entry, model_meta, model_tensors, save_metrics, save_model, write_tar_gz
 
 TINY = TrainConfig(epochs=1, train_subset=512, checkpoint_every=1)
 
@@ -326,20 +325,6 @@ def test_import_of_a_corrupt_archive_is_a_clear_error(tmp_path):
     assert [p.name for p in (tmp_path / "s").iterdir()] == []
 
 
-def _entry_files(store: Store, key: str) -> dict[str, bytes]:
-    return {f"models/{key}/{p.name}": p.read_bytes() for p in (store.models_dir / key).iterdir()}
-
-
-def _archive(path, files: dict[str, bytes], special: list[tarfile.TarInfo] = (), level: int = 6) -> None:
-    with tarfile.open(path, "w:gz", compresslevel=level) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in special:
-            tar.addfile(info)
-
-
 def _link(name: str, target: str, kind=tarfile.SYMTYPE) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type, info.linkname = kind, target
@@ -349,8 +334,8 @@ def _link(name: str, target: str, kind=tarfile.SYMTYPE) -> tarfile.TarInfo:
 def _malicious(kind: str, good: dict[str, bytes], bad_key: str, source: Store, seed0: str):
     """(files, special members) of an archive holding one valid entry plus one attack."""
     files, special = dict(good), []
-    bad = _entry_files(source, bad_key)  # a valid entry of its own key, tampered with below
-    renamed = {n.replace(seed0, bad_key): b for n, b in _entry_files(source, seed0).items()}
+    bad = entry_files(source, bad_key)  # a valid entry of its own key, tampered with below
+    renamed = {n.replace(seed0, bad_key): b for n, b in entry_files(source, seed0).items()}
     manifest_name = f"models/{bad_key}/manifest.json"
     if kind == "escape":
         files["../escaped.txt"] = b"outside"
@@ -400,9 +385,9 @@ def test_import_rejects_malicious_entries_and_keeps_the_valid_one(tmp_path, atta
     good_key = save_model(source, seed=3)
     seed0 = save_model(source, seed=0)
     bad_key = save_model(source, seed=1)
-    files, special = _malicious(attack, _entry_files(source, good_key), bad_key, source, seed0)
+    files, special = _malicious(attack, entry_files(source, good_key), bad_key, source, seed0)
     archive = tmp_path / "attack.tar.gz"
-    _archive(archive, files, special, level=1)
+    write_tar_gz(archive, files, special, level=1)
     target = Store(tmp_path / "home" / "store")
     report = import_archive(target, archive)
     assert report.added == [f"models/{good_key}"]  # the valid entry still comes in
@@ -421,7 +406,7 @@ def test_import_honours_a_total_size_limit(tmp_path):
     save_model(source, seed=1)
     archive = tmp_path / "two.tar.gz"
     export_archive(source, archive)
-    one = sum(len(b) for b in _entry_files(source, source.keys()[0]).values())
+    one = sum(len(b) for b in entry_files(source, source.keys()[0]).values())
     report = import_archive(Store(tmp_path / "t"), archive, max_bytes=one + 10)
     assert len(report.added) == 1 and "over the limit" in report.rejected[0][1]
 

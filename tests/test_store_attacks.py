@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import io
 import json
 import os
 import socket
@@ -27,7 +26,7 @@ from kag.experiments.archive import export_archive, import_archive
 from kag.experiments.sealed_json import MAX_DEPTH, SEAL, BadJSON, parse_bounded, seal, unseal
 from kag.experiments.store import HOST, Store, file_sha256
 
-from entries import metric_entry, model_meta, model_tensors, save_metrics, save_model
+from entries import entry_files, metric_entry, model_meta, model_tensors, save_metrics, save_model, write_tar_gz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,23 +43,6 @@ def _model_with_accuracy(store: Store, seed: int = 0) -> str:
     key, meta = model_meta(seed=seed)
     store.save_model(key, model_tensors(), {**meta, "test_accuracy": 0.2156})
     return key
-
-
-def _tar(path: Path, files: dict[str, bytes], level: int = 6) -> Path:
-    with tarfile.open(path, "w:gz", compresslevel=level) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def _files(store: Store, key: str) -> dict[str, bytes]:
-    out = {f"models/{key}/{p.name}": p.read_bytes() for p in (store.models_dir / key).iterdir()} \
-        if (store.models_dir / key).is_dir() else {}
-    if store.has_metrics(key):
-        out[f"metrics/{key}.json"] = store.metrics_path(key).read_bytes()
-    return out
 
 
 # -- 1. every recorded field is protected -------------------------------------------------------
@@ -85,7 +67,7 @@ def test_any_edit_of_a_manifest_is_caught_by_load_verify_and_import(tmp_path, ed
     with pytest.raises(CorruptEntryError, match=f"{key}/manifest.json.*(edited|sealed)"):
         store.load_model(key)
     assert [p.path.name for p in store.problems()] == [key]
-    archive = _tar(tmp_path / "edited.tar.gz", _files(store, key))
+    archive = write_tar_gz(tmp_path / "edited.tar.gz", entry_files(store, key))
     report = import_archive(Store(tmp_path / "b"), archive)
     assert not report.added and report.rejected[0][0] == f"models/{key}"
 
@@ -145,7 +127,7 @@ def test_weights_with_the_right_names_but_wrong_shapes_are_refused(tmp_path):
     with pytest.raises(CorruptEntryError, match=r"tensor 'init.fc1.weight' is F32 \[1, 1\]; the model the manifest "
                                                 r"describes has F32 \[4, 784\]"):
         store.load_model(key)
-    report = import_archive(Store(tmp_path / "b"), _tar(tmp_path / "x.tar.gz", _files(store, key)))
+    report = import_archive(Store(tmp_path / "b"), write_tar_gz(tmp_path / "x.tar.gz", entry_files(store, key)))
     assert not report.added and "the model the manifest describes" in report.rejected[0][1]
 
 
@@ -210,11 +192,11 @@ def test_hostile_json_is_one_line_naming_the_file_everywhere(tmp_path, capsys, m
 def test_a_hostile_entry_in_an_archive_does_not_stop_the_valid_ones_after_it(tmp_path):
     source = Store(tmp_path / "a")
     keys = [save_model(source, seed=s) for s in range(3)]
-    files = {n: b for k in keys for n, b in _files(source, k).items()}
+    files = {n: b for k in keys for n, b in entry_files(source, k).items()}
     files[f"models/{keys[0]}/manifest.json"] = _nested(100_000)
     files[f"metrics/{'e' * 64}.json"] = b'{"a":' + b"1" * 5000 + b"}"
     files[f"models/{'f' * 64}/manifest.json\n"] = b"{}"  # a member name ending in a newline
-    report = import_archive(Store(tmp_path / "b"), _tar(tmp_path / "x.tar.gz", files))
+    report = import_archive(Store(tmp_path / "b"), write_tar_gz(tmp_path / "x.tar.gz", files))
     assert sorted(report.added) == sorted(f"models/{k}" for k in keys[1:])
     reasons = dict(report.rejected)
     assert "nested deeper" in reasons[f"models/{keys[0]}"] and "digits" in reasons[f"metrics/{'e' * 64}.json"]
@@ -229,12 +211,12 @@ def test_a_manifest_claiming_a_huge_width_writes_almost_nothing(tmp_path, width,
     """The weights limit comes from the width the CLI allows and the archive's real size, not from the claim."""
     source = Store(tmp_path / "a")
     key = save_model(source)
-    files = _files(source, key)
+    files = entry_files(source, key)
     body = _body(_manifest(source, key))
     body["width"] = width
     files[f"models/{key}/manifest.json"] = seal(body)
     files[f"models/{key}/weights.safetensors"] = bytes(weights)  # zeros: 256 MiB compress to about 250 KB
-    archive = _tar(tmp_path / "wide.tar.gz", files, level=9)
+    archive = write_tar_gz(tmp_path / "wide.tar.gz", files, level=9)
     target = Store(tmp_path / "b")
     try:
         report = import_archive(target, archive)
@@ -294,7 +276,7 @@ def test_a_rejected_import_stays_within_ten_times_the_archive_plus_200_mb(tmp_pa
             gz.write(info.tobuf(format=tarfile.PAX_FORMAT))
             gz.write(bytes(64 << 20))  # only the start of the data: the header already claims too much
         files = None
-    archive = _tar(tmp_path / f"{shape}.tar.gz", files, level=9) if files else archive
+    archive = write_tar_gz(tmp_path / f"{shape}.tar.gz", files, level=9) if files else archive
     t0 = time.perf_counter()
     result = _import_in_child(archive, tmp_path / "store")
     assert time.perf_counter() - t0 < 60
@@ -462,14 +444,14 @@ def test_an_archive_that_would_be_read_twice_is_refused_entry_by_entry(tmp_path)
     again from its start for every entry: such entries are refused, unread, and the in-order ones come in."""
     source = Store(tmp_path / "a")
     keys = [save_model(source, seed=s) for s in range(3)]
-    f = [_files(source, k) for k in keys]
+    f = [entry_files(source, k) for k in keys]
     m = [f"models/{k}/manifest.json" for k in keys]
     w = [f"models/{k}/weights.safetensors" for k in keys]
     ordered = {m[0]: f[0][m[0]], m[1]: f[1][m[1]], w[0]: f[0][w[0]], w[1]: f[1][w[1]],  # 0 and 1 interleaved
                w[2]: f[2][w[2]], m[2]: f[2][m[2]]}  # 2: weights first
     good = save_model(source, seed=5)
-    ordered |= _files(source, good)
-    report = import_archive(Store(tmp_path / "b"), _tar(tmp_path / "x.tar.gz", ordered))
+    ordered |= entry_files(source, good)
+    report = import_archive(Store(tmp_path / "b"), write_tar_gz(tmp_path / "x.tar.gz", ordered))
     assert report.added == [f"models/{good}"]
     assert sorted(n for n, _ in report.rejected) == sorted(f"models/{k}" for k in keys)
     assert all("side by side" in reason for _, reason in report.rejected)

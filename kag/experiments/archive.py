@@ -29,8 +29,8 @@ from pathlib import Path
 
 from kag.errors import CorruptEntryError
 from kag.experiments.sealed_json import BadJSON, unseal
-from kag.experiments.store import (MANIFEST, MAX_MANIFEST_BYTES, MAX_METRICS_BYTES, MODEL_FILES, WEIGHTS, ImportReport,
-                                   Store, temporary_prefix, writing)
+from kag.experiments.store import (KEY, MANIFEST, MAX_MANIFEST_BYTES, MAX_METRICS_BYTES, MODEL_FILES, WEIGHTS,
+                                   ImportReport, Store, temporary_prefix, writing)
 from kag.experiments.weights_file import expected_tensors, weights_bytes
 
 MAX_ARCHIVE_BYTES = 64 << 30  # all accepted members together
@@ -40,7 +40,6 @@ MAX_MEMBERS = 100_000  # three per model and table: far beyond any store
 
 _MEMBER = re.compile(r"models/([0-9a-f]{64})/(manifest\.json|weights\.safetensors)|metrics/([0-9a-f]{64})\.json")
 _DIRECTORY = re.compile(r"(models|metrics|models/[0-9a-f]{64})/?")
-_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def export_archive(store: Store, file: Path, keys: list[str] | None = None) -> int:
@@ -146,7 +145,7 @@ def _entries(members: list[tarfile.TarInfo], report: ImportReport) -> dict[str, 
             continue
         parts = name.split("/")
         entry = None
-        if parts[0] == "models" and len(parts) >= 2 and _KEY.fullmatch(parts[1]):
+        if parts[0] == "models" and len(parts) >= 2 and KEY.fullmatch(parts[1]):
             entry = "/".join(parts[:2])
         elif match and match.group(3):
             entry = name

@@ -34,16 +34,17 @@ from typing import IO, Any, Callable
 
 from kag.errors import KagError
 from kag.experiments.sealed_json import parse_bounded
-from kag.experiments.archive import import_archive
-from kag.experiments.store import ImportReport, Store, file_sha256, write_atomically, writing
+from kag.experiments.archive import MAX_ARCHIVE_BYTES, import_archive
+from kag.experiments.store import KEY, ImportReport, Store, file_sha256, write_atomically, writing
+from kag.progress import quiet
 
 SCHEMES = ("http", "https")
 FORMAT = 1  # the version of the published-archives file that read_published understands
 MAX_PUBLISHED_BYTES = 1 << 20  # a list of archives is a few KB; refuse to parse anything larger
-MAX_BYTES = 64 << 30  # what download writes at most when the size is not pinned
+MAX_BYTES = MAX_ARCHIVE_BYTES  # what download writes at most when the size is not pinned
 UNKNOWN_SIZE = -1  # Published.bytes of an archive pinned only by a digest given by the user
 FIELDS = ("name", "sha256", "bytes", "url", "entries", "profile", "study")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = KEY  # a SHA-256 in lowercase hex, as the store's keys are
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 Progress = Callable[[int, "int | None"], None]
@@ -446,9 +447,8 @@ def pull_archive(url: str, store: Store, *, pins: Path | None = None, sha256: st
     archive = pinned_for(url, read_published(pins) if pins.is_file() else [], sha256)
     dest = store.root / "downloads" / (_url_file_name(url) or archive.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    quiet = os.environ.get("KAG_QUIET", "") not in ("", "0")  # as kag.progress.Progress
     download(url, dest, sha256=archive.sha256, size=archive.size, timeout_s=timeout_s,
-             progress=None if quiet else progress_printer(dest.name))
+             progress=None if quiet() else progress_printer(dest.name))
     report = import_archive(store, dest)
     if not keep and not report.rejected:
         dest.unlink(missing_ok=True)

@@ -67,7 +67,7 @@ MAX_METRICS_BYTES = 16 << 20  # the largest table (paper profile, 4-layer MLP, s
 LEGACY_ORPHAN_AGE_S = 600.0  # a temporary without an owner in its name (older kag) is an orphan after this
 HOST = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "unknown-host"
 
-_KEY = re.compile(r"[0-9a-f]{64}")
+KEY = re.compile(r"[0-9a-f]{64}")  # a cache key (and any SHA-256 in lowercase hex)
 _OWNED = re.compile(r"\.tmp-(\d+)@([^@]*)@")  # .tmp-<pid>@<host>@<random>
 _WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
@@ -94,7 +94,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _check_key(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
+    if not isinstance(key, str) or not KEY.fullmatch(key):
         raise ValueError(f"key={key!r} is not a cache key: expected 64 hex digits")
     return key
 
@@ -252,9 +252,9 @@ class Store:
     # -- keys ---------------------------------------------------------------------------------
     def keys(self) -> list[str]:
         """Every key with an entry (model or metrics), sorted."""
-        models = ([d.name for d in self.models_dir.glob("*") if _KEY.fullmatch(d.name)]
+        models = ([d.name for d in self.models_dir.glob("*") if KEY.fullmatch(d.name)]
                   if self.models_dir.is_dir() else [])
-        metrics = ([f.stem for f in self.metrics_dir.glob("*.json") if _KEY.fullmatch(f.stem)]
+        metrics = ([f.stem for f in self.metrics_dir.glob("*.json") if KEY.fullmatch(f.stem)]
                    if self.metrics_dir.is_dir() else [])
         return sorted(set(models) | set(metrics))
 
@@ -432,7 +432,7 @@ class Store:
         """One summary row per entry (kind, key, size, and what it holds); a broken one has ``error``."""
         rows = []
         for d in sorted(self.models_dir.glob("[0-9a-f]*")) if self.models_dir.is_dir() else []:
-            if not _KEY.fullmatch(d.name):
+            if not KEY.fullmatch(d.name):
                 continue
             try:
                 m = self.read_manifest(d.name)
@@ -443,7 +443,7 @@ class Store:
             except (CorruptEntryError, KeyError, ValueError) as exc:
                 rows.append({"kind": "model", "key": d.name, "error": _message(exc)})
         for f in sorted(self.metrics_dir.glob("[0-9a-f]*.json")) if self.metrics_dir.is_dir() else []:
-            if not _KEY.fullmatch(f.stem):
+            if not KEY.fullmatch(f.stem):
                 continue
             try:
                 body = self.load_metrics(f.stem)
@@ -473,9 +473,9 @@ class Store:
         """Everything wrong in the store, all of it: broken entries (every file re-hashed, every key
         recomputed), stray files, and temporaries whose owner process is gone (see :func:`orphan_reason`)."""
         found = [Problem(path, reason) for path in self.temporaries() if (reason := orphan_reason(path))]
-        for parent, is_entry in ((self.models_dir, lambda p: p.is_dir() and _KEY.fullmatch(p.name)),
+        for parent, is_entry in ((self.models_dir, lambda p: p.is_dir() and KEY.fullmatch(p.name)),
                                  (self.metrics_dir, lambda p: p.is_file() and p.suffix == ".json"
-                                  and _KEY.fullmatch(p.stem))):
+                                  and KEY.fullmatch(p.stem))):
             if not parent.is_dir():
                 continue
             for path in sorted(parent.iterdir()):
