@@ -26,6 +26,7 @@ import torch
 from filelock import FileLock
 
 from kag.errors import CorruptDataError, DataUnavailableError
+from kag.files import write_atomically
 from kag.experiments.paths import data_dir
 
 # Version of the data preparation: which arrays, their order and the normalisation below. Part of
@@ -170,16 +171,7 @@ def parse_idx(data: bytes, shape: tuple[int, ...], path: Path | str) -> np.ndarr
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write an uncompressed unsigned-byte IDX file atomically (temp file, then os.replace)."""
     header = IDX_MAGIC[array.ndim].to_bytes(4, "big") + np.asarray(array.shape, ">i4").tobytes()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the data is public
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, (header, np.ascontiguousarray(array, dtype=np.uint8).tobytes()))  # public: 0o644
 
 
 def _read_layout(root: Path) -> dict[str, np.ndarray] | None:

@@ -48,6 +48,7 @@ from filelock import FileLock
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from kag import files
 from kag.errors import CorruptEntryError, StoreWriteError
 from kag.experiments.keys import PREFIX_LENGTH, SCHEMA, canonical_json, metric_key_of, model_key_of, short
 from kag.experiments.paths import store_dir
@@ -158,14 +159,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through an owned temporary in the same directory, renamed into place."""
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(), suffix=path.suffix, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        files.write_atomically(path, data, mode=None, prefix=temporary_prefix())
 
 
 def check_table(body: Mapping[str, Any]) -> None:

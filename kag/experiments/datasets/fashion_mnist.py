@@ -18,7 +18,6 @@ import io
 import lzma
 import os
 import tarfile
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from kag.experiments.data import (FILES, ImageDataset, check_digest, combined_digest, gunzip, parse_idx, read_layout,
                                   read_or_convert, tensors, write_idx)
 from kag.errors import CorruptDataError, DataUnavailableError
+from kag.files import write_atomically
 from kag.experiments.paths import data_dir
 from kag.experiments.datasets import DatasetEntry
 
@@ -124,10 +124,7 @@ def _fetch_deb(dest: Path) -> Path:
     if actual != DEB_SHA256:
         raise RuntimeError(f"the download's sha256 is {actual}, expected {DEB_SHA256}")
     dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{DEB_FILE}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, dest / DEB_FILE)
+    write_atomically(dest / DEB_FILE, data)
     return dest / DEB_FILE
 
 

@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import matplotlib
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
 from kag.experiments.paths import kag_home
+from kag.files import write_atomically
 from kag.progress import format_duration
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT
 from kag.repro.report.assemble import TABLE_FILE, headline, jsonable, robustness_text
@@ -39,18 +39,6 @@ MAX_FIGURE_CACHE_BYTES = 100 << 20  # $KAG_HOME/figures keeps the most recently 
 # Fonts and sizes for every figure; applied only while the figures are drawn and saved.
 RC = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
       "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "kag"}
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    # A fresh name in the same folder (so os.replace is atomic), opened normally so the umask applies.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @functools.cache
@@ -92,7 +80,7 @@ def _drawn(stem: str, digest: str, draw: Any) -> bytes | None:
     if folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(folder / f"{key}.png", payload or _NOTHING)
+            write_atomically(folder / f"{key}.png", payload or _NOTHING)
         except OSError:
             pass  # a read-only cache only costs the redraw
     return payload
@@ -151,7 +139,7 @@ def _write_figures(figures_data: dict, out_dir: Path, figures: dict[str, Any] | 
             if payload is None:
                 path.unlink(missing_ok=True)
             else:
-                _write_atomic(path, payload)
+                write_atomically(path, payload)
                 written[stem] = payload
     return written
 
@@ -177,7 +165,7 @@ def _write_spec_curves(criteria: list[dict], out_dir: Path) -> dict[str, bytes]:
             if payload is None:
                 path.unlink(missing_ok=True)
             else:
-                _write_atomic(path, payload)
+                write_atomically(path, payload)
                 written[str(entry["id"])] = payload
     return written
 
@@ -265,15 +253,15 @@ def render(data: dict, out_dir: Path, table: ResultTable | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = jsonable(data)
-    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    write_atomically(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     if table is not None:
-        _write_atomic(out_dir / TABLE_FILE, table_csv(table, variants))
+        write_atomically(out_dir / TABLE_FILE, table_csv(table, variants))
     figures = _write_figures(data.get("figures_data") or {}, out_dir)
     specs = _write_spec_curves(data.get("criteria") or [], out_dir)
     prune_figure_cache()
     env, ctx = _environment(), _context(data, figures, specs)
-    _write_atomic(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
-    _write_atomic(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
+    write_atomically(out_dir / "index.html", env.get_template("report.html.j2").render(ctx).encode())
+    write_atomically(out_dir / "README.md", env.get_template("report.md.j2").render(ctx).encode())
     return out_dir
 
 
@@ -289,7 +277,7 @@ def render_sweep(data: dict, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = jsonable(data)
-    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    write_atomically(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     figures = _write_figures(data.get("figures_data") or {}, out_dir, SWEEP_FIGURES)
     prune_figure_cache()
     prov = data.get("provenance") or {}
@@ -298,8 +286,8 @@ def render_sweep(data: dict, out_dir: Path) -> Path:
            "status_class": STATUS_CLASS, "status_mark": STATUS_MARK,
            "control_words": {"says_no": CONTROL_SAYS_NO, "shows": CONTROL_SHOWS_EFFECT}}
     env = _environment()
-    _write_atomic(out_dir / "index.html", env.get_template("sweep.html.j2").render(ctx).encode())
-    _write_atomic(out_dir / "README.md", env.get_template("sweep.md.j2").render(ctx).encode())
+    write_atomically(out_dir / "index.html", env.get_template("sweep.html.j2").render(ctx).encode())
+    write_atomically(out_dir / "README.md", env.get_template("sweep.md.j2").render(ctx).encode())
     return out_dir
 
 
@@ -380,17 +368,17 @@ def render_studies(data: dict, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = jsonable(data)
-    _write_atomic(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
+    write_atomically(out_dir / "results.json", json.dumps(data, indent=1, allow_nan=False).encode())
     png = studies_matrix_figure(data)
-    _write_atomic(out_dir / "matrix.png", png)
+    write_atomically(out_dir / "matrix.png", png)
     question_uri = {}
     for question in data.get("questions") or []:
         drawn = studies_question_figure(question, data["present"])
-        _write_atomic(out_dir / f"question_{question['id']}.png", drawn)
+        write_atomically(out_dir / f"question_{question['id']}.png", drawn)
         question_uri[question["id"]] = data_uri(drawn)
     ctx = {**data, "matrix_uri": data_uri(png), "question_uri": question_uri, "status_class": STATUS_CLASS,
            "status_mark": STATUS_MARK}
     env = _environment()
-    _write_atomic(out_dir / "index.html", env.get_template("studies.html.j2").render(ctx).encode())
-    _write_atomic(out_dir / "README.md", env.get_template("studies.md.j2").render(ctx).encode())
+    write_atomically(out_dir / "index.html", env.get_template("studies.html.j2").render(ctx).encode())
+    write_atomically(out_dir / "README.md", env.get_template("studies.md.j2").render(ctx).encode())
     return out_dir
