@@ -387,7 +387,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         out_dir = default_out_dir(get_profile(args.profile, device=_device(args), study=args.study))
         usable_directory(out_dir, f"the report directory {out_dir}")
-    out = render_from_cache(args.profile, device=args.device, out_dir=out_dir, study=args.study)
+    out = render_from_cache(args.profile, device=args.device, out_dir=out_dir, study=args.study,
+                            not_reproduced=args.not_reproduced)
     import json
 
     from kag.repro.report.words import headline_lines
@@ -557,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--out", default=None,
                    help="output directory (default: reports/<profile>; reports/studies/<study>/<profile> for another study)")
+    p.add_argument("--not-reproduced", choices=("fail", "xfail"), default="fail",
+                   help="how a paper claim's cell that is contradicted or inconclusive is recorded, as pytest's "
+                        "--kag-not-reproduced: failed (default) or xfailed (as the CI run that writes reports/quick)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("studies", help="the cross-study report: every claim's verdict in every study's report")

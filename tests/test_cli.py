@@ -218,8 +218,8 @@ def test_report_goes_to_its_studys_folder(capsys, monkeypatch, tmp_path, study, 
 
     written = {}
 
-    def render_from_cache(profile_name, device=None, out_dir=None, study=None):
-        written.update(profile=profile_name, out_dir=out_dir, study=study)
+    def render_from_cache(profile_name, device=None, out_dir=None, study=None, not_reproduced="fail"):
+        written.update(profile=profile_name, out_dir=out_dir, study=study, not_reproduced=not_reproduced)
         out_dir.mkdir(parents=True)
         (out_dir / "results.json").write_text("{}")
         return out_dir
@@ -229,6 +229,11 @@ def test_report_goes_to_its_studys_folder(capsys, monkeypatch, tmp_path, study, 
     monkeypatch.delenv("KAG_STUDY", raising=False)
     code, _, _ = run(capsys, "report", "--profile", "smoke", *(["--study", study] if study else []))
     assert code == 0 and written["out_dir"] == tmp_path / folder and written["study"] == study
+    assert written["not_reproduced"] == "fail"  # pytest's default
+    code, _, _ = run(capsys, "report", "--profile", "smoke", "--not-reproduced", "xfail", "--out", str(tmp_path / "x"))
+    assert code == 0 and written["not_reproduced"] == "xfail"
+    code, _, err = run(capsys, "report", "--profile", "smoke", "--not-reproduced", "skip")
+    assert code == 2 and "invalid choice: 'skip'" in err
 
 
 def test_an_os_error_is_reported_as_path_and_problem_not_errno(capsys, monkeypatch, tmp_path):

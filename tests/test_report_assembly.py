@@ -66,6 +66,37 @@ def _with(rows: list[dict], i: int, verdict: str | None, **more) -> list[dict]:
     return out
 
 
+def test_kag_report_records_outcomes_as_pytest_would_in_either_mode(monkeypatch):
+    """A paper claim's cell that is not as expected: "failed", or "xfailed" as under
+    --kag-not-reproduced=xfail; a control's cell fails in both modes (pytest fails it in both)."""
+    import dataclasses
+
+    import kag.repro.judging
+
+    real = kag.repro.judging.judge_every_cell
+
+    def control_shows_kag(results, profile=None):  # N1 "supported": the control failed
+        for j in real(results, profile):
+            if j.claim.control and j.verdict is not None:
+                j = dataclasses.replace(j, verdict=dataclasses.replace(j.verdict, verdict="supported"))
+            yield j
+
+    monkeypatch.setattr(kag.repro.judging, "judge_every_cell", control_shows_kag)
+    contradicted = FakeResults(SMOKE, anti_kag)
+    fail, xfail = (verdicts_from_cache(contradicted, mode) for mode in ("fail", "xfail"))
+    missed = [(c, i) for c in CLAIMS for i, r in enumerate(fail[c.id]) if r["as_expected"] is False]
+    assert any(not c.control for c, _ in missed) and any(c.control for c, _ in missed)
+    for c, i in missed:
+        assert fail[c.id][i]["outcome"] == "failed"
+        assert xfail[c.id][i]["outcome"] == ("failed" if c.control else "xfailed")
+    for c in CLAIMS:  # only the outcome of a missed cell differs between the modes
+        for a, b in zip(fail[c.id], xfail[c.id]):
+            if a["as_expected"] is not False:
+                assert a == b
+    with pytest.raises(ValueError, match="not_reproduced='skip' is not allowed: use 'fail' or 'xfail'"):
+        verdicts_from_cache(contradicted, "skip")
+
+
 def test_claim_status_is_reproduced_only_when_every_cell_is_supported(results):
     c1 = get_claim("C1-PR")
     rows = verdicts_from_cache(results)["C1-PR"]

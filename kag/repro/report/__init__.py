@@ -37,8 +37,10 @@ def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_di
 
 
 def render_from_cache(profile_name: str | None = None, device: str | None = None,
-                      out_dir: str | Path | None = None, study: str | None = None) -> Path:
-    """Re-judge every claim on cached tables and render the report (nothing is trained or computed).
+                      out_dir: str | Path | None = None, study: str | None = None,
+                      not_reproduced: str = "fail") -> Path:
+    """Re-judge every claim on cached tables and render the report (nothing is trained or computed);
+    ``not_reproduced`` as pytest's ``--kag-not-reproduced`` (``"fail"`` or ``"xfail"``).
 
     Raises :class:`~kag.errors.MissingResults`, before anything is written, when no metric table of
     the profile is cached: a report whose every claim is "not run" would only hide that. A store
@@ -52,5 +54,5 @@ def render_from_cache(profile_name: str | None = None, device: str | None = None
             f"`pytest claims -n auto --kag-profile {profile.name}"
             + ("" if profile.study == "mnist-mlp" else f" --kag-study {profile.study}")
             + "` (or set KAG_HOME to the kag home that holds them)")
-    data = assemble(results, verdicts_from_cache(results), table, None, device)
+    data = assemble(results, verdicts_from_cache(results, not_reproduced), table, None, device)
     return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table, results.available_variants())

@@ -80,19 +80,31 @@ def verdicts_from_outcomes(profile: Profile, outcomes: dict[tuple[str, str], dic
     return out
 
 
-def verdicts_from_cache(results: Results) -> dict[str, list[dict]]:
-    """Judge every cell on cached tables (``kag report``); cells whose tables are missing are not run."""
+NOT_REPRODUCED = ("fail", "xfail")  # how a paper claim's cell that is not as expected is reported (pytest's option)
+
+
+def verdicts_from_cache(results: Results, not_reproduced: str = "fail") -> dict[str, list[dict]]:
+    """Judge every cell on cached tables (``kag report``); cells whose tables are missing are not run.
+
+    Each cell's outcome is what ``pytest claims --kag-not-reproduced=<not_reproduced>`` says of it: a
+    paper claim's cell that is not as expected "failed", or "xfailed" under ``"xfail"`` (a control's
+    always "failed"); a cell registered as an expected failure of the profile "xfailed" or "xpassed"."""
     from kag.repro.judging import judge_every_cell
 
+    if not_reproduced not in NOT_REPRODUCED:
+        raise ValueError(f"not_reproduced={not_reproduced!r} is not allowed: use 'fail' or 'xfail'")
     out: dict[str, list[dict]] = {c.id: [] for c in CLAIMS}
     for j in judge_every_cell(results):
         c, cell, v = j.claim, j.cell, j.verdict
         if v is None:
             out[c.id].append(_cell_row(c, cell, j.outcome, None, j.reason))
             continue
-        xfail = results.profile.name in c.xfail
+        registered = results.profile.name in c.xfail
         ok = v.as_expected
-        outcome = ("xpassed" if ok else "xfailed") if xfail else ("passed" if ok else "failed")
+        if registered:
+            outcome = "xpassed" if ok else "xfailed"
+        else:
+            outcome = "passed" if ok else ("xfailed" if not_reproduced == "xfail" and not c.control else "failed")
         out[c.id].append(_cell_row(c, cell, outcome, v.to_dict()))
     return out
 
