@@ -458,12 +458,13 @@ def rotation_ratio(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
-    rotations: str = "haar",
+    rotations: str = "auto",
 ) -> torch.Tensor:
     """``RR = max_s m_s(J) / mean_q max_s m_s(Q_q J)`` per image: ``J [B, n, m] -> [B]`` float64.
 
     Q_q are random rotations of the hidden (row) space (``rotations``: ``"haar"``, ``"structured"``
-    or ``"auto"``, see :mod:`kag.rotations`); the same index sample is used for J and every Q_q J. RR > 1: the largest minors are aligned with the neuron basis; ≈ 1 for an
+    or ``"auto"``, the default of every measuring function: Haar up to 1,024 units, structured beyond,
+    so a wide layer fits in memory; see :mod:`kag.rotations`); the same index sample is used for J and every Q_q J. RR > 1: the largest minors are aligned with the neuron basis; ≈ 1 for an
     isotropic (e.g. Gaussian) J. NaN where every sampled minor of an image is zero.
     See :func:`rotation_ratios` for several index samples (e.g. k = 1, 2, 3) at the price of one.
     """
@@ -476,7 +477,7 @@ def rotation_ratios(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
-    rotations: str = "haar",
+    rotations: str = "auto",
 ) -> torch.Tensor:
     """:func:`rotation_ratio` for several index samples ``[(rows [S, k], cols [S, k]), ...] -> [len, B]``.
 
@@ -493,7 +494,7 @@ def rotation_maxima(
     n_rotations: int = 100,
     seed: int = 0,
     chunk: int | None = None,
-    rotations: str = "haar",
+    rotations: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The parts of the rotation ratio: ``(aligned [K, B], rotated [K, B, R])`` float64, the largest
     sampled minor of each image for each of the K index samples, unrotated and under each rotation

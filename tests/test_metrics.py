@@ -445,6 +445,21 @@ def test_rotation_ratio_matches_its_definition():
     torch.testing.assert_close(rotation_ratio(J, rows, cols, n_rotations=5, seed=7), expected)
 
 
+def test_rotation_ratio_takes_the_auto_family_by_default(monkeypatch):
+    """Like kag.measure: Haar rotations up to HAAR_MAX_UNITS units, structured ones beyond (a wide
+    layer's [R, m, m] Haar matrices would not fit in memory)."""
+    import kag.rotations
+
+    rows, cols = sample_indices(N, 2, 50, n_cols=784, seed=4)
+    J = _gaussian_jacobian()
+    kwargs = dict(n_rotations=3, seed=2)
+    torch.testing.assert_close(rotation_ratio(J, rows, cols, **kwargs),
+                               rotation_ratio(J, rows, cols, rotations="haar", **kwargs))
+    monkeypatch.setattr(kag.rotations, "HAAR_MAX_UNITS", N - 1)  # this J is now "wide"
+    torch.testing.assert_close(rotation_ratio(J, rows, cols, **kwargs),
+                               rotation_ratio(J, rows, cols, rotations="structured", **kwargs))
+
+
 def test_bad_rotation_arguments_raise():
     J = _gaussian_jacobian()
     rows, cols = sample_indices(N, 2, 10, n_cols=784)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kag.repro.criteria import Cell, Claim, Rule, make_cell
-from kag.repro.judges import global_values, lower_bounds
+from kag.repro.judges import global_values
 from kag.repro.prose import explain_lower_bound
 from kag.repro.results import Results
 from kag.repro.rules import rule_lower_bound_above
