@@ -10,7 +10,8 @@ results, and the report. The claims themselves live in :mod:`kag.repro.claims`.
 * Each test records its verdict; the controlling process (not the workers) writes the report.
   Run state lives in ``config.stash``.
 * The terminal: while models are trained and tables computed, the controlling process prints
-  ``[kag] progress: models trained i/N, metric tables computed j/M, ~T left`` lines. It knows what
+  ``[kag] progress: models trained i/N (training width 512 standard: epoch e/E), metric tables
+  computed j/M, ~T left`` lines (the running trainings record their epoch in the store). It knows what
   the selected cells need (their ids: from the collected items, or under xdist from the ids the
   workers report), looks up which of those models and tables the store lacks, and a
   :class:`kag.progress.WorkMonitor` thread polls the store for them (xdist captures the workers'

@@ -60,11 +60,24 @@ def format_duration(seconds: float | None) -> str:
     return f"{int(s // 3600)} h {int(round(s % 3600 / 60)):02d} min"
 
 
+def trainings_text(store: Any) -> str:
+    """``training width 512 standard: epoch 37/200, ...`` for the trainings ``store`` says are running
+    (:meth:`kag.experiments.store.Store.trainings`), so a long training shows how far it has come;
+    "" when none runs or the store cannot say."""
+    try:
+        running = store.trainings() if hasattr(store, "trainings") else []
+    except (OSError, ValueError):
+        return ""
+    parts = [f"{r.get('label', 'a model')}: epoch {r.get('epoch')}/{r.get('epochs')}" for r in running]
+    return f"training {', '.join(parts)}" if parts else ""
+
+
 class WorkMonitor:
     """Watch ``store`` until it holds the model keys ``models`` and metric-table keys ``tables``,
-    writing ``[kag] progress: models trained 6/24, metric tables computed 3/27, ~4 min 10 s left
-    (elapsed 1 min 02 s)`` through ``write`` when a count changes, and at least every ``every``
-    seconds.
+    writing ``[kag] progress: models trained 6/24 (training width 512 standard: epoch 37/200), metric
+    tables computed 3/27, ~4 min 10 s left (elapsed 1 min 02 s)`` through ``write`` when a count
+    changes, and at least every ``every`` seconds (the trainings in parentheses are those the store
+    says are running, :meth:`kag.experiments.store.Store.trainings`).
 
     The estimate is the mean seconds per model and per table of the ones this run finished (the
     store's ``events.jsonl``), times what is left, divided by ``workers`` (the processes sharing
@@ -138,8 +151,12 @@ class WorkMonitor:
                        if todo > 0 and not math.isfinite(each)]
             verb = "are" if len(waiting) > 1 else "is"
             eta = f"time left: estimated once {' and '.join(waiting)} {verb} done" if waiting else "time left: unknown"
-        return (f"[kag] progress: models trained {m}/{len(self.models)}, metric tables computed "
-                f"{t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
+        return (f"[kag] progress: models trained {m}/{len(self.models)}{self._training_now()}, metric tables "
+                f"computed {t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
+
+    def _training_now(self) -> str:
+        text = trainings_text(self.store)
+        return f" ({text})" if text else ""
 
     # -- the thread -------------------------------------------------------------------------------
     def _emit(self, text: str) -> None:

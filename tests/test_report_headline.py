@@ -331,6 +331,31 @@ def test_the_monitor_counts_what_is_done_and_estimates_the_rest():
                                                    "computed 4/4 in ")
 
 
+def test_the_monitor_shows_how_far_each_running_training_has_come():
+    store, lines = _Store(), []
+    m = WorkMonitor(store, ["m1"], ["t1"], lines.append)
+    assert "(training" not in m.line()  # a store that cannot say: nothing shown
+    store.trainings = lambda: [{"label": "width 512 standard", "epoch": 37, "epochs": 200},
+                               {"label": "cnn width 64 augmented", "epoch": 3, "epochs": 200}]
+    assert ("models trained 0/1 (training width 512 standard: epoch 37/200, cnn width 64 augmented: epoch 3/200), "
+            "metric tables computed 0/1, ") in m.line()
+    store.trainings = lambda: []
+    assert "models trained 0/1, metric tables computed 0/1, " in m.line()
+
+
+def test_the_trainings_text_of_a_store_that_cannot_say_is_empty():
+    from kag.progress import trainings_text
+
+    class Unreadable:
+        def trainings(self):
+            raise OSError("permission denied")
+
+    assert trainings_text(Unreadable()) == trainings_text(object()) == ""
+    store = _Store()
+    store.trainings = lambda: [{"label": "width 64 augmented", "epoch": 1, "epochs": 8}]
+    assert trainings_text(store) == "training width 64 augmented: epoch 1/8"  # the sweep's progress note
+
+
 def test_durations_read_as_a_person_would_say_them():
     assert [format_duration(s) for s in (None, 12.34, 320, 7500)] == ["n/a", "12.3 s", "5 min 20 s", "2 h 05 min"]
 

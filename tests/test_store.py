@@ -95,6 +95,45 @@ def test_a_standard_model_is_trained_once_whatever_augmentation_is_named(tmp_pat
     assert not augmented.cached and augmented.key != first.key
 
 
+def test_a_training_records_its_epochs_in_the_store_while_it_runs(tmp_path, mnist, monkeypatch):
+    """A process waiting on the store (the progress monitor) sees how far a training has come; the
+    record goes when the training ends, and a record whose process has ended is not shown."""
+    import kag.experiments.pipeline as pipeline
+
+    store = Store(tmp_path)
+    seen = []
+    real = store.report_training
+    monkeypatch.setattr(pipeline, "TRAINING_REPORT_EVERY_S", 0.0)
+    monkeypatch.setattr(store, "report_training", lambda name, info: (real(name, info), seen.append(store.trainings())))
+    config = dataclasses.replace(TINY, epochs=3)
+    ensure_models(8, (0, 1), "standard", config, device="cpu", store=store, mnist=mnist)
+    assert [[(r["label"], r["epoch"], r["epochs"], r["seeds"]) for r in now] for now in seen] == \
+        [[("width 8 standard", e, 3, [0, 1])] for e in (1, 2, 3)]
+    assert store.trainings() == [] and list((tmp_path / "training").iterdir()) == []
+
+    def record(name, **fields):
+        (tmp_path / "training" / f"{name}.json").write_text(json.dumps({"label": name, "epoch": 1, "epochs": 2,
+                                                                        "updated": time.time(), **fields}))
+
+    record("alive", pid=os.getpid(), host=store_module.HOST)
+    record("ended", pid=2**22 + 12345, host=store_module.HOST)  # no such process
+    record("elsewhere", pid=1, host="another-host")
+    record("stale", pid=1, host="another-host", updated=time.time() - store_module.STALE_TRAINING_S - 1)
+    (tmp_path / "training" / "garbled.json").write_text("{not json")
+    assert sorted(r["label"] for r in store.trainings()) == ["alive", "elsewhere"]
+
+
+def test_a_failed_progress_write_does_not_stop_the_training(tmp_path, mnist, monkeypatch):
+    store = Store(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.files, "write_atomically", full)
+    (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=store, mnist=mnist)
+    assert not record.cached and store.trainings() == []
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_corrupt_weights_are_named_in_the_error(tmp_path, damage):
     store = Store(tmp_path)

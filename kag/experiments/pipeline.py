@@ -6,7 +6,9 @@ This is the edge where data, devices, caching and training meet; the math stays 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +111,25 @@ def _unpack(tensors: dict[str, torch.Tensor]) -> tuple[dict, dict, dict[int, dic
     return init, final, dict(sorted(checkpoints.items()))
 
 
+TRAINING_REPORT_EVERY_S = 5.0  # how often a training records its epoch in the store (and at its last epoch)
+
+
+def _training_reporter(store: Store, name: str, width: int, regime: str, seeds: list[int], epochs: int,
+                       family: str) -> Callable[[int, float], None]:
+    """``on_epoch`` for :func:`train_seeds`: records the epoch reached in the store (at most every
+    :data:`TRAINING_REPORT_EVERY_S` seconds), where a process waiting on the store can show it."""
+    last = [-math.inf]
+    label = f"{'' if family == DEFAULT_FAMILY else family + ' '}width {width} {regime}"
+
+    def report(epoch: int, seconds: float) -> None:
+        if seconds - last[0] >= TRAINING_REPORT_EVERY_S or epoch in (1, epochs):
+            last[0] = seconds
+            store.report_training(name, {"label": label, "width": width, "regime": regime, "family": family,
+                                         "seeds": list(seeds), "epoch": epoch, "epochs": epochs, "seconds": seconds})
+
+    return report
+
+
 def ensure_models(
     width: int,
     seeds: tuple[int, ...] | list[int],
@@ -158,8 +179,10 @@ def ensure_models(
                 flushed = dev.type == "cpu" and torch.set_flush_denormal(True)
                 try:
                     group = train_seeds(width, missing, regime, config, mnist, dev, eval_shift_seed=eval_shift_seed,
-                                        family=family)
+                                        family=family, on_epoch=_training_reporter(store, lock_name, width, regime,
+                                                                                  missing, config.epochs, family))
                 finally:
+                    store.training_done(lock_name)
                     if flushed:
                         torch.set_flush_denormal(False)
                 for i, seed in enumerate(group.seeds):

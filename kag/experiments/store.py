@@ -6,6 +6,7 @@ Layout under ``<KAG_HOME>/store``::
     models/<key>/weights.safetensors  init, final and checkpoint tensors (no pickle)
     metrics/<key>.json                one metric table, its digest inside
     locks/<name>.lock                 file locks; xdist workers wait here instead of re-training
+    training/<name>.json              how far a training that holds lock <name> has come (while it runs)
 
 A key is the SHA-256 of everything that determines the result, and every entry records those
 inputs, so the key is a function of the entry (:mod:`kag.experiments.keys`). Manifests and metric
@@ -66,6 +67,7 @@ SEAL_HINT = "`kag cache seal` seals the entries of your own store"
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
 MAX_METRICS_BYTES = 16 << 20  # the largest table (paper profile, 4-layer MLP, spatial) is about 5 MB
 LEGACY_ORPHAN_AGE_S = 600.0  # a temporary without an owner in its name (older kag) is an orphan after this
+STALE_TRAINING_S = 900  # a training record of another host not updated for this long is not shown
 HOST = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "unknown-host"
 
 KEY = re.compile(r"[0-9a-f]{64}")  # a cache key (and any SHA-256 in lowercase hex)
@@ -420,6 +422,48 @@ class Store:
             if isinstance(event, dict) and isinstance(event.get("time"), (int, float)):
                 found.append(event)
         return found
+
+    # -- trainings in progress ----------------------------------------------------------------
+    def report_training(self, name: str, info: Mapping[str, Any]) -> None:
+        """Record how far the training holding lock ``name`` has come (``training/<name>.json``,
+        replaced atomically; ``info`` e.g. width, regime, seeds, epoch, epochs, seconds), for a process
+        that waits on the store (:class:`kag.progress.WorkMonitor`). Best effort: a failed write is
+        ignored, since the training itself must not fail for it."""
+        body = {**info, "pid": os.getpid(), "host": HOST, "updated": time.time()}
+        try:
+            (self.root / "training").mkdir(parents=True, exist_ok=True)
+            files.write_atomically(self.root / "training" / f"{name}.json", json.dumps(body).encode(),
+                                   prefix=temporary_prefix())
+        except OSError:
+            pass
+
+    def training_done(self, name: str) -> None:
+        """The training holding lock ``name`` has ended (trained or failed): forget its progress."""
+        try:
+            (self.root / "training" / f"{name}.json").unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def trainings(self) -> list[dict[str, Any]]:
+        """The trainings running now, as :meth:`report_training` recorded them (oldest first); a record
+        whose process has ended on this host, one of another host not updated for
+        :data:`STALE_TRAINING_S`, or one that does not parse is left out."""
+        folder = self.root / "training"
+        found = []
+        for path in sorted(folder.glob("[!.]*.json")) if folder.is_dir() else []:
+            try:
+                body = parse_bounded(read_limited(path, 1 << 16), path)
+            except (OSError, BadJSON):
+                continue
+            if not isinstance(body, dict) or not isinstance(body.get("updated"), (int, float)):
+                continue
+            pid, host = body.get("pid"), body.get("host")
+            if host == HOST and isinstance(pid, int) and not _process_alive(pid):
+                continue
+            if host != HOST and time.time() - body["updated"] > STALE_TRAINING_S:
+                continue
+            found.append(body)
+        return sorted(found, key=lambda b: b["updated"] - float(b.get("seconds") or 0.0))
 
     # -- housekeeping -------------------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:

@@ -222,9 +222,11 @@ def train_seeds(
     label: str = "",
     evaluate: bool = True,
     family: str = DEFAULT_FAMILY,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainedGroup:
     """Train every seed of one (width, regime) of model family ``family`` together and return inits,
-    finals and checkpoints (of the first layer's parameters)."""
+    finals and checkpoints (of the first layer's parameters); ``on_epoch(epoch, seconds so far)`` is
+    called after every epoch (e.g. to tell other processes how far it has come)."""
     fam = get_family(family)
     fam.check_width(width)
     check_regime(regime)
@@ -293,6 +295,8 @@ def train_seeds(
             for i in range(m):
                 checkpoints[i][epoch] = _first_layer_snapshot(params, i, fam)
         progress.update(epoch, f"loss {last_loss.mean():.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, time.perf_counter() - t0)
 
     with torch.no_grad():
         final = {k: v.detach() for k, v in params.items()}

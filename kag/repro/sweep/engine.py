@@ -44,7 +44,7 @@ from kag.experiments.data import MNIST, load_mnist
 from kag.errors import KagError
 from kag.experiments.paths import data_dir, kag_home
 from kag.experiments.pipeline import ensure_models, model_key
-from kag.progress import Progress
+from kag.progress import Progress, trainings_text
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
 from kag.repro.sweep.grid import Grid, Point
@@ -375,6 +375,7 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
     for future in futures.values():
         future.add_done_callback(ended.put)
     progress = Progress(label, total=len(futures), unit="tasks", every=PROGRESS_EVERY_S)
+    store = Store(store_root)
     failed: dict[str, str] = {}
     done, t0 = 0, time.perf_counter()
     try:
@@ -397,7 +398,9 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
                     failed[future.key] = f"{type(exc).__name__}: {exc}"
             elapsed = time.perf_counter() - t0
             eta = f"ETA {elapsed / done * (len(futures) - done):.0f} s" if done else "ETA unknown"
-            progress.update(done, f"{len(failed)} failed, {eta}" if failed else eta)
+            running = trainings_text(store)  # the trainings on any worker: how far each has come
+            note = f"{eta}; {running}" if running else eta
+            progress.update(done, f"{len(failed)} failed, {note}" if failed else note)
         try:
             attempts = client.run_on_scheduler(_attempts, keys=list(futures))
         except Exception:  # a scheduler that refuses to run code: the retries go uncounted
