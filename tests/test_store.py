@@ -121,6 +121,13 @@ def test_a_training_records_its_epochs_in_the_store_while_it_runs(tmp_path, mnis
     record("stale", pid=1, host="another-host", updated=time.time() - store_module.STALE_TRAINING_S - 1)
     (tmp_path / "training" / "garbled.json").write_text("{not json")
     assert sorted(r["label"] for r in store.trainings()) == ["alive", "elsewhere"]
+    # cache verify names the records of trainings that no longer run; --repair removes them, no other
+    assert {p.path.name: p.reason for p in store.problems()} == {
+        "ended.json": "the record of a training by process 4206649, which has ended",
+        "garbled.json": "a training record that does not parse",
+        "stale.json": "the record of a training on another-host not updated for over 15 min"}
+    store.repair()
+    assert sorted(p.name for p in (tmp_path / "training").iterdir()) == ["alive.json", "elsewhere.json"]
 
 
 def test_a_failed_progress_write_does_not_stop_the_training(tmp_path, mnist, monkeypatch):

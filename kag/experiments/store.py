@@ -448,22 +448,31 @@ class Store:
         """The trainings running now, as :meth:`report_training` recorded them (oldest first); a record
         whose process has ended on this host, one of another host not updated for
         :data:`STALE_TRAINING_S`, or one that does not parse is left out."""
+        found = [body for _, body, why_not in self._training_records() if why_not is None]
+        return sorted(found, key=lambda b: b["updated"] - float(b.get("seconds") or 0.0))
+
+    def _training_records(self) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+        """``(path, record, why it is not of a running training or None)`` for every record in ``training/``."""
         folder = self.root / "training"
-        found = []
+        out = []
         for path in sorted(folder.glob("[!.]*.json")) if folder.is_dir() else []:
             try:
                 body = parse_bounded(read_limited(path, 1 << 16), path)
             except (OSError, BadJSON):
+                out.append((path, None, "a training record that does not parse"))
                 continue
             if not isinstance(body, dict) or not isinstance(body.get("updated"), (int, float)):
+                out.append((path, None, "a training record without the time it was updated"))
                 continue
             pid, host = body.get("pid"), body.get("host")
             if host == HOST and isinstance(pid, int) and not _process_alive(pid):
-                continue
-            if host != HOST and time.time() - body["updated"] > STALE_TRAINING_S:
-                continue
-            found.append(body)
-        return sorted(found, key=lambda b: b["updated"] - float(b.get("seconds") or 0.0))
+                out.append((path, body, f"the record of a training by process {pid}, which has ended"))
+            elif host != HOST and time.time() - body["updated"] > STALE_TRAINING_S:
+                out.append((path, body, f"the record of a training on {host} not updated for over "
+                                        f"{STALE_TRAINING_S // 60} min"))
+            else:
+                out.append((path, body, None))
+        return out
 
     # -- housekeeping -------------------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:
@@ -502,15 +511,17 @@ class Store:
     def temporaries(self) -> list[Path]:
         """Every temporary in the store: of entries being written, and an import's staging directory."""
         found = []
-        for parent in (self.root, self.models_dir, self.metrics_dir):
+        for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training"):
             if parent.is_dir():
                 found.extend(sorted(p for p in parent.iterdir() if p.name.startswith(".tmp-")))
         return found
 
     def problems(self) -> list[Problem]:
         """Everything wrong in the store, all of it: broken entries (every file re-hashed, every key
-        recomputed), stray files, and temporaries whose owner process is gone (see :func:`orphan_reason`)."""
+        recomputed), stray files, temporaries whose owner process is gone (see :func:`orphan_reason`) and
+        records of trainings that no longer run (:meth:`trainings`)."""
         found = [Problem(path, reason) for path in self.temporaries() if (reason := orphan_reason(path))]
+        found += [Problem(path, why) for path, _, why in self._training_records() if why is not None]
         for parent, is_entry in ((self.models_dir, lambda p: p.is_dir() and KEY.fullmatch(p.name)),
                                  (self.metrics_dir, lambda p: p.is_file() and p.suffix == ".json"
                                   and KEY.fullmatch(p.stem))):
