@@ -509,7 +509,8 @@ class Store:
         return rows
 
     def temporaries(self) -> list[Path]:
-        """Every temporary in the store: of entries being written, and an import's staging directory."""
+        """Every temporary in the store: of entries and training records being written, and an import's
+        staging directory."""
         found = []
         for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training"):
             if parent.is_dir():
