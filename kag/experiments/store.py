@@ -431,10 +431,8 @@ class Store:
         ignored, since the training itself must not fail for it."""
         body = {**info, "pid": os.getpid(), "host": HOST, "updated": time.time()}
         try:
-            (self.root / "training").mkdir(parents=True, exist_ok=True)
-            files.write_atomically(self.root / "training" / f"{name}.json", json.dumps(body).encode(),
-                                   prefix=temporary_prefix())
-        except OSError:
+            write_atomically(self.root / "training" / f"{name}.json", json.dumps(body).encode())
+        except (OSError, StoreWriteError):
             pass
 
     def training_done(self, name: str) -> None:
