@@ -40,8 +40,9 @@ if where == "weights":  # half the weights written, then death
         open(path, "wb").write(data[: len(data) // 2])
         die()
     s.write_file = half
-elif where == "rename":  # a whole temporary written, death before it is renamed into place
-    s.os.replace = die
+elif where == "rename":  # a whole temporary of an entry written, death before it is renamed into place
+    replace = os.replace  # (a training's progress record, written on the way, is renamed as usual)
+    s.os.replace = lambda src, dst, *a, **k: replace(src, dst) if os.sep + "training" + os.sep in str(dst) else die()
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -67,9 +68,13 @@ def _finished(store: Store) -> dict[str, float]:
 
 
 def _check_after_death(store: Store, seen: dict[str, float]) -> list:
-    """Only temporaries may be left behind; no finished entry changed. Returns the temporaries."""
-    problems = store.problems()  # the dead child owned every temporary: each one is an orphan
-    assert all(p.path.name.startswith(".tmp-") for p in problems), [str(p) for p in problems]
+    """Only temporaries and the dead training's progress record may be left behind; no finished entry
+    changed. Returns the temporaries."""
+    problems = store.problems()  # the dead child owned every temporary and record: each one is an orphan
+    left = [p for p in problems if p.path.parent.name != "training" or p.path.name.startswith(".tmp-")]
+    assert all(p.path.name.startswith(".tmp-") for p in left), [str(p) for p in problems]
+    assert all("which has ended" in p.reason for p in problems if p not in left), [str(p) for p in problems]
+    problems = [p for p in problems if p.path.name.startswith(".tmp-")]
     now = _finished(store)
     assert all(now.get(entry) == created for entry, created in seen.items()), "a finished entry was redone"
     seen.update(now)
