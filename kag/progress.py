@@ -144,15 +144,33 @@ class WorkMonitor:
             eta = "done"
         elif math.isfinite(left):
             eta = f"~{format_duration(left)} left"
-        else:  # name only the kinds whose first one is awaited
-            per_model, per_table = self._unit_seconds()
-            waiting = [what for what, todo, each in (("a model", len(self.models) - m, per_model),
-                                                     ("a table", len(self.tables) - t, per_table))
-                       if todo > 0 and not math.isfinite(each)]
-            verb = "are" if len(waiting) > 1 else "is"
-            eta = f"time left: estimated once {' and '.join(waiting)} {verb} done" if waiting else "time left: unknown"
+        else:  # name the kinds whose first one is awaited, and give a floor from the kind already timed
+            eta = self._partial_eta(m, t)
         return (f"[kag] progress: models trained {m}/{len(self.models)}{self._training_now()}, metric tables "
                 f"computed {t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
+
+    def _partial_eta(self, models_done: int, tables_done: int) -> str:
+        """The time-left words while a kind with work left has not been timed yet: which first one is
+        awaited, and, when the other kind has been timed, the floor its own work left sets (a resumed
+        run that computes tables before it trains would otherwise say nothing for an hour)."""
+        kinds = (("a model", "the models", len(self.models) - models_done),
+                 ("a table", "the tables", len(self.tables) - tables_done))
+        waiting, floor, timed = [], 0.0, []
+        for (one, all_of_them, todo), each in zip(kinds, self._unit_seconds()):
+            if todo <= 0:
+                continue
+            if math.isfinite(each):
+                floor += todo * each / self.workers
+                timed.append(all_of_them)
+            else:
+                waiting.append(one)
+        if not waiting:
+            return "time left: unknown"
+        verb = "are" if len(waiting) > 1 else "is"
+        awaited = f"estimated once {' and '.join(waiting)} {verb} done"
+        if timed:
+            return f"time left: at least ~{format_duration(floor)} for {' and '.join(timed)}, {awaited}"
+        return f"time left: {awaited}"
 
     def _training_now(self) -> str:
         text = trainings_text(self.store)

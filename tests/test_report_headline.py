@@ -317,6 +317,11 @@ def test_the_monitor_counts_what_is_done_and_estimates_the_rest():
         in m.line()
     only_tables = WorkMonitor(store, [], ["t1"], lines.append, workers=2)  # nothing to train: a table suffices
     assert "time left: estimated once a table is done" in only_tables.line()
+    store.tables |= {"t1"}  # a table timed before any model (a resumed run): a floor from the tables left
+    store.log += [{"time": m.start_time + 1, "kind": "metrics", "key": "t1", "seconds": 30.0}]
+    assert ("metric tables computed 1/4, time left: at least ~45.0 s for the tables, estimated once a model is "
+            "done") in m.line()
+    store.tables, store.log = set(), []
     store.models |= {"m1", "m2"}
     store.tables |= {"t1"}
     store.log += [{"time": m.start_time + 1, "kind": "train", "seeds": [0, 1], "seconds": 20.0},
