@@ -127,49 +127,47 @@ class WorkMonitor:
         per_table = sum(e.get("seconds", 0.0) for e in tables) / len(tables) if tables else math.nan
         return per_model, per_table
 
+    def _work_left(self, models_done: int, tables_done: int) -> list[tuple[str, str, int, float]]:
+        """``(one, all of them, how many are left, seconds each or NaN)`` for each kind with work left."""
+        kinds = (("a model", "the models", len(self.models) - models_done),
+                 ("a table", "the tables", len(self.tables) - tables_done))
+        return [(one, every, todo, each) for (one, every, todo), each in zip(kinds, self._unit_seconds()) if todo > 0]
+
     def seconds_left(self, models_done: int, tables_done: int) -> float:
         """The estimate of the wall time left (NaN when a kind with work left has not been timed yet)."""
-        per_model, per_table = self._unit_seconds()
-        left = 0.0
-        for todo, each in ((len(self.models) - models_done, per_model), (len(self.tables) - tables_done, per_table)):
-            if todo > 0:
-                left += todo * each  # NaN when not timed yet
-        return left / self.workers
+        return self._seconds(self._work_left(models_done, tables_done))
+
+    def _seconds(self, work: list[tuple[str, str, int, float]]) -> float:
+        return sum(todo * each for _, _, todo, each in work) / self.workers
 
     def line(self) -> str:
         """One progress line."""
         m, t = self.counts()
-        left = self.seconds_left(m, t)
-        if m == len(self.models) and t == len(self.tables):
+        work = self._work_left(m, t)  # the event log read once per line
+        left = self._seconds(work)
+        if not work:
             eta = "done"
         elif math.isfinite(left):
             eta = f"~{format_duration(left)} left"
         else:  # name the kinds whose first one is awaited, and give a floor from the kind already timed
-            eta = self._partial_eta(m, t)
+            eta = self._partial_eta(work)
         return (f"[kag] progress: models trained {m}/{len(self.models)}{self._training_now()}, metric tables "
                 f"computed {t}/{len(self.tables)}, {eta} (elapsed {format_duration(time.time() - self.start_time)})")
 
-    def _partial_eta(self, models_done: int, tables_done: int) -> str:
-        """The time-left words while a kind with work left has not been timed yet: which first one is
-        awaited, and, when the other kind has been timed, the floor its own work left sets (a resumed
-        run that computes tables before it trains would otherwise say nothing for an hour)."""
-        kinds = (("a model", "the models", len(self.models) - models_done),
-                 ("a table", "the tables", len(self.tables) - tables_done))
-        waiting, floor, timed = [], 0.0, []
-        for (one, all_of_them, todo), each in zip(kinds, self._unit_seconds()):
-            if todo <= 0:
-                continue
-            if math.isfinite(each):
-                floor += todo * each / self.workers
-                timed.append(all_of_them)
-            else:
-                waiting.append(one)
+    def _partial_eta(self, work: list[tuple[str, str, int, float]]) -> str:
+        """The time-left words while a kind with work left (``work``, from :meth:`_work_left`) has not been
+        timed yet: which first one is awaited, and, when the other kind has been timed, the floor its own
+        work left sets (a resumed run that computes tables before it trains would otherwise say nothing
+        for an hour)."""
+        waiting = [one for one, _, _, each in work if not math.isfinite(each)]
+        timed = [(every, todo * each) for _, every, todo, each in work if math.isfinite(each)]
         if not waiting:
             return "time left: unknown"
         verb = "are" if len(waiting) > 1 else "is"
         awaited = f"estimated once {' and '.join(waiting)} {verb} done"
         if timed:
-            return f"time left: at least ~{format_duration(floor)} for {' and '.join(timed)}, {awaited}"
+            floor = sum(seconds for _, seconds in timed) / self.workers
+            return f"time left: at least ~{format_duration(floor)} for {' and '.join(e for e, _ in timed)}, {awaited}"
         return f"time left: {awaited}"
 
     def _training_now(self) -> str:
