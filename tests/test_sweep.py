@@ -223,6 +223,17 @@ def test_identical_tasks_of_different_points_are_planned_once(mnist, tmp_path):
     assert plan.cached(store) == set()
 
 
+def test_longest_trainings_are_planned_first(mnist, tmp_path):
+    # Dask starts independent tasks in submission order: a 200-epoch model submitted last would run
+    # alone at the end of the sweep.
+    grid = load_grid(ROOT / "sweeps" / "assumptions.toml")
+    plan = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"))
+    training = [t for t in plan.tasks.values() if t.kind == "train"]
+    costs = [t.train.epochs * t.width for t in training]
+    assert costs == sorted(costs, reverse=True)
+    assert (training[0].train.epochs, training[0].width) == (200, 512) and training[-1].train.epochs == 20
+
+
 # -- the CLI ------------------------------------------------------------------------------------
 def test_cli_bad_grid_exits_2_with_one_line(capsys, tmp_path):
     bad = tmp_path / "x.toml"

@@ -90,7 +90,7 @@ class Task:
 
 @dataclass
 class Plan:
-    """Every task of a set of points (training first, widest first), and which tasks each point needs."""
+    """Every task of a set of points (training first, longest first), and which tasks each point needs."""
 
     points: list[Point]
     tasks: dict[str, Task]
@@ -135,7 +135,9 @@ def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None
             tasks.setdefault(key, Task(key, "metrics", w, regime, seeds, profile.train, profile.metrics, tables,
                                        images, spatial, train_key, point.name))
             needs[point.name] += [k for k in (train_key, key) if k not in needs[point.name]]
-    order = sorted(tasks.values(), key=lambda t: (t.kind != "train", -t.width, t.key))
+    # Dask runs independent tasks in the order they were submitted: the longest trainings (epochs x
+    # width) go first, so a 200-epoch model is never the one left running alone at the end.
+    order = sorted(tasks.values(), key=lambda t: (t.kind != "train", -t.train.epochs * t.width, t.key))
     return Plan(list(points), {t.key: t for t in order}, needs)
 
 
