@@ -47,6 +47,10 @@ class Progress:
     def done(self, summary: str) -> None:
         self._print(f"done: {summary}")
 
+    def note(self, text: str) -> None:
+        """One line about the task that is not a step of it (e.g. where it resumed from)."""
+        self._print(text)
+
 
 def format_duration(seconds: float | None) -> str:
     """"12.3 s", "5 min 20 s", "2 h 05 min"; "n/a" for None or NaN."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 from filelock import Timeout
 
-from kag.experiments import augment, data, model, train
+from kag.experiments import augment, data, model, resume, train
 from kag.experiments.config import TrainConfig, regime_config
 from kag.experiments.keys import key_fields, make_key
 from kag.experiments.data import MNIST, load_mnist
@@ -30,7 +31,7 @@ from kag.experiments.train import check_regime, check_seeds, check_train_config,
 # `kag cache ls` flags entries trained by other code); the key uses the version constants instead,
 # so a comment or a renamed variable never makes a trained model unreachable.
 TRAINING_SOURCES = ("kag.experiments.data", "kag.experiments.model", "kag.experiments.families", "kag.experiments.families.mlp", "kag.experiments.families.cnn", "kag.experiments.augment",
-                    "kag.experiments.train", "kag.experiments.pipeline")
+                    "kag.experiments.train", "kag.experiments.resume", "kag.experiments.pipeline")
 # Read once, when this module is imported (after the modules it names): the code that runs, even if
 # the files are edited while a long training run is still going.
 TRAINING_DIGEST = source_digest(*TRAINING_SOURCES)
@@ -111,6 +112,25 @@ def _unpack(tensors: dict[str, torch.Tensor]) -> tuple[dict, dict, dict[int, dic
     return init, final, dict(sorted(checkpoints.items()))
 
 
+RESUME_ENV = "KAG_RESUME_EVERY_S"  # how often a training saves its whole state (seconds; 0: every epoch)
+
+
+def resume_every_s() -> float:
+    """The seconds between saves of a training's state: ``$KAG_RESUME_EVERY_S``, else
+    :data:`kag.experiments.resume.RESUME_EVERY_S`; a one-line ValueError for a bad value."""
+    text = os.environ.get(RESUME_ENV, "").strip()
+    if not text:
+        return resume.RESUME_EVERY_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{RESUME_ENV}={text!r} is not allowed: expected a number of seconds >= 0 (0 saves "
+                         "after every epoch)")
+    return value
+
+
 TRAINING_REPORT_EVERY_S = 5.0  # how often a training records its epoch in the store (and at its last epoch)
 
 
@@ -156,6 +176,7 @@ def ensure_models(
     check_train_config(config)
     check_int("eval_shift_seed", eval_shift_seed, 0)
     resolve_device(device)
+    every_s = resume_every_s()
     config = regime_config(config, regime)  # what is trained, locked and recorded: standard ignores augmentation
     store = store or Store()
     mnist = mnist or load_mnist()
@@ -177,10 +198,16 @@ def ensure_models(
                 # Late in training, CPU math on subnormal floats runs ~10x slower (seen: 13 s -> 100 s per
                 # epoch at width 512). Flushing them to zero changes results only at round-off level.
                 flushed = dev.type == "cpu" and torch.set_flush_denormal(True)
+                # A killed training goes on from its last saved state: the state is named by the models it
+                # trains, so it is never used for another training (kag.experiments.resume).
+                identity = make_key("training-state", models=[keys[s] for s in missing])
+                saved = resume.ResumeFile(store.resume_path(lock_name, identity), identity, store.save_resume,
+                                          every_s)
                 try:
                     group = train_seeds(width, missing, regime, config, mnist, dev, eval_shift_seed=eval_shift_seed,
                                         family=family, on_epoch=_training_reporter(store, lock_name, width, regime,
-                                                                                  missing, config.epochs, family))
+                                                                                  missing, config.epochs, family),
+                                        resume=saved)
                 finally:
                     store.training_done(lock_name)
                     if flushed:
@@ -208,6 +235,7 @@ def ensure_models(
                     }
                     store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
                 fresh = set(missing)
+                store.forget_resume(lock_name)
                 store.log_event("train", width=width, regime=regime, seeds=list(group.seeds), epochs=config.epochs,
                                 seconds=group.seconds, device=group.device)
     records = []

@@ -7,6 +7,9 @@ Layout under ``<KAG_HOME>/store``::
     metrics/<key>.json                one metric table, its digest inside
     locks/<name>.lock                 file locks; xdist workers wait here instead of re-training
     training/<name>.json              how far a training that holds lock <name> has come (while it runs)
+    resume/<name>-<id>.safetensors    the whole state of a training that holds lock <name>, saved every few
+                                      minutes, so a killed training goes on from it (kag.experiments.resume);
+                                      removed once its models are in the store
 
 A key is the SHA-256 of everything that determines the result, and every entry records those
 inputs, so the key is a function of the entry (:mod:`kag.experiments.keys`). Manifests and metric
@@ -55,7 +58,8 @@ from kag.experiments.keys import PREFIX_LENGTH, SCHEMA, canonical_json, metric_k
 from kag.experiments.paths import store_dir
 from kag.experiments.sealed_json import SEAL, BadJSON, parse_bounded, read_limited, seal, unseal
 from kag.experiments.table import COLUMNS
-from kag.experiments.weights_file import check_tensors, read_header
+from kag.experiments.safetensors_file import read_header
+from kag.experiments.weights_file import check_tensors
 
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
@@ -221,6 +225,19 @@ class Store:
     @property
     def metrics_dir(self) -> Path:
         return self.root / "metrics"
+
+    def resume_path(self, name: str, identity: str) -> Path:
+        """Where the training that holds lock ``name`` saves its state (``identity``: which training)."""
+        return self.root / "resume" / f"{name}-{identity[:16]}.safetensors"
+
+    def save_resume(self, path: Path, data: bytes) -> None:
+        """Write a training state (:meth:`resume_path`) whole or not at all, through an owned temporary."""
+        write_atomically(path, data)
+
+    def forget_resume(self, name: str) -> None:
+        """The training that holds lock ``name`` has stored its models: its saved states are of no use."""
+        for path in (self.root / "resume").glob(f"{name}-*.safetensors"):
+            path.unlink(missing_ok=True)
 
     def lock(self, name: str, timeout: float = -1) -> FileLock:
         """A cross-process lock; ``with store.lock("train-...")`` serialises work on one thing."""
@@ -507,10 +524,10 @@ class Store:
         return rows
 
     def temporaries(self) -> list[Path]:
-        """Every temporary in the store: of entries and training records being written, and an import's
-        staging directory."""
+        """Every temporary in the store: of entries, training records and training states being written,
+        and an import's staging directory."""
         found = []
-        for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training"):
+        for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training", self.root / "resume"):
             if parent.is_dir():
                 found.extend(sorted(p for p in parent.iterdir() if p.name.startswith(".tmp-")))
         return found

@@ -26,6 +26,7 @@ from kag.checks import check_distinct, check_int
 from kag.experiments.families import DEFAULT_FAMILY, ModelFamily, get_family
 from kag.experiments.model import unstack_state
 from kag.experiments.config import TrainConfig
+from kag.experiments.resume import ResumeFile, TrainingState, expected_tensors
 from kag.progress import Progress
 
 # Version of the training algorithm (loss, optimiser use, batching, random streams, checkpoints,
@@ -210,6 +211,20 @@ def shifted_test_images(mnist: MNIST, max_shift: int, seed: int) -> torch.Tensor
     return shift_images(mnist.test_images, sample_shifts(mnist.test_images.shape[0], max_shift, torch.Generator().manual_seed(seed)))
 
 
+def _restore(state: TrainingState, params: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+             order_gens: list[torch.Generator], aug_gens: list[torch.Generator]) -> None:
+    """Put a saved training state into the fresh parameters, optimiser and random streams."""
+    with torch.no_grad():
+        for name, value in params.items():
+            value.copy_(state.params[name])
+    saved = optimizer.state_dict()
+    saved["state"] = {i: dict(s) for i, s in state.adam.items()}
+    optimizer.load_state_dict(saved)
+    for gens, states in ((order_gens, state.order), (aug_gens, state.augment)):
+        for g, s in zip(gens, states):
+            g.set_state(s)
+
+
 def train_seeds(
     width: int,
     seeds: tuple[int, ...] | list[int],
@@ -223,10 +238,15 @@ def train_seeds(
     evaluate: bool = True,
     family: str = DEFAULT_FAMILY,
     on_epoch: Callable[[int, float], None] | None = None,
+    resume: ResumeFile | None = None,
 ) -> TrainedGroup:
     """Train every seed of one (width, regime) of model family ``family`` together and return inits,
     finals and checkpoints (of the first layer's parameters); ``on_epoch(epoch, seconds so far)`` is
-    called after every epoch (e.g. to tell other processes how far it has come)."""
+    called after every epoch (e.g. to tell other processes how far it has come).
+
+    ``resume``: where the training saves its whole state every ``resume.every_s`` seconds (at an
+    epoch's end) and, if a usable state of this training is there, goes on from it: the result is
+    the same, bit for bit, as a run that was never interrupted (:mod:`kag.experiments.resume`)."""
     fam = get_family(family)
     fam.check_width(width)
     check_regime(regime)
@@ -263,7 +283,21 @@ def train_seeds(
     steps_per_epoch = -(-n_train // config.batch_size)
     progress = Progress(f"train {label or f'width {width} {regime}'} seeds {list(seeds)}", total=config.epochs, unit="epoch")
     last_loss = torch.zeros(m)
-    for epoch in range(1, config.epochs + 1):
+    start, spent_before = 1, 0.0
+    if resume is not None:
+        snapshot = {name: tuple(params[name].shape[1:]) for name in fam.checkpoint_params()}
+        expected = expected_tensors(params, m, order_gens[0].get_state().numel(), snapshot, keep)
+        state, why = resume.load(expected, config.epochs, keep)
+        if why:
+            progress.note(why)
+        if state is not None:
+            _restore(state, params, optimizer, order_gens, aug_gens)
+            checkpoints = [dict(c) for c in state.checkpoints]
+            last_loss, start, spent_before = state.last_loss, state.epoch + 1, state.seconds
+            progress.note(f"resumed at epoch {state.epoch} from {resume.path} ({state.seconds:.0f} s of training "
+                          "already done)")
+    last_save = time.perf_counter()
+    for epoch in range(start, config.epochs + 1):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in order_gens]).to(device)  # [M, N]
         if affine:  # one inverse affine matrix per (seed, image), from that seed's augment stream
             matrices = torch.stack([
@@ -296,7 +330,12 @@ def train_seeds(
                 checkpoints[i][epoch] = _first_layer_snapshot(params, i, fam)
         progress.update(epoch, f"loss {last_loss.mean():.4f}")
         if on_epoch is not None:
-            on_epoch(epoch, time.perf_counter() - t0)
+            on_epoch(epoch, spent_before + time.perf_counter() - t0)
+        if resume is not None and epoch < config.epochs and time.perf_counter() - last_save >= resume.every_s:
+            resume.save(TrainingState(epoch, spent_before + time.perf_counter() - t0, params,
+                                      optimizer.state_dict()["state"], [g.get_state() for g in order_gens],
+                                      [g.get_state() for g in aug_gens], checkpoints, last_loss))
+            last_save = time.perf_counter()
 
     with torch.no_grad():
         final = {k: v.detach() for k, v in params.items()}
@@ -311,7 +350,7 @@ def train_seeds(
             shifted_accuracy = evaluate_accuracy(final, shifted, test_labels, normalise=mnist.normalize,
                                                  family=fam.name)
         final_states = [unstack_state(final, i) for i in range(m)]
-    seconds = time.perf_counter() - t0
+    seconds = spent_before + time.perf_counter() - t0
     score_name, scores = ("test R²", r2) if regression else ("test accuracy", accuracy)
     progress.done(score_name + " " + ", ".join(f"seed {s}: {a:.4f}" for s, a in zip(seeds, scores)) + f" ({seconds:.1f} s)")
     return TrainedGroup(
