@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kag.repro.profiles import PROFILE_CHOICES
+from kag.repro.report.assemble import NOT_REPRODUCED
 from kag.repro.studies import STUDY_CHOICES
 
 
@@ -17,7 +18,7 @@ def pytest_addoption(parser) -> None:
     group.addoption("--kag-device", default=None, help="auto, cpu or cuda[:i] (default: $KAG_DEVICE, else auto)")
     group.addoption("--kag-report-dir", default=None, help="where the report goes (default: reports/<profile>, or "
                                                               "reports/studies/<study>/<profile> for another study)")
-    group.addoption("--kag-not-reproduced", choices=("fail", "xfail"), default="fail",
+    group.addoption("--kag-not-reproduced", choices=NOT_REPRODUCED, default="fail",
                     help="how a cell of a paper claim that is contradicted or inconclusive is reported: fail "
                          "(default; the main job) or xfail (CI: the run proves the pipeline works, the report "
                          "carries the verdicts). The control N1 always fails when it comes out supported or invalid.")

@@ -65,15 +65,26 @@ def format_duration(seconds: float | None) -> str:
 
 
 def trainings_text(store: Any) -> str:
-    """``training width 512 standard: epoch 37/200, ...`` for the trainings ``store`` says are running
+    """``training width 512 standard: epoch 37/200 (~1 h 05 min left), ...`` for the trainings ``store`` says are running
     (:meth:`kag.experiments.store.Store.trainings`), so a long training shows how far it has come;
     "" when none runs or the store cannot say."""
     try:
         running = store.trainings() if hasattr(store, "trainings") else []
     except (OSError, ValueError):
         return ""
-    parts = [f"{r.get('label', 'a model')}: epoch {r.get('epoch')}/{r.get('epochs')}" for r in running]
+    parts = [f"{r.get('label', 'a model')}: epoch {r.get('epoch')}/{r.get('epochs')}{_training_left(r)}"
+             for r in running]
     return f"training {', '.join(parts)}" if parts else ""
+
+
+def _training_left(record: Any) -> str:
+    """`` (~1 h 05 min left)`` for a training record, at the pace of its epochs so far; "" when it cannot say."""
+    epoch, epochs, seconds = record.get("epoch"), record.get("epochs"), record.get("seconds")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (epoch, epochs, seconds)):
+        return ""
+    if not (0 < epoch < epochs and seconds > 0):
+        return ""
+    return f" (~{format_duration(seconds / epoch * (epochs - epoch))} left)"
 
 
 class WorkMonitor:

@@ -361,6 +361,17 @@ def test_the_trainings_text_of_a_store_that_cannot_say_is_empty():
     assert trainings_text(store) == "training width 64 augmented: epoch 1/8"  # the sweep's progress note
 
 
+def test_a_running_training_says_how_long_it_has_left_at_its_pace_so_far():
+    from kag.progress import trainings_text
+
+    store = _Store()
+    store.trainings = lambda: [{"label": "width 512 augmented", "epoch": 50, "epochs": 200, "seconds": 1250.0},
+                               {"label": "width 64 standard", "epoch": 200, "epochs": 200, "seconds": 400.0},
+                               {"label": "width 8 standard", "epoch": 3, "epochs": 9, "seconds": "soon"}]
+    assert trainings_text(store) == ("training width 512 augmented: epoch 50/200 (~1 h 02 min left), "
+                                     "width 64 standard: epoch 200/200, width 8 standard: epoch 3/9")
+
+
 def test_durations_read_as_a_person_would_say_them():
     assert [format_duration(s) for s in (None, 12.34, 320, 7500)] == ["n/a", "12.3 s", "5 min 20 s", "2 h 05 min"]
 

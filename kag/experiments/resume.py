@@ -144,20 +144,16 @@ def read(path: Path, identity: str, expected: Mapping[str, tuple[str, tuple[int,
     n_gen = sum(k.startswith("rng.order.") for k in tensors)
     checkpoints: list[dict[int, dict[str, torch.Tensor]]] = [{} for _ in range(m)]
     adam: dict[int, dict[str, torch.Tensor]] = {}
-    params = {}
     for name, t in tensors.items():
         if match := _CKPT.fullmatch(name):
             checkpoints[int(match.group(1))].setdefault(int(match.group(2)), {})[match.group(3)] = t
         elif name.startswith("adam."):
             _, i, part = name.split(".", 2)
             adam.setdefault(int(i), {})[part] = t
-        elif name.startswith("param."):
-            params[name[len("param."):]] = t
-    order = [k for k in expected if k.startswith("param.")]  # the training's parameter order
+    params = {k[len("param."):]: tensors[k] for k in expected if k.startswith("param.")}  # the training's order
     return TrainingState(
-        epoch=epoch, seconds=float(seconds), params={k[len("param."):]: params[k[len("param."):]] for k in order},
-        adam=adam, order=[tensors[f"rng.order.{j}"] for j in range(n_gen)],
-        augment=[tensors[f"rng.augment.{j}"] for j in range(n_gen)],
+        epoch=epoch, seconds=float(seconds), params=params, adam=adam,
+        order=[tensors[f"rng.order.{j}"] for j in range(n_gen)], augment=[tensors[f"rng.augment.{j}"] for j in range(n_gen)],
         checkpoints=[dict(sorted(c.items())) for c in checkpoints], last_loss=tensors["loss"])
 
 
