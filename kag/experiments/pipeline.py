@@ -235,7 +235,7 @@ def ensure_models(
                     }
                     store.save_model(keys[seed], _pack(group.init_states[i], group.final_states[i], group.checkpoints[i]), meta)
                 fresh = set(missing)
-                store.forget_resume(lock_name)
+                saved.discard()  # its models are in the store: the state is of no use now
                 store.log_event("train", width=width, regime=regime, seeds=list(group.seeds), epochs=config.epochs,
                                 seconds=group.seconds, device=group.device)
     records = []

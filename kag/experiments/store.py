@@ -234,11 +234,6 @@ class Store:
         """Write a training state (:meth:`resume_path`) whole or not at all, through an owned temporary."""
         write_atomically(path, data)
 
-    def forget_resume(self, name: str) -> None:
-        """The training that holds lock ``name`` has stored its models: its saved states are of no use."""
-        for path in (self.root / "resume").glob(f"{name}-*.safetensors"):
-            path.unlink(missing_ok=True)
-
     def lock(self, name: str, timeout: float = -1) -> FileLock:
         """A cross-process lock; ``with store.lock("train-...")`` serialises work on one thing."""
         with writing(self.root / "locks"):
