@@ -44,6 +44,7 @@ from kag.repro.report.words import headline_lines
 PROFILE = pytest.StashKey[Profile]()
 OUTCOMES = pytest.StashKey[dict]()  # (claim id, cell id) -> {"outcome", "verdict", "message"}
 START = pytest.StashKey[float]()
+GIT = pytest.StashKey[dict]()  # the commit the run started from (a commit made while it runs is not its code)
 MONITOR = pytest.StashKey["WorkMonitor | None"]()  # the controller's progress monitor, once started
 REPORT = pytest.StashKey["Path | None"]()  # where the controller wrote the report
 IN_PROCESS = pytest.StashKey[bool]()  # -n auto found everything cached and started no workers
@@ -96,6 +97,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     config.stash[OUTCOMES] = {}
     config.stash[START] = time.time()
+    if not _is_worker(config):
+        from kag.repro.report.assemble import git_state
+
+        config.stash[GIT] = git_state()
     config.stash[MONITOR] = None
     config.stash[REPORT] = None
     config.pluginmanager.register(_RunReporter(config), "kag-verdicts")
@@ -309,7 +314,7 @@ class _RunReporter:
         profile, start = config.stash[PROFILE], config.stash[START]
         config.stash[REPORT] = write_report(profile, outcomes=outcomes, out_dir=config.getoption("kag_report_dir"),
                                             device=config.getoption("kag_device"),
-                                            session_seconds=time.time() - start)
+                                            session_seconds=time.time() - start, git=config.stash[GIT])
 
     def _print_headline(self) -> None:
         """The last lines of the run: the report's headline, what this run computed, the report's path."""

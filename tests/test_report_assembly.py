@@ -211,3 +211,16 @@ def test_a_whole_report_is_assembled_and_rendered_from_fake_results(results, tmp
 
 def test_quick_cells_cover_every_registered_claim():
     assert all(c.cells(QUICK) for c in CLAIMS)
+
+
+def test_the_report_names_the_commit_its_run_started_from(monkeypatch):
+    # A commit made while a two-hour run works is not the code that produced its numbers: pytest's
+    # claims run records the commit at its start and passes it; a re-render from the cache records now's.
+    import sys
+
+    assembly = sys.modules["kag.repro.report.assemble"]  # the package's `assemble` is the function
+    fake = FakeResults(SMOKE, kag_like)
+    monkeypatch.setattr(assembly, "git_state", lambda: {"commit": "later", "dirty": False})
+    started = {"commit": "at-start", "dirty": True}
+    assert assemble(fake, verdicts_from_cache(fake), fake.available(), git=started)["provenance"]["git"] == started
+    assert assemble(fake, verdicts_from_cache(fake), fake.available())["provenance"]["git"]["commit"] == "later"

@@ -28,11 +28,13 @@ def default_out_dir(profile: Profile) -> Path:
 
 
 def write_report(profile: Profile, outcomes: dict[tuple[str, str], dict], out_dir: str | Path | None = None,
-                 device: str | None = None, session_seconds: float | None = None) -> Path:
-    """Render the report of a pytest run (``outcomes``: (claim id, cell id) -> outcome and recorded verdict)."""
+                 device: str | None = None, session_seconds: float | None = None,
+                 git: dict | None = None) -> Path:
+    """Render the report of a pytest run (``outcomes``: (claim id, cell id) -> outcome and recorded verdict;
+    ``git``: the commit the run started from, :func:`~kag.repro.report.assemble.git_state`, default now's)."""
     results = Results(profile, device=device, compute=False)
     table = results.available()
-    data = assemble(results, verdicts_from_outcomes(profile, outcomes), table, session_seconds, device)
+    data = assemble(results, verdicts_from_outcomes(profile, outcomes), table, session_seconds, device, git)
     return render(data, Path(out_dir) if out_dir else default_out_dir(profile), table, results.available_variants())
 
 

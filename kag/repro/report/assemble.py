@@ -641,8 +641,10 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def provenance(results: Results, session_seconds: float | None, device: str | None) -> dict[str, Any]:
-    """Versions, commit, device, profile, timings per stage and the cache keys behind the numbers."""
+def provenance(results: Results, session_seconds: float | None, device: str | None,
+               git: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Versions, commit (``git``: the one the run started from; default: the one checked out now), device,
+    profile, timings per stage and the cache keys behind the numbers."""
     p = results.profile
     dev = resolve_device(device)
     models, metrics = [], []
@@ -678,7 +680,7 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
         "profile_config": dataclasses.asdict(p),
         "seeds": list(p.seeds),
         "versions": package_versions(),
-        "git": git_state(),
+        "git": git or git_state(),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "training_devices": sorted(d for d in train_devices if d),
@@ -695,7 +697,8 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
 
 
 def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTable,
-             session_seconds: float | None = None, device: str | None = None) -> dict[str, Any]:
+             session_seconds: float | None = None, device: str | None = None,
+             git: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole report as data; ``table`` holds every cached row (``results.available()``)."""
     p = results.profile
     criteria, summary = [], []
@@ -716,7 +719,7 @@ def assemble(results: Results, verdicts: dict[str, list[dict]], table: ResultTab
                                               "as_expected", "key_number", "plain", "control", "xfail_reason",
                                               "robustness")}
                        | {"n_cells": len(rows)})
-    prov = provenance(results, session_seconds, device)
+    prov = provenance(results, session_seconds, device, git)
     study = get_study(p.study)
     title = "Reproduction of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' (arXiv 2511.21626)"
     return {
