@@ -243,6 +243,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "ls":
         rows = [{**r, "flags": _staleness(r)} for r in store.entries()]
         _emit(rows, args.json, _cache_table(rows) if rows else f"(empty: {store.root})")
+        if saved := store.saved_trainings():  # not entries, but they take room: say what they are
+            size = sum(p.stat().st_size for p in saved)
+            print(f"{_count(len(saved), 'training')} saved mid-way in {saved[0].parent} ({size / 1e6:,.0f} MB): the "
+                  "command that started one resumes it; delete the folder to start them over", file=sys.stderr)
     elif args.action == "export":
         from kag.experiments.archive import export_archive
 

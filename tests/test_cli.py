@@ -329,3 +329,17 @@ def test_cache_ls_tells_apart_tables_that_differ_only_in_their_evaluation_images
     assert sorted(t[6] for t in tables) == ["clean", "clean", "shifted", "shifted"]
     models = [line.split() for line in lines if line.startswith("model")]
     assert len(models) == 2 and all(m[2:4] == ["mlp2", "mnist"] and m[-1].startswith("0.") for m in models)
+
+
+def test_cache_ls_says_where_a_training_killed_mid_way_is_saved(capsys, monkeypatch, tmp_path):
+    from kag.experiments.store import Store
+
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    assert run(capsys, "cache", "ls")[2] == ""
+    path = Store().resume_path("train-abc", "d" * 64)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x" * 3_000_000)
+    code, out, err = run(capsys, "cache", "ls")
+    assert code == 0 and out.startswith("(empty")
+    assert err.strip() == (f"1 training saved mid-way in {path.parent} (3 MB): the command that started one resumes "
+                           "it; delete the folder to start them over")

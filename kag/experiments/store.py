@@ -230,6 +230,11 @@ class Store:
         """Where the training that holds lock ``name`` saves its state (``identity``: which training)."""
         return self.root / "resume" / f"{name}-{identity[:16]}.safetensors"
 
+    def saved_trainings(self) -> list[Path]:
+        """The saved states of trainings that run now or were killed (:meth:`resume_path`)."""
+        folder = self.root / "resume"
+        return sorted(folder.glob("[!.]*.safetensors")) if folder.is_dir() else []
+
     def save_resume(self, path: Path, data: bytes) -> None:
         """Write a training state (:meth:`resume_path`) whole or not at all, through an owned temporary."""
         write_atomically(path, data)
