@@ -630,6 +630,25 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit or "unknown", "dirty": bool(run("status", "--porcelain", "--", "kag", "claims"))}
 
 
+def cpu_identity() -> dict[str, str]:
+    """What decides a CPU run's float round-off besides the torch build: the CPU's model name and the
+    vector instructions torch's kernels dispatch to ("AVX2", "AVX512", ...). Training amplifies a
+    last-bit difference between two of them far beyond it (README, "Determinism")."""
+    import torch
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        capability = "unknown"
+    return {"model": model or platform.processor() or platform.machine(), "capability": capability}
+
+
 def package_versions() -> dict[str, str]:
     """Python's version and those of kag and the packages its numbers depend on."""
     out = {"python": sys.version.split()[0]}
@@ -685,6 +704,7 @@ def provenance(results: Results, session_seconds: float | None, device: str | No
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "training_devices": sorted(d for d in train_devices if d),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_identity(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "data": {"name": results.mnist.name, "sha256": results.mnist.sha256, "source": results.mnist.source},

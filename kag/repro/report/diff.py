@@ -4,6 +4,11 @@
 cell's ``values``) and ``figures_data`` of both files and lists every number or verdict that
 differs (beyond ``rtol``, default 0: bit-identical), and every value one file has and the other
 lacks. Provenance (times, keys, versions) is not compared. Exit status 0 when nothing differs.
+
+``--same-cpu-only``: compare only when both reports were made on the same kind of CPU (model name
+and torch's vector instructions, ``provenance.cpu``): training amplifies a last-bit difference
+between two CPU kinds far beyond any tolerance (README, "Determinism"), so across them the
+comparison says nothing about the code; it is then skipped with one line (exit 0).
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ def compare_files(old: Path, new: Path, rtol: float = 0.0) -> tuple[int, list[st
     return _count(tuple(a.get(s) for s in COMPARED)), diffs
 
 
+def cpu_of(path: Path) -> dict | None:
+    """The CPU a report was made on (``provenance.cpu``), or None if it does not say."""
+    cpu = (json.loads(Path(path).read_text()).get("provenance") or {}).get("cpu")
+    return cpu if isinstance(cpu, dict) and cpu.get("model") and cpu.get("capability") else None
+
+
 def _count(obj: Any) -> int:
     if isinstance(obj, dict):
         return sum(_count(v) for k, v in obj.items() if k not in SKIPPED_KEYS)
@@ -58,7 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("old", type=Path)
     parser.add_argument("new", type=Path)
     parser.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numbers (default 0: exact)")
+    parser.add_argument("--same-cpu-only", action="store_true",
+                        help="skip the comparison (exit 0, one line) unless both were made on the same kind of CPU")
     args = parser.parse_args(argv)
+    if args.same_cpu_only:
+        old_cpu, new_cpu = cpu_of(args.old), cpu_of(args.new)
+        if old_cpu is None or old_cpu != new_cpu:
+            def said(cpu):
+                return f"{cpu['model']} ({cpu['capability']})" if cpu else "a CPU it does not record"
+
+            print(f"not compared: {args.old} was made on {said(old_cpu)}, {args.new} on {said(new_cpu)}; training "
+                  "round-off differs between CPU kinds, so only reports of the same kind must agree")
+            return 0
     n, diffs = compare_files(args.old, args.new, args.rtol)
     for d in diffs[:50]:
         print(d)
