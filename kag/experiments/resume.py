@@ -29,8 +29,6 @@ from kag.experiments.safetensors_file import read_header
 FORMAT = 1
 META = "kag-training-state"
 RESUME_EVERY_S = 300.0  # how often a training saves its state: at most this much work is lost to a kill
-ADAM_STATE = ("exp_avg", "exp_avg_sq", "step")
-_TORCH_TO_SAFETENSORS = {torch.float32: "F32", torch.float64: "F64", torch.uint8: "U8", torch.int64: "I64"}
 _CKPT = re.compile(r"ckpt\.(\d+)\.(\d+)\.(.+)")  # ckpt.<member>.<epoch>.<parameter>
 
 

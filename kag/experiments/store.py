@@ -226,14 +226,17 @@ class Store:
     def metrics_dir(self) -> Path:
         return self.root / "metrics"
 
+    @property
+    def resume_dir(self) -> Path:
+        return self.root / "resume"
+
     def resume_path(self, name: str, identity: str) -> Path:
         """Where the training that holds lock ``name`` saves its state (``identity``: which training)."""
-        return self.root / "resume" / f"{name}-{identity[:16]}.safetensors"
+        return self.resume_dir / f"{name}-{identity[:16]}.safetensors"
 
     def saved_trainings(self) -> list[Path]:
         """The saved states of trainings that run now or were killed (:meth:`resume_path`)."""
-        folder = self.root / "resume"
-        return sorted(folder.glob("[!.]*.safetensors")) if folder.is_dir() else []
+        return sorted(self.resume_dir.glob("[!.]*.safetensors")) if self.resume_dir.is_dir() else []
 
     def save_resume(self, path: Path, data: bytes) -> None:
         """Write a training state (:meth:`resume_path`) whole or not at all, through an owned temporary."""
@@ -527,7 +530,7 @@ class Store:
         """Every temporary in the store: of entries, training records and training states being written,
         and an import's staging directory."""
         found = []
-        for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training", self.root / "resume"):
+        for parent in (self.root, self.models_dir, self.metrics_dir, self.root / "training", self.resume_dir):
             if parent.is_dir():
                 found.extend(sorted(p for p in parent.iterdir() if p.name.startswith(".tmp-")))
         return found
