@@ -440,8 +440,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.scheduler:  # on a cluster, the workers resolve the device
         resolve_device(args.device)
     out_dir = None if args.dry_run else _sweep_out_dir(args)
-    if args.report_only:  # refuses (exit 1) when a point has no cached metric table
-        print(f"sweep report written to {sweep_report.report_from_cache(grid, out_dir, device=args.device)}")
+    if args.partial and not args.report_only:
+        raise ValueError("--partial applies to --report-only (a run renders its missing points as 'not run' anyway)")
+    if args.report_only:  # refuses (exit 1) when a point has no cached metric table, unless --partial
+        out = sweep_report.report_from_cache(grid, out_dir, device=args.device, partial=args.partial)
+        absent = json.loads((out / "results.json").read_text())["summary"]["points_not_run"]
+        if absent:
+            print(f"kag: {_count(len(absent), 'point')} of {grid.source} not run (no cached metric table), "
+                  f"marked so in the report: {', '.join(absent)}", file=sys.stderr)
+        print(f"sweep report written to {out}")
         return 0
     points = grid.points()
     if args.dry_run:
@@ -590,7 +597,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the verdict-matrix report goes (default: reports/sweep under the current directory)")
     p.add_argument("--report-only", action="store_true",
                    help="re-render the report from cached results without running anything (refused when a point "
-                        "has no cached results)")
+                        "has no cached results, unless --partial)")
+    p.add_argument("--partial", action="store_true",
+                   help="with --report-only: render the points that have cached results and mark the others "
+                        "'not run' (the summary names them) instead of refusing")
     p.set_defaults(func=cmd_sweep)
     return parser
 

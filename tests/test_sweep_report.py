@@ -384,6 +384,57 @@ def test_report_only_renders_from_the_cache_without_running(capsys, monkeypatch,
     assert data["fidelity"]["available"]  # the check is judged on the cached reference as well
 
 
+class EmptyResults(CachedFakeResults):
+    """A point none of whose tables is in the cache."""
+
+    def entries(self, width, regime, eval_images="clean"):
+        raise MissingResults(f"no cached metric table for width {width} {regime}")
+
+    def table(self, width, regime, eval_images="clean"):
+        return self.entries(width, regime, eval_images)
+
+
+def test_report_only_partial_renders_the_cached_points_and_names_the_others(capsys, monkeypatch, tmp_path):
+    """--partial: lr=3e-3 has no table, so its column is "not run", the summary and stderr name it once, and
+    the default point is judged as usual; without --partial the same cache is refused, pointing at --partial."""
+    def results(profile, **kw):
+        cls = EmptyResults if profile.train.lr == 3e-3 else CachedFakeResults
+        return cls(dataclasses.replace(profile, seeds=profile.seeds[:3]), world())
+
+    monkeypatch.setattr(sweep_report, "Results", results)
+    monkeypatch.setattr("kag.experiments.data.load_mnist", lambda: None)
+    out = tmp_path / "report"
+    assert main(["sweep", str(SMOKE_GRID), "--report-only", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "1 of 2 points" in err and "(lr=3e-3)" in err and "add --partial" in err and not out.exists()
+
+    assert main(["sweep", str(SMOKE_GRID), "--report-only", "--partial", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"kag: 1 point of {SMOKE_GRID} not run (no cached metric table), marked so in " \
+                                   "the report: lr=3e-3"
+    data = json.loads((out / "results.json").read_text())
+    assert data["summary"]["points_not_run"] == ["lr=3e-3"]
+    said = [s for s in data["summary"]["sentences"] if s.startswith("Not run")]
+    assert said == ["Not run: 1 of 2 points (lr=3e-3): none of their metric tables is in the cache, so no claim is "
+                    "judged there."]
+    judged = [r for r in data["matrix"] if r["cells"]["default"]["status"] != "skipped"]
+    assert judged and all(r["cells"]["lr=3e-3"]["status"] == "not run" for r in judged)
+    assert any(r["cells"]["default"]["status"] != "not run" for r in judged)
+    assert said[0] in (out / "README.md").read_text()
+
+
+def test_report_only_partial_still_refuses_a_cache_with_no_point(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))
+    assert main(["sweep", str(SMOKE_GRID), "--report-only", "--partial", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "2 of 2 points" in err and "--partial" not in err
+
+
+def test_partial_without_report_only_is_a_bad_argument(capsys):
+    assert main(["sweep", str(SMOKE_GRID), "--partial", "--dry-run"]) == 2
+    assert "--partial applies to --report-only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--report-only", "--dry-run"], "give one of them"),
     (["--report-only", "--workers", "2"], "--report-only runs nothing"),

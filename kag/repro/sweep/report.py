@@ -440,9 +440,17 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         sentences.append(f"Not judged at this fidelity: {', '.join(skipped)} (judged at the paper's fidelity only).")
     if inapplicable:
         sentences.append(f"Not applicable to the {DEFAULT_STUDY} study's networks: {', '.join(inapplicable)}.")
+    # a point none of whose claims was judged is named once, not with every claim it holds
+    with_cells = {name: sum(bool(row["cells"][name]["cells"]) and row["cells"][name]["status"] != SKIPPED
+                            for row in rows) for name in names}
+    absent = [name for name, ids in not_run.items() if len(ids) == with_cells[name]]
+    if absent:
+        sentences.append(f"Not run: {len(absent)} of {len(names)} points ({_where(absent)}): none of their metric "
+                         "tables is in the cache, so no claim is judged there.")
     for name, ids in not_run.items():
-        sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
-                         f"{', '.join(ids)}.")
+        if name not in absent:
+            sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
+                             f"{', '.join(ids)}.")
     reductions = {n: _mean([x for xs in c8_reductions(verdicts.get(n, [])).values() for x in xs]) for n in names}
     gaps = {n: _mean([c["mean"] for c in c2_cells(verdicts.get(n, []))]) for n in names}
     c2_where, c2_sentence = _recovered("C2", "layer 1's PR ratio above layer 2's", rows, names, gaps,
@@ -458,7 +466,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         sentences.append(decay["sentence"])
     return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold,
             "steady": steady, "flips": flips, "skipped": skipped,
-            "not_run": not_run,
+            "not_run": not_run, "points_not_run": absent,
             "recovered": {"C2": c2_where, "C8": c8_where, "accuracy": acc_where,
                           "sentences": [c2_sentence, c8_sentence, in_band["sentence"], *acc_sentences]}}
 
@@ -657,12 +665,13 @@ def write_sweep_report(grid: Grid, points: Sequence[Point], results: Mapping[str
 
 
 def report_from_cache(grid: Grid, out_dir: str | Path | None = None, *, device: str | None = None,
-                      store: Any = None, mnist: Any = None) -> Path:
+                      store: Any = None, mnist: Any = None, partial: bool = False) -> Path:
     """Re-judge every point on cached tables and render the report (nothing is trained or computed).
 
     Raises :class:`~kag.errors.MissingResults`, before anything is written, when a point has no
-    cached metric table: its column would be all "not run". A point with some of its tables renders,
-    the claims that read the missing ones "not run"."""
+    cached metric table (its column would be all "not run"), unless ``partial``: then such points
+    render as "not run" (the summary names them) and only a cache with no table of any point is
+    refused. A point with some of its tables renders, the claims that read the missing ones "not run"."""
     from kag.experiments.data import load_mnist
     from kag.experiments.store import Store
 
@@ -672,9 +681,11 @@ def report_from_cache(grid: Grid, out_dir: str | Path | None = None, *, device: 
     results = {p.name: Results(p.profile, store=store, mnist=mnist, compute=False) for p in points}
     caches = {p.name: point_cache(p, results[p.name]) for p in points}
     empty = [p.name for p in points if not caches[p.name]["tables"]]
-    if empty:
+    if empty and (not partial or len(empty) == len(points)):
         shown = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        others = (", or add --partial to render the other points with these marked 'not run'"
+                  if len(empty) < len(points) else "")
         raise MissingResults(f"{len(empty)} of {len(points)} points of {grid.source} have no cached metric table in "
                              f"{store.root} ({shown}): run `kag sweep {grid.source}` first (or set KAG_HOME to the "
-                             "kag home that holds them)")
+                             f"kag home that holds them){others}")
     return write_sweep_report(grid, points, results, out_dir, caches=caches, device=device)
