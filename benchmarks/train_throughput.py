@@ -9,12 +9,24 @@ one computation with on-device augmentation. Both run a fixed number of optimise
     python benchmarks/train_throughput.py --width 128 --seeds 5 --regime augmented
 
 The last line printed is ``ratio <conventional / batched>``.
+
+``--allocator`` measures instead what a Dask worker's default environment costs the batched trainer:
+the same training in two fresh processes, one with ``MALLOC_TRIM_THRESHOLD_=65536`` (what Dask sets
+for its workers unless told otherwise) and one without (what ``kag sweep``'s workers now get, see
+:data:`kag.repro.sweep.engine.WORKER_ALLOCATOR`), alternating; the last line is
+``ratio <with Dask's setting / without>``, on the median of ``--repeats`` runs each.
+
+    python benchmarks/train_throughput.py --allocator --width 512 --seeds 3 --steps 50
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -56,6 +68,28 @@ def batched(width: int, seeds: int, regime: str, steps: int, mnist, batch: int, 
     return group.seconds
 
 
+DASK_WORKER_TRIM = {"MALLOC_TRIM_THRESHOLD_": "65536"}  # distributed's default pre-spawn environment
+
+
+def allocator(args) -> None:
+    """The batched training in fresh processes, with and without Dask's ``MALLOC_TRIM_THRESHOLD_``."""
+    argv = [sys.executable, __file__, "--batched-only", "--width", str(args.width), "--seeds", str(args.seeds),
+            "--regime", args.regime, "--steps", str(args.steps), "--device", args.device]
+    # both as a kag sweep worker is started: one thread (Dask's OMP_NUM_THREADS=1), with or without the trim
+    plain = {**{k: v for k, v in os.environ.items() if k not in DASK_WORKER_TRIM}, "OMP_NUM_THREADS": "1"}
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    for i in range(2 * args.repeats):  # with, without, without, with, ...: a drift falls on both alike
+        which = ("with", "without")[(i + i // 2) % 2]
+        env = {**plain, **DASK_WORKER_TRIM} if which == "with" else plain
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout.split()
+        times[which].append(float(out[-1]))
+        print(f"run {i + 1}: {which:<7} MALLOC_TRIM_THRESHOLD_=65536  {times[which][-1]:.2f} s", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"width {args.width}, {args.seeds} seeds, {args.regime}, {args.steps} steps: median {med['with']:.2f} s "
+          f"with Dask's default worker environment, {med['without']:.2f} s without")
+    print(f"ratio {med['with'] / med['without']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--width", type=int, default=128)
@@ -64,10 +98,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="optimiser steps per model (batch 256)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the conventional way")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--allocator", action="store_true",
+                        help="compare the batched trainer with and without Dask's MALLOC_TRIM_THRESHOLD_ instead")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each setting for --allocator")
+    parser.add_argument("--batched-only", action="store_true", help=argparse.SUPPRESS)  # one --allocator run
     args = parser.parse_args()
+    if args.allocator:
+        return allocator(args)
 
     mnist = load_mnist()
     batch = 256
+    if args.batched_only:  # after a warm-up step, print the seconds of the training alone
+        batched(args.width, 1, args.regime, 2, mnist, batch, args.device)
+        print(batched(args.width, args.seeds, args.regime, args.steps, mnist, batch, args.device))
+        return
     epoch_fraction = args.steps * batch / 60_000
     print(f"width {args.width}, {args.seeds} seeds, {args.regime}, {args.steps} steps/model "
           f"({epoch_fraction:.3f} epoch), torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")

@@ -195,6 +195,15 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+# Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the OS
+# sooner). Set at all, it also turns off glibc's adaptive mmap threshold, so every tensor above
+# 128 KiB that torch allocates on the CPU is mapped and unmapped again at each training step:
+# measured, a third of a training's time went to page faults in the kernel, and one training step
+# took 1.4x as long (benchmarks/train_throughput.py --allocator). None unsets it (Dask's documented
+# way); the rest of Dask's pre-spawn environment (OMP_NUM_THREADS=1, ...) is kept.
+WORKER_ALLOCATOR = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
 def local_cluster(workers: int | None = None, device: str | None = None):
     """An embedded ``LocalCluster`` sized to this machine: one single-threaded worker process per
     physical core, or on CUDA one worker per GPU with ``resources={"GPU": 1}``. Workers get this
@@ -214,7 +223,7 @@ def local_cluster(workers: int | None = None, device: str | None = None):
         n = workers or physical_cores()
     env = {"KAG_HOME": str(kag_home()), "KAG_DATA": str(data_dir())}
     env.update({k: os.environ[k] for k in ("KAG_QUIET", "KAG_DEVICE") if k in os.environ})
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES, **WORKER_ALLOCATOR}):
         # memory_limit=0: a task's memory is torch's (training, Jacobians), which Dask cannot spill;
         # results live in the store, never in worker memory. The scheduler's HTTP server (it runs even
         # without a dashboard) takes a free port, so two sweeps on one machine do not compete for 8787.
