@@ -471,6 +471,15 @@ def test_the_weight_decay_sentence_names_the_lengths_where_the_decay_acts():
     assert set(note["untested"]) == {p.name for p in grid.points()
                                      if "weight_decay" in p.changed and p.values["epochs"] == 20}
     assert "it can at 200 epochs (to 62.5%)" in note["sentence"] and "it cannot at 20 epochs (to 95.4%)" in note["sentence"]
+    assert note["not_run"] == [] and "tests weight decay" not in note["sentence"]
+
+
+def test_the_weight_decay_sentence_says_when_the_points_where_it_acts_were_not_run():
+    grid = load_grid(ROOT / "sweeps" / "assumptions.toml")
+    note = sweep_report.weight_decay_note(grid, grid.points(), ["epochs=200", "epochs=200,weight_decay=0.01"])
+    assert note["not_run"] == ["epochs=200,weight_decay=0.01"]
+    assert note["sentence"].endswith("; the point varying it where it can (epochs=200,weight_decay=0.01) was not "
+                                     "run, so no point of this report tests weight decay.")
 
 
 def test_c8_cells_inside_the_band_are_named_at_every_point(grid):

@@ -93,16 +93,19 @@ def short_name(point: Point, untested: Sequence[str] = ()) -> list[str]:
     return lines + (["wd cannot act"] if point.name in untested else [])
 
 
-def weight_decay_note(grid: Grid | None, points: Sequence[Point]) -> dict[str, Any]:
+def weight_decay_note(grid: Grid | None, points: Sequence[Point], not_run: Sequence[str] = ()) -> dict[str, Any]:
     """Whether the weight-decay axis is a test at each training length of the grid (docs/SPEC.md §8,
     :data:`~kag.repro.sweep.grid.DECAY_CAN_ACT`): the shrink factor of the axis's largest value per
     length, the points that vary weight decay where it cannot act, and one sentence (None when the grid
-    does not vary weight decay, or is not known)."""
+    does not vary weight decay, or is not known). ``not_run``: points with no judged claim; when every
+    point where the decay can act is among them, the sentence says that nothing here tests the axis."""
     varied = [p for p in points if "weight_decay" in p.changed]
     if grid is None or not varied:
         return {"levels": {}, "untested": [], "sentence": None}
     levels = {e: grid.weight_decay_tested(e) for e in sorted({p.values["epochs"] for p in points})}
     untested = [p.name for p in varied if not levels[p.values["epochs"]][0]]
+    testing = [p.name for p in varied if p.name not in untested]
+    unrun = [n for n in testing if n in not_run]
     largest = value_text(max(grid.axis("weight_decay")))
 
     def at(epochs: list[int]) -> str:
@@ -119,8 +122,11 @@ def weight_decay_note(grid: Grid | None, points: Sequence[Point]) -> dict[str, A
                      f"{'s' if len(untested) != 1 else ''} varying weight decay there "
                      f"({_where(untested)}) {'are' if len(untested) != 1 else 'is'} not a test of that axis"
                      if untested else f"it cannot at {at(cannot)}")
+    if testing and len(unrun) == len(testing):
+        parts.append(f"the point{'s' if len(unrun) != 1 else ''} varying it where it can ({_where(unrun)}) "
+                     f"{'were' if len(unrun) != 1 else 'was'} not run, so no point of this report tests weight decay")
     return {"levels": {str(e): {"can_act": ok, "shrink": f} for e, (ok, f) in levels.items()},
-            "untested": untested, "sentence": f"{head}: " + "; ".join(parts) + "."}
+            "untested": untested, "not_run": unrun, "sentence": f"{head}: " + "; ".join(parts) + "."}
 
 
 def c8_in_band(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -461,7 +467,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
               f"keeps them above {t8['min_lower_bound']:g}", rows, names, reductions, "mean reduction")
     acc_where, acc_sentences = _accuracy_recovered(names, accuracy)
     in_band = c8_in_band(points, verdicts)
-    decay = weight_decay_note(grid, points)
+    decay = weight_decay_note(grid, points, absent)
     if decay["sentence"]:
         sentences.append(decay["sentence"])
     return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold,
