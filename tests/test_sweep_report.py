@@ -497,3 +497,25 @@ def test_c8_cells_inside_the_band_are_named_at_every_point(grid):
                                                                  {"cell": "d", "reduction": 0.5}], points[2].name: []}
     assert got["sentence"] == (f"C8 cells whose mean reduction lies inside C8's 15%–50% band: 2 of 3 at {points[1].name} "
                                "(c: 0.15; d: 0.50); none at the default point.")
+
+
+def test_a_claim_judged_on_only_some_of_its_cells_is_named_with_how_many(grid, swept):
+    """A point whose tables are partly missing: C1-PR there keeps its supported cells, the others "not run";
+    the status reads inconclusive (not every cell supported) and the summary says why, with the counts."""
+    points, results, verdicts = swept
+    rows = [dict(r) for r in verdicts["weight_decay=0"]]
+    c1 = [r for r in rows if r["claim"] == "C1-PR"]
+    for r in c1[: len(c1) // 2]:
+        r.update(outcome="not run", verdict=None)
+    data = sweep_report.assemble_sweep(grid, points, {**verdicts, "weight_decay=0": rows}, results)
+    assert _cell(data, "C1-PR", "weight_decay=0")["status"] == "inconclusive"
+    judged = len(c1) - len(c1) // 2
+    assert data["summary"]["partly_run"] == {"weight_decay=0": [{"claim": "C1-PR", "judged": judged,
+                                                                  "cells": len(c1)}]}
+    assert (f"Partly run at weight_decay=0 (some of its metric tables are missing from the cache): C1-PR ({judged} "
+            f"of {len(c1)} cells judged);") in " ".join(data["summary"]["sentences"])
+
+
+def test_a_fully_judged_grid_names_no_partly_run_point(data):
+    assert data["summary"]["partly_run"] == {}
+    assert "Partly run" not in " ".join(data["summary"]["sentences"])

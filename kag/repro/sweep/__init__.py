@@ -2,7 +2,8 @@
 
 :mod:`.grid` reads a committed TOML grid file into a validated :class:`Grid` whose points are
 :class:`~kag.repro.profiles.Profile`\\ s; :mod:`.engine` trains and measures every point on Dask
-distributed (an embedded ``LocalCluster``, or an existing cluster) and judges each point's claims.
+distributed (an embedded ``LocalCluster``, or an existing cluster) and judges each point's claims;
+:mod:`.eta` prices its unfinished tasks for the progress line; :mod:`.report` renders the verdict matrix.
 ``distributed`` is imported by the engine only, so reading a grid needs nothing beyond the core.
 """
 

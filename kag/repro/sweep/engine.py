@@ -47,6 +47,7 @@ from kag.experiments.pipeline import ensure_models, model_key
 from kag.progress import Progress, trainings_text
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
+from kag.repro.sweep import eta
 from kag.repro.sweep.grid import Grid, Point
 from kag.experiments.keys import make_key
 from kag.experiments.store import Store
@@ -296,6 +297,29 @@ def _wants_gpu(client, device: str | None, pin_gpu: bool) -> bool:
     return any(w.get("resources", {}).get("GPU") for w in workers)
 
 
+def _slots(client) -> int:
+    """How many tasks the cluster runs at once (its workers' threads; at least 1)."""
+    try:
+        workers = client.scheduler_info().get("workers", {}).values()
+        return max(1, sum(int(w.get("nthreads", 1) or 1) for w in workers))
+    except Exception:  # a cluster that cannot say: the estimate assumes one task at a time
+        return 1
+
+
+def _trainings(store: Store) -> list[dict[str, Any]]:
+    try:
+        return store.trainings()
+    except (OSError, ValueError):
+        return []
+
+
+def _events(store: Store) -> list[dict[str, Any]]:
+    try:
+        return store.events()
+    except (OSError, ValueError):
+        return []
+
+
 def _attempts(dask_scheduler=None, keys=()) -> dict[str, tuple[int, int | None]]:
     """(worker deaths during the task, retries left) per key, read on the scheduler."""
     out = {}
@@ -387,8 +411,10 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
         future.add_done_callback(ended.put)
     progress = Progress(label, total=len(futures), unit="tasks", every=PROGRESS_EVERY_S)
     store = Store(store_root)
+    tasks = {t.key: t for t in todo}
+    slots = _slots(client)
     failed: dict[str, str] = {}
-    done, t0 = 0, time.perf_counter()
+    done, since, rates = 0, time.time(), None
     try:
         while done < len(futures):
             try:
@@ -407,10 +433,13 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
                 else:
                     exc = future.exception()
                     failed[future.key] = f"{type(exc).__name__}: {exc}"
-            elapsed = time.perf_counter() - t0
-            eta = f"ETA {elapsed / done * (len(futures) - done):.0f} s" if done else "ETA unknown"
+            trainings = _trainings(store)
+            if rates is None or batch:  # the event log is read again only when a task has ended
+                rates = eta.pace(_events(store), trainings, since)
+            left = [tasks[k] for k, f in futures.items() if not f.done()]
+            estimate = eta.eta_text(left, rates, slots, trainings)
             running = trainings_text(store)  # the trainings on any worker: how far each has come
-            note = f"{eta}; {running}" if running else eta
+            note = f"{estimate}; {running}" if running else estimate
             progress.update(done, f"{len(failed)} failed, {note}" if failed else note)
         try:
             attempts = client.run_on_scheduler(_attempts, keys=list(futures))

@@ -190,7 +190,8 @@ def matrix_cell(c: Claim, rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "cells": len(rows), "judged": 0, "detail": rows[0]["detail"]}
     s = claim_status(c, rows)
     return {"status": s["status"], "label": s["label"], "key_number": s["key_number"], "plain": plain(c, rows),
-            "counts_text": s["counts_text"], "cells": s["cells"], "judged": s["judged"], "detail": ""}
+            "counts_text": s["counts_text"], "cells": s["cells"], "judged": s["judged"],
+            "missing": sum(r["outcome"] == NOT_RUN for r in rows), "detail": ""}
 
 
 def matrix(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -402,6 +403,18 @@ def _flip(c: Claim, judged: dict[str, list[str]], names: Sequence[str]) -> dict[
     return {"claim": c.id, "from": base, "by_status": {s: judged[s] for s in (base, *others)}, "sentence": sentence}
 
 
+def partly_run(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """point name -> the claims judged there on only some of their cells (the others' tables are missing):
+    ``[{"claim", "judged", "cells"}]``, so a status resting on part of a claim's cells is never silent."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for name in names:
+            cell = row["cells"][name]
+            if cell["status"] not in (NOT_RUN, SKIPPED) and cell.get("missing"):
+                out.setdefault(name, []).append({"claim": row["id"], "judged": cell["judged"], "cells": cell["cells"]})
+    return out
+
+
 def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
             accuracy: Mapping[str, dict[str, Any]], grid: Grid | None = None) -> dict[str, Any]:
     """What the matrix says, in sentences: the claims that hold at every point, those that keep one
@@ -457,6 +470,12 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         if name not in absent:
             sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
                              f"{', '.join(ids)}.")
+    partly = partly_run(rows, names)
+    for name, parts in partly.items():
+        said_ = ", ".join(f"{p['claim']} ({p['judged']} of {p['cells']} cells judged)" for p in parts)
+        sentences.append(f"Partly run at {_where([name])} (some of its metric tables are missing from the cache): "
+                         f"{said_}; each status there rests on the cells judged, and reads inconclusive where "
+                         "those all support the claim.")
     reductions = {n: _mean([x for xs in c8_reductions(verdicts.get(n, [])).values() for x in xs]) for n in names}
     gaps = {n: _mean([c["mean"] for c in c2_cells(verdicts.get(n, []))]) for n in names}
     c2_where, c2_sentence = _recovered("C2", "layer 1's PR ratio above layer 2's", rows, names, gaps,
@@ -472,7 +491,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         sentences.append(decay["sentence"])
     return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold,
             "steady": steady, "flips": flips, "skipped": skipped,
-            "not_run": not_run, "points_not_run": absent,
+            "not_run": not_run, "points_not_run": absent, "partly_run": partly,
             "recovered": {"C2": c2_where, "C8": c8_where, "accuracy": acc_where,
                           "sentences": [c2_sentence, c8_sentence, in_band["sentence"], *acc_sentences]}}
 

@@ -1,0 +1,128 @@
+"""How long a sweep's unfinished tasks will take: each task priced by what work like it took.
+
+A sweep's tasks differ by two orders of magnitude (a 20-epoch width-64 training takes a minute on a
+CPU core, a 200-epoch width-512 one an hour; a width-512 metric table takes minutes), so an ETA
+from the count of finished tasks (elapsed / done x left) misleads in both directions. Here every
+unfinished task is priced by its own class, from the store's event log and its running trainings:
+
+* a training of width ``w`` and regime ``r``: seconds per epoch and seed of trainings of that
+  class (finished ones, else the pace a running one reports), times its epochs and seeds; a
+  training that is running is priced by what its own pace says is left;
+* a metric task: seconds per table of that class, times its tables.
+
+Work finished since the run began is preferred (the machine as it is now); the store's older events
+stand in for a class this run has not timed yet. The sum is divided by the workers sharing the
+work, and never shorter than the longest single task. A task of a class never timed is not guessed:
+the text says how many such tasks are left, and the time given is then a floor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from kag.progress import format_duration
+
+Class = tuple[int, str]  # (width, regime)
+
+
+@dataclass
+class Pace:
+    """Seconds per epoch and seed of a training, and per metric table, by (width, regime)."""
+
+    train: dict[Class, float] = field(default_factory=dict)
+    table: dict[Class, float] = field(default_factory=dict)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _mean_rates(events: Iterable[Mapping[str, Any]]) -> Pace:
+    """The pace of finished work in ``events`` (the store's ``events.jsonl`` lines)."""
+    train_s, train_units = defaultdict(float), defaultdict(float)
+    table_s, tables = defaultdict(float), defaultdict(int)
+    for e in events:
+        width, regime, seconds = e.get("width"), e.get("regime"), e.get("seconds")
+        if not (isinstance(width, int) and isinstance(regime, str) and _number(seconds) and seconds > 0):
+            continue
+        if e.get("kind") == "train" and _number(e.get("epochs")) and isinstance(e.get("seeds"), list):
+            units = e["epochs"] * max(1, len(e["seeds"]))
+            if units > 0:
+                train_s[width, regime] += seconds
+                train_units[width, regime] += units
+        elif e.get("kind") == "metrics":
+            table_s[width, regime] += seconds
+            tables[width, regime] += 1
+    return Pace({c: train_s[c] / train_units[c] for c in train_s},
+                {c: table_s[c] / tables[c] for c in table_s})
+
+
+def _running_rates(trainings: Iterable[Mapping[str, Any]]) -> dict[Class, float]:
+    """Seconds per epoch and seed that running trainings report (their records in ``store.trainings()``)."""
+    rates: dict[Class, float] = {}
+    for r in trainings:
+        width, regime, epoch, seconds = r.get("width"), r.get("regime"), r.get("epoch"), r.get("seconds")
+        seeds = r.get("seeds") if isinstance(r.get("seeds"), list) else [0]
+        if isinstance(width, int) and isinstance(regime, str) and _number(epoch) and epoch > 0 \
+                and _number(seconds) and seconds > 0:
+            rates[width, regime] = seconds / (epoch * max(1, len(seeds)))
+    return rates
+
+
+def pace(events: Sequence[Mapping[str, Any]], trainings: Sequence[Mapping[str, Any]], since: float) -> Pace:
+    """The pace of each class: this run's finished work (events at or after ``since``), else the pace
+    a running training reports, else the store's older events."""
+    now = _mean_rates(e for e in events if _number(e.get("time")) and e["time"] >= since)
+    before = _mean_rates(e for e in events if _number(e.get("time")) and e["time"] < since)
+    running = _running_rates(trainings)
+    return Pace({**before.train, **running, **now.train}, {**before.table, **now.table})
+
+
+def _running_left(task: Any, trainings: Sequence[Mapping[str, Any]]) -> float | None:
+    """What a running training of ``task`` says is left (seconds), or None when none runs."""
+    for r in trainings:
+        epoch, epochs, seconds = r.get("epoch"), r.get("epochs"), r.get("seconds")
+        if (r.get("width"), r.get("regime")) == (task.width, task.regime) \
+                and list(r.get("seeds") or []) == list(task.seeds) and epochs == task.train.epochs \
+                and _number(epoch) and _number(seconds) and 0 < epoch <= epochs:
+            return seconds / epoch * (epochs - epoch)
+    return None
+
+
+def task_seconds(task: Any, rates: Pace, trainings: Sequence[Mapping[str, Any]] = ()) -> float:
+    """The seconds ``task`` (a :class:`~kag.repro.sweep.engine.Task`) has left; NaN when its class was never timed."""
+    if task.kind == "train":
+        left = _running_left(task, trainings)
+        if left is not None:
+            return left
+        rate = rates.train.get((task.width, task.regime))
+        return rate * task.train.epochs * max(1, len(task.seeds)) if rate is not None else math.nan
+    rate = rates.table.get((task.width, task.regime))
+    return rate * len(task.keys) if rate is not None else math.nan
+
+
+def seconds_left(tasks: Sequence[Any], rates: Pace, workers: int,
+                 trainings: Sequence[Mapping[str, Any]] = ()) -> tuple[float, int]:
+    """(wall seconds the timed ``tasks`` need on ``workers`` processes, how many tasks were never timed)."""
+    each = [task_seconds(t, rates, trainings) for t in tasks]
+    timed = [s for s in each if math.isfinite(s)]
+    wall = max(sum(timed) / max(1, workers), max(timed, default=0.0))
+    return wall, len(each) - len(timed)
+
+
+def eta_text(tasks: Sequence[Any], rates: Pace, workers: int, trainings: Sequence[Mapping[str, Any]] = ()) -> str:
+    """``~1 h 05 min left``; ``at least ~40 min left (3 tasks of a kind not yet timed)``; or, while the
+    timed tasks leave under a second, ``time left: estimated once a task of each kind has run (8 tasks
+    not yet timed)``."""
+    if not tasks:
+        return "nothing left"
+    wall, untimed = seconds_left(tasks, rates, workers, trainings)
+    plural = "s" if untimed > 1 else ""
+    if untimed and wall < 1.0:  # nothing timed, or only a floor too small to be worth saying
+        return f"time left: estimated once a task of each kind has run ({untimed} task{plural} not yet timed)"
+    if untimed:
+        return f"at least ~{format_duration(wall)} left ({untimed} task{plural} of a kind not yet timed)"
+    return f"~{format_duration(wall)} left"
