@@ -417,6 +417,9 @@ def test_report_only_partial_renders_the_cached_points_and_names_the_others(caps
     said = [s for s in data["summary"]["sentences"] if s.startswith("Not run")]
     assert said == ["Not run: 1 of 2 points (lr=3e-3): none of their metric tables is in the cache, so no claim is "
                     "judged there."]
+    # "every point" then means every point that was run: a claim holding at the default point holds there
+    assert data["summary"]["sentences"][0].startswith("Reproduced at every point that was run (1 of the grid's 2): ")
+    assert "C1-PR" in data["summary"]["hold"] and not any("where judged" in s for s in data["summary"]["sentences"])
     judged = [r for r in data["matrix"] if r["cells"]["default"]["status"] != "skipped"]
     assert judged and all(r["cells"]["lr=3e-3"]["status"] == "not run" for r in judged)
     assert any(r["cells"]["default"]["status"] != "not run" for r in judged)

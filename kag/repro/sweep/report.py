@@ -421,13 +421,20 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     other status, those that flip (and where), those not judged, and where C2, C8 and the paper's
     96% augmented accuracy are recovered."""
     names = [p.name for p in points]
-    hold, steady, flips, skipped, inapplicable, not_run = [], [], [], [], [], {}
+    not_run: dict[str, list[str]] = {}  # point -> the claims with cells there, none of them judged
+    for row in rows:
+        for name in _by_status(row, names).get(NOT_RUN, []):
+            if row["cells"][name]["cells"]:  # a claim with no cell under this fidelity is not "missing"
+                not_run.setdefault(name, []).append(row["id"])
+    # a point none of whose claims was judged is "not run": named once, and "every point" means the others
+    with_cells = {name: sum(bool(row["cells"][name]["cells"]) and row["cells"][name]["status"] != SKIPPED
+                            for row in rows) for name in names}
+    absent = [name for name, ids in not_run.items() if len(ids) == with_cells[name]]
+    ran = [n for n in names if n not in absent]
+    hold, steady, flips, skipped, inapplicable = [], [], [], [], []
     for row in rows:
         c = BY_ID[row["id"]]
         by = _by_status(row, names)
-        for name in by.get(NOT_RUN, []):
-            if row["cells"][name]["cells"]:  # a claim with no cell under this fidelity is not "missing"
-                not_run.setdefault(name, []).append(row["id"])
         judged = {s: ns for s, ns in by.items() if s not in (NOT_RUN, SKIPPED)}
         if not judged:
             if by.get(SKIPPED):
@@ -435,7 +442,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
             continue
         if len(judged) == 1:
             (status, ns), = judged.items()
-            if status == REPRODUCED and len(ns) == len(names):
+            if status == REPRODUCED and len(ns) == len(ran):
                 hold.append(row["id"] + (f" ({CONTROL_SAYS_NO})" if c.control else ""))
             else:
                 steady.append({"claim": row["id"], "status": status, "points": ns,
@@ -443,13 +450,15 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
             continue
         flips.append(_flip(c, judged, names))
     sentences = []
-    everywhere = f"at every point of the grid ({len(names)} point{'s' if len(names) != 1 else ''})"
+    everywhere = (f"at every point of the grid ({len(names)} point{'s' if len(names) != 1 else ''})" if not absent
+                  else f"at every point that was run ({len(ran)} of the grid's {len(names)})")
     sentences.append(f"Reproduced {everywhere}: {', '.join(hold)}." if hold else
                      f"No claim is reproduced {everywhere}.")
     same: dict[tuple[str, str], list[str]] = {}  # (words, where) -> claims: one sentence per status
     for s in steady:
-        partial = len(s["points"]) < len(names)
-        at = f"at every point where judged ({_where(s['points'])})" if partial else "at every point"
+        partial = len(s["points"]) < len(ran)
+        at = (f"at every point where judged ({_where(s['points'])})" if partial
+              else "at every point that was run" if absent else "at every point")
         same.setdefault((s["words"], at), []).append(s["claim"])
     sentences += [f"{words[0].upper()}{words[1:]} {at}: {', '.join(ids)}." for (words, at), ids in same.items()]
     sentences += [f["sentence"] for f in flips]
@@ -459,10 +468,6 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
         sentences.append(f"Not judged at this fidelity: {', '.join(skipped)} (judged at the paper's fidelity only).")
     if inapplicable:
         sentences.append(f"Not applicable to the {DEFAULT_STUDY} study's networks: {', '.join(inapplicable)}.")
-    # a point none of whose claims was judged is named once, not with every claim it holds
-    with_cells = {name: sum(bool(row["cells"][name]["cells"]) and row["cells"][name]["status"] != SKIPPED
-                            for row in rows) for name in names}
-    absent = [name for name, ids in not_run.items() if len(ids) == with_cells[name]]
     if absent:
         sentences.append(f"Not run: {len(absent)} of {len(names)} points ({_where(absent)}): none of their metric "
                          "tables is in the cache, so no claim is judged there.")
