@@ -6,8 +6,11 @@ The Dask tests share one 2-worker ``LocalCluster`` (processes, one thread each) 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
+import re
 import signal
 import threading
 import time
@@ -296,8 +299,13 @@ def test_workers_keep_glibcs_adaptive_allocator(client):
 def swept(client, tmp_path_factory):
     home = tmp_path_factory.mktemp("sweep_home")
     store = Store(home / "store")
-    run = engine.run_sweep(load_grid(SMOKE), client=client, store=store)
-    return home, store, run
+    printed = io.StringIO()  # the progress lines, every one of them
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(printed):
+        mp.setenv("KAG_QUIET", "0")
+        mp.setattr(engine, "PROGRESS_EVERY_S", 0.0)
+        run = engine.run_sweep(load_grid(SMOKE), client=client, store=store)
+    lines = [line for line in printed.getvalue().splitlines() if line.startswith("[kag] sweep ")]
+    return home, store, run, lines
 
 
 def _every_point_judged(run) -> None:
@@ -318,18 +326,23 @@ def _entry_times(store: Store) -> dict[str, float]:
 @pytest.mark.xdist_group("sweep")
 @pytest.mark.slow
 def test_a_two_worker_cluster_runs_the_smoke_grid_and_every_point_gets_verdicts(swept):
-    _, store, run = swept
+    _, store, run, lines = swept
     assert run.failed == {} and run.summary.ran == 10 and run.summary.cached == 0
     assert run.summary.computed == 4 * 3 + 6 * 3  # every model and table of 3 seeds, each once
     kinds = [e["kind"] for e in store.events()]
     assert (kinds.count("train"), kinds.count("metrics")) == (4, 18)
     assert [p.name for p in run.points] == ["default", "lr=3e-3"]
     _every_point_judged(run)
+    # the time left is priced per task (kag/repro/sweep/eta.py), and the last progress line says nothing is left
+    steps = [line for line in lines if "/10 tasks" in line]
+    assert steps and ": 10/10 tasks, nothing left" in steps[-1]
+    assert all(re.search(r"tasks, (~\S+ .* left|at least ~|time left: estimated once|nothing left)", line)
+               for line in steps), steps
 
 
 @pytest.mark.xdist_group("sweep")
 def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys, monkeypatch):
-    home, store, _ = swept
+    home, store, _, _ = swept
     events, times = store.events(), _entry_times(store)
     again = engine.run_sweep(load_grid(SMOKE), client=client, store=store)
     assert again.summary.ran == 0 and again.summary.cached == 10 and again.failed == {}

@@ -55,6 +55,7 @@ from kag.experiments.store import Store
 RETRIES = 2  # a task that raised runs at most twice more
 ALLOWED_FAILURES = 3  # a task whose worker died runs again until it has killed this many workers
 PROGRESS_EVERY_S = 10.0
+PRICE_EVERY_S = 60.0  # the longest the time-left estimate goes without reading the event log again
 HEARTBEAT_S = 1.0  # the progress loop's longest sleep; it wakes at once when a task ends
 
 
@@ -414,7 +415,7 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
     tasks = {t.key: t for t in todo}
     slots = _slots(client)
     failed: dict[str, str] = {}
-    done, since, rates = 0, time.time(), None
+    done, since, rates, priced = 0, time.time(), None, 0.0
     try:
         while done < len(futures):
             try:
@@ -434,8 +435,8 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
                     exc = future.exception()
                     failed[future.key] = f"{type(exc).__name__}: {exc}"
             trainings = _trainings(store)
-            if rates is None or batch:  # the event log is read again only when a task has ended
-                rates = eta.pace(_events(store), trainings, since)
+            if rates is None or batch or time.time() - priced >= PRICE_EVERY_S:  # a task ended, or a while passed
+                rates, priced = eta.pace(_events(store), trainings, since), time.time()
             left = [tasks[k] for k, f in futures.items() if not f.done()]
             estimate = eta.eta_text(left, rates, slots, trainings)
             running = trainings_text(store)  # the trainings on any worker: how far each has come
