@@ -2,7 +2,7 @@
 store fill up (:class:`WorkMonitor`).
 
 Plain lines rather than a redrawn bar: they survive pytest capture, xdist workers and CI logs.
-``KAG_QUIET=1`` silences :class:`Progress`.
+``KAG_QUIET=1`` silences :class:`Progress`, except its warnings (:meth:`Progress.warn`).
 
 :class:`WorkMonitor` is for a process that waits while others compute, as pytest-xdist's controller
 does while its workers train models and compute metric tables: it polls the store for the entries
@@ -50,6 +50,10 @@ class Progress:
     def note(self, text: str) -> None:
         """One line about the task that is not a step of it (e.g. where it resumed from)."""
         self._print(text)
+
+    def warn(self, text: str) -> None:
+        """One line the user must see even under ``KAG_QUIET`` (e.g. a saved state thrown away)."""
+        print(f"[kag] {self.task}: {text}", file=sys.stderr, flush=True)
 
 
 def format_duration(seconds: float | None) -> str:

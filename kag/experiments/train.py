@@ -288,8 +288,8 @@ def train_seeds(
         snapshot = {name: tuple(params[name].shape[1:]) for name in fam.checkpoint_params()}
         expected = expected_tensors(params, m, order_gens[0].get_state().numel(), snapshot, keep)
         state, why = resume.load(expected, config.epochs, keep)
-        if why:
-            progress.note(why)
+        if why:  # work thrown away: said even under KAG_QUIET
+            progress.warn(why)
         if state is not None:
             _restore(state, params, optimizer, order_gens, aug_gens)
             checkpoints = [dict(c) for c in state.checkpoints]
