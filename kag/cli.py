@@ -423,6 +423,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from kag.experiments.data import load_mnist
     from kag.devices import resolve_device
     from kag.repro.sweep import engine
+    from kag.repro.sweep import eta as sweep_eta
     from kag.repro.sweep import report as sweep_report
     from kag.repro.sweep.grid import MAX_TASKS, load_grid
     from kag.experiments.store import Store
@@ -463,6 +464,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{_count(len(points), 'point')}, {_count(len(kinds), 'task')} ({kinds.count('train')} training, "
               f"{kinds.count('metrics')} metric tables), {len(cached)} cached; fidelity: "
               + ("the paper's" if grid.at_paper_fidelity else "; ".join(grid.reductions())))
+        print(sweep_eta.compute_text([t for k, t in plan.tasks.items() if k not in cached], store.events()))
         return 0
     run = engine.run_sweep(grid, scheduler=args.scheduler, workers=args.workers, device=args.device)
     verdicts = {p.name: engine.judge_point(p.profile, run.results[p.name]) for p in run.points}
@@ -592,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes of the embedded cluster (default: physical cores, or one per GPU)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda[:i] (default: auto)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the points and how many tasks they need (and how many are cached); run nothing")
+                   help="print the points, how many tasks they need (and how many are cached) and the compute "
+                        "left at the pace the store recorded; run nothing")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="where the verdict-matrix report goes (default: reports/sweep under the current directory)")
     p.add_argument("--report-only", action="store_true",

@@ -25,7 +25,9 @@ from kag.experiments.pipeline import model_key
 from kag.repro.profiles import PAPER
 from kag.repro.sweep import engine
 from kag.repro.sweep.grid import AXES, load_grid, parse_grid
+from kag.experiments.data import load_mnist
 from kag.experiments.store import Store
+from kag.progress import format_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "sweeps" / "smoke.toml"
@@ -265,7 +267,27 @@ def test_cli_dry_run_lists_points_and_tasks(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["default", "5", "tasks", "(0", "cached)"] and out[1].startswith("lr=3e-3 ")
     assert out[2].startswith("2 points, 10 tasks (4 training, 6 metric tables), 0 cached; fidelity: widths 8 instead")
+    assert out[3] == "compute left: unknown (this store has timed no task of these kinds yet)"
     assert not (tmp_path / "store" / "models").exists()
+
+
+def test_dry_run_prices_the_work_left_by_the_pace_the_store_recorded(capsys, tmp_path, monkeypatch):
+    """Trainings of width 8 took 2 s per epoch and seed, standard tables 3 s each: the smoke grid's
+    trainings (3 seeds, 1 epoch: 6 s each) and standard table groups (3 seeds: 9 s each) are priced; its
+    augmented table groups, a kind this store never timed, are counted and named, not priced."""
+    monkeypatch.setenv("KAG_HOME", str(tmp_path))
+    store = Store(tmp_path / "store")
+    store.log_event("train", width=8, regime="standard", seeds=[0], epochs=1, seconds=2.0)
+    store.log_event("train", width=8, regime="augmented", seeds=[0], epochs=1, seconds=2.0)
+    store.log_event("metrics", width=8, regime="standard", seed=0, seconds=3.0)
+    assert main(["sweep", str(SMOKE), "--dry-run"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    grid_tasks = engine.plan_sweep(load_grid(SMOKE).points(), load_mnist(), store).tasks.values()
+    augmented_tables = sum(t.kind == "metrics" and t.regime == "augmented" for t in grid_tasks)
+    priced = sum(6.0 if t.kind == "train" else 9.0 for t in grid_tasks
+                 if not (t.kind == "metrics" and t.regime == "augmented"))
+    assert last == (f"compute left: ~{format_duration(priced)} of one worker at the pace this store recorded "
+                    f"({augmented_tables} task{'s' if augmented_tables > 1 else ''} of a kind it never timed not counted)")
 
 
 # -- the Dask engine ----------------------------------------------------------------------------

@@ -126,3 +126,17 @@ def eta_text(tasks: Sequence[Any], rates: Pace, workers: int, trainings: Sequenc
     if untimed:
         return f"at least ~{format_duration(wall)} left ({untimed} task{plural} of a kind not yet timed)"
     return f"~{format_duration(wall)} left"
+
+
+def compute_text(tasks: Sequence[Any], events: Sequence[Mapping[str, Any]]) -> str:
+    """What ``tasks`` (the uncached ones of a plan) will cost at the pace the store's event log records,
+    in worker time, for ``kag sweep --dry-run``: ``~5 h 24 min of one worker at the pace this store
+    recorded``, naming the tasks of a kind it never timed (not counted)."""
+    if not tasks:
+        return "nothing left to compute"
+    total, untimed = seconds_left(tasks, pace(events, [], since=math.inf), workers=1)
+    plural = "s" if untimed > 1 else ""
+    if untimed == len(tasks):
+        return "compute left: unknown (this store has timed no task of these kinds yet)"
+    said = f"compute left: ~{format_duration(total)} of one worker at the pace this store recorded"
+    return said + (f" ({untimed} task{plural} of a kind it never timed not counted)" if untimed else "")
