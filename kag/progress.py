@@ -68,14 +68,20 @@ def format_duration(seconds: float | None) -> str:
     return f"{int(s // 3600)} h {int(round(s % 3600 / 60)):02d} min"
 
 
-def trainings_text(store: Any) -> str:
-    """``training width 512 standard: epoch 37/200 (~1 h 05 min left), ...`` for the trainings ``store`` says are running
-    (:meth:`kag.experiments.store.Store.trainings`), so a long training shows how far it has come;
-    "" when none runs or the store cannot say."""
+def running_trainings(store: Any) -> list[dict[str, Any]]:
+    """The trainings ``store`` says are running (:meth:`kag.experiments.store.Store.trainings`); [] when
+    it cannot say."""
     try:
-        running = store.trainings() if hasattr(store, "trainings") else []
+        return store.trainings() if hasattr(store, "trainings") else []
     except (OSError, ValueError):
-        return ""
+        return []
+
+
+def trainings_text(store: Any, running: list[dict[str, Any]] | None = None) -> str:
+    """``training width 512 standard: epoch 37/200 (~1 h 05 min left), ...`` for the trainings running
+    (``running``, else read from ``store`` by :func:`running_trainings`), so a long training shows how
+    far it has come; "" when none runs or the store cannot say."""
+    running = running_trainings(store) if running is None else running
     parts = [f"{r.get('label', 'a model')}: epoch {r.get('epoch')}/{r.get('epochs')}{_training_left(r)}"
              for r in running]
     return f"training {', '.join(parts)}" if parts else ""

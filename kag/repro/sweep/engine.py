@@ -44,7 +44,7 @@ from kag.experiments.data import MNIST, load_mnist
 from kag.errors import KagError
 from kag.experiments.paths import data_dir, kag_home
 from kag.experiments.pipeline import ensure_models, model_key
-from kag.progress import Progress, trainings_text
+from kag.progress import Progress, running_trainings, trainings_text
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
 from kag.repro.sweep import eta
@@ -307,13 +307,6 @@ def _slots(client) -> int:
         return 1
 
 
-def _trainings(store: Store) -> list[dict[str, Any]]:
-    try:
-        return store.trainings()
-    except (OSError, ValueError):
-        return []
-
-
 def _events(store: Store) -> list[dict[str, Any]]:
     try:
         return store.events()
@@ -434,12 +427,12 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
                 else:
                     exc = future.exception()
                     failed[future.key] = f"{type(exc).__name__}: {exc}"
-            trainings = _trainings(store)
+            trainings = running_trainings(store)  # read once: priced below, and shown
             if rates is None or batch or time.time() - priced >= PRICE_EVERY_S:  # a task ended, or a while passed
                 rates, priced = eta.pace(_events(store), trainings, since), time.time()
             left = [tasks[k] for k, f in futures.items() if not f.done()]
             estimate = eta.eta_text(left, rates, slots, trainings)
-            running = trainings_text(store)  # the trainings on any worker: how far each has come
+            running = trainings_text(store, trainings)  # the trainings on any worker: how far each has come
             note = f"{estimate}; {running}" if running else estimate
             progress.update(done, f"{len(failed)} failed, {note}" if failed else note)
         try:
