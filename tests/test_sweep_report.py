@@ -343,7 +343,9 @@ def test_the_fidelity_check_without_the_reference_tables_says_it_was_not_measure
     check = sweep_report.fidelity_check(grid, reduced, Store(tmp_path / "store"), mnist=None)
     assert check["needed"] and not check["available"]
     widths = ", ".join(map(str, grid.widths))
-    assert check["sentence"].startswith(f"Not measured: the paper-fidelity tables of widths {widths} are not in")
+    assert check["sentence"].startswith(f"Not measured: the paper-fidelity tables of widths {widths} were not in the "
+                                        "store this report was rendered from")
+    assert str(tmp_path) not in check["sentence"]  # a committed report names no machine's paths
 
 
 def test_the_report_shows_the_fidelity_check(grid, swept, monkeypatch, tmp_path):

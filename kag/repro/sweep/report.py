@@ -630,9 +630,9 @@ def fidelity_check(grid: Grid, reduced: list[dict[str, Any]], store: Any, mnist:
                                         f"{', '.join(map(str, PAPER.seeds))}, {PAPER.train.epochs} epochs, SPEC sizes"}
     if not any(r["outcome"] == "judged" for r in rows):
         return {**out, "available": False,
-                "sentence": f"Not measured: the paper-fidelity tables of widths {widths} are not in {store.root}; "
-                            "`pytest claims --kag-profile paper` computes them, and `kag sweep GRID --report-only` "
-                            "then adds this check."}
+                "sentence": f"Not measured: the paper-fidelity tables of widths {widths} were not in the store this "
+                            "report was rendered from; `pytest claims --kag-profile paper` computes them there, and "
+                            "`kag sweep GRID --report-only` then adds this check."}
     return {**out, **compare_fidelity(reduced, rows), "reference_verdicts": rows}
 
 
