@@ -454,15 +454,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     points = grid.points()
     if args.dry_run:
         store = Store()
-        plan = engine.plan_sweep(points, load_mnist(), store)
+        plan = engine.plan_sweep(points, load_mnist(), store, grid.reference_point())
         cached = plan.cached(store)
-        pad = max(len(p.name) for p in points)
-        for p in points:
+        listed = [*points, *([plan.reference] if plan.reference else [])]
+        pad = max(len(p.name) for p in listed)
+        for p in listed:
             keys = plan.needs[p.name]
             print(f"{p.name:<{pad}}  {_count(len(keys), 'task')} ({sum(k in cached for k in keys)} cached)")
         kinds = [t.kind for t in plan.tasks.values()]
-        print(f"{_count(len(points), 'point')}, {_count(len(kinds), 'task')} ({kinds.count('train')} training, "
-              f"{kinds.count('metrics')} metric tables), {len(cached)} cached; fidelity: "
+        reference = " and the fidelity check's reference" if plan.reference else ""
+        print(f"{_count(len(points), 'point')}{reference}, {_count(len(kinds), 'task')} ({kinds.count('train')} "
+              f"training, {kinds.count('metrics')} metric tables), {len(cached)} cached; fidelity: "
               + ("the paper's" if grid.at_paper_fidelity else "; ".join(grid.reductions())))
         print(sweep_eta.compute_text([t for k, t in plan.tasks.items() if k not in cached], store.events()))
         return 0

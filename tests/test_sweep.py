@@ -24,7 +24,7 @@ from kag.experiments.config import TrainConfig
 from kag.experiments.pipeline import model_key
 from kag.repro.profiles import PAPER
 from kag.repro.sweep import engine
-from kag.repro.sweep.grid import AXES, load_grid, parse_grid
+from kag.repro.sweep.grid import AXES, REFERENCE, load_grid, parse_grid
 from kag.experiments.data import load_mnist
 from kag.experiments.store import Store
 from kag.progress import format_duration
@@ -78,6 +78,7 @@ BAD_GRIDS = [
      "[fidelity] cannot be measured at the smoke profile's sizes: ks asks for k=3, more than width=2"),
     (grid_text(fidelity='widths = [8]\nseeds = [0, 1]\nepochs = 1\nmetrics = ["smoke"]'),
      'fidelity.metrics = ["smoke"] is not a profile'),
+    (grid_text(fidelity=FIDELITY + '\ncheck = "yes"'), 'fidelity.check = "yes" is not true or false'),
     (grid_text(design='kind = "latin"'), 'design.kind = "latin" is not a design: use one-factor or full'),
     (grid_text(design="foo = 1"), "design.foo is not a key of [design]"),
     (grid_text(design='pairs = [["lr"]]'), 'design.pairs = [["lr"]] holds ["lr"]: each pair names two different axes'),
@@ -119,6 +120,7 @@ BAD_GRID_IDS = [
     "fidelity.metrics-unknown",
     "fidelity-k-exceeds-width",
     "fidelity.metrics-not-a-name",
+    "fidelity.check-not-a-bool",
     "design.kind-unknown",
     "design.foo-unknown-key",
     "design.pairs-one-axis",
@@ -239,6 +241,37 @@ def test_longest_trainings_are_planned_first(mnist, tmp_path):
     assert (training[0].train.epochs, training[0].width) == (200, 512) and training[-1].train.epochs == 20
 
 
+def test_the_fidelity_checks_reference_is_planned_when_the_grid_asks(mnist, tmp_path):
+    """fidelity.check = true (SPEC §8): the default point at the paper's fidelity joins the plan. Seeds 0-2
+    at 200 epochs are the epochs=200 point's models, so the reference trains only seeds 3 and 4, after
+    them (one training lock per config: side by side, a worker would wait for an hour), and measures
+    all five at the paper's sizes."""
+    grid = load_grid(ASSUMPTIONS)
+    reference = grid.reference_point()
+    assert grid.check and reference.name == REFERENCE
+    assert (reference.profile.seeds, reference.profile.train.epochs) == (PAPER.seeds, PAPER.train.epochs)
+    assert reference.profile.metrics == PAPER.metrics and reference.profile.widths == grid.widths
+    plan = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"), reference)
+    without = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"))
+    assert plan.reference == reference and without.reference is None and set(without.tasks) < set(plan.tasks)
+    own = [plan.tasks[k] for k in plan.needs[REFERENCE] if k not in without.tasks]
+    trainings = [t for t in own if t.kind == "train"]
+    assert sorted((t.width, t.regime) for t in trainings) == [(64, "augmented"), (64, "standard"),
+                                                             (512, "augmented"), (512, "standard")]
+    for t in trainings:
+        (first,) = [plan.tasks[k] for k in t.depends]
+        assert t.seeds == (3, 4) and first.seeds == (0, 1, 2) and first.label == "epochs=200"
+        assert (first.width, first.regime, first.train) == (t.width, t.regime, t.train)
+    tables = [t for t in own if t.kind == "metrics"]
+    assert len(tables) == 5 and all(t.seeds == PAPER.seeds and len(t.depends) == 2 for t in tables)
+    quick = {t.table_kind for t in without.tasks.values() if t.kind == "metrics"}
+    assert quick.isdisjoint(t.table_kind for t in tables)  # priced apart from the quick-size tables
+    order = list(plan.tasks)
+    assert all(order.index(d) < order.index(k) for k, t in plan.tasks.items() for d in t.depends)
+    at_paper = dataclasses.replace(grid.reference(), widths=PAPER.widths, check=True)
+    assert at_paper.at_paper_fidelity and at_paper.reference_point() is None  # nothing to check there
+
+
 # -- the CLI ------------------------------------------------------------------------------------
 def test_cli_bad_grid_exits_2_with_one_line(capsys, tmp_path):
     bad = tmp_path / "x.toml"
@@ -269,6 +302,12 @@ def test_cli_dry_run_lists_points_and_tasks(capsys, tmp_path, monkeypatch):
     assert out[2].startswith("2 points, 10 tasks (4 training, 6 metric tables), 0 cached; fidelity: widths 8 instead")
     assert out[3] == "compute left: unknown (this store has timed no task of these kinds yet)"
     assert not (tmp_path / "store" / "models").exists()
+    checked = tmp_path / "checked.toml"  # the same grid with the fidelity check's reference in its plan
+    checked.write_text(SMOKE.read_text().replace('metrics = "smoke"', 'metrics = "smoke"\ncheck = true'))
+    assert main(["sweep", str(checked), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split() == [REFERENCE.split()[0], REFERENCE.split()[1], "5", "tasks", "(0", "cached)"]
+    assert out[3].startswith("2 points and the fidelity check's reference, 15 tasks (6 training, 9 metric tables)")
 
 
 def test_dry_run_prices_the_work_left_by_the_pace_the_store_recorded(capsys, tmp_path, monkeypatch):
@@ -279,10 +318,11 @@ def test_dry_run_prices_the_work_left_by_the_pace_the_store_recorded(capsys, tmp
     store = Store(tmp_path / "store")
     store.log_event("train", width=8, regime="standard", seeds=[0], epochs=1, seconds=2.0)
     store.log_event("train", width=8, regime="augmented", seeds=[0], epochs=1, seconds=2.0)
-    store.log_event("metrics", width=8, regime="standard", seed=0, seconds=3.0)
+    grid_tasks = engine.plan_sweep(load_grid(SMOKE).points(), load_mnist(), store).tasks.values()
+    (standard,) = {t.table_kind for t in grid_tasks if t.kind == "metrics" and t.regime == "standard"}
+    store.log_event("metrics", width=8, regime="standard", seed=0, seconds=3.0, table_kind=standard)
     assert main(["sweep", str(SMOKE), "--dry-run"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
-    grid_tasks = engine.plan_sweep(load_grid(SMOKE).points(), load_mnist(), store).tasks.values()
     augmented_tables = sum(t.kind == "metrics" and t.regime == "augmented" for t in grid_tasks)
     priced = sum(6.0 if t.kind == "train" else 9.0 for t in grid_tasks
                  if not (t.kind == "metrics" and t.regime == "augmented"))
@@ -376,6 +416,29 @@ def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("default: ") and out[1].startswith("lr=3e-3: ") and "0 tasks run" in out[2]
     assert store.events() == events and _entry_times(store) == times
+
+
+@pytest.mark.xdist_group("sweep")
+def test_a_group_partly_trained_by_another_task_trains_only_the_rest_after_it(client, tmp_path):
+    """Two points of one training config, seeds 0-2 and 0-3 (as the fidelity check's reference beside a
+    200-epoch point): seed 3 is trained by a task of its own that waits for the first, every model
+    once, and both points get every table."""
+    store = Store(tmp_path / "store")
+    default = load_grid(SMOKE).points()[0]
+    four = dataclasses.replace(default, name="four seeds", profile=dataclasses.replace(default.profile,
+                                                                                        seeds=(0, 1, 2, 3)))
+    run = engine.run_sweep([default, four], client=client, store=store)
+    assert run.failed == {}
+    later = [t for t in run.plan.tasks.values() if t.kind == "train" and t.depends]
+    assert sorted(t.regime for t in later) == ["augmented", "standard"] and all(t.seeds == (3,) for t in later)
+    trained: dict[str, list[int]] = {}
+    for e in store.events():
+        if e["kind"] == "train":
+            trained.setdefault(e["regime"], []).extend(e["seeds"])
+    assert {r: sorted(s) for r, s in trained.items()} == {"standard": [0, 1, 2, 3], "augmented": [0, 1, 2, 3]}
+    tables = [e["key"] for e in store.events() if e["kind"] == "metrics"]
+    assert len(tables) == len(set(tables)) == 3 * 4  # 3 groups x seeds 0-3, each once
+    _every_point_judged(run)
 
 
 @pytest.mark.xdist_group("sweep")

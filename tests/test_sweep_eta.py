@@ -10,9 +10,11 @@ import pytest
 from kag.repro.sweep import eta
 
 
-def task(kind: str, width: int, regime: str = "standard", epochs: int = 20, seeds=(0, 1, 2), tables: int = 3):
+def task(kind: str, width: int, regime: str = "standard", epochs: int = 20, seeds=(0, 1, 2), tables: int = 3,
+         table_kind: str = "quick"):
     return SimpleNamespace(kind=kind, width=width, regime=regime, seeds=tuple(seeds),
-                           train=SimpleNamespace(epochs=epochs), keys=tuple(f"k{i}" for i in range(tables)))
+                           train=SimpleNamespace(epochs=epochs), keys=tuple(f"k{i}" for i in range(tables)),
+                           table_kind=table_kind)
 
 
 def train_event(width, regime, seconds, epochs=20, seeds=(0, 1, 2), time=100.0):
@@ -20,8 +22,9 @@ def train_event(width, regime, seconds, epochs=20, seeds=(0, 1, 2), time=100.0):
             "epochs": epochs, "seconds": seconds}
 
 
-def table_event(width, regime, seconds, time=100.0):
-    return {"time": time, "kind": "metrics", "width": width, "regime": regime, "seed": 0, "seconds": seconds}
+def table_event(width, regime, seconds, time=100.0, table_kind="quick"):
+    return {"time": time, "kind": "metrics", "width": width, "regime": regime, "seed": 0, "seconds": seconds,
+            "table_kind": table_kind}
 
 
 def test_each_task_is_priced_by_its_own_class():
@@ -29,7 +32,7 @@ def test_each_task_is_priced_by_its_own_class():
               table_event(512, "standard", 100.0), table_event(512, "standard", 140.0)]
     rates = eta.pace(events, [], since=0.0)
     assert rates.train[512, "standard"] == pytest.approx(600.0 / (20 * 3))
-    assert rates.table[512, "standard"] == pytest.approx(120.0)
+    assert rates.table[512, "standard", "quick"] == pytest.approx(120.0)
     # 200 epochs of the same class cost ten times the 20-epoch training; a table group costs its tables
     assert eta.task_seconds(task("train", 512, epochs=200), rates) == pytest.approx(6000.0)
     assert eta.task_seconds(task("train", 64, seeds=(0,)), rates) == pytest.approx(20.0)
@@ -62,7 +65,7 @@ def test_a_running_training_is_priced_by_what_its_own_pace_leaves():
 
 
 def test_untimed_work_is_named_not_guessed():
-    rates = eta.Pace(table={(512, "standard"): 60.0})
+    rates = eta.Pace(table={(512, "standard", "quick"): 60.0})
     untimed = "time left: estimated once a task of each kind has run (1 task not yet timed)"
     assert eta.eta_text([task("train", 512)], rates, 2) == untimed
     finishing = {"width": 8, "regime": "standard", "seeds": [0], "epoch": 1, "epochs": 1, "seconds": 3.0}
@@ -72,6 +75,18 @@ def test_untimed_work_is_named_not_guessed():
     text = eta.eta_text([task("train", 512), task("metrics", 512)], rates, 2)
     assert text == "at least ~3 min 00 s left (1 task of a kind not yet timed)"
     assert eta.eta_text([], rates, 2) == "nothing left"
+
+
+def test_a_table_is_priced_only_by_tables_of_its_kind():
+    """A paper-size table costs tens of times a quick one of the same width: the kind (what is measured,
+    at which sizes) is part of its class, and events from before kinds were recorded price no kind."""
+    old = {k: v for k, v in table_event(512, "standard", 50.0).items() if k != "table_kind"}
+    rates = eta.pace([table_event(512, "standard", 60.0), table_event(512, "standard", 1800.0, table_kind="paper"),
+                      old], [], since=0.0)
+    assert eta.task_seconds(task("metrics", 512, tables=5), rates) == pytest.approx(300.0)
+    assert eta.task_seconds(task("metrics", 512, tables=5, table_kind="paper"), rates) == pytest.approx(9000.0)
+    assert math.isnan(eta.task_seconds(task("metrics", 512, table_kind="smoke"), rates))
+    assert math.isnan(eta.task_seconds(task("metrics", 512), eta.pace([old], [], since=0.0)))
 
 
 def test_malformed_event_lines_are_ignored():

@@ -304,11 +304,11 @@ def test_provenance_records_the_grid_file_fidelity_design_and_points(data, grid)
 def test_the_reference_of_a_reduced_grid_is_its_default_point_at_the_paper_fidelity(grid):
     from kag.repro.profiles import PAPER
 
-    ref = sweep_report.reference_grid(grid).default_point().profile
+    ref = grid.reference().default_point().profile
     assert ref.train == PAPER.train and ref.metrics == PAPER.metrics and ref.seeds == PAPER.seeds
     assert ref.widths == grid.widths
     widths = ", ".join(map(str, grid.widths))
-    assert sweep_report.reference_grid(grid).reductions() == (f"widths {widths} instead of 64, 128, 256, 512",)
+    assert grid.reference().reductions() == (f"widths {widths} instead of 64, 128, 256, 512",)
 
 
 def _three_seeds(value):

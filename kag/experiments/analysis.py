@@ -111,6 +111,15 @@ def metric_key(model_key: str, config: MetricConfig, regime: str, spatial: bool)
     )
 
 
+def table_kind(config: MetricConfig, regime: str, spatial: bool) -> str:
+    """A short digest of what a metric table measures and at which sizes: its key without the model.
+    Tables of one kind and width cost about the same, so the store's event log records it and a
+    sweep's time-left estimate prices a table by the tables of its kind (a ``paper``-size table
+    costs tens of times a ``quick`` one)."""
+    return make_key("table-kind", metrics=key_fields(effective_config(config, regime)), spatial=spatial,
+                    versions=measurement_versions())[:12]
+
+
 @dataclass(frozen=True)
 class MetricTable:
     """One model's measured rows, the key they are stored under, and what is not a number (timings,
@@ -865,7 +874,8 @@ def ensure_metrics(
                                             "versions": measurement_versions(),
                                             "source_sha256": METRIC_DIGEST})
                         store.log_event("metrics", width=width, regime=regime, seed=record.seed,
-                                        eval_images=meta["eval_images"], seconds=meta["timings"]["total"], key=key)
+                                        eval_images=meta["eval_images"], seconds=meta["timings"]["total"], key=key,
+                                        table_kind=table_kind(config, regime, spatial))
                         Progress(f"metrics width {width} {regime} seed {record.seed} (eval {meta['eval_images']})",
                                  total=1).done(f"{meta['timings']['total']:.1f} s")
             except Timeout:

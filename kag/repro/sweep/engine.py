@@ -5,8 +5,13 @@ A grid's points need two kinds of task:
 * **training**: one per (width, regime, training config), the models of all seeds
   (:func:`kag.experiments.pipeline.ensure_models`);
 * **metric tables**: one per (width, regime, evaluation images, metric config), the tables of all
-  seeds (:func:`kag.experiments.analysis.ensure_metrics`); it takes its training task's future as an argument,
+  seeds (:func:`kag.experiments.analysis.ensure_metrics`); it takes its training tasks' futures as an argument,
   so Dask runs it after the models exist.
+
+A model is trained by one task only. Where a group's seeds are partly those of a training already
+planned with the same config (the fidelity check's reference, SPEC's 5 seeds, beside a 200-epoch point
+of 3), its own training task holds only the other seeds and waits for the first (both would take
+the same training lock, so running them side by side would leave a worker waiting for an hour).
 
 A task's Dask key is derived from the cache keys of what it produces, so a task that two points
 share (the same keys) is submitted once, and a task whose entries are all in the store is not
@@ -38,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from kag.experiments.analysis import effective_config, ensure_metrics, metric_key
+from kag.experiments.analysis import effective_config, ensure_metrics, metric_key, table_kind
 from kag.experiments.config import MetricConfig, TrainConfig
 from kag.experiments.data import MNIST, load_mnist
 from kag.errors import KagError
@@ -78,8 +83,13 @@ class Task:
     keys: tuple[str, ...]
     eval_images: str = "clean"
     spatial: bool = False
-    depends: str | None = None  # the training task a metric task waits for
+    depends: tuple[str, ...] = ()  # the training tasks this one waits for (a metric task: those of its models)
     label: str = ""  # the first point that needs it (recorded in the metric entries, never in a key)
+
+    @property
+    def table_kind(self) -> str:
+        """What a metric task's tables measure, at which sizes (:func:`kag.experiments.analysis.table_kind`)."""
+        return table_kind(self.metrics, self.regime, self.spatial)
 
     def cached(self, store: Store) -> bool:
         has = store.has_model if self.kind == "train" else store.has_metrics
@@ -92,11 +102,13 @@ class Task:
 
 @dataclass
 class Plan:
-    """Every task of a set of points (training first, longest first), and which tasks each point needs."""
+    """Every task of a set of points (training first, longest first, each after the tasks it waits
+    for), and which tasks each point needs (the fidelity check's reference among them when planned)."""
 
     points: list[Point]
     tasks: dict[str, Task]
     needs: dict[str, list[str]]  # point name -> task keys
+    reference: Point | None = None  # the fidelity check's reference (SPEC §8), when the grid asks for it
 
     def cached(self, store: Store) -> set[str]:
         return {k for k, t in self.tasks.items() if t.cached(store)}
@@ -114,33 +126,47 @@ def point_groups(profile: Profile) -> list[Group]:
     return sorted(groups, key=lambda g: (-g.width, g.regime, g.eval_images))
 
 
-def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None) -> Plan:
-    """The tasks of ``points``, each once; the same arguments as :class:`~kag.repro.results.Results`
-    would pass, so the tasks fill exactly the entries that the points' results read."""
+def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None,
+               reference: Point | None = None) -> Plan:
+    """The tasks of ``points`` (and of the fidelity check's ``reference``, when given), each once; the
+    same arguments as :class:`~kag.repro.results.Results` would pass, so the tasks fill exactly the
+    entries that the points' results read. Each model is trained by one task (see the module docstring)."""
     store = store or Store()
     tasks: dict[str, Task] = {}
     needs: dict[str, list[str]] = {}
-    for point in points:
+    trained_by: dict[str, str] = {}  # model key -> the training task that trains it
+    for point in [*points, *([reference] if reference is not None else [])]:
         view = Results(point.profile, store=store, mnist=mnist, compute=False)
         needs[point.name] = []
         for group in point_groups(point.profile):
             profile = view.profile_for(group.eval_images)
             w, regime, seeds = group.width, group.regime, profile.seeds
             models = tuple(model_key(w, s, regime, profile.train, mnist.sha256) for s in seeds)
-            train_key = f"train-w{w}-{regime}-{make_key('sweep-task', keys=models)[:16]}"
-            tasks.setdefault(train_key, Task(train_key, "train", w, regime, seeds, profile.train, profile.metrics,
-                                             models, label=point.name))
+            earlier = tuple(dict.fromkeys(trained_by[m] for m in models if m in trained_by))
+            new = [(s, m) for s, m in zip(seeds, models) if m not in trained_by]
+            trainings = list(earlier)
+            if new:
+                own = tuple(m for _, m in new)
+                train_key = f"train-w{w}-{regime}-{make_key('sweep-task', keys=own)[:16]}"
+                tasks[train_key] = Task(train_key, "train", w, regime, tuple(s for s, _ in new), profile.train,
+                                        profile.metrics, own, depends=earlier, label=point.name)
+                trained_by.update((m, train_key) for m in own)
+                trainings.append(train_key)
             spatial = w in profile.spatial_widths
             tables = tuple(metric_key(m, profile.metrics, regime, spatial) for m in models)
             images = effective_config(profile.metrics, regime).eval_images  # standard models: always clean
             key = f"metrics-w{w}-{regime}-{images}-{make_key('sweep-task', keys=tables)[:16]}"
             tasks.setdefault(key, Task(key, "metrics", w, regime, seeds, profile.train, profile.metrics, tables,
-                                       images, spatial, train_key, point.name))
-            needs[point.name] += [k for k in (train_key, key) if k not in needs[point.name]]
-    # Dask runs independent tasks in the order they were submitted: the longest trainings (epochs x
-    # width) go first, so a 200-epoch model is never the one left running alone at the end.
-    order = sorted(tasks.values(), key=lambda t: (t.kind != "train", -t.train.epochs * t.width, t.key))
-    return Plan(list(points), {t.key: t for t in order}, needs)
+                                       images, spatial, tuple(trainings), point.name))
+            needs[point.name] += [k for k in (*trainings, key) if k not in needs[point.name]]
+    return Plan(list(points), {t.key: t for t in _submission_order(tasks)}, needs, reference)
+
+
+def _submission_order(tasks: dict[str, Task]) -> list[Task]:
+    """Dask runs independent tasks in the order they were submitted: the longest trainings (epochs x
+    width) go first, so a 200-epoch model is never the one left running alone at the end; a training
+    that waits for another goes after every training that waits for none; metric tables last."""
+    return sorted(tasks.values(), key=lambda t: (t.kind != "train", bool(t.depends), -t.train.epochs * t.width, t.key))
 
 
 # -- the tasks, as they run on a worker ---------------------------------------------------------------
@@ -167,8 +193,9 @@ def _device(device: str | None, pin_gpu: bool) -> str | None:
     return f"cuda:{index % max(torch.cuda.device_count(), 1)}"
 
 
-def train_task(task: Task, store_root: str, device: str | None, pin_gpu: bool) -> dict[str, Any]:
-    """Train (or find) the models of ``task``; returns how many were trained, never the weights."""
+def train_task(task: Task, store_root: str, device: str | None, pin_gpu: bool, after: Any = None) -> dict[str, Any]:
+    """Train (or find) the models of ``task``; returns how many were trained, never the weights.
+    ``after``: the results of the trainings it waits for (a dependency only)."""
     t0, store = time.perf_counter(), Store(store_root)
     if task.cached(store):
         return {"key": task.key, "computed": 0, "seconds": 0.0, "pid": os.getpid()}
@@ -180,7 +207,7 @@ def train_task(task: Task, store_root: str, device: str | None, pin_gpu: bool) -
 
 def metrics_task(task: Task, store_root: str, device: str | None, pin_gpu: bool, trained: Any = None
                  ) -> dict[str, Any]:
-    """Compute (or find) the metric tables of ``task``; ``trained`` is its training task's result (a dependency)."""
+    """Compute (or find) the metric tables of ``task``; ``trained``: its training tasks' results (a dependency)."""
     t0, store = time.perf_counter(), Store(store_root)
     missing = sum(not store.has_metrics(k) for k in task.keys)
     if missing:
@@ -368,7 +395,7 @@ def run_sweep(grid: Grid | Sequence[Point], *, client=None, scheduler: str | Non
     t0 = time.perf_counter()
     store = store or Store()
     mnist = mnist or load_mnist()
-    plan = plan_sweep(points, mnist, store)
+    plan = plan_sweep(points, mnist, store, grid.reference_point() if isinstance(grid, Grid) else None)
     cached = plan.cached(store)
     todo = [t for k, t in plan.tasks.items() if k not in cached]
     summary = Summary(planned=len(plan.tasks), cached=len(cached))
@@ -390,11 +417,10 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
     gpu = _wants_gpu(client, device, pin_gpu)
     futures = {}
     with dask.annotate(resources={"GPU": 1}) if gpu else contextlib.nullcontext():
-        for task in todo:  # training first, so each metric task finds its dependency's future
+        for task in todo:  # in the plan's order: every task finds the futures of those it waits for
             fn = train_task if task.kind == "train" else metrics_task
-            args = [task, store_root, device, pin_gpu]
-            if task.kind == "metrics":
-                args.append(futures.get(task.depends))  # None when its models were cached at planning
+            # the futures of its dependencies (absent where their models were cached at planning)
+            args = [task, store_root, device, pin_gpu, [futures[k] for k in task.depends if k in futures]]
             # The key names the result by content, so a second submission of it is the same work;
             # pure=False because the task's effect is on the store, not its return value.
             futures[task.key] = client.submit(fn, *args, key=task.key, pure=False, retries=RETRIES)

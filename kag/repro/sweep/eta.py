@@ -8,7 +8,9 @@ unfinished task is priced by its own class, from the store's event log and its r
 * a training of width ``w`` and regime ``r``: seconds per epoch and seed of trainings of that
   class (finished ones, else the pace a running one reports), times its epochs and seeds; a
   training that is running is priced by what its own pace says is left;
-* a metric task: seconds per table of that class, times its tables.
+* a metric task: seconds per table of that class and kind (what the tables measure, at which
+  sizes: :func:`kag.experiments.analysis.table_kind`, recorded in each event), times its tables;
+  a table of a kind never timed is not priced from tables of another kind.
 
 Work finished since the run began is preferred (the machine as it is now); the store's older events
 stand in for a class this run has not timed yet. The sum is divided by the workers sharing the
@@ -26,14 +28,16 @@ from typing import Any, Iterable, Mapping, Sequence
 from kag.progress import format_duration
 
 Class = tuple[int, str]  # (width, regime)
+TableClass = tuple[int, str, Any]  # (width, regime, table kind; None in events written before kinds were recorded)
 
 
 @dataclass
 class Pace:
-    """Seconds per epoch and seed of a training, and per metric table, by (width, regime)."""
+    """Seconds per epoch and seed of a training by (width, regime), and per metric table by (width,
+    regime, table kind)."""
 
     train: dict[Class, float] = field(default_factory=dict)
-    table: dict[Class, float] = field(default_factory=dict)
+    table: dict[TableClass, float] = field(default_factory=dict)
 
 
 def _number(value: Any) -> bool:
@@ -54,8 +58,9 @@ def _mean_rates(events: Iterable[Mapping[str, Any]]) -> Pace:
                 train_s[width, regime] += seconds
                 train_units[width, regime] += units
         elif e.get("kind") == "metrics":
-            table_s[width, regime] += seconds
-            tables[width, regime] += 1
+            kind = e.get("table_kind") if isinstance(e.get("table_kind"), str) else None
+            table_s[width, regime, kind] += seconds
+            tables[width, regime, kind] += 1
     return Pace({c: train_s[c] / train_units[c] for c in train_s},
                 {c: table_s[c] / tables[c] for c in table_s})
 
@@ -100,7 +105,7 @@ def task_seconds(task: Any, rates: Pace, trainings: Sequence[Mapping[str, Any]] 
             return left
         rate = rates.train.get((task.width, task.regime))
         return rate * task.train.epochs * max(1, len(task.seeds)) if rate is not None else math.nan
-    rate = rates.table.get((task.width, task.regime))
+    rate = rates.table.get((task.width, task.regime, task.table_kind))
     return rate * len(task.keys) if rate is not None else math.nan
 
 

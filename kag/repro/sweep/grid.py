@@ -9,6 +9,7 @@ The file has three sections::
     train_subset = 10000       # optional: the first N training images (default: all 60,000)
     checkpoint_every = 10      # optional: timeline checkpoints (default: the paper's)
     metrics = "paper"          # optional: the profile whose measurement sizes are used (paper, quick, smoke)
+    check = true               # optional: also train and measure the fidelity check's reference (SPEC §8)
 
     [axes]                     # SPEC §8; an axis left out stays at its default
     epochs = [20, 200]         # training length (default: fidelity.epochs)
@@ -30,6 +31,11 @@ axis at a time around it, each pair of ``pairs`` crosses the non-default values 
 configs, so it reuses the paper profile's cached models and tables (the keys are the same); a
 point at the paper's 200 epochs keeps the paper's timeline checkpoints, so it reuses the paper's
 models at any metric sizes.
+
+A reduced fidelity must be justified by a measured check (SPEC §8): the default point at the paper's
+fidelity (:meth:`Grid.reference`: SPEC's seeds, epochs and sizes, the grid's widths) judged beside the
+default point here. ``check = true`` puts that reference's trainings and tables in the sweep's plan;
+without it the report judges the reference only where other runs left its tables in the store.
 A bad file raises a one-line ``ValueError`` that names the file and the key.
 """
 
@@ -77,7 +83,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType({  # SPEC §2 as written: the pap
     "eval_images": PAPER.metrics.eval_images,
 })
 DESIGNS = ("one-factor", "full")
-FIDELITY_KEYS = ("widths", "seeds", "epochs", "train_subset", "checkpoint_every", "metrics")
+FIDELITY_KEYS = ("widths", "seeds", "epochs", "train_subset", "checkpoint_every", "metrics", "check")
+REFERENCE = "fidelity reference"  # the plan's name of the fidelity check's reference point
 SECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "fidelity": FIDELITY_KEYS, "axes": AXES, "design": ("kind", "pairs", "points")})
 # [pre-registered, docs/SPEC.md §8] weight decay is a tested axis at a training length only where its
@@ -146,6 +153,7 @@ class Grid:
     train_subset: int | None = None
     checkpoint_every: int = PAPER.train.checkpoint_every
     metrics: str = "paper"
+    check: bool = False  # fidelity.check: the plan holds the reference of the fidelity check (SPEC §8)
     text: str = dataclasses.field(default="", repr=False, compare=False)  # the file as read (the report's provenance)
 
     extra: tuple[tuple[tuple[str, Any], ...], ...] = ()  # design.points: the axes each single point sets
@@ -183,6 +191,19 @@ class Grid:
     def at_paper_fidelity(self) -> bool:
         """True when every point is trained and measured as SPEC says (only the assumptions vary)."""
         return not self.reductions()
+
+    def reference(self) -> Grid:
+        """This grid at the paper's fidelity (SPEC's seeds, epochs, checkpoints and measurement sizes),
+        its widths kept: its default point is the fidelity check's reference (SPEC §8)."""
+        return dataclasses.replace(self, seeds=PAPER.seeds, epochs=PAPER.train.epochs, train_subset=None,
+                                   checkpoint_every=PAPER.train.checkpoint_every, metrics="paper", check=False)
+
+    def reference_point(self) -> Point | None:
+        """The fidelity check's reference as a point of the plan (named :data:`REFERENCE`), when
+        ``check`` asks for it and the fidelity is reduced (at the paper's there is nothing to check)."""
+        if not self.check or self.at_paper_fidelity:
+            return None
+        return dataclasses.replace(self.reference().default_point(), name=REFERENCE)
 
     def reductions(self, epochs: int | None = None) -> tuple[str, ...]:
         """What the fidelity scales down from SPEC, in words (empty at the paper's fidelity), for a point
@@ -388,6 +409,10 @@ def parse_grid(text: str, source: str = "<grid>", max_tasks: int = MAX_TASKS) ->
     if not isinstance(metrics, str) or metrics not in PROFILES:
         raise check.error("fidelity.metrics", f"is not a profile: choose one of {', '.join(PROFILES)} "
                                               "(whose measurement sizes every point uses)", metrics)
+    check_reference = fidelity.get("check", False)
+    if not isinstance(check_reference, bool):
+        raise check.error("fidelity.check", "is not true or false (whether the sweep also trains and measures the "
+                                            "fidelity check's reference)", check_reference)
 
     axes = tuple((name, check.axis(name, axes_in[name])) for name in AXES if name in axes_in)
     if not axes:
@@ -422,6 +447,8 @@ def parse_grid(text: str, source: str = "<grid>", max_tasks: int = MAX_TASKS) ->
         pairs.append((pair[0], pair[1]))
     extra = _single_points(check, design_in.get("points", []), kind, given, defaults)
     tasks = task_count(_count_points(kind, given, defaults, pairs, extra), widths, seeds)
+    if check_reference:  # the reference's models (SPEC's seeds at the paper's length)
+        tasks += task_count(1, widths, PAPER.seeds)
     if tasks > max_tasks:
         raise ValueError(f"{source}: the grid asks for {tasks:,} trained models (points x widths x seeds x 2 "
                          f"regimes), more than the limit of {max_tasks:,}: shrink [axes] or use the one-factor "
@@ -438,7 +465,7 @@ def parse_grid(text: str, source: str = "<grid>", max_tasks: int = MAX_TASKS) ->
     grid = Grid(source, widths, seeds, options["epochs"], axes, kind, tuple(pairs),
                 train_subset=options.get("train_subset"),
                 checkpoint_every=options.get("checkpoint_every", PAPER.train.checkpoint_every), metrics=metrics,
-                text=text, extra=extra)
+                check=check_reference, text=text, extra=extra)
     base = grid.default_point().profile
     for width in widths:  # an impossible measurement fails here, before anything trains
         try:

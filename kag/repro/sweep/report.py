@@ -18,7 +18,6 @@ weight-decay pairs).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -572,12 +571,6 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
 
 
 # -- SPEC §8's check of a reduced fidelity -------------------------------------------------------------
-def reference_grid(grid: Grid) -> Grid:
-    """``grid`` at the paper's fidelity (SPEC's seeds, epochs, checkpoints and measurement sizes), its widths kept."""
-    return dataclasses.replace(grid, seeds=PAPER.seeds, epochs=PAPER.train.epochs, train_subset=None,
-                               checkpoint_every=PAPER.train.checkpoint_every, metrics="paper")
-
-
 def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, Any]:
     """The default point's verdicts at the sweep's fidelity (``reduced``) against the same point at the paper's
     fidelity (``reference``; both :func:`~kag.repro.sweep.engine.judge_point` rows): per claim both statuses
@@ -617,13 +610,13 @@ def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, An
 
 def fidelity_check(grid: Grid, reduced: list[dict[str, Any]], store: Any, mnist: Any) -> dict[str, Any]:
     """SPEC §8's justification of a reduced fidelity, measured: the default point's verdicts here
-    (``reduced``) against the default point at the paper's fidelity (:func:`reference_grid`), judged
-    on the tables in ``store`` only (nothing is trained or computed; the ``paper`` profile's run leaves
-    them there). ``{"needed": False}`` at the paper's fidelity; ``available`` False, with the reason,
+    (``reduced``) against the default point at the paper's fidelity (:meth:`Grid.reference`), judged
+    on the tables in ``store`` only (nothing is trained or computed here: a sweep of a grid with
+    ``fidelity.check = true``, or the ``paper`` profile's run, leaves them there). ``{"needed": False}`` at the paper's fidelity; ``available`` False, with the reason,
     when the reference tables are not cached."""
     if grid.at_paper_fidelity:
         return {"needed": False}
-    ref = reference_grid(grid).default_point()
+    ref = grid.reference().default_point()
     rows = judge_point(ref.profile, Results(ref.profile, store=store, mnist=mnist, compute=False))
     widths = ", ".join(map(str, grid.widths))
     out = {"needed": True, "reference": f"the default point at the paper's fidelity: widths {widths}, seeds "
@@ -631,7 +624,8 @@ def fidelity_check(grid: Grid, reduced: list[dict[str, Any]], store: Any, mnist:
     if not any(r["outcome"] == "judged" for r in rows):
         return {**out, "available": False,
                 "sentence": f"Not measured: the paper-fidelity tables of widths {widths} were not in the store this "
-                            "report was rendered from; `pytest claims --kag-profile paper` computes them there, and "
+                            "report was rendered from; `kag sweep GRID` computes them there when the grid sets "
+                            "`check = true` in [fidelity] (as does `pytest claims --kag-profile paper`), and "
                             "`kag sweep GRID --report-only` then adds this check."}
     return {**out, **compare_fidelity(reduced, rows), "reference_verdicts": rows}
 
