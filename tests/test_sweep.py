@@ -268,6 +268,8 @@ def test_the_fidelity_checks_reference_is_planned_when_the_grid_asks(mnist, tmp_
     assert quick.isdisjoint(t.table_kind for t in tables)  # priced apart from the quick-size tables
     order = list(plan.tasks)
     assert all(order.index(d) < order.index(k) for k, t in plan.tasks.items() for d in t.depends)
+    assert set(order[-len(own):]) == {t.key for t in own}  # the points' verdicts first, the check of them after
+    assert list(plan.tasks)[:len(without.tasks)] == list(without.tasks)
     at_paper = dataclasses.replace(grid.reference(), widths=PAPER.widths, check=True)
     assert at_paper.at_paper_fidelity and at_paper.reference_point() is None  # nothing to check there
 

@@ -53,7 +53,7 @@ from kag.progress import Progress, running_trainings, trainings_text
 from kag.repro.profiles import PROFILES, Profile
 from kag.repro.results import Group, Results, groups_needed
 from kag.repro.sweep import eta
-from kag.repro.sweep.grid import Grid, Point
+from kag.repro.sweep.grid import REFERENCE, Grid, Point
 from kag.experiments.keys import make_key
 from kag.experiments.store import Store
 
@@ -163,10 +163,13 @@ def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None
 
 
 def _submission_order(tasks: dict[str, Task]) -> list[Task]:
-    """Dask runs independent tasks in the order they were submitted: the longest trainings (epochs x
-    width) go first, so a 200-epoch model is never the one left running alone at the end; a training
-    that waits for another goes after every training that waits for none; metric tables last."""
-    return sorted(tasks.values(), key=lambda t: (t.kind != "train", bool(t.depends), -t.train.epochs * t.width, t.key))
+    """Dask runs ready tasks in the order they were submitted: the points' work first, the fidelity
+    check's own (a check of the points, not a point) after it, so the points' verdicts come first; within
+    each, the longest trainings (epochs x width) first, so a 200-epoch model is never the one left running
+    alone at the end, a training that waits for another after every training that waits for none, and
+    metric tables last."""
+    return sorted(tasks.values(), key=lambda t: (t.label == REFERENCE, t.kind != "train", bool(t.depends),
+                                                 -t.train.epochs * t.width, t.key))
 
 
 # -- the tasks, as they run on a worker ---------------------------------------------------------------
