@@ -87,14 +87,30 @@ def trainings_text(store: Any, running: list[dict[str, Any]] | None = None) -> s
     return f"training {', '.join(parts)}" if parts else ""
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def epoch_seconds(record: Any) -> float | None:
+    """Seconds per epoch of a running training (its record in :meth:`kag.experiments.store.Store.trainings`)
+    at the pace of the process that runs it: from the first epoch that process reported
+    (``since_epoch``, ``since_seconds``), since a resumed training's earlier epochs may have run on a
+    loaded or another machine; over all its epochs until it has a second one. None when it cannot say."""
+    epoch, seconds = record.get("epoch"), record.get("seconds")
+    if not (_number(epoch) and _number(seconds) and epoch > 0 and seconds > 0):
+        return None
+    since_epoch, since_seconds = record.get("since_epoch"), record.get("since_seconds")
+    if _number(since_epoch) and _number(since_seconds) and 0 < since_epoch < epoch and since_seconds < seconds:
+        return (seconds - since_seconds) / (epoch - since_epoch)
+    return seconds / epoch
+
+
 def _training_left(record: Any) -> str:
     """`` (~1 h 05 min left)`` for a training record, at the pace of its epochs so far; "" when it cannot say."""
-    epoch, epochs, seconds = record.get("epoch"), record.get("epochs"), record.get("seconds")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (epoch, epochs, seconds)):
+    epoch, epochs, pace = record.get("epoch"), record.get("epochs"), epoch_seconds(record)
+    if pace is None or not (_number(epochs) and 0 < epoch < epochs):
         return ""
-    if not (0 < epoch < epochs and seconds > 0):
-        return ""
-    return f" (~{format_duration(seconds / epoch * (epochs - epoch))} left)"
+    return f" (~{format_duration(pace * (epochs - epoch))} left)"
 
 
 class WorkMonitor:

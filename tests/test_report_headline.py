@@ -372,6 +372,21 @@ def test_a_running_training_says_how_long_it_has_left_at_its_pace_so_far():
                                      "width 64 standard: epoch 200/200, width 8 standard: epoch 3/9")
 
 
+def test_a_resumed_training_is_priced_at_the_pace_of_the_process_running_it():
+    """Epochs 1-100 of a resumed training ran on a loaded machine (70 s each), this process runs
+    epochs 101-150 at 10 s each: 50 epochs left take ~8 min 20 s, not the ~58 min of its overall pace."""
+    from kag.progress import epoch_seconds, trainings_text
+
+    store = _Store()
+    record = {"label": "width 512 augmented", "epoch": 150, "epochs": 200, "seconds": 7500.0,
+              "since_epoch": 101, "since_seconds": 7010.0}
+    store.trainings = lambda: [record]
+    assert epoch_seconds(record) == 10.0
+    assert trainings_text(store) == "training width 512 augmented: epoch 150/200 (~8 min 20 s left)"
+    assert epoch_seconds({**record, "since_epoch": 150}) == 50.0  # one epoch of this process: the overall pace
+    assert epoch_seconds({**record, "since_seconds": "x"}) == 50.0 and epoch_seconds({"epoch": 0}) is None
+
+
 def test_durations_read_as_a_person_would_say_them():
     assert [format_duration(s) for s in (None, 12.34, 320, 7500)] == ["n/a", "12.3 s", "5 min 20 s", "2 h 05 min"]
 

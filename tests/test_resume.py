@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,6 +177,10 @@ def test_kill_minus_9_mid_training_then_the_same_command_resumes_and_matches_a_c
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert "resumed at epoch" in err
+    resumed_at = int(re.search(r"resumed at epoch (\d+)", err).group(1))
+    (event,) = [e for e in Store(home / "store").events() if e["kind"] == "train"]  # the killed run logged none
+    # what this process did, for the sweep's pace (kag.repro.sweep.eta): a resumed training's own epochs
+    assert event["epochs_run"] == event["epochs"] - resumed_at and 0 < event["seconds_run"] < event["seconds"]
     clean_weights, resumed_weights = _weights(tmp_path / "clean"), _weights(home)
     assert sorted(clean_weights) == sorted(resumed_weights) and len(clean_weights) == 2
     for key, tensors in clean_weights.items():

@@ -109,6 +109,8 @@ def test_a_training_records_its_epochs_in_the_store_while_it_runs(tmp_path, mnis
     ensure_models(8, (0, 1), "standard", config, device="cpu", store=store, mnist=mnist)
     assert [[(r["label"], r["epoch"], r["epochs"], r["seeds"]) for r in now] for now in seen] == \
         [[("width 8 standard", e, 3, [0, 1])] for e in (1, 2, 3)]
+    # each record names the first epoch this process reported: the pace of this process (kag.progress.epoch_seconds)
+    assert all(r["since_epoch"] == 1 and r["since_seconds"] == seen[0][0]["seconds"] for now in seen for r in now)
     assert store.trainings() == [] and list((tmp_path / "training").iterdir()) == []
 
     def record(name, **fields):

@@ -56,6 +56,17 @@ def test_this_runs_pace_comes_first_then_a_running_training_then_older_events():
     assert eta.pace([old], [], since=50.0).train[512, "standard"] == pytest.approx(100.0)
 
 
+def test_a_resumed_training_is_priced_by_what_this_process_did():
+    """A training resumed at epoch 100 after a slow run: its event and its running record count only the
+    epochs of the process that finished or runs it."""
+    resumed = {**train_event(512, "standard", 8000.0, epochs=200, seeds=(0,)), "epochs_run": 100, "seconds_run": 1000.0}
+    assert eta.pace([resumed], [], since=0.0).train[512, "standard"] == pytest.approx(10.0)
+    running = {"width": 512, "regime": "standard", "seeds": [0], "epoch": 150, "epochs": 200, "seconds": 7500.0,
+               "since_epoch": 101, "since_seconds": 7010.0}
+    assert eta.pace([], [running], since=0.0).train[512, "standard"] == pytest.approx(10.0)
+    assert eta.task_seconds(task("train", 512, epochs=200, seeds=(0,)), eta.Pace(), [running]) == pytest.approx(500.0)
+
+
 def test_a_running_training_is_priced_by_what_its_own_pace_leaves():
     running = {"width": 512, "regime": "augmented", "seeds": [0, 1, 2], "epoch": 50, "epochs": 200, "seconds": 1000.0}
     t = task("train", 512, "augmented", epochs=200)

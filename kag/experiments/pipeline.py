@@ -137,15 +137,19 @@ TRAINING_REPORT_EVERY_S = 5.0  # how often a training records its epoch in the s
 def _training_reporter(store: Store, name: str, width: int, regime: str, seeds: list[int], epochs: int,
                        family: str) -> Callable[[int, float], None]:
     """``on_epoch`` for :func:`train_seeds`: records the epoch reached in the store (at most every
-    :data:`TRAINING_REPORT_EVERY_S` seconds), where a process waiting on the store can show it."""
-    last = [-math.inf]
+    :data:`TRAINING_REPORT_EVERY_S` seconds), where a process waiting on the store can show it, with
+    the first epoch this process reported (``since_*``: the pace of this process, not of a resumed
+    training's earlier runs, :func:`kag.progress.epoch_seconds`)."""
+    last, first = [-math.inf], []
     label = f"{'' if family == DEFAULT_FAMILY else family + ' '}width {width} {regime}"
 
     def report(epoch: int, seconds: float) -> None:
-        if seconds - last[0] >= TRAINING_REPORT_EVERY_S or epoch in (1, epochs):
+        first[:] = first or [epoch, seconds]
+        if seconds - last[0] >= TRAINING_REPORT_EVERY_S or epoch in (1, epochs) or epoch == first[0]:
             last[0] = seconds
             store.report_training(name, {"label": label, "width": width, "regime": regime, "family": family,
-                                         "seeds": list(seeds), "epoch": epoch, "epochs": epochs, "seconds": seconds})
+                                         "seeds": list(seeds), "epoch": epoch, "epochs": epochs, "seconds": seconds,
+                                         "since_epoch": first[0], "since_seconds": first[1]})
 
     return report
 
@@ -237,7 +241,10 @@ def ensure_models(
                 fresh = set(missing)
                 saved.discard()  # its models are in the store: the state is of no use now
                 store.log_event("train", width=width, regime=regime, seeds=list(group.seeds), epochs=config.epochs,
-                                seconds=group.seconds, device=group.device)
+                                seconds=group.seconds, device=group.device,
+                                # what this process did (a resumed training's earlier epochs ran elsewhere)
+                                epochs_run=config.epochs - group.resumed_epoch,
+                                seconds_run=group.seconds - group.resumed_seconds)
     records = []
     for s in seeds:
         tensors, manifest = store.load_model(keys[s])

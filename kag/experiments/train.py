@@ -138,6 +138,8 @@ class TrainedGroup:
     device: str
     final_loss: list[float] = field(default_factory=list)
     test_r2: list[float] = field(default_factory=list)  # regression datasets: R² on the test points (accuracy is NaN)
+    resumed_epoch: int = 0  # the epoch a saved state brought this run to (0: trained from the start)
+    resumed_seconds: float = 0.0  # the seconds of training that state had already done (in ``seconds``)
 
 
 MNIST_TRAIN_IMAGES = 60_000
@@ -367,4 +369,6 @@ def train_seeds(
         device=str(device),
         final_loss=last_loss.tolist(),
         test_r2=r2,
+        resumed_epoch=start - 1,
+        resumed_seconds=spent_before,
     )

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from kag.progress import format_duration
+from kag.progress import epoch_seconds, format_duration
 
 Class = tuple[int, str]  # (width, regime)
 TableClass = tuple[int, str, Any]  # (width, regime, table kind; None in events written before kinds were recorded)
@@ -53,7 +53,10 @@ def _mean_rates(events: Iterable[Mapping[str, Any]]) -> Pace:
         if not (isinstance(width, int) and isinstance(regime, str) and _number(seconds) and seconds > 0):
             continue
         if e.get("kind") == "train" and _number(e.get("epochs")) and isinstance(e.get("seeds"), list):
-            units = e["epochs"] * max(1, len(e["seeds"]))
+            epochs = e["epochs"]
+            if _number(e.get("epochs_run")) and _number(e.get("seconds_run")) and e["seconds_run"] > 0:
+                epochs, seconds = e["epochs_run"], e["seconds_run"]  # a resumed training: this process's part
+            units = epochs * max(1, len(e["seeds"]))
             if units > 0:
                 train_s[width, regime] += seconds
                 train_units[width, regime] += units
@@ -66,14 +69,14 @@ def _mean_rates(events: Iterable[Mapping[str, Any]]) -> Pace:
 
 
 def _running_rates(trainings: Iterable[Mapping[str, Any]]) -> dict[Class, float]:
-    """Seconds per epoch and seed that running trainings report (their records in ``store.trainings()``)."""
+    """Seconds per epoch and seed that running trainings report (their records in ``store.trainings()``),
+    at the pace of the process running each (:func:`kag.progress.epoch_seconds`)."""
     rates: dict[Class, float] = {}
     for r in trainings:
-        width, regime, epoch, seconds = r.get("width"), r.get("regime"), r.get("epoch"), r.get("seconds")
+        width, regime, pace = r.get("width"), r.get("regime"), epoch_seconds(r)
         seeds = r.get("seeds") if isinstance(r.get("seeds"), list) else [0]
-        if isinstance(width, int) and isinstance(regime, str) and _number(epoch) and epoch > 0 \
-                and _number(seconds) and seconds > 0:
-            rates[width, regime] = seconds / (epoch * max(1, len(seeds)))
+        if isinstance(width, int) and isinstance(regime, str) and pace is not None:
+            rates[width, regime] = pace / max(1, len(seeds))
     return rates
 
 
@@ -89,11 +92,11 @@ def pace(events: Sequence[Mapping[str, Any]], trainings: Sequence[Mapping[str, A
 def _running_left(task: Any, trainings: Sequence[Mapping[str, Any]]) -> float | None:
     """What a running training of ``task`` says is left (seconds), or None when none runs."""
     for r in trainings:
-        epoch, epochs, seconds = r.get("epoch"), r.get("epochs"), r.get("seconds")
+        epoch, epochs, pace = r.get("epoch"), r.get("epochs"), epoch_seconds(r)
         if (r.get("width"), r.get("regime")) == (task.width, task.regime) \
                 and list(r.get("seeds") or []) == list(task.seeds) and epochs == task.train.epochs \
-                and _number(epoch) and _number(seconds) and 0 < epoch <= epochs:
-            return seconds / epoch * (epochs - epoch)
+                and pace is not None and 0 < epoch <= epochs:
+            return pace * (epochs - epoch)
     return None
 
 
