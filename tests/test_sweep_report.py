@@ -335,6 +335,20 @@ def test_the_fidelity_check_names_the_claims_whose_status_differs(grid, monkeypa
     assert "C2 (reproduced here, contradicted at the paper's fidelity)" in check["sentence"]
 
 
+def test_a_claim_whose_reference_is_partly_computed_is_not_compared(grid):
+    """A sweep stopped inside the reference's tables: a claim with cells not run there is named, not
+    compared on the cells that happen to exist; the others are compared as usual."""
+    default = grid.default_point()
+    reduced = judge_point(default.profile, FakeResults(default.profile, world()))
+    first = next(r for r in reduced if r["claim"] == "C2" and r["outcome"] == "judged")
+    reference = [dict(r, outcome="not run", verdict=None) if r is first else r for r in reduced]
+    check = sweep_report.compare_fidelity(reduced, reference)
+    assert check["partial"] == ["C2"] and "C2" not in check["compared"] and "C3" in check["agree"]
+    assert check["sentence"].endswith("Not compared, some of their cells not run at one of the two fidelities: C2 "
+                                      "(`kag sweep GRID` computes the rest).")
+    assert sweep_report.compare_fidelity(reduced, reduced)["partial"] == []
+
+
 def test_the_fidelity_check_without_the_reference_tables_says_it_was_not_measured(grid, tmp_path):
     from kag.experiments.store import Store
 

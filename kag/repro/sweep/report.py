@@ -574,8 +574,9 @@ def provenance(grid: Grid, points: Sequence[Point], caches: Mapping[str, dict[st
 def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, Any]:
     """The default point's verdicts at the sweep's fidelity (``reduced``) against the same point at the paper's
     fidelity (``reference``; both :func:`~kag.repro.sweep.engine.judge_point` rows): per claim both statuses
-    and how many of the cells judged in both agree, and one sentence."""
-    claims, compared, agree = [], [], []
+    and how many of the cells judged in both agree, and one sentence. A claim with a cell not run on either
+    side (a reference whose tables are partly computed) is not compared: its status would be of some cells only."""
+    claims, compared, agree, partial = [], [], [], []
     for c in CLAIMS:
         a = matrix_cell(c, [r for r in reduced if r["claim"] == c.id])
         b = matrix_cell(c, [r for r in reference if r["claim"] == c.id])
@@ -583,6 +584,9 @@ def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, An
         cells = [(r["verdict"], verdict_b[r["cell"]]) for r in reduced
                  if r["claim"] == c.id and r["outcome"] == "judged" and r["cell"] in verdict_b]
         both = a["status"] not in (NOT_RUN, SKIPPED) and b["status"] not in (NOT_RUN, SKIPPED)
+        if both and (a.get("missing") or b.get("missing")):
+            both = False
+            partial.append(c.id)
         claims.append({"id": c.id, "reduced": a["status"], "reduced_label": a["label"], "reduced_key": a["key_number"],
                        "reference": b["status"], "reference_label": b["label"], "reference_key": b["key_number"],
                        "compared": both, "match": both and a["status"] == b["status"],
@@ -604,7 +608,10 @@ def compare_fidelity(reduced: list[dict[str, Any]], reference: list[dict[str, An
                          + ", so the sweep's verdicts on " + ", ".join(c["id"] for c in differ)
                          + " are about the reduced runs and may not carry over to the paper's")
         sentence += "."
-    return {"available": True, "claims": claims, "compared": compared, "agree": agree,
+    if partial:
+        sentence += (f" Not compared, some of their cells not run at one of the two fidelities: {', '.join(partial)}"
+                     " (`kag sweep GRID` computes the rest).")
+    return {"available": True, "claims": claims, "compared": compared, "agree": agree, "partial": partial,
             "differ": [c["id"] for c in differ], "cells": cells, "cells_agree": cells_agree, "sentence": sentence}
 
 
