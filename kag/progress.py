@@ -93,9 +93,10 @@ def _number(value: Any) -> bool:
 
 def epoch_seconds(record: Any) -> float | None:
     """Seconds per epoch of a running training (its record in :meth:`kag.experiments.store.Store.trainings`)
-    at the pace of the process that runs it: from the first epoch that process reported
-    (``since_epoch``, ``since_seconds``), since a resumed training's earlier epochs may have run on a
-    loaded or another machine; over all its epochs until it has a second one. None when it cannot say."""
+    at its recent pace: from the epoch its record names (``since_epoch``, ``since_seconds``: one of the
+    process running it, about ten minutes back), since a resumed training's earlier epochs may have run on
+    another machine, and a machine's load changes; over all its epochs until it has a second one. None
+    when it cannot say."""
     epoch, seconds = record.get("epoch"), record.get("seconds")
     if not (_number(epoch) and _number(seconds) and epoch > 0 and seconds > 0):
         return None

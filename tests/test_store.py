@@ -11,6 +11,7 @@ import os
 import pickle
 import tarfile
 import time
+import types
 
 import pytest
 import torch
@@ -109,7 +110,8 @@ def test_a_training_records_its_epochs_in_the_store_while_it_runs(tmp_path, mnis
     ensure_models(8, (0, 1), "standard", config, device="cpu", store=store, mnist=mnist)
     assert [[(r["label"], r["epoch"], r["epochs"], r["seeds"]) for r in now] for now in seen] == \
         [[("width 8 standard", e, 3, [0, 1])] for e in (1, 2, 3)]
-    # each record names the first epoch this process reported: the pace of this process (kag.progress.epoch_seconds)
+    # each record names an epoch its pace is measured from (kag.progress.epoch_seconds): here, 3 short
+    # epochs, this process's first
     assert all(r["since_epoch"] == 1 and r["since_seconds"] == seen[0][0]["seconds"] for now in seen for r in now)
     assert store.trainings() == [] and list((tmp_path / "training").iterdir()) == []
 
@@ -476,3 +478,25 @@ def test_the_recorded_source_digest_is_the_code_that_ran(tmp_path, mnist, monkey
     monkeypatch.setattr(kag.experiments.pipeline, "TRAINING_DIGEST", "a" * 64)  # as if the files changed after import
     (record,) = ensure_models(8, (0,), "standard", TINY, device="cpu", store=Store(tmp_path), mnist=mnist)
     assert record.manifest["source_sha256"] == "a" * 64
+
+
+def test_a_trainings_pace_is_measured_over_its_recent_epochs(monkeypatch):
+    """Ten epochs of 100 s (a busy machine, or a resumed training's first epochs here), then 10 s each:
+    the record's anchor moves up to stay about PACE_WINDOW_S (600 s) behind, so the pace it gives is
+    the recent 10 s, not the 28 s of all epochs."""
+    import kag.experiments.pipeline as pipeline
+    from kag.progress import epoch_seconds
+
+    records = []
+    store = types.SimpleNamespace(report_training=lambda name, info: records.append(dict(info)))
+    monkeypatch.setattr(pipeline, "TRAINING_REPORT_EVERY_S", 0.0)
+    report = pipeline._training_reporter(store, "t", 512, "standard", [0], 200, "mlp2")
+    seconds = 0.0
+    for epoch in range(1, 111):
+        seconds += 100.0 if epoch <= 10 else 10.0
+        report(epoch, seconds)
+    assert records[0]["since_epoch"] == 1 and epoch_seconds(records[0]) == 100.0
+    # epoch 11 (1,010 s): measured from epoch 4 (400 s), the latest at least 600 s back
+    assert records[10]["since_epoch"] == 4 and epoch_seconds(records[10]) == pytest.approx(610.0 / 7)
+    last = records[-1]
+    assert 600.0 <= last["seconds"] - last["since_seconds"] < 610.0 and epoch_seconds(last) == pytest.approx(10.0)

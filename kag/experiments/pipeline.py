@@ -132,24 +132,28 @@ def resume_every_s() -> float:
 
 
 TRAINING_REPORT_EVERY_S = 5.0  # how often a training records its epoch in the store (and at its last epoch)
+PACE_WINDOW_S = 600.0  # a running training's pace is that of (at least) its last this many seconds
 
 
 def _training_reporter(store: Store, name: str, width: int, regime: str, seeds: list[int], epochs: int,
                        family: str) -> Callable[[int, float], None]:
     """``on_epoch`` for :func:`train_seeds`: records the epoch reached in the store (at most every
-    :data:`TRAINING_REPORT_EVERY_S` seconds), where a process waiting on the store can show it, with
-    the first epoch this process reported (``since_*``: the pace of this process, not of a resumed
-    training's earlier runs, :func:`kag.progress.epoch_seconds`)."""
-    last, first = [-math.inf], []
+    :data:`TRAINING_REPORT_EVERY_S` seconds), where a process waiting on the store can show it, with an
+    epoch of this process from :data:`PACE_WINDOW_S` or more ago (``since_*``): the pace of the recent
+    epochs (:func:`kag.progress.epoch_seconds`), not of a resumed training's earlier runs nor of a
+    while the machine was busier."""
+    last, history = [-math.inf], []  # history: (epoch, seconds) of this process, from the pace's anchor on
     label = f"{'' if family == DEFAULT_FAMILY else family + ' '}width {width} {regime}"
 
     def report(epoch: int, seconds: float) -> None:
-        first[:] = first or [epoch, seconds]
-        if seconds - last[0] >= TRAINING_REPORT_EVERY_S or epoch in (1, epochs) or epoch == first[0]:
+        history.append((epoch, seconds))
+        while len(history) > 2 and seconds - history[1][1] >= PACE_WINDOW_S:
+            history.pop(0)  # the next one is far enough back to measure the pace from
+        if seconds - last[0] >= TRAINING_REPORT_EVERY_S or epoch in (1, epochs) or len(history) == 1:
             last[0] = seconds
             store.report_training(name, {"label": label, "width": width, "regime": regime, "family": family,
                                          "seeds": list(seeds), "epoch": epoch, "epochs": epochs, "seconds": seconds,
-                                         "since_epoch": first[0], "since_seconds": first[1]})
+                                         "since_epoch": history[0][0], "since_seconds": history[0][1]})
 
     return report
 
