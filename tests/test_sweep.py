@@ -222,7 +222,7 @@ def test_identical_tasks_of_different_points_are_planned_once(mnist, tmp_path):
     plan = engine.plan_sweep(grid.points(), mnist, store)
     kinds = [t.kind for t in plan.tasks.values()]
     assert (kinds.count("train"), kinds.count("metrics")) == (4, 6)  # 2 points x 2 regimes; 3 table groups each
-    assert kinds.index("metrics") == 4  # training first
+    assert kinds == ["train"] * 2 + ["metrics"] * 3 + ["train"] * 2 + ["metrics"] * 3  # point by point
     default = grid.points()[0]
     twin = dataclasses.replace(default, name="twin", profile=dataclasses.replace(default.profile, name="twin"))
     twice = engine.plan_sweep([default, twin], mnist, store)
@@ -230,48 +230,30 @@ def test_identical_tasks_of_different_points_are_planned_once(mnist, tmp_path):
     assert plan.cached(store) == set()
 
 
-def test_longest_trainings_are_planned_first(mnist, tmp_path):
-    # Dask starts independent tasks in submission order: a 200-epoch model submitted last would run
-    # alone at the end of the sweep.
-    grid = load_grid(ROOT / "sweeps" / "assumptions.toml")
-    plan = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"))
-    training = [t for t in plan.tasks.values() if t.kind == "train"]
-    costs = [t.train.epochs * t.width for t in training]
-    assert costs == sorted(costs, reverse=True)
-    assert (training[0].train.epochs, training[0].width) == (200, 512) and training[-1].train.epochs == 20
-
-
-def test_the_fidelity_checks_reference_is_planned_when_the_grid_asks(mnist, tmp_path):
-    """fidelity.check = true (SPEC §8): the default point at the paper's fidelity joins the plan. Seeds 0-2
-    at 200 epochs are the epochs=200 point's models, so the reference trains only seeds 3 and 4, after
-    them (one training lock per config: side by side, a worker would wait for an hour), and measures
-    all five at the paper's sizes."""
+def test_points_are_planned_one_after_another_the_longest_training_first(mnist, tmp_path):
+    """Dask starts ready tasks in submission order. Point by point, so a stopped sweep leaves whole
+    points (a partial report shows them); the points with the longest training first, so a 200-epoch
+    model is never the one left running alone at the end; among equals the point nearest completion."""
     grid = load_grid(ASSUMPTIONS)
-    reference = grid.reference_point()
-    assert grid.check and reference.name == REFERENCE
-    assert (reference.profile.seeds, reference.profile.train.epochs) == (PAPER.seeds, PAPER.train.epochs)
-    assert reference.profile.metrics == PAPER.metrics and reference.profile.widths == grid.widths
-    plan = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"), reference)
-    without = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"))
-    assert plan.reference == reference and without.reference is None and set(without.tasks) < set(plan.tasks)
-    own = [plan.tasks[k] for k in plan.needs[REFERENCE] if k not in without.tasks]
-    trainings = [t for t in own if t.kind == "train"]
-    assert sorted((t.width, t.regime) for t in trainings) == [(64, "augmented"), (64, "standard"),
-                                                             (512, "augmented"), (512, "standard")]
-    for t in trainings:
-        (first,) = [plan.tasks[k] for k in t.depends]
-        assert t.seeds == (3, 4) and first.seeds == (0, 1, 2) and first.label == "epochs=200"
-        assert (first.width, first.regime, first.train) == (t.width, t.regime, t.train)
-    tables = [t for t in own if t.kind == "metrics"]
-    assert len(tables) == 5 and all(t.seeds == PAPER.seeds and len(t.depends) == 2 for t in tables)
-    quick = {t.table_kind for t in without.tasks.values() if t.kind == "metrics"}
-    assert quick.isdisjoint(t.table_kind for t in tables)  # priced apart from the quick-size tables
-    order = list(plan.tasks)
-    assert all(order.index(d) < order.index(k) for k, t in plan.tasks.items() for d in t.depends)
-    assert set(order[-len(own):]) == {t.key for t in own}  # the points' verdicts first, the check of them after
-    assert list(plan.tasks)[:len(without.tasks)] == list(without.tasks)
-    at_paper = dataclasses.replace(grid.reference(), widths=PAPER.widths, check=True)
-    assert at_paper.at_paper_fidelity and at_paper.reference_point() is None  # nothing to check there
+    plan = engine.plan_sweep(grid.points(), mnist, Store(tmp_path / "store"))
+    order = list(plan.tasks.values())
+    assert (order[0].kind, order[0].train.epochs, order[0].width) == ("train", 200, 512)
+    owner = [t.label for t in order]
+    blocks = [label for i, label in enumerate(owner) if i == 0 or owner[i - 1] != label]
+    assert len(blocks) == len(set(blocks))  # each point's own tasks in one run
+    assert [b.split(",")[0] for b in blocks[:3]] == ["epochs=200"] * 3  # the 200-epoch points first
+    for label in blocks:
+        mine = [t for t in order if t.label == label]
+        kinds = [t.kind for t in mine]
+        assert kinds == sorted(kinds, key=lambda k: k != "train")  # a point's trainings, then its tables
+        trainings = [t.train.epochs * t.width for t in mine if t.kind == "train"]
+        assert trainings == sorted(trainings, reverse=True)
+    # with its augmented 512-unit training done, lr=3e-3 at 200 epochs is the 200-epoch point nearest completion
+    point = "epochs=200,lr=3e-3"
+    done = {k for k in plan.needs[point] if (plan.tasks[k].kind, plan.tasks[k].width, plan.tasks[k].regime)
+            == ("train", 512, "augmented")}
+    first = next(t for t in engine._submission_order(plan.tasks, plan.needs, done) if t.key not in done)
+    assert (first.label, first.width, first.regime, first.train.epochs) == (point, 512, "standard", 200)
 
 
 # -- the CLI ------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ class Task:
 
 @dataclass
 class Plan:
-    """Every task of a set of points (training first, longest first, each after the tasks it waits
+    """Every task of a set of points (point by point, see :func:`_submission_order`, each after the tasks it waits
     for), and which tasks each point needs (the fidelity check's reference among them when planned)."""
 
     points: list[Point]
@@ -159,16 +159,36 @@ def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None
             tasks.setdefault(key, Task(key, "metrics", w, regime, seeds, profile.train, profile.metrics, tables,
                                        images, spatial, tuple(trainings), point.name))
             needs[point.name] += [k for k in (*trainings, key) if k not in needs[point.name]]
-    return Plan(list(points), {t.key: t for t in _submission_order(tasks)}, needs, reference)
+    cached = {k for k, t in tasks.items() if t.cached(store)}
+    return Plan(list(points), {t.key: t for t in _submission_order(tasks, needs, cached)}, needs, reference)
 
 
-def _submission_order(tasks: dict[str, Task]) -> list[Task]:
-    """Dask runs ready tasks in the order they were submitted: the points' work first, the fidelity
-    check's own (a check of the points, not a point) after it, so the points' verdicts come first; within
-    each, the longest trainings (epochs x width) first, so a 200-epoch model is never the one left running
-    alone at the end, a training that waits for another after every training that waits for none, and
-    metric tables last."""
-    return sorted(tasks.values(), key=lambda t: (t.label == REFERENCE, t.kind != "train", bool(t.depends),
+def _submission_order(tasks: dict[str, Task], needs: dict[str, list[str]], cached: set[str]) -> list[Task]:
+    """The order Dask gets the tasks in: it runs ready tasks in the order they were submitted.
+
+    Point by point, so that each point's verdicts are complete as early as possible (a stopped sweep
+    leaves whole points, which a partial report shows), in this order:
+
+    * the points with the longest training left first (epochs x width), so that no 200-epoch model is
+      left running alone at the end;
+    * among those, the point nearest completion (least training left), then the grid's order;
+    * the fidelity check's reference last: a check of the points, not a point.
+
+    Within a point come its trainings, the longest first; a training that waits for another comes after
+    the ones that wait for none; its metric tables come last. A task that several points need goes with
+    the first of them, so whatever it waits for is always submitted before it."""
+    def rank(index_and_point: tuple[int, str]) -> tuple:
+        index, point = index_and_point
+        left = [tasks[k] for k in needs[point] if tasks[k].kind == "train" and k not in cached]
+        longest = max((t.train.epochs * t.width for t in left), default=0)
+        work = sum(t.train.epochs * t.width * len(t.seeds) for t in left)
+        return point == REFERENCE, -longest, work, index
+
+    first: dict[str, tuple] = {}
+    for point_rank in sorted(map(rank, enumerate(needs))):
+        for key in needs[list(needs)[point_rank[-1]]]:
+            first.setdefault(key, point_rank)
+    return sorted(tasks.values(), key=lambda t: (first[t.key], t.kind != "train", bool(t.depends),
                                                  -t.train.epochs * t.width, t.key))
 
 
@@ -419,8 +439,11 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
 
     gpu = _wants_gpu(client, device, pin_gpu)
     futures = {}
+    todo_keys = {t.key for t in todo}
     with dask.annotate(resources={"GPU": 1}) if gpu else contextlib.nullcontext():
         for task in todo:  # in the plan's order: every task finds the futures of those it waits for
+            if any(k in todo_keys and k not in futures for k in task.depends):  # a broken order: never run it
+                raise RuntimeError(f"task {task.key} was submitted before a task it waits for")
             fn = train_task if task.kind == "train" else metrics_task
             # the futures of its dependencies (absent where their models were cached at planning)
             args = [task, store_root, device, pin_gpu, [futures[k] for k in task.depends if k in futures]]
