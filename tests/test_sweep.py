@@ -411,8 +411,21 @@ def test_a_group_partly_trained_by_another_task_trains_only_the_rest_after_it(cl
     default = load_grid(SMOKE).points()[0]
     four = dataclasses.replace(default, name="four seeds", profile=dataclasses.replace(default.profile,
                                                                                         seeds=(0, 1, 2, 3)))
-    run = engine.run_sweep([default, four], client=client, store=store)
+    submitted = []
+
+    class Recording:  # the cluster's client, noting the priority each task is submitted with
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def submit(self, *args, **kwargs):
+            submitted.append((kwargs["key"], kwargs["priority"]))
+            return client.submit(*args, **kwargs)
+
+    run = engine.run_sweep([default, four], client=Recording(), store=store)
     assert run.failed == {}
+    # the plan's order is the priorities' (Dask keeps submission order only for submissions 100 ms apart)
+    assert [k for k, _ in submitted] == list(run.plan.tasks)
+    assert [p for _, p in submitted] == sorted((p for _, p in submitted), reverse=True)
     later = [t for t in run.plan.tasks.values() if t.kind == "train" and t.depends]
     assert sorted(t.regime for t in later) == ["augmented", "standard"] and all(t.seeds == (3,) for t in later)
     trained: dict[str, list[int]] = {}

@@ -441,15 +441,18 @@ def _execute(client, todo: list[Task], store_root: str, device: str | None, pin_
     futures = {}
     todo_keys = {t.key for t in todo}
     with dask.annotate(resources={"GPU": 1}) if gpu else contextlib.nullcontext():
-        for task in todo:  # in the plan's order: every task finds the futures of those it waits for
+        for rank, task in enumerate(todo):  # in the plan's order: every task finds the futures of those it waits for
             if any(k in todo_keys and k not in futures for k in task.depends):  # a broken order: never run it
                 raise RuntimeError(f"task {task.key} was submitted before a task it waits for")
             fn = train_task if task.kind == "train" else metrics_task
             # the futures of its dependencies (absent where their models were cached at planning)
             args = [task, store_root, device, pin_gpu, [futures[k] for k in task.depends if k in futures]]
             # The key names the result by content, so a second submission of it is the same work;
-            # pure=False because the task's effect is on the store, not its return value.
-            futures[task.key] = client.submit(fn, *args, key=task.key, pure=False, retries=RETRIES)
+            # pure=False because the task's effect is on the store, not its return value. The plan's order
+            # is given as priorities: Dask keeps submission order only between submissions more than
+            # its fifo-timeout (100 ms) apart, and a sweep submits all of its tasks at once.
+            futures[task.key] = client.submit(fn, *args, key=task.key, pure=False, retries=RETRIES,
+                                              priority=len(todo) - rank)
     # Each future puts itself here when it ends (finished, erred or cancelled): the loop wakes at once
     # on a completion, and at least every HEARTBEAT_S to keep the progress line's ETA current.
     ended: queue.SimpleQueue = queue.SimpleQueue()
