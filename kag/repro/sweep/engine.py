@@ -164,7 +164,7 @@ def plan_sweep(points: Sequence[Point], mnist: MNIST, store: Store | None = None
 
 
 def _submission_order(tasks: dict[str, Task], needs: dict[str, list[str]], cached: set[str]) -> list[Task]:
-    """The order Dask gets the tasks in: it runs ready tasks in the order they were submitted.
+    """The order of the plan, which :func:`_execute` hands to Dask as task priorities.
 
     Point by point, so that each point's verdicts are complete as early as possible (a stopped sweep
     leaves whole points, which a partial report shows), in this order:
@@ -184,9 +184,10 @@ def _submission_order(tasks: dict[str, Task], needs: dict[str, list[str]], cache
         work = sum(t.train.epochs * t.width * len(t.seeds) for t in left)
         return point == REFERENCE, -longest, work, index
 
+    names = list(needs)
     first: dict[str, tuple] = {}
-    for point_rank in sorted(map(rank, enumerate(needs))):
-        for key in needs[list(needs)[point_rank[-1]]]:
+    for point_rank in sorted(map(rank, enumerate(names))):
+        for key in needs[names[point_rank[-1]]]:
             first.setdefault(key, point_rank)
     return sorted(tasks.values(), key=lambda t: (first[t.key], t.kind != "train", bool(t.depends),
                                                  -t.train.epochs * t.width, t.key))
