@@ -87,7 +87,8 @@ def trainings_text(store: Any, running: list[dict[str, Any]] | None = None) -> s
     return f"training {', '.join(parts)}" if parts else ""
 
 
-def _number(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` (read from a record or event that may be malformed) is a finite int or float."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -98,10 +99,11 @@ def epoch_seconds(record: Any) -> float | None:
     another machine, and a machine's load changes; over all its epochs until it has a second one. None
     when it cannot say."""
     epoch, seconds = record.get("epoch"), record.get("seconds")
-    if not (_number(epoch) and _number(seconds) and epoch > 0 and seconds > 0):
+    if not (finite_number(epoch) and finite_number(seconds) and epoch > 0 and seconds > 0):
         return None
     since_epoch, since_seconds = record.get("since_epoch"), record.get("since_seconds")
-    if _number(since_epoch) and _number(since_seconds) and 0 < since_epoch < epoch and since_seconds < seconds:
+    if finite_number(since_epoch) and finite_number(since_seconds) and 0 < since_epoch < epoch \
+            and since_seconds < seconds:
         return (seconds - since_seconds) / (epoch - since_epoch)
     return seconds / epoch
 
@@ -109,7 +111,7 @@ def epoch_seconds(record: Any) -> float | None:
 def _training_left(record: Any) -> str:
     """`` (~1 h 05 min left)`` for a training record, at the pace of its epochs so far; "" when it cannot say."""
     epoch, epochs, pace = record.get("epoch"), record.get("epochs"), epoch_seconds(record)
-    if pace is None or not (_number(epochs) and 0 < epoch < epochs):
+    if pace is None or not (finite_number(epochs) and 0 < epoch < epochs):
         return ""
     return f" (~{format_duration(pace * (epochs - epoch))} left)"
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import queue
 import time
@@ -86,9 +87,10 @@ class Task:
     depends: tuple[str, ...] = ()  # the training tasks this one waits for (a metric task: those of its models)
     label: str = ""  # the first point that needs it (recorded in the metric entries, never in a key)
 
-    @property
+    @functools.cached_property
     def table_kind(self) -> str:
-        """What a metric task's tables measure, at which sizes (:func:`kag.experiments.analysis.table_kind`)."""
+        """What a metric task's tables measure, at which sizes (:func:`kag.experiments.analysis.table_kind`);
+        computed once, as the progress loop prices every task left each heartbeat."""
         return table_kind(self.metrics, self.regime, self.spatial)
 
     def cached(self, store: Store) -> bool:

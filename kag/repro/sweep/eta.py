@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from kag.progress import epoch_seconds, format_duration
+from kag.progress import epoch_seconds, finite_number, format_duration
 
 Class = tuple[int, str]  # (width, regime)
 TableClass = tuple[int, str, Any]  # (width, regime, table kind; None in events written before kinds were recorded)
@@ -40,21 +40,17 @@ class Pace:
     table: dict[TableClass, float] = field(default_factory=dict)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _mean_rates(events: Iterable[Mapping[str, Any]]) -> Pace:
     """The pace of finished work in ``events`` (the store's ``events.jsonl`` lines)."""
     train_s, train_units = defaultdict(float), defaultdict(float)
     table_s, tables = defaultdict(float), defaultdict(int)
     for e in events:
         width, regime, seconds = e.get("width"), e.get("regime"), e.get("seconds")
-        if not (isinstance(width, int) and isinstance(regime, str) and _number(seconds) and seconds > 0):
+        if not (isinstance(width, int) and isinstance(regime, str) and finite_number(seconds) and seconds > 0):
             continue
-        if e.get("kind") == "train" and _number(e.get("epochs")) and isinstance(e.get("seeds"), list):
+        if e.get("kind") == "train" and finite_number(e.get("epochs")) and isinstance(e.get("seeds"), list):
             epochs = e["epochs"]
-            if _number(e.get("epochs_run")) and _number(e.get("seconds_run")) and e["seconds_run"] > 0:
+            if finite_number(e.get("epochs_run")) and finite_number(e.get("seconds_run")) and e["seconds_run"] > 0:
                 epochs, seconds = e["epochs_run"], e["seconds_run"]  # a resumed training: this process's part
             units = epochs * max(1, len(e["seeds"]))
             if units > 0:
@@ -83,8 +79,8 @@ def _running_rates(trainings: Iterable[Mapping[str, Any]]) -> dict[Class, float]
 def pace(events: Sequence[Mapping[str, Any]], trainings: Sequence[Mapping[str, Any]], since: float) -> Pace:
     """The pace of each class: this run's finished work (events at or after ``since``), else the pace
     a running training reports, else the store's older events."""
-    now = _mean_rates(e for e in events if _number(e.get("time")) and e["time"] >= since)
-    before = _mean_rates(e for e in events if _number(e.get("time")) and e["time"] < since)
+    now = _mean_rates(e for e in events if finite_number(e.get("time")) and e["time"] >= since)
+    before = _mean_rates(e for e in events if finite_number(e.get("time")) and e["time"] < since)
     running = _running_rates(trainings)
     return Pace({**before.train, **running, **now.train}, {**before.table, **now.table})
 
