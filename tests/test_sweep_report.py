@@ -431,8 +431,8 @@ def test_report_only_partial_renders_the_cached_points_and_names_the_others(caps
     data = json.loads((out / "results.json").read_text())
     assert data["summary"]["points_not_run"] == ["lr=3e-3"]
     said = [s for s in data["summary"]["sentences"] if s.startswith("Not run")]
-    assert said == ["Not run: 1 of 2 points (lr=3e-3): none of their metric tables is in the cache, so no claim is "
-                    "judged there."]
+    assert said == ["Not run: 1 of 2 points (lr=3e-3): no claim is judged there, for want of the metric tables its "
+                    "cells read (none, or not all, are in the cache)."]
     # "every point" then means every point that was run: a claim holding at the default point holds there
     assert data["summary"]["sentences"][0].startswith("Reproduced at every point that was run (1 of the grid's 2): ")
     assert "C1-PR" in data["summary"]["hold"] and not any("where judged" in s for s in data["summary"]["sentences"])

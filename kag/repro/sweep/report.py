@@ -468,8 +468,8 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     if inapplicable:
         sentences.append(f"Not applicable to the {DEFAULT_STUDY} study's networks: {', '.join(inapplicable)}.")
     if absent:
-        sentences.append(f"Not run: {len(absent)} of {len(names)} points ({_where(absent)}): none of their metric "
-                         "tables is in the cache, so no claim is judged there.")
+        sentences.append(f"Not run: {len(absent)} of {len(names)} points ({_where(absent)}): no claim is judged there, "
+                         "for want of the metric tables its cells read (none, or not all, are in the cache).")
     for name, ids in not_run.items():
         if name not in absent:
             sentences.append(f"Not run at {_where([name])} (its metric tables are missing from the cache): "
