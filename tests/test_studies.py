@@ -27,6 +27,23 @@ def test_every_study_names_a_known_dataset_and_the_default_is_the_papers():
         get_study("cifar-cnn")
 
 
+def test_a_studys_regimes_and_spatial_analyses_follow_its_dataset_as_loaded():
+    """Whether a study has the augmented regime and the spatial claims is read from its dataset's class,
+    without loading; the loaded data agrees (xor3d: 3 numbers per point, no pixels, no augmentation)."""
+    from kag.experiments.datasets import load_dataset
+
+    for name in ("mnist", "xor3d"):
+        data = load_dataset(name)
+        studies = [s for s in STUDIES.values() if s.dataset == name]
+        assert studies
+        for study in studies:
+            assert study.spatial is (data.grid is not None)
+            assert study.regimes == (("standard", "augmented") if data.augmentable else ("standard",))
+    assert get_study("xor3d").regimes == ("standard",) and not get_study("xor3d").spatial
+    assert all(get_study(s).spatial and len(get_study(s).regimes) == 2
+               for s in ("mnist-mlp", "fashion-mlp", "mnist-deep", "mnist-cnn"))
+
+
 def test_a_profile_carries_its_study_and_reports_apart(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KAG_STUDY", raising=False)

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kag.experiments.datasets import dataset_entry
 from kag.experiments.families import DEFAULT_FAMILY, get_family
 from kag.experiments.train import REGIMES
 
@@ -32,8 +33,16 @@ class Study:
     # how its training differs from the profile's, per profile name (TrainConfig fields), e.g. more epochs
     train_changes: dict[str, dict[str, object]] = field(default_factory=dict)
     widths: tuple[int, ...] | None = None  # its widths under the paper and quick profiles (None: the profile's)
-    regimes: tuple[str, ...] = REGIMES  # the training regimes that exist for its data
-    spatial: bool = True  # whether its inputs are pixels on a grid (the spatial analyses, C5-C8)
+
+    @property
+    def regimes(self) -> tuple[str, ...]:
+        """The training regimes that exist for its data (no augmented regime for data that is not augmentable)."""
+        return REGIMES if dataset_entry(self.dataset).augmentable else ("standard",)
+
+    @property
+    def spatial(self) -> bool:
+        """Whether its inputs are pixels on a grid (the spatial analyses, C5-C8), as its dataset says."""
+        return dataset_entry(self.dataset).spatial
 
     @property
     def model(self) -> str:
@@ -79,7 +88,7 @@ STUDIES = {s.name: s for s in (
                   "(3 -> n -> 1, widths 4-64) fitting prod sin(pi x_i) on [-1, 1]^3 by mean squared error; standard "
                   "regime only. The spatial claims and C9 do not apply; FM1 compares the minors' magnitudes with the "
                   "published replication.",
-          widths=(4, 8, 16, 32, 64), regimes=("standard",), spatial=False,
+          widths=(4, 8, 16, 32, 64),
           train_changes={"paper": {"epochs": 1000, "checkpoint_every": 50},
                          "quick": {"epochs": 200, "checkpoint_every": 10}},
           metric_changes={"minor_magnitudes": True},

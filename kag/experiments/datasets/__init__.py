@@ -20,12 +20,25 @@ from kag.experiments.data import ImageDataset, combined_digest
 @dataclass(frozen=True)
 class DatasetEntry:
     """One dataset: its name (as studies and ``--dataset`` name it), its loader, the digests of its arrays
-    (pinned in the repository, part of every model key through :func:`pinned_digest`) and what it is."""
+    (pinned in the repository, part of every model key through :func:`pinned_digest`), what it is, and the
+    class its loader returns (whose class attributes say, without loading, whether the augmented regime
+    exists and whether the spatial analyses apply)."""
 
     name: str
     load: Callable[[str | Path | None], ImageDataset]
     sha256: Mapping[str, str]
     description: str
+    data_type: type = ImageDataset
+
+    @property
+    def augmentable(self) -> bool:
+        """Whether the augmented regime (shifted, rotated, scaled inputs) exists for this dataset."""
+        return self.data_type.augmentable
+
+    @property
+    def spatial(self) -> bool:
+        """Whether its inputs are pixels on a grid, so the spatial analyses (C5-C8) apply."""
+        return self.data_type.grid is not None
 
 
 def _discover() -> Mapping[str, DatasetEntry]:
@@ -43,6 +56,11 @@ def _entry(name: str) -> DatasetEntry:
     if name not in DATASETS:
         raise ValueError(f"dataset={name!r} is unknown: use one of {', '.join(map(repr, DATASETS))}")
     return DATASETS[name]
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The registry's entry of dataset ``name``; one-line ValueError if unknown."""
+    return _entry(name)
 
 
 def pinned_digest(name: str) -> str:

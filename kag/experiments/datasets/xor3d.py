@@ -103,4 +103,5 @@ def load_xor3d(root: str | Path | None = None) -> PointDataset:
 
 DATASETS_HERE = (DatasetEntry(name=NAME, load=load_xor3d, sha256=SHA256,
                               description="xor3d: prod sin(pi x_i) on [-1, 1]^3, 8,192 train / 10,000 test points "
-                                          "(Freedman & Mulligan, arXiv 2509.12326)"),)
+                                          "(Freedman & Mulligan, arXiv 2509.12326)",
+                              data_type=PointDataset),)
