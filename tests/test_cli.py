@@ -343,3 +343,18 @@ def test_cache_ls_says_where_a_training_killed_mid_way_is_saved(capsys, monkeypa
     assert code == 0 and out.startswith("(empty")
     assert err.strip() == (f"1 training saved mid-way in {path.parent} (3 MB): the command that started one resumes "
                            "it; delete the folder to start them over")
+
+
+def test_kag_report_offers_the_same_not_reproduced_choices_as_pytest():
+    """`kag report --not-reproduced` spells its choices out (the CLI imports no reproduction module to build
+    its parser); they must stay those of pytest's --kag-not-reproduced."""
+    import kag.cli as cli
+    from kag.repro.report.assemble import NOT_REPRODUCED
+
+    parser = cli.build_parser()
+    assert parser.parse_args(["report"]).not_reproduced == "fail"
+    for choice in NOT_REPRODUCED:
+        assert parser.parse_args(["report", "--not-reproduced", choice]).not_reproduced == choice
+    with pytest.raises(cli.UsageError) as refused:
+        parser.parse_args(["report", "--not-reproduced", "skip"])
+    assert str(refused.value).endswith(f"(choose from {', '.join(map(repr, NOT_REPRODUCED))})")
