@@ -538,3 +538,51 @@ def test_a_claim_judged_on_only_some_of_its_cells_is_named_with_how_many(grid, s
 def test_a_fully_judged_grid_names_no_partly_run_point(data):
     assert data["summary"]["partly_run"] == {}
     assert "Partly run" not in " ".join(data["summary"]["sentences"])
+
+
+# -- exact-zero minors ------------------------------------------------------------------------------
+def test_every_point_reports_its_trained_networks_exact_zero_minors(data, rendered):
+    """Per point, width, regime and layer: the fakes' k = 3 exact-zero fraction (0.1 per unit of k: 30%),
+    the same in the summary (no point above half), the Markdown and the HTML table."""
+    zeros = data["exact_zeros"]
+    assert zeros["k"] == 3
+    names = [p["name"] for p in data["points"]]
+    for name in names:
+        cells = zeros["points"][name]
+        assert {(c["n"], c["regime"], c["layer"]) for c in cells} == {
+            (8, rg, layer) for rg in ("standard", "augmented") for layer in ("L1", "L2")}  # the smoke grid's one width
+        assert all(c["zero_fraction"] == pytest.approx(0.3) and c["undefined"] is None for c in cells)
+    said = [s for s in data["summary"]["sentences"] if s.startswith("Exact-zero minors")]
+    assert said == ["Exact-zero minors of the trained networks (k = 3, clean test images): at most 30.0% of them at "
+                    "any point (the default point, n = 8 standard L1)."]
+    table = zeros["table"]
+    assert table["columns"] == ["n = 8 standard L1", "n = 8 standard L2", "n = 8 augmented L1", "n = 8 augmented L2"]
+    assert [r["point"] for r in table["rows"]] == names and all(r["cells"] == ["30.0%"] * 4 for r in table["rows"])
+    md, html = (rendered / "README.md").read_text(), (rendered / "index.html").read_text()
+    assert "## Exact-zero minors" in md and f"| **default** |{' 30.0% |' * 4}" in md
+    assert 'id="zeros"' in html and html.count("<td>30.0%</td>") == 4 * len(names)
+
+
+def test_a_point_whose_minors_are_mostly_zero_is_named_with_its_cells():
+    """More than half of the trained k-minors exactly 0: the point, each such cell (largest first) with the
+    images that have no defined PR, what that does to PR, and the largest fraction at the other points."""
+    cell = lambda n, rg, layer, z, u: {"n": n, "regime": rg, "layer": layer, "zero_fraction": z, "undefined": u,
+                                       "images": 128}
+    zeros = {"default": [cell(64, "standard", "L2", 0.09, 0.0), cell(512, "standard", "L2", 0.46, 0.0)],
+             "epochs=200,lr=3e-3": [cell(512, "standard", "L2", 0.996, 4.0), cell(512, "augmented", "L2", 1.0, 128.0),
+                                    cell(512, "augmented", "L1", 0.98, 0.0), cell(64, "standard", "L1", 0.2, 0.0)],
+             "lr=3e-4": []}
+    said = sweep_report.exact_zeros_sentence(["default", "lr=3e-4", "epochs=200,lr=3e-3"], zeros)
+    assert said.startswith("Exact-zero minors of the trained networks (k = 3, clean test images): more than 50% are "
+                           "exactly 0 at epochs=200,lr=3e-3 n = 512 augmented L2 100.0%, no defined PR on 128 of 128 "
+                           "images, n = 512 standard L2 99.6%, no defined PR on 4 of 128 images, n = 512 augmented L1 "
+                           "98.0%. There PR rests on the few non-zero minors")
+    assert "a cell whose images have none is inconclusive" in said
+    assert said.endswith(" At the other points at most 46.0% (the default point, n = 512 standard L2).")
+    assert sweep_report.exact_zeros_sentence(["lr=3e-4"], zeros) is None  # no cached table: nothing to say
+    table = sweep_report.exact_zeros_table(["default", "epochs=200,lr=3e-3"], zeros)
+    assert table["columns"] == ["n = 64 standard L2", "n = 512 standard L2", "n = 512 augmented L2",
+                                "n = 512 augmented L1", "n = 64 standard L1"]
+    assert table["rows"][0]["cells"] == ["9.0%", "46.0%", "–", "–", "–"]
+    assert table["rows"][1]["cells"] == ["–", "99.6% (4 of 128 images undefined)",
+                                         "100.0% (128 of 128 images undefined)", "98.0%", "20.0%"]

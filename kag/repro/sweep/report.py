@@ -36,7 +36,7 @@ from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPR
                                        package_versions)
 from kag.repro.results import Results
 from kag.repro.profiles import PAPER
-from kag.repro.studies import DEFAULT_STUDY, does_not_apply, get_study
+from kag.repro.studies import DEFAULT_STUDY, does_not_apply, get_study, layers_of, regimes_of
 from kag.repro.sweep.engine import Summary, judge_point, point_groups
 from kag.repro.sweep.grid import AUGMENTATIONS, AXES, DECAY_CAN_ACT, DEFAULTS, EVAL_IMAGES, Grid, Point, value_text
 
@@ -49,6 +49,12 @@ AXIS_WORDS = {"epochs": "training epochs", "lr": "learning rate", "weight_decay"
               "augmentation": "augmentation", "eval_images": "evaluation images"}
 # an axis as the verdict matrix's column headers name it, so 15+ columns fit a 1,400-pixel page
 AXIS_SHORT = {"epochs": "ep", "lr": "lr", "weight_decay": "wd", "augmentation": "aug", "eval_images": "eval"}
+ZEROS_K = 3  # the order whose exact-zero minors the report tabulates (the most of them: a k-minor needs k live rows)
+MOSTLY_ZERO = 0.5  # a (width, regime, layer) is named when more than this share of its trained k-minors is exactly 0
+ZEROS_INTRO = (f"The share of the trained networks' sampled {ZEROS_K}-minors that are exactly 0 (global analysis, clean "
+               "test images, mean over seeds), and the images on which every sampled minor is 0 (no defined PR). A "
+               "minor is exactly 0 chiefly when one of its rows belongs to a unit whose activation derivative underflowed "
+               "(SPEC §3). Where most minors are 0, PR rests on the few others.")
 SHIFTED_NOTE = ("At an eval_images=shifted point, the augmented-regime cells of C5-C7 read the augmented models "
                 "measured on shifted test images (one fixed shift per image); C8 and C9 judge both image sets at "
                 "every point, and every other cell reads the standard models (or, for C4, the augmented models on "
@@ -262,6 +268,86 @@ def augmented_accuracy(profile: Any, rows: list[dict[str, Any]], results: Any) -
     return {"widths": out, "source": "C9" if judged else "tables"}
 
 
+def exact_zeros(profile: Any, results: Any) -> list[dict[str, Any]]:
+    """The trained networks' exact-zero minors at k = :data:`ZEROS_K` (global analysis, clean test
+    images), one entry per width, regime and layer with a cached table: the fraction of the sampled
+    minors that are exactly 0 and the number of images with no defined PR (every minor 0), each the
+    mean over seeds, beside the number of images measured. Where most minors are 0, PR rests on the
+    few others (it is 1 when one is left): the report says where."""
+    out = []
+    for n in profile.widths:
+        for regime in regimes_of(profile):
+            try:
+                table = results.table(n, regime, "clean")
+            except MissingResults:
+                continue
+            for layer in layers_of(profile):
+                where = dict(analysis="global", role="trained", layer=layer, k=ZEROS_K, condition=None)
+                zero = [_finite(v) for v in table.by_seed(observable="zero_minor_fraction", **where).values()]
+                undefined = [_finite(v) for v in table.by_seed(observable="pr_undefined", **where).values()]
+                if any(z is not None for z in zero):
+                    out.append({"n": n, "regime": regime, "layer": layer, "zero_fraction": _mean(zero),
+                                "undefined": _mean(undefined) if undefined else None,
+                                "images": profile.metrics.n_images})
+    return out
+
+
+def _zeros_cell(c: Mapping[str, Any]) -> str:
+    undefined = "" if not c["undefined"] else f", no defined PR on {c['undefined']:.3g} of {c['images']} images"
+    return f"n = {c['n']} {c['regime']} {c['layer']} {c['zero_fraction']:.1%}{undefined}"
+
+
+def exact_zeros_table(names: Sequence[str], zeros: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The exact-zero fractions as a table: a column per (width, regime, layer) any point measured, a row
+    per point with a cached table; a cell is the percentage, with the images that have no defined PR."""
+    columns: list[tuple[int, str, str]] = []
+    for name in names:
+        for c in zeros.get(name, []):
+            if (c["n"], c["regime"], c["layer"]) not in columns:
+                columns.append((c["n"], c["regime"], c["layer"]))
+    rows = []
+    for name in names:
+        found = {(c["n"], c["regime"], c["layer"]): c for c in zeros.get(name, [])}
+        if not found:
+            continue
+        cells = []
+        for col in columns:
+            c = found.get(col)
+            if c is None or c["zero_fraction"] is None:
+                cells.append("–")
+            else:
+                undefined = (f" ({c['undefined']:.3g} of {c['images']} images undefined)" if c["undefined"] else "")
+                cells.append(f"{c['zero_fraction']:.1%}{undefined}")
+        rows.append({"point": name, "cells": cells})
+    return {"columns": [f"n = {n} {regime} {layer}" for n, regime, layer in columns], "rows": rows}
+
+
+def exact_zeros_sentence(names: Sequence[str], zeros: Mapping[str, list[dict[str, Any]]]) -> str | None:
+    """One sentence: the points where most trained k-minors of some width, regime and layer are exactly 0
+    (each such cell named with its fraction), and the largest fraction anywhere else; None when no point
+    has a cached table."""
+    cells = {n: [c for c in zeros.get(n, []) if c["zero_fraction"] is not None] for n in names}
+    if not any(cells.values()):
+        return None
+    mostly = {n: sorted((c for c in cs if c["zero_fraction"] > MOSTLY_ZERO), key=lambda c: -c["zero_fraction"])
+              for n, cs in cells.items()}
+    mostly = {n: cs for n, cs in mostly.items() if cs}
+    rest = [(c["zero_fraction"], n, c) for n, cs in cells.items() if n not in mostly for c in cs]
+    head = f"Exact-zero minors of the trained networks (k = {ZEROS_K}, clean test images): "
+    if not mostly:
+        top, name, c = max(rest, key=lambda t: t[0])
+        return head + f"at most {top:.1%} of them at any point ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+    said = "; ".join(f"at {_where([n])} {', '.join(_zeros_cell(c) for c in cs)}" for n, cs in mostly.items())
+    tail = ""
+    if rest:
+        top, name, c = max(rest, key=lambda t: t[0])
+        tail = f" At the other points at most {top:.1%} ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+    return (head + f"more than {MOSTLY_ZERO:.0%} are exactly 0 {said}. There PR rests on the few non-zero minors of "
+            "each image (it is 1 when a single one is left), an image with none has no defined PR, and a cell whose "
+            "images have none is inconclusive; the PR variant on non-zero minors at a matched count (SPEC §7) is "
+            "the reading that zeros cannot move." + tail)
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     finite = [v for v in values if _finite(v) is not None]
     return float(np.mean(finite)) if finite else None
@@ -415,10 +501,12 @@ def partly_run(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, li
 
 
 def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
-            accuracy: Mapping[str, dict[str, Any]], grid: Grid | None = None) -> dict[str, Any]:
+            accuracy: Mapping[str, dict[str, Any]], grid: Grid | None = None,
+            zeros: Mapping[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """What the matrix says, in sentences: the claims that hold at every point, those that keep one
-    other status, those that flip (and where), those not judged, and where C2, C8 and the paper's
-    96% augmented accuracy are recovered."""
+    other status, those that flip (and where), those not judged, where most of the trained networks'
+    minors are exactly 0 (``zeros``: point name -> :func:`exact_zeros`), and where C2, C8 and the
+    paper's 96% augmented accuracy are recovered."""
     names = [p.name for p in points]
     not_run: dict[str, list[str]] = {}  # point -> the claims with cells there, none of them judged
     for row in rows:
@@ -493,6 +581,9 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     decay = weight_decay_note(grid, points, absent)
     if decay["sentence"]:
         sentences.append(decay["sentence"])
+    zeros_said = exact_zeros_sentence(names, zeros or {})
+    if zeros_said:
+        sentences.append(zeros_said)
     return {"sentences": sentences, "c8_in_band": in_band["cells"], "weight_decay": decay, "hold": hold,
             "steady": steady, "flips": flips, "skipped": skipped,
             "not_run": not_run, "points_not_run": absent, "partly_run": partly,
@@ -648,9 +739,10 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
     points = ordered(points)
     caches = dict(caches) if caches is not None else {p.name: point_cache(p, results[p.name]) for p in points}
     accuracy = {p.name: augmented_accuracy(p.profile, verdicts.get(p.name, []), results[p.name]) for p in points}
+    zeros = {p.name: exact_zeros(p.profile, results[p.name]) for p in points}
     rows = matrix(points, verdicts)
     notes = [SHIFTED_NOTE] if any(p.values["eval_images"] == "shifted" for p in points) else []
-    said = summary(rows, points, verdicts, accuracy, grid)
+    said = summary(rows, points, verdicts, accuracy, grid, zeros)
     return {
         "title": "Assumption sweep of 'Scale-Agnostic Kolmogorov-Arnold Geometry in Neural Networks' "
                  "(arXiv 2511.21626)",
@@ -668,6 +760,8 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
         "notes": notes,
         "figures": [dict(f, axes_words=[AXIS_WORDS[a] for a in f["axes"]]) for f in FIGURES],
         "accuracy": accuracy,
+        "exact_zeros": {"k": ZEROS_K, "mostly": MOSTLY_ZERO, "intro": ZEROS_INTRO, "points": zeros,
+                        "table": exact_zeros_table([p.name for p in points], zeros)},
         "figures_data": figures_data(points, verdicts, accuracy),
         "verdicts": {p.name: verdicts.get(p.name, []) for p in points},
         "provenance": provenance(grid, points, caches, run, session_seconds, device, scheduler),
