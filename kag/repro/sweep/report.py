@@ -292,9 +292,22 @@ def exact_zeros(profile: Any, results: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _share(x: float) -> str:
+    """A fraction as a percentage that keeps "none" and "a few" apart, and "all" and "nearly all": 0%, <0.1%,
+    12.3%, >99.9%, 100%."""
+    if x in (0, 1):
+        return f"{x:.0%}"
+    return "<0.1%" if x < 0.001 else ">99.9%" if x > 0.999 else f"{x:.1%}"
+
+
+def _images(x: float) -> str:
+    """A mean count of images over seeds: whole when it is, else one decimal (127.7 is not all 128)."""
+    return f"{x:.0f}" if x == round(x) else f"{x:.1f}"
+
+
 def _zeros_cell(c: Mapping[str, Any]) -> str:
-    undefined = "" if not c["undefined"] else f", no defined PR on {c['undefined']:.3g} of {c['images']} images"
-    return f"n = {c['n']} {c['regime']} {c['layer']} {c['zero_fraction']:.1%}{undefined}"
+    undefined = "" if not c["undefined"] else f", no defined PR on {_images(c['undefined'])} of {c['images']} images"
+    return f"n = {c['n']} {c['regime']} {c['layer']} {_share(c['zero_fraction'])}{undefined}"
 
 
 def exact_zeros_table(names: Sequence[str], zeros: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -316,8 +329,8 @@ def exact_zeros_table(names: Sequence[str], zeros: Mapping[str, list[dict[str, A
             if c is None or c["zero_fraction"] is None:
                 cells.append("–")
             else:
-                undefined = (f" ({c['undefined']:.3g} of {c['images']} images undefined)" if c["undefined"] else "")
-                cells.append(f"{c['zero_fraction']:.1%}{undefined}")
+                undefined = f" ({_images(c['undefined'])} of {c['images']} images undefined)" if c["undefined"] else ""
+                cells.append(f"{_share(c['zero_fraction'])}{undefined}")
         rows.append({"point": name, "cells": cells})
     return {"columns": [f"n = {n} {regime} {layer}" for n, regime, layer in columns], "rows": rows}
 
@@ -336,12 +349,12 @@ def exact_zeros_sentence(names: Sequence[str], zeros: Mapping[str, list[dict[str
     head = f"Exact-zero minors of the trained networks (k = {ZEROS_K}, clean test images): "
     if not mostly:
         top, name, c = max(rest, key=lambda t: t[0])
-        return head + f"at most {top:.1%} of them at any point ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+        return head + f"at most {_share(top)} of them at any point ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
     said = "; ".join(f"at {_where([n])} {', '.join(_zeros_cell(c) for c in cs)}" for n, cs in mostly.items())
     tail = ""
     if rest:
         top, name, c = max(rest, key=lambda t: t[0])
-        tail = f" At the other points at most {top:.1%} ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+        tail = f" At the other points at most {_share(top)} ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
     return (head + f"more than {MOSTLY_ZERO:.0%} are exactly 0 {said}. There PR rests on the few non-zero minors of "
             "each image (it is 1 when a single one is left), an image with none has no defined PR, and a cell whose "
             "images have none is inconclusive; the PR variant on non-zero minors at a matched count (SPEC §7) is "
