@@ -582,6 +582,9 @@ def test_a_point_whose_minors_are_mostly_zero_is_named_with_its_cells():
     assert said.endswith(" At the other points at most 46.0% (the default point, n = 512 standard L2).")
     assert sweep_report.exact_zeros_sentence(["lr=3e-4"], zeros) is None  # no cached table: nothing to say
     assert [sweep_report._share(x) for x in (0, 0.0004, 0.5, 0.9996, 1)] == ["0%", "<0.1%", "50.0%", ">99.9%", "100%"]
+    tiny = {"default": [cell(64, "standard", "L2", 0.0004, 0.0)]}
+    assert sweep_report.exact_zeros_sentence(["default"], tiny).endswith(
+        ": below 0.1% of them at any point (the default point, n = 64 standard L2).")
     table = sweep_report.exact_zeros_table(["default", "epochs=200,lr=3e-3"], zeros)
     assert table["columns"] == ["n = 64 standard L2", "n = 512 standard L2", "n = 64 augmented L2",
                                 "n = 512 augmented L2", "n = 512 augmented L1", "n = 64 standard L1"]

@@ -300,6 +300,12 @@ def _share(x: float) -> str:
     return "<0.1%" if x < 0.001 else ">99.9%" if x > 0.999 else f"{x:.1%}"
 
 
+def _at_most(x: float) -> str:
+    """ "at most 12.3%", or "below 0.1%" where the share is that small (never "at most <0.1%")."""
+    share = _share(x)
+    return "below 0.1%" if share == "<0.1%" else f"at most {share}"
+
+
 def _images(x: float) -> str:
     """A mean count of images over seeds: whole when it is, else one decimal (127.7 is not all 128)."""
     return f"{x:.0f}" if x == round(x) else f"{x:.1f}"
@@ -349,12 +355,12 @@ def exact_zeros_sentence(names: Sequence[str], zeros: Mapping[str, list[dict[str
     head = f"Exact-zero minors of the trained networks (k = {ZEROS_K}, clean test images): "
     if not mostly:
         top, name, c = max(rest, key=lambda t: t[0])
-        return head + f"at most {_share(top)} of them at any point ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+        return head + f"{_at_most(top)} of them at any point ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
     said = "; ".join(f"at {_where([n])} {', '.join(_zeros_cell(c) for c in cs)}" for n, cs in mostly.items())
     tail = ""
     if rest:
         top, name, c = max(rest, key=lambda t: t[0])
-        tail = f" At the other points at most {_share(top)} ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
+        tail = f" At the other points {_at_most(top)} ({_where([name])}, n = {c['n']} {c['regime']} {c['layer']})."
     return (head + f"more than {MOSTLY_ZERO:.0%} are exactly 0 {said}. There PR rests on the few non-zero minors of "
             "each image (it is 1 when a single one is left), an image with none has no defined PR, and a cell whose "
             "images have none is inconclusive; the PR variant on non-zero minors at a matched count (SPEC §7) is "
