@@ -97,7 +97,13 @@ class FakeResults:
         return None
 
     def table(self, width, regime, eval_images="clean"):
-        return self._table.select(width=width, regime=regime, eval_images=eval_images)
+        """One group's rows, built once (as :meth:`kag.repro.results.Results.table` memoises its tables: a
+        fresh selection would rebuild its lookup index on every call)."""
+        memo = self.__dict__.setdefault("_groups", {})
+        key = (width, regime, eval_images)
+        if key not in memo or memo[key][0] is not self._table:  # a test may swap the table for a filtered one
+            memo[key] = (self._table, self._table.select(width=width, regime=regime, eval_images=eval_images))
+        return memo[key][1]
 
     def available(self, groups=None):
         return self._table

@@ -591,3 +591,46 @@ def test_a_point_whose_minors_are_mostly_zero_is_named_with_its_cells():
     assert table["rows"][0]["cells"] == ["<0.1%", "46.0%", "0%", "–", "–", "–"]  # "a few" is not "none"
     assert table["rows"][1]["cells"] == ["–", "99.6% (3.7 of 128 images undefined)", "–",
                                          ">99.9% (127.7 of 128 images undefined)", "98.0%", "20.0%"]
+
+
+# -- robustness under the estimator variants --------------------------------------------------------
+class NonzeroMatchedMoves(FakeResults):
+    """A point whose PR ratios are 0.5 when PR is read on non-zero minors at a matched count (the fake has no
+    variant rows of its own: every other variant reads the primary's)."""
+
+    def under(self, variant):
+        if variant != "nonzero-matched":
+            return super().under(variant)
+        base = world()
+        return FakeResults(self.profile, lambda **row: 0.5 if row["observable"] == "pr_ratio" else base(**row))
+
+
+def test_every_status_is_judged_under_its_claims_estimator_variants(data, rendered, grid, swept, tmp_path):
+    """Where no variant moves a status (the fakes read the primary's rows under every variant), every judged
+    cell is robust and the summary says so; where reading PR on non-zero minors turns C1-PR, the cell is
+    fragile, named in the summary with the variant and its status, and marked in both renderings."""
+    for row in data["matrix"]:
+        for name, cell in row["cells"].items():
+            assert cell["robustness"] in (("robust", "no variants") if cell["status"] not in ("skipped", "not run")
+                                          else (None,)), (row["id"], name, cell)
+    assert next(r for r in data["matrix"] if r["id"] == "C9")["cells"]["default"]["robustness"] is None  # skipped
+    assert ("Robust: every status above is the same under every pre-registered estimator variant of its claim "
+            "(SPEC §7), at every point where it was judged.") in data["summary"]["sentences"]
+    assert "*fragile:" not in (rendered / "README.md").read_text()
+
+    points, _, _ = swept
+    default = next(p for p in points if p.name == "default")
+    moved = NonzeroMatchedMoves(default.profile, world())
+    verdicts = {"default": judge_point(default.profile, moved)}
+    moved_data = sweep_report.assemble_sweep(grid, [default], verdicts, {"default": moved})
+    c1 = _cell(moved_data, "C1-PR", "default")
+    assert c1["status"] == "reproduced" and c1["robustness"] == "fragile" and c1["disagree"] == ["nonzero-matched"]
+    assert c1["variant_statuses"]["nonzero-matched"] == "contradicted"
+    assert _cell(moved_data, "C1-KL", "default")["robustness"] == "robust"  # KL has no PR variant
+    said = next(s for s in moved_data["summary"]["sentences"] if s.startswith("Fragile"))
+    assert "C1-PR at the default point (reproduced; nonzero-matched: contradicted)" in said
+    out = render_sweep(moved_data, tmp_path / "moved")
+    assert "<br>*fragile: nonzero-matched*" in next(line for line in (out / "README.md").read_text().splitlines()
+                                                    if line.startswith("| **C1-PR** |"))
+    assert 'title="fragile: nonzero-matched">fragile</span>' in (out / "index.html").read_text()
+    assert verdicts["default"] == judge_point(default.profile, moved)  # the primary rows are left as they were

@@ -31,6 +31,7 @@ import numpy as np
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
+from kag.repro.multiverse import FRAGILE, judge_variants, robustness
 from kag.repro.prose import plain
 from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, claim_status, git_state,
                                        package_versions)
@@ -187,24 +188,52 @@ def _status_word(c: Claim, status: str) -> str:
     return status
 
 
-def matrix_cell(c: Claim, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _status(c: Claim, rows: list[dict[str, Any]]) -> str:
+    return claim_status(c, rows)["status"]
+
+
+def point_robustness(rows: list[dict[str, Any]], results: Any) -> dict[str, dict[str, Any]]:
+    """Claim id -> its robustness at one point (:func:`kag.repro.multiverse.robustness`): every judged cell
+    of ``rows`` (the point's :func:`~kag.repro.sweep.engine.judge_point` rows, left as they are) judged again
+    under each pre-registered estimator variant of its claim (SPEC §7) on the point's own tables. Claims
+    not judged at the point are left out."""
+    by_claim = {c.id: [dict(r) for r in rows if r["claim"] == c.id] for c in CLAIMS}
+    judge_variants(results, by_claim)
+    out = {}
+    for c in CLAIMS:
+        mine = by_claim[c.id]
+        primary = _status(c, mine) if mine else NOT_RUN
+        if primary != NOT_RUN and not all(r["outcome"] == SKIPPED for r in mine):
+            out[c.id] = robustness(c, mine, primary, results.profile, _status)
+    return out
+
+
+def matrix_cell(c: Claim, rows: list[dict[str, Any]], robust: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One claim at one point: its status over the point's cells, the words to show, its key number
-    (``Claim.key_number``) and, when it did not come out as expected, its plain sentence (``Claim.plain``)."""
+    (``Claim.key_number``), its robustness under the estimator variants (``robust``: from
+    :func:`point_robustness`, None when not judged) and, when it did not come out as expected, its plain
+    sentence (``Claim.plain``)."""
     if rows and all(r["outcome"] == SKIPPED for r in rows):
         return {"status": SKIPPED, "label": SKIPPED, "key_number": "", "plain": "", "counts_text": "",
-                "cells": len(rows), "judged": 0, "detail": rows[0]["detail"]}
+                "cells": len(rows), "judged": 0, "detail": rows[0]["detail"], "robustness": None, "disagree": []}
     s = claim_status(c, rows)
     return {"status": s["status"], "label": s["label"], "key_number": s["key_number"], "plain": plain(c, rows),
             "counts_text": s["counts_text"], "cells": s["cells"], "judged": s["judged"],
-            "missing": sum(r["outcome"] == NOT_RUN for r in rows), "detail": ""}
+            "missing": sum(r["outcome"] == NOT_RUN for r in rows), "detail": "",
+            "robustness": (robust or {}).get("status"), "disagree": list((robust or {}).get("disagree", [])),
+            "variant_statuses": {v["name"]: v["status"] for v in (robust or {}).get("variants", [])}}
 
 
-def matrix(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per claim (registry order): its cells keyed by point name, and its plain sentences,
-    each once with the points where it was said (``plain``: [{"points", "label", "text"}])."""
+def matrix(points: Sequence[Point], verdicts: Mapping[str, list[dict[str, Any]]],
+           robust: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per claim (registry order): its cells keyed by point name (``robust``: point name ->
+    :func:`point_robustness`), and its plain sentences, each once with the points where it was said
+    (``plain``: [{"points", "label", "text"}])."""
     out = []
+    robust = robust or {}
     for c in CLAIMS:
-        cells = {p.name: matrix_cell(c, [r for r in verdicts.get(p.name, []) if r["claim"] == c.id]) for p in points}
+        cells = {p.name: matrix_cell(c, [r for r in verdicts.get(p.name, []) if r["claim"] == c.id],
+                                     robust.get(p.name, {}).get(c.id)) for p in points}
         plain: dict[tuple[str, str], list[str]] = {}
         for name, cell in cells.items():
             if cell["plain"]:
@@ -266,6 +295,26 @@ def augmented_accuracy(profile: Any, rows: list[dict[str, Any]], results: Any) -
         if per_images:
             out[str(n)] = per_images
     return {"widths": out, "source": "C9" if judged else "tables"}
+
+
+def robustness_sentence(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
+    """Where a claim's status at a point changes under one of its pre-registered estimator variants
+    (fragile there), with the variants that disagree and what they make of it; or that none does."""
+    fragile = []
+    for row in rows:
+        for name in names:
+            cell = row["cells"][name]
+            if cell.get("robustness") == FRAGILE:
+                said = ", ".join(f"{v}: {cell['variant_statuses'].get(v, '?')}" for v in cell["disagree"])
+                fragile.append(f"{row['id']} at {_where([name])} ({cell['status']}; {said})")
+    judged = any(row["cells"][n].get("robustness") for row in rows for n in names)
+    if not judged:
+        return "Robustness: no claim was judged under its estimator variants (SPEC §7)."
+    if not fragile:
+        return ("Robust: every status above is the same under every pre-registered estimator variant of its claim "
+                "(SPEC §7), at every point where it was judged.")
+    return (f"Fragile under the pre-registered estimator variants (SPEC §7), the primary status first: "
+            f"{'; '.join(fragile)}. Every other status is the same under every variant of its claim.")
 
 
 def exact_zeros(profile: Any, results: Any) -> list[dict[str, Any]]:
@@ -600,6 +649,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     decay = weight_decay_note(grid, points, absent)
     if decay["sentence"]:
         sentences.append(decay["sentence"])
+    sentences.append(robustness_sentence(rows, names))
     zeros_said = exact_zeros_sentence(names, zeros or {})
     if zeros_said:
         sentences.append(zeros_said)
@@ -759,7 +809,8 @@ def assemble_sweep(grid: Grid, points: Sequence[Point], verdicts: Mapping[str, l
     caches = dict(caches) if caches is not None else {p.name: point_cache(p, results[p.name]) for p in points}
     accuracy = {p.name: augmented_accuracy(p.profile, verdicts.get(p.name, []), results[p.name]) for p in points}
     zeros = {p.name: exact_zeros(p.profile, results[p.name]) for p in points}
-    rows = matrix(points, verdicts)
+    robust = {p.name: point_robustness(verdicts.get(p.name, []), results[p.name]) for p in points}
+    rows = matrix(points, verdicts, robust)
     notes = [SHIFTED_NOTE] if any(p.values["eval_images"] == "shifted" for p in points) else []
     said = summary(rows, points, verdicts, accuracy, grid, zeros)
     return {
