@@ -627,10 +627,39 @@ def test_every_status_is_judged_under_its_claims_estimator_variants(data, render
     assert c1["status"] == "reproduced" and c1["robustness"] == "fragile" and c1["disagree"] == ["nonzero-matched"]
     assert c1["variant_statuses"]["nonzero-matched"] == "contradicted"
     assert _cell(moved_data, "C1-KL", "default")["robustness"] == "robust"  # KL has no PR variant
-    said = next(s for s in moved_data["summary"]["sentences"] if s.startswith("Fragile"))
-    assert "C1-PR at the default point (reproduced; nonzero-matched: contradicted)" in said
+    said = next(s for s in moved_data["summary"]["sentences"] if s.startswith("Under the pre-registered"))
+    assert said.endswith(": C1-PR is fragile: reproduced at every point where judged, but contradicted under "
+                         "nonzero-matched.")
+    assert any(s.startswith("Robust at every point where judged: C1-KL, C1-RR") for s in moved_data["summary"]["sentences"])
     out = render_sweep(moved_data, tmp_path / "moved")
     assert "<br>*fragile: nonzero-matched*" in next(line for line in (out / "README.md").read_text().splitlines()
                                                     if line.startswith("| **C1-PR** |"))
     assert 'title="fragile: nonzero-matched">fragile</span>' in (out / "index.html").read_text()
     assert verdicts["default"] == judge_point(default.profile, moved)  # the primary rows are left as they were
+
+
+def test_fragile_statuses_are_grouped_per_claim_by_what_the_variants_make_of_them():
+    names = ["default", "lr=3e-4", "lr=3e-3", "wd=0", "wd=0.01", "epochs=200"]
+    robust = {"robustness": "robust", "status": "reproduced", "disagree": [], "variant_statuses": {}}
+    fewer = {"robustness": "fragile", "status": "reproduced", "disagree": ["fewer-minors"],
+             "variant_statuses": {"fewer-minors": "inconclusive"}}
+    zeros = {"robustness": "fragile", "status": "contradicted", "disagree": ["nonzero-matched", "fewer-minors"],
+             "variant_statuses": {"nonzero-matched": "reproduced", "fewer-minors": "inconclusive",
+                                  "more-minors": "contradicted"}}
+    rows = [{"id": "C2", "cells": {**{n: fewer for n in names[:4]}, "wd=0.01": robust, "epochs=200": zeros}},
+            {"id": "C3", "cells": {**{n: robust for n in names}, "lr=3e-3": {"robustness": None}}},
+            {"id": "C9", "cells": {n: {"robustness": None} for n in names}}]
+    said = sweep_report.robustness_sentences(rows, names)
+    assert said == [
+        "Under the pre-registered estimator variants (SPEC §7; the primary status first, then what a variant makes "
+        "of it): C2 is fragile: reproduced at every point where judged but wd=0.01, epochs=200, but inconclusive "
+        "under fewer-minors; contradicted at epochs=200, but reproduced under nonzero-matched, "
+        "inconclusive under fewer-minors.",
+        "Robust at every point where judged: C3."]
+    rows[0]["cells"] = {n: fewer for n in names[:5]} | {"epochs=200": robust}
+    assert "reproduced at every point where judged but epochs=200, but inconclusive under fewer-minors" in \
+        sweep_report.robustness_sentences(rows, names)[0]
+    assert sweep_report._among(names[:4], names + ["a", "b", "c"]) == \
+        "at 4 of 9 points (the default point, lr=3e-4, lr=3e-3, wd=0)"
+    assert sweep_report.robustness_sentences(rows[2:], names) == [
+        "Robustness: no claim was judged under its estimator variants (SPEC §7)."]

@@ -31,7 +31,7 @@ import numpy as np
 from kag.errors import MissingResults
 from kag.repro.claims import BY_ID, CLAIMS
 from kag.repro.criteria import CONTROL_SAYS_NO, CONTROL_SHOWS_EFFECT, Claim
-from kag.repro.multiverse import FRAGILE, judge_variants, robustness
+from kag.repro.multiverse import FRAGILE, ROBUST, judge_variants, robustness
 from kag.repro.prose import plain
 from kag.repro.report.assemble import (CONTRADICTED, INCONCLUSIVE, NOT_RUN, REPRODUCED, claim_status, git_state,
                                        package_versions)
@@ -297,24 +297,52 @@ def augmented_accuracy(profile: Any, rows: list[dict[str, Any]], results: Any) -
     return {"widths": out, "source": "C9" if judged else "tables"}
 
 
-def robustness_sentence(rows: list[dict[str, Any]], names: Sequence[str]) -> str:
+def robustness_sentences(rows: list[dict[str, Any]], names: Sequence[str]) -> list[str]:
     """Where a claim's status at a point changes under one of its pre-registered estimator variants
-    (fragile there), with the variants that disagree and what they make of it; or that none does."""
-    fragile = []
+    (fragile there): one sentence per such claim, the points grouped by what the variants make of the
+    status; then the claims whose status no variant moves at any point."""
+    said, steady = [], []
     for row in rows:
-        for name in names:
-            cell = row["cells"][name]
-            if cell.get("robustness") == FRAGILE:
-                said = ", ".join(f"{v}: {cell['variant_statuses'].get(v, '?')}" for v in cell["disagree"])
-                fragile.append(f"{row['id']} at {_where([name])} ({cell['status']}; {said})")
-    judged = any(row["cells"][n].get("robustness") for row in rows for n in names)
-    if not judged:
-        return "Robustness: no claim was judged under its estimator variants (SPEC §7)."
-    if not fragile:
-        return ("Robust: every status above is the same under every pre-registered estimator variant of its claim "
-                "(SPEC §7), at every point where it was judged.")
-    return (f"Fragile under the pre-registered estimator variants (SPEC §7), the primary status first: "
-            f"{'; '.join(fragile)}. Every other status is the same under every variant of its claim.")
+        judged = [n for n in names if row["cells"][n].get("robustness") in (ROBUST, FRAGILE)]
+        if not judged:
+            continue
+        groups: dict[tuple, list[str]] = {}
+        for n in judged:
+            cell = row["cells"][n]
+            if cell["robustness"] == FRAGILE:
+                moved = tuple((v, cell["variant_statuses"].get(v, "?")) for v in cell["disagree"])
+                groups.setdefault((cell["status"], moved), []).append(n)
+        if not groups:
+            steady.append(row["id"])
+            continue
+        parts = []
+        for (status, moved), where in groups.items():
+            by_status: dict[str, list[str]] = {}
+            for variant, v_status in moved:
+                by_status.setdefault(v_status, []).append(variant)
+            under = ", ".join(f"{v_status} under {' and '.join(vs)}" for v_status, vs in by_status.items())
+            parts.append(f"{status} {_among(where, judged)}, but {under}")
+        said.append(f"{row['id']} is fragile: {'; '.join(parts)}.")
+    if not said and not steady:
+        return ["Robustness: no claim was judged under its estimator variants (SPEC §7)."]
+    if not said:
+        return ["Robust: every status above is the same under every pre-registered estimator variant of its claim "
+                "(SPEC §7), at every point where it was judged."]
+    head = ("Under the pre-registered estimator variants (SPEC §7; the primary status first, then what a variant "
+            "makes of it): ")
+    tail = ([f"Robust at every point where judged: {', '.join(steady)}."] if steady else [])
+    return [head + said[0], *said[1:], *tail]
+
+
+def _among(where: Sequence[str], judged: Sequence[str]) -> str:
+    """"at lr=3e-3", or "at every point where judged" (but ...), or "at 8 of 17 points (...)"."""
+    if len(where) == len(judged):
+        return "at every point where judged"
+    if len(where) > len(judged) / 2:
+        return f"at every point where judged but {_where([n for n in judged if n not in where])}"
+    if len(where) > 3:
+        return f"at {len(where)} of {len(judged)} points ({_where(where)})"
+    return f"at {_where(where)}"
 
 
 def exact_zeros(profile: Any, results: Any) -> list[dict[str, Any]]:
@@ -649,7 +677,7 @@ def summary(rows: list[dict[str, Any]], points: Sequence[Point], verdicts: Mappi
     decay = weight_decay_note(grid, points, absent)
     if decay["sentence"]:
         sentences.append(decay["sentence"])
-    sentences.append(robustness_sentence(rows, names))
+    sentences += robustness_sentences(rows, names)
     zeros_said = exact_zeros_sentence(names, zeros or {})
     if zeros_said:
         sentences.append(zeros_said)
