@@ -652,12 +652,12 @@ def test_fragile_statuses_are_grouped_per_claim_by_what_the_variants_make_of_the
     said = sweep_report.robustness_sentences(rows, names)
     assert said == [
         "Under the pre-registered estimator variants (SPEC §7; the primary status first, then what a variant makes "
-        "of it): C2 is fragile: reproduced at every point where judged but wd=0.01, epochs=200, but inconclusive "
+        "of it): C2 is fragile: reproduced at every point where judged except wd=0.01, epochs=200, but inconclusive "
         "under fewer-minors; contradicted at epochs=200, but reproduced under nonzero-matched, "
         "inconclusive under fewer-minors.",
         "Robust at every point where judged: C3."]
     rows[0]["cells"] = {n: fewer for n in names[:5]} | {"epochs=200": robust}
-    assert "reproduced at every point where judged but epochs=200, but inconclusive under fewer-minors" in \
+    assert "reproduced at every point where judged except epochs=200, but inconclusive under fewer-minors" in \
         sweep_report.robustness_sentences(rows, names)[0]
     assert sweep_report._among(names[:4], names + ["a", "b", "c"]) == \
         "at 4 of 9 points (the default point, lr=3e-4, lr=3e-3, wd=0)"

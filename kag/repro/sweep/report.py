@@ -335,11 +335,12 @@ def robustness_sentences(rows: list[dict[str, Any]], names: Sequence[str]) -> li
 
 
 def _among(where: Sequence[str], judged: Sequence[str]) -> str:
-    """"at lr=3e-3", or "at every point where judged" (but ...), or "at 8 of 17 points (...)"."""
+    """Where a status holds, in words: "at lr=3e-3", "at every point where judged" (except ...), or "at 8 of
+    17 points (...)"."""
     if len(where) == len(judged):
         return "at every point where judged"
     if len(where) > len(judged) / 2:
-        return f"at every point where judged but {_where([n for n in judged if n not in where])}"
+        return f"at every point where judged except {_where([n for n in judged if n not in where])}"
     if len(where) > 3:
         return f"at {len(where)} of {len(judged)} points ({_where(where)})"
     return f"at {_where(where)}"
