@@ -12,7 +12,8 @@ The last line printed is ``ratio <conventional / batched>``.
 
 ``--allocator`` measures instead what a Dask worker's default environment costs the batched trainer:
 the same training in two fresh processes, one with ``MALLOC_TRIM_THRESHOLD_=65536`` (what Dask sets
-for its workers unless told otherwise) and one without (what ``kag sweep``'s workers now get, see
+for its workers unless told otherwise) and one without (glibc's adaptive mmap threshold; ``kag sweep``'s
+workers start with :data:`kag.experiments.allocator.ENVIRONMENT` instead, which trains as fast, see
 :data:`kag.repro.sweep.engine.WORKER_ALLOCATOR`), alternating; the last line is
 ``ratio <with Dask's setting / without>``, on the median of ``--repeats`` runs each.
 

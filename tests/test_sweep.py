@@ -20,6 +20,7 @@ import pytest
 
 from kag.experiments.analysis import metric_key
 from kag.cli import main
+from kag.experiments.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 from kag.experiments.config import TrainConfig
 from kag.experiments.pipeline import model_key
 from kag.repro.profiles import PAPER
@@ -330,15 +331,19 @@ def client():
 
 
 def _allocator_environment() -> dict[str, str | None]:
-    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+    return {k: os.environ.get(k) for k in (*ALLOCATOR_ENVIRONMENT, "OMP_NUM_THREADS")}
 
 
-def test_workers_keep_glibcs_adaptive_allocator(client):
-    """Dask's default MALLOC_TRIM_THRESHOLD_ would make every large CPU tensor a fresh mmap (training
-    1.4x slower): the embedded cluster's workers start without it, and keep Dask's one thread each."""
+def test_workers_start_with_the_tables_allocator_settings(client):
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 would make every large CPU tensor a fresh mmap
+    (training 1.4x slower), and glibc's defaults map a table's large temporaries afresh each time: the
+    embedded cluster's workers start with kag.experiments.allocator's settings instead, and keep Dask's
+    one thread each."""
     for env in client.run(_allocator_environment).values():
-        assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
-    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # Dask's nanny writes its environment into ours too
+        assert env == {**ALLOCATOR_ENVIRONMENT, "OMP_NUM_THREADS": "1"}
+        assert env["MALLOC_TRIM_THRESHOLD_"] != "65536"
+    # Dask's nanny writes them into this process's environment as well; the cluster puts it back
+    assert not {"MALLOC_MMAP_MAX_", "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ)
 
 
 @pytest.fixture(scope="module")

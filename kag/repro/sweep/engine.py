@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
+from kag.experiments.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 from kag.experiments.analysis import effective_config, ensure_metrics, metric_key, table_kind
 from kag.experiments.config import MetricConfig, TrainConfig
 from kag.experiments.data import MNIST, load_mnist
@@ -251,12 +252,15 @@ def physical_cores() -> int:
 
 
 # Dask starts worker processes with MALLOC_TRIM_THRESHOLD_=65536 (to hand memory back to the OS
-# sooner). Set at all, it also turns off glibc's adaptive mmap threshold, so every tensor above
-# 128 KiB that torch allocates on the CPU is mapped and unmapped again at each training step:
-# measured, a third of a training's time went to page faults in the kernel, and one training step
-# took 1.4x as long (benchmarks/train_throughput.py --allocator). None unsets it (Dask's documented
-# way); the rest of Dask's pre-spawn environment (OMP_NUM_THREADS=1, ...) is kept.
-WORKER_ALLOCATOR = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# sooner). Set so, it also turns off glibc's adaptive mmap threshold, so every tensor above 128 KiB
+# that torch allocates on the CPU is mapped and unmapped again at each training step: measured, a
+# third of a training's time went to page faults in the kernel, and one training step took 1.4x as
+# long (benchmarks/train_throughput.py --allocator). The workers start instead with the settings of
+# kag.experiments.allocator (large blocks from the heap, freed memory kept, one arena, as Dask runs
+# tasks in a thread): a metric table's temporaries are then reused, not mapped afresh (a quarter of
+# a width-512 table's CPU time, benchmarks/table_allocator.py). The rest of Dask's pre-spawn
+# environment (OMP_NUM_THREADS=1, ...) is kept.
+WORKER_ALLOCATOR = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in ALLOCATOR_ENVIRONMENT.items()}
 
 
 def local_cluster(workers: int | None = None, device: str | None = None):
@@ -282,9 +286,20 @@ def local_cluster(workers: int | None = None, device: str | None = None):
         # memory_limit=0: a task's memory is torch's (training, Jacobians), which Dask cannot spill;
         # results live in the store, never in worker memory. The scheduler's HTTP server (it runs even
         # without a dashboard) takes a free port, so two sweeps on one machine do not compete for 8787.
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                            scheduler_kwargs={"dashboard": False}, memory_limit=0, env=env,
-                            resources={"GPU": 1} if gpu else None)
+        # Dask's nanny writes the pre-spawn environment into this process's too: put it back, so that
+        # what this process starts later inherits neither one thread nor the workers' allocator
+        names = set(dask.config.get("distributed.nanny.pre-spawn-environ"))
+        before = {name: os.environ.get(name) for name in names}
+        try:
+            return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                scheduler_kwargs={"dashboard": False}, memory_limit=0, env=env,
+                                resources={"GPU": 1} if gpu else None)
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 CONNECT_TIMEOUT_S = 5  # a scheduler that does not answer in this time is unreachable
