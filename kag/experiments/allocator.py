@@ -11,10 +11,10 @@ wall time 104 s -> 71 s). The tables are equal, value for value; the peak memory
 
 :func:`keep_freed_memory` sets glibc's ``M_MMAP_MAX`` to 0 (no block is mapped on its own; a block
 larger than a thread arena's heap is still mapped, glibc's own fallback) and ``M_TRIM_THRESHOLD``
-to 2 GiB, the largest it takes (freed memory at the top of the heap stays for the next table). It is a no-op on a C
-library other than glibc. Freed memory is then not handed back to the operating system until the
-process ends: right for the pipeline's worker processes, which compute table after table, and
-why the library's :func:`kag.measure` does not call it.
+to 2 GiB, the largest it takes (freed memory at the top of the heap stays for the next table). It
+is a no-op on a C library other than glibc. Freed memory is then not handed back to the operating
+system until the process ends: right for the pipeline's worker processes, which compute table
+after table, and why the library's :func:`kag.measure` does not call it.
 """
 
 from __future__ import annotations
