@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,6 @@ def main() -> None:
     ap.add_argument("--spatial", action="store_true", help="with the spatial analyses (the spatial width's table)")
     ap.add_argument("--profile", default="quick", help="whose measurement sizes (default: quick)")
     args = ap.parse_args()
-    import pickle
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}

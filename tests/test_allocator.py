@@ -14,8 +14,7 @@ from kag.experiments import allocator
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 # A table's pattern in miniature: a 48 MiB temporary (above glibc's largest mmap threshold, 32 MiB) made,
-# written and freed, 16 times over.
-# The process prints its page faults during the loop.
+# written and freed, 16 times over; the process prints its page faults during the loop.
 LOOP = """
 import resource, sys, torch
 from kag.experiments.allocator import keep_freed_memory
@@ -50,7 +49,6 @@ def test_a_freed_large_block_is_reused_not_mapped_again():
     assert kept <= 6 * pages
 
 
-@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt only")
 def test_keep_freed_memory_is_applied_once_and_reports_it(monkeypatch):
     monkeypatch.setattr(allocator, "_done", None)
     calls = []

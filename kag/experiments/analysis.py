@@ -260,7 +260,6 @@ SURROGATES = {"surrogate": "both", "surrogate_rows": "rows", "surrogate_cols": "
 KL_SE_ROLES = ("trained", "null", "null2", "surrogate")  # the KLs that C1-KL, N1 and N2 judge get a bootstrap SE
 
 
-
 def _minors(J: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """:func:`kag.determinants.minors` of a Jacobian the caller has checked once (:func:`_checked`) and
     indices the pipeline drew itself: a table takes many samples of each Jacobian, and scanning it
@@ -273,6 +272,7 @@ def _checked(J: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for name, Jn in J.items():
         check_jacobian(Jn, f"the {name} network's Jacobian")
     return J
+
 
 def _dtype(config: MetricConfig) -> torch.dtype:
     dtype = getattr(torch, config.jacobian_dtype, None)
@@ -652,9 +652,9 @@ def timeline_metrics(rows: _Rows, checkpoints: dict[int, dict[str, torch.Tensor]
     dtype = _dtype(config)
 
     def minors_of(snapshot: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([_minors(check_jacobian(family.layer_jacobian(snapshot, x[b0 : b0 + _IMAGE_CHUNK], "L1", dtype)),
-                                  idx_rows, idx_cols)
-                          for b0 in range(0, x.shape[0], _IMAGE_CHUNK)])
+        chunks = (check_jacobian(family.layer_jacobian(snapshot, x[b0 : b0 + _IMAGE_CHUNK], "L1", dtype))
+                  for b0 in range(0, x.shape[0], _IMAGE_CHUNK))
+        return torch.cat([_minors(J, idx_rows, idx_cols) for J in chunks])
 
     base = minors_of(checkpoints[0])
     base_pr = _mean_pr(base)[0]
@@ -739,8 +739,8 @@ def spatial_metrics(rows: _Rows, states: dict[str, dict[str, torch.Tensor]], x: 
         if shared not in by_size:
             by_size[shared] = index_samples(n, support)
         balls, fixed = by_size[shared]
-        J = _checked({name: torch.cat(parts) for name, parts in _concat_chunks(states, x, layer, dtype, surrogates,
-                                                                                  config.surrogate_rounds, family).items()})
+        chunks = _concat_chunks(states, x, layer, dtype, surrogates, config.surrogate_rounds, family)
+        J = _checked({name: torch.cat(parts) for name, parts in chunks.items()})
         for k in config.spatial_ks:
             for r in config.radii:
                 m, m_extra = ({name: minors_per_item(Jn, images, *balls[(r, k, which)]) for name, Jn in J.items()
