@@ -186,7 +186,9 @@ def test_figures_are_memoised_on_their_data_and_redrawn_when_it_changes(data, tm
     render_module = sys.modules["kag.repro.report.render"]  # the package re-exports a function of that name
 
     drawn = []
-    real = dict(render_module.FIGURES)
+    # Three of the registered figures: the memo works figure by figure, and drawing all of them three
+    # times cost 30 s of the suite
+    real = {stem: render_module.FIGURES[stem] for stem in ("accuracy", "zero_rows", "timeline")}
     counting = {stem: (lambda fd, fn=fn, stem=stem: drawn.append(stem) or fn(fd)) for stem, fn in real.items()}
     monkeypatch.setattr(render_module, "FIGURES", counting)
     monkeypatch.setenv("KAG_HOME", str(tmp_path / "home"))  # an empty figure cache

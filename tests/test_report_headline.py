@@ -236,7 +236,10 @@ def test_a_spec_curve_is_drawn_only_for_a_claim_with_variants(report_data):
     assert isinstance(fig, Figure)
     top, bottom = fig.axes
     assert [t.get_text() for t in bottom.get_yticklabels()] == ["primary", "S=2,000", "non-zero minors"]
-    assert len(top.get_lines()) >= 3 * len(c1["cells"])  # a point per (cell, estimator), and the threshold
+    points = [line for line in top.get_lines() if line.get_marker() == "o"]
+    assert sum(len(line.get_xdata()) for line in points) == 3 * len(c1["cells"])  # a point per (cell, estimator)
+    assert sorted(x for line in points for x in line.get_xdata()) == list(range(3 * len(c1["cells"])))
+    assert any(line.get_linestyle() == "--" for line in top.get_lines())  # the threshold
 
 
 def test_a_spec_curve_reads_each_rule_shape(report_data):

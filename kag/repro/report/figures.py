@@ -707,13 +707,25 @@ def _variant_order(entry: dict, specs: list[Spec]) -> list[str]:
 
 def _spec_panel(top, bottom, specs: list[Spec], names: list[str], ylabel: str) -> None:
     """One specification curve: the sorted key numbers with their error bars (top) and which
-    estimator each used (bottom), with the threshold (or C8's band) of the first."""
+    estimator each used (bottom), with the threshold (or C8's band) of the first.
+
+    One artist per (verdict, primary or variant) instead of three per specification: a claim with
+    hundreds of specifications (N2, C8) draws in a fraction of the time, and looks the same."""
+    by_color: dict[str, list[tuple[int, str, Key]]] = {}
     for x, (_, name, verdict, key) in enumerate(specs):
-        color = VERDICT_COLOR.get(verdict, "0.5")
-        if math.isfinite(key.lower) and math.isfinite(key.upper):
-            top.vlines(x, key.lower, key.upper, color=color, lw=1.0, alpha=0.8)
-        top.plot([x], [key.mean], marker="o", ms=3.2, color=color, mfc=color if name == PRIMARY else "white", mew=0.9)
-        bottom.plot([x], [names.index(name)], marker="|", ms=6, color=color)
+        by_color.setdefault(VERDICT_COLOR.get(verdict, "0.5"), []).append((x, name, key))
+    for color, points in by_color.items():
+        bars = [(x, key.lower, key.upper) for x, _, key in points
+                if math.isfinite(key.lower) and math.isfinite(key.upper)]
+        if bars:
+            top.vlines(*zip(*bars), color=color, lw=1.0, alpha=0.8)
+        for primary in (True, False):
+            mine = [(x, key.mean) for x, name, key in points if (name == PRIMARY) == primary]
+            if mine:
+                top.plot(*zip(*mine), ls="", marker="o", ms=3.2, color=color, mfc=color if primary else "white",
+                         mew=0.9)
+        bottom.plot([x for x, _, _ in points], [names.index(name) for _, name, _ in points], ls="", marker="|", ms=6,
+                    color=color)
     first = specs[0][3]
     if first.band is not None:
         top.axhspan(*first.band, color="0.85", alpha=0.6, lw=0, zorder=0)
@@ -722,7 +734,7 @@ def _spec_panel(top, bottom, specs: list[Spec], names: list[str], ylabel: str) -
     top.set_ylabel(ylabel, fontsize=7)
     bottom.set_yticks(range(len(names)), names, fontsize=6.5)
     bottom.set_ylim(len(names) - 0.5, -0.5)
-    bottom.set_xlabel(f"{len(specs)} specifications (cell × estimator), sorted")
+    bottom.set_xlabel(f"{len(specs)} specifications (cell × estimator), sorted", fontsize=8)
     bottom.tick_params(axis="x", labelsize=6)
 
 
