@@ -43,3 +43,14 @@ def mnist():
     from kag.experiments.data import load_mnist
 
     return load_mnist()
+
+
+@pytest.fixture
+def without_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports rendered without drawing a figure (each draws nothing), for tests that read only the text:
+    drawing a report's 30 figures costs about 10 s on 2 cores. test_report.py, test_report_assembly.py and
+    the claims-suite tests draw every figure."""
+    import kag.repro.report.render  # noqa: F401  (the module; the package re-exports a function of its name)
+    import sys
+
+    monkeypatch.setattr(sys.modules["kag.repro.report.render"], "_drawn", lambda stem, digest, draw: None)

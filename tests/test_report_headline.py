@@ -93,7 +93,7 @@ def test_value_text_is_one_cell_in_full_and_several_as_ranges():
     assert value_text(rhos) == "ρ = −0.50 to 1.00 over 2 cells" and value_text([]) == "—"
 
 
-def test_the_report_opens_with_the_headline(tmp_path):
+def test_the_report_opens_with_the_headline(tmp_path, without_figures):
     fake = FakeResults(SMOKE, anti_kag)
     data = assemble(fake, verdicts_from_cache(fake), fake.available())
     assert data["headline"]["outcome"] == NOT_RE
@@ -107,7 +107,7 @@ def test_the_report_opens_with_the_headline(tmp_path):
     assert json.loads((out / "results.json").read_text())["headline"]["outcome"] == NOT_RE
 
 
-def test_an_old_results_json_without_a_headline_still_gets_one(tmp_path):
+def test_an_old_results_json_without_a_headline_still_gets_one(tmp_path, without_figures):
     fake = FakeResults(SMOKE, kag_like)
     data = assemble(fake, verdicts_from_cache(fake), fake.available())
     expected = data.pop("headline")

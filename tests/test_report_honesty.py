@@ -69,7 +69,7 @@ class PartialFake(FakeResults):
         return self._table.select(width=set(self.widths))
 
 
-def test_render_from_cache_refuses_nothing_cached_and_renders_a_partial_store(monkeypatch, tmp_path):
+def test_render_from_cache_refuses_nothing_cached_and_renders_a_partial_store(monkeypatch, tmp_path, without_figures):
     made = {}
     monkeypatch.setattr(kag.repro.report, "Results",
                         lambda profile, **kw: made.setdefault("r", PartialFake(profile, kag_like, made["widths"])))
@@ -167,11 +167,11 @@ class _Links(HTMLParser):
         self.links += [(tag, name, value or "") for name, value in attrs if name in ("src", "href", "srcset", "data")]
 
 
-@pytest.fixture(scope="module")
-def anti_report(tmp_path_factory) -> tuple[dict, Path]:
+@pytest.fixture
+def anti_report(tmp_path, without_figures) -> tuple[dict, Path]:
     fake = FakeResults(SMOKE, anti_kag)
     data = assemble(fake, verdicts_from_cache(fake), fake.available())
-    return data, render(data, tmp_path_factory.mktemp("anti"), fake.available())
+    return data, render(data, tmp_path / "anti", fake.available())
 
 
 def test_plain_sentences_are_in_results_json_and_beside_each_verdict(anti_report):
