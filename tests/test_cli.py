@@ -273,6 +273,7 @@ def test_metrics_takes_epochs_like_train_and_says_when_it_trains(capsys, monkeyp
     assert err == "kag: training 1 model first (width 8 standard, seed 0, 2 epochs)\n"  # the profile's epochs
 
 
+@pytest.mark.slow  # trains real models
 def test_metrics_measures_any_family_with_its_flags_and_never_imports_the_reproduction(tmp_path):
     """kag metrics is a client of the core: a CNN on MNIST with the metric flags, in a fresh process
     that must not import kag.repro."""

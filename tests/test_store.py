@@ -308,6 +308,7 @@ def _train_in_subprocess(home: str, queue) -> None:
     queue.put([r.cached for r in records])
 
 
+@pytest.mark.slow  # trains real models
 def test_concurrent_processes_train_each_model_once(tmp_path):
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()

@@ -401,6 +401,7 @@ def test_a_file_size_limit_is_one_line_naming_the_path(tmp_path):
 
 
 # -- 4. one line everywhere ----------------------------------------------------------------------
+@pytest.mark.slow  # runs whole pytest sessions
 @pytest.mark.parametrize("setting", ["home-is-a-file", "bad-profile"])
 def test_the_claims_suite_refuses_bad_settings_in_one_line(tmp_path, setting):
     env = {**os.environ, "KAG_HOME": str(tmp_path / "home")}

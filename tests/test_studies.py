@@ -61,6 +61,7 @@ def test_a_claim_that_does_not_apply_to_a_study_says_why():
     assert "MNIST" in reason and "Fashion-MNIST" in reason
 
 
+@pytest.mark.slow  # runs a whole pytest session
 def test_an_unknown_study_is_one_line_from_pytest():
     proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "cifar", "--collect-only", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -69,6 +70,7 @@ def test_an_unknown_study_is_one_line_from_pytest():
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow  # runs a whole pytest session
 def test_the_fashion_study_skips_c9_with_its_reason(tmp_path):
     env = {**os.environ, "KAG_HOME": str(tmp_path)}  # an empty store: nothing is judged or trained
     proc = subprocess.run([sys.executable, "-m", "pytest", "claims", "--kag-study", "fashion-mlp", "--kag-profile",

@@ -411,6 +411,7 @@ def test_a_two_worker_cluster_runs_the_smoke_grid_and_every_point_gets_verdicts(
 
 
 @pytest.mark.xdist_group("sweep")
+@pytest.mark.slow  # trains real models
 def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys, monkeypatch):
     home, store, _, _ = swept
     events, times = store.events(), _entry_times(store)
@@ -427,6 +428,7 @@ def test_a_second_sweep_on_the_same_store_computes_nothing(swept, client, capsys
 
 
 @pytest.mark.xdist_group("sweep")
+@pytest.mark.slow  # trains real models
 def test_a_group_partly_trained_by_another_task_trains_only_the_rest_after_it(client, tmp_path):
     """Two points of one training config, seeds 0-2 and 0-3 (as the fidelity check's reference beside a
     200-epoch point): seed 3 is trained by a task of its own that waits for the first, every model
