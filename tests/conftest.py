@@ -50,7 +50,7 @@ def without_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reports rendered without drawing a figure (each draws nothing), for tests that read only the text:
     drawing a report's 30 figures costs about 10 s on 2 cores. test_report.py, test_report_assembly.py and
     the claims-suite tests draw every figure."""
-    import kag.repro.report.render  # noqa: F401  (the module; the package re-exports a function of its name)
-    import sys
+    import importlib
 
-    monkeypatch.setattr(sys.modules["kag.repro.report.render"], "_drawn", lambda stem, digest, draw: None)
+    render_module = importlib.import_module("kag.repro.report.render")  # the package re-exports a function of its name
+    monkeypatch.setattr(render_module, "_drawn", lambda stem, digest, draw: None)
